@@ -1,0 +1,162 @@
+"""Land raw export files in DuckDB ``landing.<table>`` exactly as read (all text), with load
+metadata, so that bronze can type and check every row against the contract.
+
+A table's files are ``<table>.csv``, ``<table>.parquet`` (optionally gzipped CSV) or any such
+file inside a ``<table>/`` folder. Loading is idempotent per file: the same content is skipped,
+changed content replaces that file's earlier rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from dagster_project.lib.contract import Table, tables
+
+METADATA_COLUMNS = {
+    "_source_file": "varchar",
+    "_row_number": "bigint",
+    "_load_id": "varchar",
+    "_loaded_at": "timestamp",
+}
+SUFFIXES = (".csv", ".csv.gz", ".parquet")
+
+
+class IngestError(ValueError):
+    """A file that cannot be landed: names the file and what is wrong with it."""
+
+
+@dataclass
+class TableLoad:
+    table: str
+    files_loaded: list[str] = field(default_factory=list)
+    files_unchanged: list[str] = field(default_factory=list)
+    rows_loaded: int = 0
+    rows_in_landing: int = 0
+    ignored_columns: dict[str, list[str]] = field(default_factory=dict)
+    missing_optional_columns: dict[str, list[str]] = field(default_factory=dict)
+
+
+def find_files(raw_dir: Path, table: str) -> list[Path]:
+    """The export files of one table, in a stable order."""
+    candidates = [raw_dir / f"{table}{s}" for s in SUFFIXES]
+    folder = raw_dir / table
+    if folder.is_dir():
+        candidates += sorted(p for p in folder.iterdir() if p.name.endswith(SUFFIXES))
+    return [p for p in candidates if p.is_file()]
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def ensure_landing(con: duckdb.DuckDBPyConnection, table: Table) -> None:
+    """Create the landing table (all contract columns as text) and the load log if missing."""
+    con.execute("create schema if not exists landing")
+    cols = [f'"{c}" varchar' for c in table.column_names]
+    cols += [f"{name} {dtype}" for name, dtype in METADATA_COLUMNS.items()]
+    con.execute(f"create table if not exists landing.{table.name} ({', '.join(cols)})")
+    con.execute(
+        "create table if not exists landing._loads (table_name varchar, source_file varchar,"
+        " sha256 varchar, load_id varchar, loaded_at timestamp, rows bigint)"
+    )
+
+
+def _reader(path: Path) -> str:
+    if path.name.endswith(".parquet"):
+        return "read_parquet(?, file_row_number = true)"
+    return "read_csv(?, all_varchar = true, header = true, auto_detect = true)"
+
+
+def _file_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
+    try:
+        return [d[0] for d in con.execute(f"select * from {_reader(path)} limit 0",
+                                          [str(path)]).description]
+    except duckdb.Error as e:
+        raise IngestError(f"{path}: cannot be read: {e}") from e
+
+
+def land_file(con: duckdb.DuckDBPyConnection, table: Table, path: Path, name: str,
+              load_id: str) -> tuple[int, list[str], list[str]]:
+    """Insert one file's rows; returns (rows, ignored columns, missing optional columns)."""
+    present = _file_columns(con, path)
+    missing_required = [c for c in table.required_columns if c not in present]
+    if missing_required:
+        raise IngestError(
+            f"{path}: table '{table.name}' lacks required column(s) {', '.join(missing_required)}"
+            f" (the file has: {', '.join(present)})"
+        )
+    ignored = [c for c in present if c not in table.column_names and c != "file_row_number"]
+    missing = [c for c in table.column_names if c not in present]
+    select = [
+        f'cast("{c}" as varchar)' if c in present else "cast(null as varchar)"
+        for c in table.column_names
+    ]
+    # Parquet gives its own 0-based row number; a CSV scan keeps file order, so number rows there.
+    row_number = (
+        "file_row_number + 1" if path.name.endswith(".parquet") else "row_number() over ()"
+    )
+    try:
+        con.execute(
+            f"insert into landing.{table.name} select {', '.join(select)}, ?, {row_number}, ?,"
+            f" timezone('UTC', now()) from {_reader(path)}",
+            [name, load_id, str(path)],
+        )
+    except duckdb.Error as e:
+        raise IngestError(f"{path}: cannot be read: {e}") from e
+    rows = con.execute(
+        f"select count(*) from landing.{table.name} where _source_file = ?", [name]
+    ).fetchone()[0]
+    return rows, ignored, missing
+
+
+def land_table(con: duckdb.DuckDBPyConnection, raw_dir: Path, table_name: str) -> TableLoad:
+    """Land every file of one table (an absent table lands as an empty landing table)."""
+    table = tables()[table_name]
+    ensure_landing(con, table)
+    report = TableLoad(table_name)
+    for path in find_files(raw_dir, table_name):
+        name = path.relative_to(raw_dir).as_posix()
+        digest = file_digest(path)
+        seen = con.execute(
+            "select sha256 from landing._loads where table_name = ? and source_file = ?"
+            " order by loaded_at desc limit 1",
+            [table_name, name],
+        ).fetchone()
+        if seen and seen[0] == digest:
+            report.files_unchanged.append(name)
+            continue
+        load_id = digest[:16]
+        con.execute("begin transaction")
+        try:
+            con.execute(f"delete from landing.{table_name} where _source_file = ?", [name])
+            rows, ignored, missing = land_file(con, table, path, name, load_id)
+            con.execute(
+                "insert into landing._loads values (?, ?, ?, ?, timezone('UTC', now()), ?)",
+                [table_name, name, digest, load_id, rows],
+            )
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+        report.files_loaded.append(name)
+        report.rows_loaded += rows
+        if ignored:
+            report.ignored_columns[name] = ignored
+        if missing:
+            report.missing_optional_columns[name] = missing
+    report.rows_in_landing = con.execute(
+        f"select count(*) from landing.{table_name}"
+    ).fetchone()[0]
+    return report
+
+
+def missing_required_tables(raw_dir: Path) -> list[str]:
+    return [t.name for t in tables().values() if t.required_table and not find_files(raw_dir, t.name)]

@@ -1,0 +1,33 @@
+"""Where things live, from environment variables (see .env.example), with local defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DBT_PROJECT_DIR = REPO_ROOT / "dbt"
+FEATURE_REPO_DIR = REPO_ROOT / "feature_repo"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    raw_dir: Path
+    duckdb_path: Path
+    features_dir: Path
+    business_timezone: str
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        data_dir = Path(os.environ.get("MOPT_DATA_DIR", REPO_ROOT / "data")).resolve()
+        return cls(
+            data_dir=data_dir,
+            raw_dir=Path(os.environ.get("MOPT_RAW_DIR", data_dir / "raw")).resolve(),
+            duckdb_path=Path(
+                os.environ.get("MOPT_DUCKDB_PATH", data_dir / "warehouse.duckdb")
+            ).resolve(),
+            features_dir=Path(os.environ.get("MOPT_FEATURES_DIR", data_dir / "features")).resolve(),
+            business_timezone=os.environ.get("MOPT_BUSINESS_TIMEZONE", "Asia/Seoul"),
+        )

@@ -1,0 +1,177 @@
+{#
+  The bronze layer is generated from the raw data contract (models/bronze/raw/__sources.yml):
+  each column is typed with try_cast, and every rule a row breaks is listed in _broken_rules as
+  '<column>:<rule>'. Clean rows form the bronze views, broken ones the quarantine; both read the
+  same checked table, so bronze + quarantine reconcile with landing by construction (and a test
+  says so).
+#}
+
+{% macro contract_source(table_name) %}
+    {% for node in graph.sources.values() %}
+        {% if node.source_name == 'raw' and node.name == table_name %}
+            {{ return(node) }}
+        {% endif %}
+    {% endfor %}
+    {{ exceptions.raise_compiler_error("No table '" ~ table_name ~ "' in the raw contract") }}
+{% endmacro %}
+
+
+{% macro contract_meta(node_or_column) %}
+    {% set config = node_or_column.get('config') or {} %}
+    {{ return(config.get('meta') or node_or_column.get('meta') or {}) }}
+{% endmacro %}
+
+
+{% macro contract_cast(column) %}
+    {%- set raw = 'nullif(trim(' ~ adapter.quote(column.name) ~ "), '')" -%}
+    {%- if column.data_type == 'timestamp' -%}
+        timezone('UTC', try_cast({{ raw }} as timestamptz))
+    {%- else -%}
+        try_cast({{ raw }} as {{ column.data_type }})
+    {%- endif -%}
+{% endmacro %}
+
+
+{# (condition, rule name) pairs for one column; conditions read the typed value and its raw text. #}
+{% macro contract_rules(column) %}
+    {%- set c = adapter.quote(column.name) -%}
+    {%- set raw = '_raw__' ~ column.name -%}
+    {%- set meta = contract_meta(column) -%}
+    {%- set rules = [(raw ~ ' is not null and ' ~ c ~ ' is null', 'type_' ~ column.data_type)] -%}
+    {%- if meta.get('required') -%}
+        {%- do rules.append((raw ~ ' is null', 'required')) -%}
+    {%- endif -%}
+    {%- if meta.get('accepted') -%}
+        {%- set values = [] -%}
+        {%- for v in meta['accepted'] %}{% do values.append("'" ~ v ~ "'") %}{% endfor -%}
+        {%- do rules.append((c ~ ' not in (' ~ values | join(', ') ~ ')', 'accepted_values')) -%}
+    {%- endif -%}
+    {%- if meta.get('min') is not none -%}
+        {%- do rules.append((c ~ ' < ' ~ meta['min'], 'below_min')) -%}
+    {%- endif -%}
+    {%- if meta.get('max') is not none -%}
+        {%- do rules.append((c ~ ' > ' ~ meta['max'], 'above_max')) -%}
+    {%- endif -%}
+    {%- if meta.get('not_future') -%}
+        {%- do rules.append((c ~ " > timezone('UTC', now())", 'in_future')) -%}
+    {%- endif -%}
+    {%- if meta.get('not_before') -%}
+        {%- do rules.append((c ~ ' < ' ~ adapter.quote(meta['not_before']), 'before_' ~ meta['not_before'])) -%}
+    {%- endif -%}
+    {%- if meta.get('references') -%}
+        {%- set ref_table, ref_column = meta['references'].split('.') -%}
+        {#- Checked against landing only when the referenced table was exported at all. -#}
+        {%- do rules.append((
+            c ~ ' is not null and exists (select 1 from ' ~ source('raw', ref_table) ~ ')'
+            ~ ' and ' ~ c ~ ' not in (select trim(' ~ adapter.quote(ref_column) ~ ') from '
+            ~ source('raw', ref_table) ~ ' where ' ~ adapter.quote(ref_column) ~ ' is not null)',
+            'unknown_' ~ ref_table)) -%}
+    {%- endif -%}
+    {{ return(rules) }}
+{% endmacro %}
+
+
+{% macro contract_checked(table_name) %}
+{%- if execute -%}
+{%- set node = contract_source(table_name) -%}
+{%- set columns = node.columns.values() | list -%}
+{%- set key = contract_meta(node)['key'] -%}
+with
+
+landed as (
+    select * from {{ source('raw', table_name) }}
+),
+
+typed as (
+    select
+        {%- for column in columns %}
+        {{ contract_cast(column) }} as {{ adapter.quote(column.name) }},
+        nullif(trim({{ adapter.quote(column.name) }}), '') as _raw__{{ column.name }},
+        {%- endfor %}
+        _source_file,
+        _row_number,
+        _load_id,
+        _loaded_at
+    from landed
+),
+
+{%- set derived = [] -%}
+{%- for column in columns if contract_meta(column).get('derive_if_absent') %}{% do derived.append(column.name) %}{% endfor %}
+{%- if derived %}
+{#- An export without ids (e.g. orders-only) gets stable ids from the row's content; identical
+    rows are told apart by their order, so none is lost. -#}
+{%- set id_column = derived[0] %}
+{%- set parts = [] %}
+{%- for column in columns if column.name != id_column %}{% do parts.append('_raw__' ~ column.name) %}{% endfor %}
+
+with_ids as (
+    select
+        * replace (
+            coalesce(
+                {{ adapter.quote(id_column) }},
+                '{{ table_name }}_' || md5(concat_ws('|', {{ parts | join(', ') }}, row_number() over (
+                    partition by {{ parts | join(', ') }} order by _source_file, _row_number)))
+            ) as {{ adapter.quote(id_column) }}
+        )
+    from typed
+),
+{%- set previous = 'with_ids' %}
+{%- else %}
+{%- set previous = 'typed' %}
+{%- endif %}
+
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by {% for k in key %}{{ adapter.quote(k) }}{{ ', ' if not loop.last }}{% endfor %}
+            order by _source_file, _row_number
+        ) as _key_rank
+    from {{ previous }}
+),
+
+checked as (
+    select
+        {%- for column in columns %}
+        {{ adapter.quote(column.name) }},
+        {%- endfor %}
+        _source_file,
+        _row_number,
+        _load_id,
+        _loaded_at,
+        list_filter([
+            {%- for column in columns %}
+            {%- for condition, rule in contract_rules(column) %}
+            case when {{ condition }} then '{{ column.name }}:{{ rule }}' end,
+            {%- endfor %}
+            {%- endfor %}
+            case when _key_rank > 1 and {% for k in key %}{{ adapter.quote(k) }} is not null{{ ' and ' if not loop.last }}{% endfor %}
+                then '{{ key | join("+") }}:duplicate_key' end
+        ], rule -> rule is not null) as _broken_rules
+    from ranked
+)
+
+select * from checked
+{%- else -%}
+select 1 as placeholder from {{ source('raw', table_name) }}
+{%- endif -%}
+{% endmacro %}
+
+
+{% macro contract_clean(table_name) %}
+{%- if execute -%}
+{%- set columns = contract_source(table_name).columns.values() | list -%}
+select
+    {%- for column in columns %}
+    {{ adapter.quote(column.name) }},
+    {%- endfor %}
+    _source_file,
+    _row_number,
+    _load_id,
+    _loaded_at
+from {{ ref('chk_raw__' ~ table_name) }}
+where len(_broken_rules) = 0
+{%- else -%}
+select 1 from {{ ref('chk_raw__' ~ table_name) }}
+{%- endif -%}
+{% endmacro %}

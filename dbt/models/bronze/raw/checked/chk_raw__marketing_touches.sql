@@ -1,0 +1,4 @@
+-- Referential checks read these landing tables (declared so dbt orders them):
+-- depends_on: {{ source('raw', 'campaigns') }}
+-- depends_on: {{ source('raw', 'customers') }}
+{{ contract_checked('marketing_touches') }}
