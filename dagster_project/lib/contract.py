@@ -52,6 +52,7 @@ def tables() -> dict[str, Table]:
             Column(c["name"], c["data_type"], (c.get("config") or {}).get("meta") or {})
             for c in t["columns"]
         )
-        out[t["name"]] = Table(t["name"], meta["grain"], tuple(meta["key"]), cols,
-                               bool(meta["required_table"]))
+        out[t["name"]] = Table(
+            t["name"], meta["grain"], tuple(meta["key"]), cols, bool(meta["required_table"])
+        )
     return out

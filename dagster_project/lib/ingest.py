@@ -77,14 +77,17 @@ def _reader(path: Path) -> str:
 
 def _file_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     try:
-        return [d[0] for d in con.execute(f"select * from {_reader(path)} limit 0",
-                                          [str(path)]).description]
+        return [
+            d[0]
+            for d in con.execute(f"select * from {_reader(path)} limit 0", [str(path)]).description
+        ]
     except duckdb.Error as e:
         raise IngestError(f"{path}: cannot be read: {e}") from e
 
 
-def land_file(con: duckdb.DuckDBPyConnection, table: Table, path: Path, name: str,
-              load_id: str) -> tuple[int, list[str], list[str]]:
+def land_file(
+    con: duckdb.DuckDBPyConnection, table: Table, path: Path, name: str, load_id: str
+) -> tuple[int, list[str], list[str]]:
     """Insert one file's rows; returns (rows, ignored columns, missing optional columns)."""
     present = _file_columns(con, path)
     missing_required = [c for c in table.required_columns if c not in present]
@@ -100,9 +103,7 @@ def land_file(con: duckdb.DuckDBPyConnection, table: Table, path: Path, name: st
         for c in table.column_names
     ]
     # Parquet gives its own 0-based row number; a CSV scan keeps file order, so number rows there.
-    row_number = (
-        "file_row_number + 1" if path.name.endswith(".parquet") else "row_number() over ()"
-    )
+    row_number = "file_row_number + 1" if path.name.endswith(".parquet") else "row_number() over ()"
     try:
         con.execute(
             f"insert into landing.{table.name} select {', '.join(select)}, ?, {row_number}, ?,"
@@ -152,11 +153,11 @@ def land_table(con: duckdb.DuckDBPyConnection, raw_dir: Path, table_name: str) -
             report.ignored_columns[name] = ignored
         if missing:
             report.missing_optional_columns[name] = missing
-    report.rows_in_landing = con.execute(
-        f"select count(*) from landing.{table_name}"
-    ).fetchone()[0]
+    report.rows_in_landing = con.execute(f"select count(*) from landing.{table_name}").fetchone()[0]
     return report
 
 
 def missing_required_tables(raw_dir: Path) -> list[str]:
-    return [t.name for t in tables().values() if t.required_table and not find_files(raw_dir, t.name)]
+    return [
+        t.name for t in tables().values() if t.required_table and not find_files(raw_dir, t.name)
+    ]

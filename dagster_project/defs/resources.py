@@ -1,0 +1,67 @@
+"""Resources, declared once. Paths come from environment variables (see .env.example)."""
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from dagster_dbt import DbtCliResource, DbtProject
+
+from dagster_project.lib.settings import DBT_PROJECT_DIR, Settings
+from dagster_project.lib.warehouse import connect
+
+
+class Warehouse(dg.ConfigurableResource):
+    """The DuckDB warehouse and the folders around it. DuckDB allows one writer process, so
+    every asset that writes here runs in the ``duckdb`` pool and connects only while it works."""
+
+    duckdb_path: str
+    raw_dir: str
+    features_dir: str
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = connect(self.duckdb_path, read_only=read_only)
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+@cache
+def dbt_project() -> DbtProject:
+    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+    project.prepare_if_dev()
+    return project
+
+
+def dbt_executable() -> str:
+    """dbt from this environment, even when its bin folder is not on PATH."""
+    beside_python = Path(sys.executable).parent / "dbt"
+    return str(beside_python) if beside_python.exists() else shutil.which("dbt") or "dbt"
+
+
+def warehouse_from_env() -> Warehouse:
+    settings = Settings.from_env()
+    # dbt's profile reads the same variable: derive it once here when only MOPT_DATA_DIR is set.
+    os.environ.setdefault("MOPT_DUCKDB_PATH", str(settings.duckdb_path))
+    return Warehouse(
+        duckdb_path=str(settings.duckdb_path),
+        raw_dir=str(settings.raw_dir),
+        features_dir=str(settings.features_dir),
+    )
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(
+        resources={
+            "warehouse": warehouse_from_env(),
+            "dbt": DbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable()),
+        }
+    )

@@ -1,0 +1,162 @@
+"""dbt models as assets (bronze, silver, gold), dbt tests as asset checks, and what is built from
+them in Python: the contract report and the Parquet feature files Feast reads."""
+
+import json
+from collections.abc import Iterator, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets, get_asset_key_for_model
+
+from dagster_project.defs.resources import Warehouse, dbt_project
+from dagster_project.lib.contract import tables
+from dagster_project.lib.warehouse import preview_markdown, row_count
+
+LAYERS = ("reference", "bronze", "silver", "gold")
+
+
+class LayeredTranslator(DagsterDbtTranslator):
+    """Asset keys ``[schema, model]`` and groups named after the medallion layer."""
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        node = manifest["nodes"].get(unique_id)
+        if node is None or node["schema"] not in LAYERS:
+            return spec
+        return spec.replace_attributes(
+            key=dg.AssetKey([node["schema"], node["name"]]), group_name=node["schema"]
+        )
+
+
+def dbt_build_args() -> list[str]:
+    return ["build"]
+
+
+@cache
+def dbt_models() -> dg.AssetsDefinition:
+    project = dbt_project()
+
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        dagster_dbt_translator=LayeredTranslator(),
+        pool="duckdb",
+    )
+    def _dbt_models(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse
+    ) -> Iterator:
+        invocation = dbt.cli(dbt_build_args(), context=context, raise_on_error=False)
+        # DuckDB has one writer: collect dbt's events, then read counts once dbt has let go.
+        events = list(invocation.stream())
+        with warehouse.connect(read_only=True) as con:
+            for event in events:
+                if isinstance(event, dg.Output):
+                    relation = ".".join(context.asset_key_for_output(event.output_name).path)
+                    event = event.with_metadata(
+                        {
+                            **event.metadata,
+                            "dagster/row_count": row_count(con, relation),
+                            "preview": dg.MetadataValue.md(preview_markdown(con, relation)),
+                        }
+                    )
+                yield event
+        if not invocation.is_successful():
+            raise dg.Failure(f"dbt build failed: {invocation.get_error()}")
+
+    return _dbt_models
+
+
+def model_key(model_name: str) -> dg.AssetKey:
+    return get_asset_key_for_model([dbt_models()], model_name)
+
+
+def contract_report() -> dg.AssetsDefinition:
+    @dg.asset(
+        key=["bronze", "contract_report"],
+        group_name="bronze",
+        kinds={"duckdb"},
+        pool="duckdb",
+        deps=[model_key("quarantine"), *(model_key(f"stg_raw__{t}") for t in tables())],
+    )
+    def _contract_report(warehouse: Warehouse) -> dg.MaterializeResult:
+        """Per raw table: rows landed, typed into bronze and quarantined, and the rules broken."""
+        with warehouse.connect(read_only=True) as con:
+            counts = con.sql(
+                " union all ".join(
+                    f"select '{t}' as table_name,"
+                    f" (select count(*) from landing.{t}) as landed,"
+                    f" (select count(*) from bronze.stg_raw__{t}) as bronze,"
+                    f" (select count(*) from bronze.quarantine where table_name = '{t}')"
+                    " as quarantined"
+                    for t in tables()
+                )
+            ).pl()
+            rules = con.sql(
+                "select table_name, rule, count(*) as rows from bronze.quarantine"
+                " group by all order by rows desc, table_name, rule"
+            ).pl()
+        metadata: dict[str, Any] = {
+            "rows_landed": int(counts["landed"].sum()),
+            "rows_quarantined": int(counts["quarantined"].sum()),
+            "tables": dg.MetadataValue.md(_markdown(counts)),
+            "rules_broken": dg.MetadataValue.md(_markdown(rules)),
+        }
+        metadata |= {
+            f"quarantined/{r['table_name']}": r["quarantined"] for r in counts.iter_rows(named=True)
+        }
+        return dg.MaterializeResult(metadata=metadata)
+
+    return _contract_report
+
+
+def _markdown(frame) -> str:
+    header = "| " + " | ".join(frame.columns) + " |\n| " + " | ".join("---" for _ in frame.columns)
+    rows = "".join("\n| " + " | ".join(str(v) for v in row) + " |" for row in frame.iter_rows())
+    return header + " |" + rows
+
+
+def feature_models() -> list[str]:
+    """Gold ``feat_`` models, which Feast reads as Parquet files."""
+    manifest = json.loads(Path(dbt_project().manifest_path).read_text())
+    return sorted(
+        node["name"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["name"].startswith("feat_")
+    )
+
+
+def feature_file_asset(model_name: str) -> dg.AssetsDefinition:
+    name = model_name.removeprefix("feat_")
+
+    @dg.asset(
+        key=["features", name],
+        group_name="features",
+        kinds={"parquet"},
+        pool="duckdb",
+        deps=[model_key(model_name)],
+        description=f"gold.{model_name} as a Parquet file, the offline source Feast reads.",
+    )
+    def _feature_file(warehouse: Warehouse) -> dg.MaterializeResult:
+        path = Path(warehouse.features_dir) / f"{name}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with warehouse.connect(read_only=True) as con:
+            con.execute(f"copy gold.{model_name} to '{path}' (format parquet)")
+            rows = row_count(con, f"read_parquet('{path}')")
+        return dg.MaterializeResult(
+            metadata={"dagster/row_count": rows, "path": dg.MetadataValue.path(str(path))}
+        )
+
+    return _feature_file
+
+
+@dg.definitions
+def transform() -> dg.Definitions:
+    return dg.Definitions(
+        assets=[
+            dbt_models(),
+            contract_report(),
+            *(feature_file_asset(m) for m in feature_models()),
+        ],
+    )
