@@ -6,15 +6,16 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import duckdb
 import psycopg
 import pytest
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
+
+from dagster_project.defs.ingest.assets import landing_asset
+from dagster_project.defs.resources import Warehouse
 
 pytestmark = pytest.mark.services
 
@@ -80,41 +81,20 @@ def test_compose_file_is_valid(compose_bin: Path) -> None:
         assert "healthcheck" in services[name], f"{name} has no healthcheck"
 
 
-class DuckDBFile(dg.ConfigurableResource):
-    """Path of the DuckDB file the smoke asset writes."""
-
-    path: str
-
-
-@dg.asset(key=["services_smoke", "tiny_table"])
-def tiny_table(duckdb_file: DuckDBFile) -> dg.MaterializeResult:
-    """Three rows written with DuckDB: the smallest asset that does the real kind of work."""
-    with duckdb.connect(duckdb_file.path) as conn:
-        conn.execute("create or replace table tiny as select range as id from range(3)")
-        (row_count,) = conn.execute("select count(*) from tiny").fetchone()
-    return dg.MaterializeResult(metadata={"row_count": dg.MetadataValue.int(row_count)})
-
-
-@dataclass
-class Selection:
-    """What the instance test materializes, with the resources it needs."""
-
-    assets: list[Any]
-    expected_key: dg.AssetKey
-    resources: dict[str, Any] = field(default_factory=dict)
-
-
-def asset_selection_for_instance_test(duckdb_path: Path) -> Selection:
-    """The assets materialized through the Postgres-backed instance.
-
-    A stand-in for now; point it at a real project asset (e.g. an ingest asset with the project's
-    DuckDB resource on ``duckdb_path``) once the definitions exist.
-    """
-    return Selection(
-        assets=[tiny_table],
-        expected_key=tiny_table.key,
-        resources={"duckdb_file": DuckDBFile(path=str(duckdb_path))},
+def asset_selection_for_instance_test(data_dir: Path) -> tuple[list[Any], dict[str, Any]]:
+    """The project's real landing asset for orders, on a three-row export."""
+    raw_dir = data_dir / "raw"
+    raw_dir.mkdir()
+    (raw_dir / "orders.csv").write_text(
+        "customer_id,ordered_at,order_amount\n"
+        "c1,2025-05-01T10:00:00Z,12000\nc2,2025-05-02T11:00:00Z,8000\nc1,2025-05-09T09:00:00Z,5000\n"
     )
+    warehouse = Warehouse(
+        duckdb_path=str(data_dir / "warehouse.duckdb"),
+        raw_dir=str(raw_dir),
+        features_dir=str(data_dir / "features"),
+    )
+    return [landing_asset("orders")], {"warehouse": warehouse}
 
 
 def test_dagster_instance_on_postgres(
@@ -143,7 +123,8 @@ def test_dagster_instance_on_postgres(
     for key, value in env.items():
         monkeypatch.setenv(key, value)
 
-    selection = asset_selection_for_instance_test(Path(env["MOPT_DUCKDB_PATH"]))
+    assets, resources = asset_selection_for_instance_test(data_dir)
+    expected_key = dg.AssetKey(["landing", "orders"])
     with dg.DagsterInstance.from_config(str(home)) as instance:
         # The instance is the one deploy/dagster.yaml describes.
         assert isinstance(instance.run_storage, PostgresRunStorage)
@@ -154,13 +135,13 @@ def test_dagster_instance_on_postgres(
         assert isinstance(instance.run_launcher, dg.DefaultRunLauncher)
         assert instance.telemetry_enabled is False
 
-        result = dg.materialize(selection.assets, instance=instance, resources=selection.resources)
+        result = dg.materialize(assets, instance=instance, resources=resources)
         assert result.success
         assert instance.get_run_by_id(result.run_id).is_success
-        event = instance.get_latest_materialization_event(selection.expected_key)
+        event = instance.get_latest_materialization_event(expected_key)
         assert event is not None
         assert event.run_id == result.run_id
-        assert event.asset_materialization.metadata["row_count"].value == 3
+        assert event.asset_materialization.metadata["dagster/row_count"].value == 3
 
     with psycopg.connect(**db) as conn:
         (stored,) = conn.execute(

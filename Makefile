@@ -1,0 +1,42 @@
+# The README's commands. `make demo` works on a fresh machine with Python 3.11+ and make.
+SHELL := /bin/bash
+export DAGSTER_HOME ?= $(CURDIR)/dagster_home
+export UV_PYTHON_DOWNLOADS := never
+
+# uv from PATH, else a private copy from PyPI (the only place anything is fetched from).
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+RUN := $(UV) run --frozen
+
+.PHONY: install demo test test-fast ui bench lint docs clean
+
+$(UV):
+	python3 -m venv .tools && .tools/bin/pip install --quiet uv
+
+install: $(UV)
+	$(UV) sync --frozen
+	cd dbt && $(CURDIR)/.venv/bin/dbt parse --profiles-dir . --quiet
+	mkdir -p $(DAGSTER_HOME) && cp -n deploy/dagster.local.yaml $(DAGSTER_HOME)/dagster.yaml || true
+
+demo: install  ## simulate the sample world and materialize every asset through Dagster
+	$(RUN) mopt demo
+
+test: install  ## every test, the slow end-to-end ones included (CI runs this)
+	$(RUN) pytest -q
+
+test-fast: install
+	$(RUN) pytest -q -m "not slow"
+
+ui: install  ## the Dagster UI on the demo data: http://127.0.0.1:3000
+	$(RUN) dagster dev -m dagster_project.definitions -h 127.0.0.1 -p 3000
+
+bench: install  ## benchmarks -> bench/out/*.json and docs/benchmarks.md
+	$(RUN) mopt bench
+
+lint: install
+	$(RUN) ruff check . && $(RUN) ruff format --check .
+
+docs: install  ## dbt docs (catalog of every model) in dbt/target
+	cd dbt && $(CURDIR)/.venv/bin/dbt docs generate --profiles-dir .
+
+clean:
+	rm -rf data dagster_home dbt/target dbt/logs
