@@ -51,6 +51,28 @@ def demo(
     _print_summary(settings)
 
 
+@app.command()
+def bench(
+    sizes: Annotated[
+        str, typer.Option(help="Comma-separated customers x days, e.g. 10000x365,100000x365.")
+    ] = "10000x365,100000x365",
+    workdir: Annotated[Path, typer.Option(help="Scratch folder (deleted per size).")] = Path(
+        "bench/out/work"
+    ),
+) -> None:
+    """Time simulate, ingest and dbt build per world size; writes bench/out/foundation.json and
+    the table in docs/benchmarks.md."""
+    from dagster_project.lib.bench import bench_world, write_report
+    from dagster_project.lib.settings import REPO_ROOT
+
+    results = []
+    for size in sizes.split(","):
+        customers, days = (int(x) for x in size.lower().split("x"))
+        results += bench_world(customers, days, workdir / size)
+    write_report(results, REPO_ROOT / "bench/out", REPO_ROOT / "docs/benchmarks.md")
+    typer.echo("wrote bench/out/foundation.json and docs/benchmarks.md")
+
+
 def _materialize(select: str) -> None:
     import dagster as dg
 
@@ -67,8 +89,10 @@ def _materialize(select: str) -> None:
         result = job.execute_in_process(instance=instance, asset_selection=keys)
     if not result.success:
         raise typer.Exit(1)
-    typer.echo(f"materialized {len(result.get_asset_materialization_events())} assets, "
-               f"{len(result.get_asset_check_evaluations())} checks (run {result.run_id})")
+    typer.echo(
+        f"materialized {len(result.get_asset_materialization_events())} assets, "
+        f"{len(result.get_asset_check_evaluations())} checks (run {result.run_id})"
+    )
 
 
 def _print_summary(settings: Settings) -> None:
@@ -89,4 +113,3 @@ def _print_summary(settings: Settings) -> None:
     typer.echo(f"feature files:   {settings.features_dir}")
     typer.echo(f"raw sample world: {settings.raw_dir}  (ground truth in truth/)")
     typer.echo("open the Dagster UI with `make ui` -> http://127.0.0.1:3000")
-

@@ -1,0 +1,160 @@
+"""Benchmarks of the platform's stages at growing world sizes: each stage runs as its own process
+so its wall time and peak memory (max RSS, from the kernel's rusage) are its own."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from dagster_project.lib.settings import DBT_PROJECT_DIR
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class StageResult:
+    customers: int
+    days: int
+    stage: str
+    seconds: float
+    peak_rss_mb: float
+    rows: int
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+    @property
+    def seconds_per_1k_customers(self) -> float:
+        return self.seconds / (self.customers / 1000)
+
+
+def run_stage(args: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one command."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        args, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(args)} failed: {proc.stderr.read().decode()[-3000:]}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def _count(duckdb_path: Path, sql: str) -> int:
+    from dagster_project.lib.warehouse import connect
+
+    with connect(duckdb_path, read_only=True) as con:
+        return con.execute(sql).fetchone()[0]
+
+
+def bench_world(customers: int, days: int, workdir: Path, seed: int = 42) -> list[StageResult]:
+    """Simulate, ingest (Dagster landing assets) and `dbt build` one world from scratch."""
+    shutil.rmtree(workdir, ignore_errors=True)
+    raw, duckdb_path = workdir / "raw", workdir / "warehouse.duckdb"
+    env = {
+        **os.environ,
+        "MOPT_DATA_DIR": str(workdir),
+        "MOPT_RAW_DIR": str(raw),
+        "MOPT_DUCKDB_PATH": str(duckdb_path),
+    }
+    env.pop("DAGSTER_HOME", None)
+    results = []
+
+    def record(stage: str, args: list[str], rows_sql: str | None, cwd: Path | None = None):
+        seconds, rss = run_stage(args, env, cwd)
+        rows = _count(duckdb_path, rows_sql) if rows_sql else _raw_rows(raw)
+        results.append(StageResult(customers, days, stage, seconds, rss, rows))
+        print(
+            f"  {customers:>9,} customers x {days} days  {stage:<10} {seconds:8.1f} s "
+            f"{rss:8.0f} MB  {rows:>12,} rows",
+            flush=True,
+        )
+
+    record(
+        "simulate",
+        [
+            str(BIN / "mopt"),
+            "simulate",
+            "--customers",
+            str(customers),
+            "--days",
+            str(days),
+            "--seed",
+            str(seed),
+            "--out",
+            str(raw),
+        ],
+        None,
+    )
+    record(
+        "ingest",
+        [str(BIN / "mopt"), "materialize", "--select", "group:landing"],
+        _landing_rows_sql(),
+    )
+    record(
+        "dbt_build",
+        [str(BIN / "dbt"), "build", "--profiles-dir", "."],
+        "select sum(estimated_size) from duckdb_tables() where table_schema in "
+        "('bronze', 'silver', 'gold')",
+        cwd=DBT_PROJECT_DIR,
+    )
+    return results
+
+
+def _raw_rows(raw: Path) -> int:
+    import polars as pl
+
+    return sum(pl.scan_parquet(p).select(pl.len()).collect().item() for p in raw.glob("*.parquet"))
+
+
+def _landing_rows_sql() -> str:
+    from dagster_project.lib.contract import tables
+
+    return "select " + " + ".join(f"(select count(*) from landing.{t})" for t in tables())
+
+
+def write_report(results: list[StageResult], out_dir: Path, docs_path: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "results": [
+            asdict(r)
+            | {
+                "rows_per_second": r.rows_per_second,
+                "seconds_per_1k_customers": r.seconds_per_1k_customers,
+            }
+            for r in results
+        ],
+    }
+    (out_dir / "foundation.json").write_text(json.dumps(payload, indent=2))
+    lines = [
+        "| customers | days | stage | wall s | peak RSS MB | rows | rows/s | s per 1k customers |",
+        "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {r.customers:,} | {r.days} | {r.stage} | {r.seconds:.1f} | {r.peak_rss_mb:,.0f} "
+        f"| {r.rows:,} | {r.rows_per_second:,.0f} | {r.seconds_per_1k_customers:.2f} |"
+        for r in results
+    ]
+    table = "\n".join(lines)
+    text = docs_path.read_text() if docs_path.exists() else ""
+    begin, end = "<!-- bench:foundation:begin -->", "<!-- bench:foundation:end -->"
+    block = f"{begin}\n{table}\n{end}"
+    if begin in text:
+        text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]
+    else:
+        text += f"\n{block}\n"
+    docs_path.write_text(text)

@@ -1,0 +1,266 @@
+"""The day loop: marketing touches -> visit intensities -> sessions -> funnel -> purchases, run
+for the factual world and its counterfactuals side by side.
+
+Every scenario (factual, each channel switched off, all marketing off) shares the same keyed
+uniforms (common random numbers): sessions of a customer-day are the inverse-CDF Poisson of a
+fixed uniform at that day's intensity, and each session's funnel steps compare fixed uniforms to
+probabilities. So a scenario differs from the factual world only through the intensities the
+switched-off channel changed, and a channel whose lift is zero changes nothing, exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._rng import Streams
+from .calendar import Calendar
+from .entities import DAILY_REACH, Campaigns, Catalogue, Customers
+from .params import (
+    CAT_NAMES, CATEGORIES, CH, CHANNELS, DECAY_DAYS, MAX_P_BUY, MAX_SESSIONS_PER_DAY, MIN_LIFT,
+    WorldConfig,
+)
+
+NEVER = -(10**6)
+QTY2_PROB = {"beauty": 0.35}  # consumables bought two at a time (more so by the mania type)
+
+
+@dataclass
+class LoopResult:
+    scenarios: list[str]
+    sessions: dict[str, np.ndarray]  # factual: i, d, k, view, cart, buy
+    exposures: dict[str, np.ndarray]  # factual paid touches: c, d, i
+    audience: dict[str, np.ndarray]  # factual CRM assignments: c, i, treated
+    purchases: dict[str, np.ndarray]  # every scenario: s, i, d, k
+    coupons: dict[str, np.ndarray]  # coupons held, every scenario: s, i, c, first, last
+    base_grid: np.ndarray  # (N, D) intensity without marketing
+    lift_grid: np.ndarray  # (N, D) factual summed lift (before clipping)
+
+
+def effective_lift(lift: np.ndarray) -> np.ndarray:
+    return np.maximum(lift, np.float32(MIN_LIFT))
+
+
+def purchase_prob(p_buy: np.ndarray, lift_eff: np.ndarray) -> np.ndarray:
+    return np.minimum(p_buy * (1 + lift_eff), MAX_P_BUY)
+
+
+def poisson_inverse(u: np.ndarray, lam: np.ndarray, kmax: int) -> np.ndarray:
+    """Inverse-CDF Poisson draws (capped at kmax): monotone in ``lam`` for a fixed ``u``."""
+    p = np.exp(-lam)
+    n = (u > p).astype(np.int8)
+    cols = np.flatnonzero(n.any(axis=0))
+    if cols.size:
+        lam_c, u_c = lam[:, cols], u[cols]
+        p_c = p[:, cols]
+        cdf = p_c.copy()
+        n_c = n[:, cols]
+        for k in range(1, kmax):
+            p_c = p_c * lam_c / k
+            cdf = cdf + p_c
+            n_c += u_c > cdf
+        n[:, cols] = n_c
+    return n
+
+
+def run_days(cfg: WorldConfig, st: Streams, cal: Calendar, cust: Customers, camps: Campaigns,
+             progress: Callable[[int], None] | None = None) -> LoopResult:
+    n, days, w = cust.n, cfg.days, cfg.response_window_days
+    scenarios = ["factual"]
+    if cfg.counterfactuals:
+        scenarios += [f"no_{c}" for c in CHANNELS] + ["no_marketing"]
+    n_s = len(scenarios)
+    on = np.ones((n_s, len(CHANNELS)), dtype=bool)
+    for s, name in enumerate(scenarios[1:], start=1):
+        if name == "no_marketing":
+            on[s] = False
+        else:
+            on[s, CH[name[3:]]] = False
+
+    ids = np.arange(n)
+    decay = np.array([np.exp(-1.0 / DECAY_DAYS[c]) for c in CHANNELS], dtype=np.float32)
+    has_lift = np.array([np.any(camps.lift[camps.channel == k] != 0) for k in range(len(CHANNELS))])
+    lift_ch = np.flatnonzero(has_lift)
+    acc = np.zeros((len(CHANNELS), n_s, n), dtype=np.float32)
+    pending = np.zeros_like(acc)
+    last_visit = np.full((n_s, n), NEVER, dtype=np.int32)
+    last_view, last_cart, last_buy = last_visit.copy(), last_visit.copy(), last_visit.copy()
+    base_grid = np.zeros((n, days), dtype=np.float32)
+    lift_grid = np.zeros((n, days), dtype=np.float32)
+    season = cal.season
+    weather = cal.weather_mult.astype(np.float32)[cust.region]  # (N, D)
+    rec = {k: [] for k in ("sess", "expo", "aud", "buy", "cpn")}
+
+    for d in range(days):
+        signed = cust.signup_day <= d
+        active = signed & (cust.dropout_day > d)
+        base = cust.visit_rate * np.float32(season[d]) * weather[:, d] * active
+        base_grid[:, d] = base
+        for k in lift_ch:
+            acc[k] *= decay[k]
+            if pending[k].any():
+                acc[k] += pending[k]
+                pending[k] = 0.0
+
+        # CRM sends scheduled today: audience from behaviour up to yesterday; the message acts
+        # from tomorrow on (sends go out in the evening or at night).
+        for c in np.flatnonzero(camps.is_crm & (camps.start_day == d)):
+            ch = camps.channel[c]
+            eligible = (cust.signup_day < d) & cust.opt_in
+            if camps.night[c]:
+                eligible &= cust.night_opt_in
+            p_sel = _audience_prob(camps.objective[c], d, cust, last_visit, last_view, last_cart)
+            chosen = eligible & (st.uniform("crm_select", c, ids) < p_sel)
+            treated = chosen & (st.uniform("crm_holdout", c, ids) >= camps.holdout_share[c])
+            sent = treated & on[:, ch, None]
+            if camps.lift[c] != 0:
+                pending[ch] += np.where(sent, np.float32(camps.lift[c]), np.float32(0))
+            if camps.coupon_type[c]:
+                s_idx, i_idx = np.nonzero(sent)
+                rec["cpn"].append((s_idx, i_idx, np.full(i_idx.size, c), np.full(i_idx.size, d + 1),
+                                   np.full(i_idx.size, d + w)))
+            i_aud = np.flatnonzero(chosen[0])
+            rec["aud"].append((np.full(i_aud.size, c), i_aud, treated[0, i_aud]))
+
+        # Paid exposures: one draw per channel and customer-day, the campaign picked among the
+        # channel's running ones.
+        running = (~camps.is_crm) & (camps.start_day <= d) & (camps.end_day >= d)
+        for ch_name in CHANNELS[:5]:
+            ch = CH[ch_name]
+            camp_ids = np.flatnonzero(running & (camps.channel == ch))
+            if not camp_ids.size:
+                continue
+            p = _exposure_prob(ch_name, d, cust, base, last_view, last_cart, last_buy)
+            exposed = signed & (st.uniform("expose", ch, ids, d) < p)
+            pick = camp_ids[(st.uniform("expose_pick", ch, ids, d) * camp_ids.size).astype(int)]
+            if has_lift[ch]:
+                acc[ch] += np.where(exposed & on[:, ch, None], camps.lift[pick].astype(np.float32),
+                                    np.float32(0))
+            i_exp = np.flatnonzero(exposed if exposed.ndim == 1 else exposed[0])
+            rec["expo"].append((pick[i_exp], np.full(i_exp.size, d), i_exp))
+
+        lift = acc[lift_ch].sum(axis=0) if lift_ch.size else np.zeros((n_s, n), np.float32)
+        lift_grid[:, d] = lift[0]
+        ai = np.flatnonzero(active)
+        lift_a = effective_lift(lift[:, ai])
+        lam = base[ai] * (1 + lift_a)
+        n_sess = poisson_inverse(st.uniform("session", ai, d), lam, MAX_SESSIONS_PER_DAY)
+        visiting = np.flatnonzero(n_sess.any(axis=0))
+        ci, nn = ai[visiting], n_sess[:, visiting]
+        p_b = purchase_prob(cust.p_buy[ci], lift_a[:, visiting])
+        any_view = np.zeros(nn.shape, dtype=bool)
+        any_cart, any_buy = any_view.copy(), any_view.copy()
+        for k in range(int(nn.max(initial=0))):
+            here = nn > k
+            view = here & (st.uniform("view", ci, d, k) < cust.p_view[ci])
+            cart = view & (st.uniform("cart", ci, d, k) < cust.p_cart[ci])
+            buy = cart & (st.uniform("buy", ci, d, k) < p_b)
+            any_view |= view
+            any_cart |= cart
+            any_buy |= buy
+            s_b, j_b = np.nonzero(buy)
+            rec["buy"].append((s_b, ci[j_b], np.full(j_b.size, d), np.full(j_b.size, k)))
+            j_s = np.flatnonzero(here[0])
+            rec["sess"].append((ci[j_s], np.full(j_s.size, d), np.full(j_s.size, k),
+                                view[0, j_s], cart[0, j_s], buy[0, j_s]))
+        for state, flag in ((last_visit, nn > 0), (last_view, any_view), (last_cart, any_cart),
+                            (last_buy, any_buy)):
+            state[:, ci] = np.where(flag, d, state[:, ci])
+        if progress is not None:
+            progress(d)
+
+    def cat(key, names, dtypes):
+        parts = rec[key]
+        return {nm: (np.concatenate([p[j] for p in parts]).astype(dt) if parts
+                     else np.zeros(0, dtype=dt))
+                for j, (nm, dt) in enumerate(zip(names, dtypes, strict=True))}
+
+    return LoopResult(
+        scenarios=scenarios,
+        sessions=cat("sess", ("i", "d", "k", "view", "cart", "buy"),
+                     (np.int64, np.int64, np.int64, bool, bool, bool)),
+        exposures=cat("expo", ("c", "d", "i"), (np.int64,) * 3),
+        audience=cat("aud", ("c", "i", "treated"), (np.int64, np.int64, bool)),
+        purchases=cat("buy", ("s", "i", "d", "k"), (np.int64,) * 4),
+        coupons=cat("cpn", ("s", "i", "c", "first", "last"), (np.int64,) * 5),
+        base_grid=base_grid, lift_grid=lift_grid,
+    )
+
+
+def _audience_prob(objective: str, d: int, cust: Customers, last_visit, last_view,
+                   last_cart) -> np.ndarray:
+    """CRM targeting: who a marketer would pick. It favours already-engaged customers, which is
+    what makes naive (untreated-free) CRM measurement over-credit these campaigns."""
+    if objective == "retention":
+        return np.where(d - last_visit <= 30, 0.7, 0.05)
+    if objective == "reactivation":
+        lapsed = (d - last_visit > 30) & ((d - last_visit <= 180) | (cust.signup_day < d - 30))
+        return np.where(lapsed, 0.6, 0.03)
+    return np.where(d - last_cart <= 7, 0.9, np.where(d - last_view <= 7, 0.4, 0.02))
+
+
+def _exposure_prob(channel: str, d: int, cust: Customers, base: np.ndarray, last_view,
+                   last_cart, last_buy) -> np.ndarray | float:
+    if channel == "search_ads":  # people who search now: high intensity, browsing lately
+        intent = cust.visit_rate * (base > 0)
+        return np.minimum(0.6 * intent * (1 + 3.0 * (d - last_view <= 3)), 0.5)
+    if channel == "retargeting":  # recent viewers, more so abandoned carts
+        abandoned = (d - last_cart <= 7) & (last_cart > last_buy)
+        return np.where(abandoned, 0.35, np.where(d - last_view <= 7, 0.15, 0.0))
+    if channel == "social":
+        return DAILY_REACH[channel] * cust.social_reach
+    return DAILY_REACH[channel]
+
+
+def order_lines(st: Streams, cust: Customers, catalogue: Catalogue, i: np.ndarray, d: np.ndarray,
+                k: np.ndarray) -> dict[str, np.ndarray]:
+    """The basket of the purchase in session (i, d, k): a fixed function of those coordinates, so
+    counterfactual worlds price the same purchase identically. 1-3 distinct products whose unit
+    prices track the customer's lognormal order value."""
+    n_cat = len(CAT_NAMES)
+    arch = cust.archetype[i]
+    cuts = np.array([(a, b) for a, b in _lines_cdf()])[arch]
+    u = st.uniform("order", i, d, k, 0)
+    n_lines = 1 + (u > cuts[:, 0]) + (u > cuts[:, 1])
+    z = st.normal("order", i, d, k, 1)
+    value = np.exp(cust.value_mu[i] + cust.value_sigma[i] * z)
+    pop_cdf = np.cumsum([CATEGORIES[c][0] for c in CAT_NAMES])
+    pop_cdf /= pop_cdf[-1]
+    beauty = CAT_NAMES.index("beauty")
+    prods = np.zeros((i.size, 3), dtype=np.int64)
+    qty = np.ones((i.size, 3), dtype=np.int64)
+    for j in range(3):
+        slot = 10 * (j + 1)
+        other = np.minimum(np.searchsorted(pop_cdf, st.uniform("order", i, d, k, slot + 1)),
+                           n_cat - 1)
+        cat = np.where(st.uniform("order", i, d, k, slot) < 0.7, cust.pref_cat[i], other)
+        q2 = np.where(cat == beauty, np.where(arch == 1, 0.35, 0.15), 0.05)
+        qty[:, j] += st.uniform("order", i, d, k, slot + 2) < q2
+        target = np.log(value / n_lines / qty[:, j])
+        cands = np.stack([catalogue.pick(cat, d, st.uniform("order", i, d, k, slot + 3 + m))
+                          for m in range(4)], axis=1)
+        best = np.abs(np.log(catalogue.price[cands]) - target[:, None]).argmin(axis=1)
+        prods[:, j] = cands[np.arange(i.size), best]
+    valid = np.arange(3)[None, :] < n_lines[:, None]
+    valid[:, 1] &= prods[:, 1] != prods[:, 0]
+    valid[:, 2] &= (prods[:, 2] != prods[:, 0]) & (prods[:, 2] != prods[:, 1])
+    price = catalogue.price[prods]
+    gross = (valid * qty * price).sum(axis=1)
+    return {"product": prods, "qty": qty, "price": price, "valid": valid, "gross": gross}
+
+
+def _lines_cdf():
+    from .params import ARCH
+
+    return ARCH["lines"]
+
+
+def hazard(cust: Customers, i: np.ndarray, base: np.ndarray, lift: np.ndarray) -> np.ndarray:
+    """Expected purchases per customer-day at intensity ``base`` and summed lift ``lift``."""
+    le = effective_lift(lift)
+    p_conv = (cust.p_view[i] * cust.p_cart[i])[..., None] if base.ndim == 2 else \
+        cust.p_view[i] * cust.p_cart[i]
+    p_buy = cust.p_buy[i][..., None] if base.ndim == 2 else cust.p_buy[i]
+    return base * (1 + le) * p_conv * purchase_prob(p_buy, le)
