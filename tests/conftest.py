@@ -23,7 +23,10 @@ def run_dbt(*args: str, duckdb_path: Path | None = None) -> subprocess.Completed
     env = {**os.environ, **({"MOPT_DUCKDB_PATH": str(duckdb_path)} if duckdb_path else {})}
     result = subprocess.run(
         [DBT, *args, "--profiles-dir", str(DBT_PROJECT_DIR)],
-        cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True,
+        cwd=DBT_PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     if result.returncode != 0:
         raise AssertionError(f"dbt {' '.join(args)} failed:\n{result.stdout[-5000:]}")

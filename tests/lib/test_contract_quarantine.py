@@ -12,12 +12,15 @@ from dagster_project.lib.ingest import IngestError, land_table
 from dagster_project.lib.warehouse import connect
 from tests.conftest import build_warehouse, land_all
 
-CUSTOMERS = """customer_id,signed_up_at,gender,birth_year,region,marketing_opt_in,night_opt_in,acquisition_channel
-c1,2025-05-01T00:00:00Z,F,1990,seoul,true,false,organic
+CUSTOMERS = (
+    "customer_id,signed_up_at,gender,birth_year,region,marketing_opt_in,night_opt_in,"
+    "acquisition_channel\n"
+    """c1,2025-05-01T00:00:00Z,F,1990,seoul,true,false,organic
 c2,2025-05-02T00:00:00Z,M,1985,busan,false,false,social
 c3,2025-05-03T00:00:00Z,X,1985,busan,true,true,organic
 c1,2025-05-04T00:00:00Z,F,1991,seoul,true,false,organic
 """
+)
 # Rows 1 and 2 are clean; each later row breaks exactly one rule (row numbers are 1-based).
 ORDERS = """order_id,customer_id,ordered_at,order_amount,session_id,coupon_id
 o1,c1,2025-05-05T10:00:00Z,12000,,

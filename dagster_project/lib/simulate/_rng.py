@@ -18,9 +18,23 @@ import numpy as np
 
 # Order matters: a new stream goes at the end so existing worlds keep their numbers.
 STREAM_NAMES = (
-    "customers", "sellers", "products", "calendar", "campaigns",
-    "expose", "expose_pick", "session", "view", "cart", "buy", "order",
-    "crm_select", "crm_holdout", "details", "labels", "touch_times", "coupon_use", "crm_open",
+    "customers",
+    "sellers",
+    "products",
+    "calendar",
+    "campaigns",
+    "expose",
+    "expose_pick",
+    "session",
+    "view",
+    "cart",
+    "buy",
+    "order",
+    "crm_select",
+    "crm_holdout",
+    "details",
+    "coupon_use",
+    "acquisition",
 )
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -41,7 +55,9 @@ class Streams:
     def __init__(self, seed: int):
         children = np.random.SeedSequence(seed).spawn(len(STREAM_NAMES))
         self._seqs = dict(zip(STREAM_NAMES, children, strict=True))
-        self._keys = {n: np.uint64(s.generate_state(1, np.uint64)[0]) for n, s in self._seqs.items()}
+        self._keys = {
+            n: np.uint64(s.generate_state(1, np.uint64)[0]) for n, s in self._seqs.items()
+        }
 
     def rng(self, name: str) -> np.random.Generator:
         return np.random.default_rng(self._seqs[name])

@@ -12,8 +12,15 @@ import numpy as np
 import polars as pl
 
 from .params import (
-    DOW_INDEX, FAMILY_HOLIDAY_MULT, FAMILY_HOLIDAY_WORDS, HOLIDAY_MULT, RAIN_MM, RAIN_MULT,
-    REGION_NAMES, REGIONS, WorldConfig,
+    DOW_INDEX,
+    FAMILY_HOLIDAY_MULT,
+    FAMILY_HOLIDAY_WORDS,
+    HOLIDAY_MULT,
+    RAIN_MM,
+    RAIN_MULT,
+    REGION_NAMES,
+    REGIONS,
+    WorldConfig,
 )
 
 US = 1_000_000
@@ -42,8 +49,9 @@ class Calendar:
         return (self.dow_mult * self.holiday_mult).astype(np.float32)
 
 
-def build_calendar(cfg: WorldConfig, rng: np.random.Generator, first_day: int,
-                   last_day: int) -> Calendar:
+def build_calendar(
+    cfg: WorldConfig, rng: np.random.Generator, first_day: int, last_day: int
+) -> Calendar:
     d_count = cfg.days
     dates = [cfg.start_date + timedelta(days=d) for d in range(d_count)]
     dow = np.array([d.weekday() for d in dates])
@@ -52,11 +60,16 @@ def build_calendar(cfg: WorldConfig, rng: np.random.Generator, first_day: int,
     years = range(cfg.start_date.year, cfg.end_date.year + 1)
     kr = holidays.country_holidays("KR", years=list(years))
     names = [kr.get(d) for d in dates]
-    hol = np.array([
-        1.0 if n is None
-        else FAMILY_HOLIDAY_MULT if any(w in n for w in FAMILY_HOLIDAY_WORDS) else HOLIDAY_MULT
-        for n in names
-    ])
+    hol = np.array(
+        [
+            1.0
+            if n is None
+            else FAMILY_HOLIDAY_MULT
+            if any(w in n for w in FAMILY_HOLIDAY_WORDS)
+            else HOLIDAY_MULT
+            for n in names
+        ]
+    )
 
     # Weather: a seasonal temperature curve (coldest mid-January, hottest early August) plus a
     # regional offset and persistent noise; rain more likely in the July monsoon, regions sharing
@@ -81,37 +94,59 @@ def build_calendar(cfg: WorldConfig, rng: np.random.Generator, first_day: int,
     tz = ZoneInfo(cfg.timezone)
     starts = []
     for d in range(first_day, last_day + 1):
-        local_midnight = datetime.combine(cfg.start_date + timedelta(days=d), datetime.min.time(),
-                                          tzinfo=tz)
+        local_midnight = datetime.combine(
+            cfg.start_date + timedelta(days=d), datetime.min.time(), tzinfo=tz
+        )
         starts.append(int(local_midnight.timestamp()) * US)
     return Calendar(
-        dates=dates, dow=dow, dow_mult=dow_index[dow], holiday_mult=hol, holiday_names=names,
-        temperature=np.round(temperature, 1), precipitation=precipitation,
-        weather_mult=weather_mult, day0=first_day, _day_start_us=np.array(starts, dtype=np.int64),
+        dates=dates,
+        dow=dow,
+        dow_mult=dow_index[dow],
+        holiday_mult=hol,
+        holiday_names=names,
+        temperature=np.round(temperature, 1),
+        precipitation=precipitation,
+        weather_mult=weather_mult,
+        day0=first_day,
+        _day_start_us=np.array(starts, dtype=np.int64),
     )
 
 
 def calendar_truth(cal: Calendar) -> dict[str, pl.DataFrame]:
     names = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
     dow_index = np.asarray(DOW_INDEX) / np.mean(DOW_INDEX)
-    seasonality = pl.DataFrame({
-        "day_of_week": pl.Series(range(7), dtype=pl.Int64),
-        "day_name": names,
-        "index": dow_index.astype(np.float64),
-    })
-    hol_rows = [(d, n, m) for d, n, m in zip(cal.dates, cal.holiday_names, cal.holiday_mult,
-                                               strict=True) if n is not None]
+    seasonality = pl.DataFrame(
+        {
+            "day_of_week": pl.Series(range(7), dtype=pl.Int64),
+            "day_name": names,
+            "index": dow_index.astype(np.float64),
+        }
+    )
+    hol_rows = [
+        (d, n, m)
+        for d, n, m in zip(cal.dates, cal.holiday_names, cal.holiday_mult, strict=True)
+        if n is not None
+    ]
     hol = pl.DataFrame(
-        {"date": [r[0] for r in hol_rows], "name": [r[1] for r in hol_rows],
-         "multiplier": [float(r[2]) for r in hol_rows]},
+        {
+            "date": [r[0] for r in hol_rows],
+            "name": [r[1] for r in hol_rows],
+            "multiplier": [float(r[2]) for r in hol_rows],
+        },
         schema={"date": pl.Date, "name": pl.Utf8, "multiplier": pl.Float64},
     )
     n_reg, n_days = cal.temperature.shape
-    weather = pl.DataFrame({
-        "date": np.tile(np.array(cal.dates, dtype="datetime64[D]"), n_reg),
-        "region": np.repeat(np.array(REGION_NAMES), n_days),
-        "temperature_c": cal.temperature.ravel().astype(np.float64),
-        "precipitation_mm": cal.precipitation.ravel().astype(np.float64),
-        "multiplier": cal.weather_mult.ravel().astype(np.float64),
-    }).with_columns(pl.col("date").cast(pl.Date)).sort("date", "region")
+    weather = (
+        pl.DataFrame(
+            {
+                "date": np.tile(np.array(cal.dates, dtype="datetime64[D]"), n_reg),
+                "region": np.repeat(np.array(REGION_NAMES), n_days),
+                "temperature_c": cal.temperature.ravel().astype(np.float64),
+                "precipitation_mm": cal.precipitation.ravel().astype(np.float64),
+                "multiplier": cal.weather_mult.ravel().astype(np.float64),
+            }
+        )
+        .with_columns(pl.col("date").cast(pl.Date))
+        .sort("date", "region")
+    )
     return {"seasonality": seasonality, "holidays": hol, "weather": weather}

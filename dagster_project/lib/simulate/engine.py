@@ -19,12 +19,19 @@ from ._rng import Streams
 from .calendar import Calendar
 from .entities import DAILY_REACH, Campaigns, Catalogue, Customers
 from .params import (
-    CAT_NAMES, CATEGORIES, CH, CHANNELS, DECAY_DAYS, MAX_P_BUY, MAX_SESSIONS_PER_DAY, MIN_LIFT,
+    ARCH,
+    CAT_NAMES,
+    CATEGORIES,
+    CH,
+    CHANNELS,
+    DECAY_DAYS,
+    MAX_P_BUY,
+    MAX_SESSIONS_PER_DAY,
+    MIN_LIFT,
     WorldConfig,
 )
 
 NEVER = -(10**6)
-QTY2_PROB = {"beauty": 0.35}  # consumables bought two at a time (more so by the mania type)
 
 
 @dataclass
@@ -65,8 +72,14 @@ def poisson_inverse(u: np.ndarray, lam: np.ndarray, kmax: int) -> np.ndarray:
     return n
 
 
-def run_days(cfg: WorldConfig, st: Streams, cal: Calendar, cust: Customers, camps: Campaigns,
-             progress: Callable[[int], None] | None = None) -> LoopResult:
+def run_days(
+    cfg: WorldConfig,
+    st: Streams,
+    cal: Calendar,
+    cust: Customers,
+    camps: Campaigns,
+    progress: Callable[[int], None] | None = None,
+) -> LoopResult:
     n, days, w = cust.n, cfg.days, cfg.response_window_days
     scenarios = ["factual"]
     if cfg.counterfactuals:
@@ -90,19 +103,21 @@ def run_days(cfg: WorldConfig, st: Streams, cal: Calendar, cust: Customers, camp
     base_grid = np.zeros((n, days), dtype=np.float32)
     lift_grid = np.zeros((n, days), dtype=np.float32)
     season = cal.season
-    weather = cal.weather_mult.astype(np.float32)[cust.region]  # (N, D)
+    weather = cal.weather_mult.astype(np.float32)
     rec = {k: [] for k in ("sess", "expo", "aud", "buy", "cpn")}
+    pending_ch: set[int] = set()
 
     for d in range(days):
         signed = cust.signup_day <= d
         active = signed & (cust.dropout_day > d)
-        base = cust.visit_rate * np.float32(season[d]) * weather[:, d] * active
+        base = cust.visit_rate * np.float32(season[d]) * weather[cust.region, d] * active
         base_grid[:, d] = base
         for k in lift_ch:
             acc[k] *= decay[k]
-            if pending[k].any():
-                acc[k] += pending[k]
-                pending[k] = 0.0
+        for k in pending_ch:
+            acc[k] += pending[k]
+            pending[k] = 0.0
+        pending_ch = set()
 
         # CRM sends scheduled today: audience from behaviour up to yesterday; the message acts
         # from tomorrow on (sends go out in the evening or at night).
@@ -117,10 +132,18 @@ def run_days(cfg: WorldConfig, st: Streams, cal: Calendar, cust: Customers, camp
             sent = treated & on[:, ch, None]
             if camps.lift[c] != 0:
                 pending[ch] += np.where(sent, np.float32(camps.lift[c]), np.float32(0))
+                pending_ch.add(ch)
             if camps.coupon_type[c]:
                 s_idx, i_idx = np.nonzero(sent)
-                rec["cpn"].append((s_idx, i_idx, np.full(i_idx.size, c), np.full(i_idx.size, d + 1),
-                                   np.full(i_idx.size, d + w)))
+                rec["cpn"].append(
+                    (
+                        s_idx,
+                        i_idx,
+                        np.full(i_idx.size, c),
+                        np.full(i_idx.size, d + 1),
+                        np.full(i_idx.size, d + w),
+                    )
+                )
             i_aud = np.flatnonzero(chosen[0])
             rec["aud"].append((np.full(i_aud.size, c), i_aud, treated[0, i_aud]))
 
@@ -133,15 +156,19 @@ def run_days(cfg: WorldConfig, st: Streams, cal: Calendar, cust: Customers, camp
             if not camp_ids.size:
                 continue
             p = _exposure_prob(ch_name, d, cust, base, last_view, last_cart, last_buy)
-            exposed = signed & (st.uniform("expose", ch, ids, d) < p)
-            pick = camp_ids[(st.uniform("expose_pick", ch, ids, d) * camp_ids.size).astype(int)]
+            exposed = np.broadcast_to(signed & (st.uniform("expose", ch, ids, d) < p), (n_s, n))
+            j = np.flatnonzero(exposed.any(axis=0))
+            exposed = exposed[:, j]
+            pick = camp_ids[(st.uniform("expose_pick", ch, j, d) * camp_ids.size).astype(int)]
             if has_lift[ch]:
-                acc[ch] += np.where(exposed & on[:, ch, None], camps.lift[pick].astype(np.float32),
-                                    np.float32(0))
-            i_exp = np.flatnonzero(exposed if exposed.ndim == 1 else exposed[0])
-            rec["expo"].append((pick[i_exp], np.full(i_exp.size, d), i_exp))
+                acc[ch][:, j] += np.where(
+                    exposed & on[:, ch, None], camps.lift[pick].astype(np.float32), np.float32(0)
+                )
+            rec["expo"].append((pick[exposed[0]], np.full(int(exposed[0].sum()), d), j[exposed[0]]))
 
-        lift = acc[lift_ch].sum(axis=0) if lift_ch.size else np.zeros((n_s, n), np.float32)
+        lift = np.zeros((n_s, n), np.float32)
+        for k in lift_ch:
+            lift += acc[k]
         lift_grid[:, d] = lift[0]
         ai = np.flatnonzero(active)
         lift_a = effective_lift(lift[:, ai])
@@ -163,34 +190,54 @@ def run_days(cfg: WorldConfig, st: Streams, cal: Calendar, cust: Customers, camp
             s_b, j_b = np.nonzero(buy)
             rec["buy"].append((s_b, ci[j_b], np.full(j_b.size, d), np.full(j_b.size, k)))
             j_s = np.flatnonzero(here[0])
-            rec["sess"].append((ci[j_s], np.full(j_s.size, d), np.full(j_s.size, k),
-                                view[0, j_s], cart[0, j_s], buy[0, j_s]))
-        for state, flag in ((last_visit, nn > 0), (last_view, any_view), (last_cart, any_cart),
-                            (last_buy, any_buy)):
+            rec["sess"].append(
+                (
+                    ci[j_s],
+                    np.full(j_s.size, d),
+                    np.full(j_s.size, k),
+                    view[0, j_s],
+                    cart[0, j_s],
+                    buy[0, j_s],
+                )
+            )
+        for state, flag in (
+            (last_visit, nn > 0),
+            (last_view, any_view),
+            (last_cart, any_cart),
+            (last_buy, any_buy),
+        ):
             state[:, ci] = np.where(flag, d, state[:, ci])
         if progress is not None:
             progress(d)
 
     def cat(key, names, dtypes):
         parts = rec[key]
-        return {nm: (np.concatenate([p[j] for p in parts]).astype(dt) if parts
-                     else np.zeros(0, dtype=dt))
-                for j, (nm, dt) in enumerate(zip(names, dtypes, strict=True))}
+        return {
+            nm: (
+                np.concatenate([p[j] for p in parts]).astype(dt) if parts else np.zeros(0, dtype=dt)
+            )
+            for j, (nm, dt) in enumerate(zip(names, dtypes, strict=True))
+        }
 
     return LoopResult(
         scenarios=scenarios,
-        sessions=cat("sess", ("i", "d", "k", "view", "cart", "buy"),
-                     (np.int64, np.int64, np.int64, bool, bool, bool)),
+        sessions=cat(
+            "sess",
+            ("i", "d", "k", "view", "cart", "buy"),
+            (np.int64, np.int64, np.int64, bool, bool, bool),
+        ),
         exposures=cat("expo", ("c", "d", "i"), (np.int64,) * 3),
         audience=cat("aud", ("c", "i", "treated"), (np.int64, np.int64, bool)),
         purchases=cat("buy", ("s", "i", "d", "k"), (np.int64,) * 4),
         coupons=cat("cpn", ("s", "i", "c", "first", "last"), (np.int64,) * 5),
-        base_grid=base_grid, lift_grid=lift_grid,
+        base_grid=base_grid,
+        lift_grid=lift_grid,
     )
 
 
-def _audience_prob(objective: str, d: int, cust: Customers, last_visit, last_view,
-                   last_cart) -> np.ndarray:
+def _audience_prob(
+    objective: str, d: int, cust: Customers, last_visit, last_view, last_cart
+) -> np.ndarray:
     """CRM targeting: who a marketer would pick. It favours already-engaged customers, which is
     what makes naive (untreated-free) CRM measurement over-credit these campaigns."""
     if objective == "retention":
@@ -201,27 +248,37 @@ def _audience_prob(objective: str, d: int, cust: Customers, last_visit, last_vie
     return np.where(d - last_cart <= 7, 0.9, np.where(d - last_view <= 7, 0.4, 0.02))
 
 
-def _exposure_prob(channel: str, d: int, cust: Customers, base: np.ndarray, last_view,
-                   last_cart, last_buy) -> np.ndarray | float:
+def _exposure_prob(
+    channel: str, d: int, cust: Customers, base: np.ndarray, last_view, last_cart, last_buy
+) -> np.ndarray | float:
     if channel == "search_ads":  # people who search now: high intensity, browsing lately
-        intent = cust.visit_rate * (base > 0)
-        return np.minimum(0.6 * intent * (1 + 3.0 * (d - last_view <= 3)), 0.5)
+        intent = np.float32(0.6) * cust.visit_rate * (base > 0)
+        return np.where(
+            last_view >= d - 3,
+            np.minimum(4 * intent, np.float32(0.5)),
+            np.minimum(intent, np.float32(0.5)),
+        )
     if channel == "retargeting":  # recent viewers, more so abandoned carts
-        abandoned = (d - last_cart <= 7) & (last_cart > last_buy)
-        return np.where(abandoned, 0.35, np.where(d - last_view <= 7, 0.15, 0.0))
+        abandoned = (last_cart >= d - 7) & (last_cart > last_buy)
+        return np.where(
+            abandoned,
+            np.float32(0.35),
+            np.where(last_view >= d - 7, np.float32(0.15), np.float32(0)),
+        )
     if channel == "social":
         return DAILY_REACH[channel] * cust.social_reach
     return DAILY_REACH[channel]
 
 
-def order_lines(st: Streams, cust: Customers, catalogue: Catalogue, i: np.ndarray, d: np.ndarray,
-                k: np.ndarray) -> dict[str, np.ndarray]:
+def order_lines(
+    st: Streams, cust: Customers, catalogue: Catalogue, i: np.ndarray, d: np.ndarray, k: np.ndarray
+) -> dict[str, np.ndarray]:
     """The basket of the purchase in session (i, d, k): a fixed function of those coordinates, so
     counterfactual worlds price the same purchase identically. 1-3 distinct products whose unit
     prices track the customer's lognormal order value."""
     n_cat = len(CAT_NAMES)
     arch = cust.archetype[i]
-    cuts = np.array([(a, b) for a, b in _lines_cdf()])[arch]
+    cuts = np.asarray(ARCH["lines"])[arch]
     u = st.uniform("order", i, d, k, 0)
     n_lines = 1 + (u > cuts[:, 0]) + (u > cuts[:, 1])
     z = st.normal("order", i, d, k, 1)
@@ -233,14 +290,17 @@ def order_lines(st: Streams, cust: Customers, catalogue: Catalogue, i: np.ndarra
     qty = np.ones((i.size, 3), dtype=np.int64)
     for j in range(3):
         slot = 10 * (j + 1)
-        other = np.minimum(np.searchsorted(pop_cdf, st.uniform("order", i, d, k, slot + 1)),
-                           n_cat - 1)
+        other = np.minimum(
+            np.searchsorted(pop_cdf, st.uniform("order", i, d, k, slot + 1)), n_cat - 1
+        )
         cat = np.where(st.uniform("order", i, d, k, slot) < 0.7, cust.pref_cat[i], other)
         q2 = np.where(cat == beauty, np.where(arch == 1, 0.35, 0.15), 0.05)
         qty[:, j] += st.uniform("order", i, d, k, slot + 2) < q2
         target = np.log(value / n_lines / qty[:, j])
-        cands = np.stack([catalogue.pick(cat, d, st.uniform("order", i, d, k, slot + 3 + m))
-                          for m in range(4)], axis=1)
+        cands = np.stack(
+            [catalogue.pick(cat, d, st.uniform("order", i, d, k, slot + 3 + m)) for m in range(4)],
+            axis=1,
+        )
         best = np.abs(np.log(catalogue.price[cands]) - target[:, None]).argmin(axis=1)
         prods[:, j] = cands[np.arange(i.size), best]
     valid = np.arange(3)[None, :] < n_lines[:, None]
@@ -251,16 +311,8 @@ def order_lines(st: Streams, cust: Customers, catalogue: Catalogue, i: np.ndarra
     return {"product": prods, "qty": qty, "price": price, "valid": valid, "gross": gross}
 
 
-def _lines_cdf():
-    from .params import ARCH
-
-    return ARCH["lines"]
-
-
 def hazard(cust: Customers, i: np.ndarray, base: np.ndarray, lift: np.ndarray) -> np.ndarray:
-    """Expected purchases per customer-day at intensity ``base`` and summed lift ``lift``."""
+    """Expected purchases of customers ``i`` on days of intensity ``base`` and summed lift
+    ``lift`` (all 1-D, aligned)."""
     le = effective_lift(lift)
-    p_conv = (cust.p_view[i] * cust.p_cart[i])[..., None] if base.ndim == 2 else \
-        cust.p_view[i] * cust.p_cart[i]
-    p_buy = cust.p_buy[i][..., None] if base.ndim == 2 else cust.p_buy[i]
-    return base * (1 + le) * p_conv * purchase_prob(p_buy, le)
+    return base * (1 + le) * cust.p_view[i] * cust.p_cart[i] * purchase_prob(cust.p_buy[i], le)

@@ -9,9 +9,26 @@ from dataclasses import dataclass
 import numpy as np
 
 from .params import (
-    ARCH, ARCHETYPE_SHARE, AUDIENCE_LABEL, CAT_NAMES, CATEGORIES, CH, CHANNELS, CRM_CHANNELS,
-    DECAY_DAYS, DEVICE_SHARE, DROPOUT_BETA, NAME_LABELS, OBJECTIVES, PAID_CHANNELS,
-    RATE_GAMMA_SHAPE, REGION_NAMES, REGIONS, STYLES, UTM, VALUE_MU_SD, WorldConfig,
+    ARCH,
+    ARCHETYPE_SHARE,
+    AUDIENCE_LABEL,
+    CAT_NAMES,
+    CATEGORIES,
+    CH,
+    CHANNELS,
+    CRM_CHANNELS,
+    DEVICE_SHARE,
+    DROPOUT_BETA,
+    NAME_LABELS,
+    OBJECTIVES,
+    PAID_CHANNELS,
+    RATE_GAMMA_SHAPE,
+    REGION_NAMES,
+    REGIONS,
+    STYLES,
+    UTM,
+    VALUE_MU_SD,
+    WorldConfig,
 )
 
 # Reach of the broad channels per active campaign-day: over a campaign of a month or two they
@@ -57,23 +74,52 @@ def build_campaigns(cfg: WorldConfig, rng: np.random.Generator) -> Campaigns:
         spacing = days / n
         for j in range(n):
             start = round(j * spacing)
-            end = days - 1 if j == n - 1 else min(days - 1,
-                                                  start + round(spacing * rng.uniform(1.0, 1.35)))
-            rows.append(dict(ch=ch, start=start, end=end, sec=0, night=False,
-                             objective=str(rng.choice(OBJECTIVES[ch]))))
-    counts = {"app_push": max(3, days // 15), "kakaotalk": max(2, days // 20),
-              "email": max(2, days // 20)}
+            end = (
+                days - 1
+                if j == n - 1
+                else min(days - 1, start + round(spacing * rng.uniform(1.0, 1.35)))
+            )
+            rows.append(
+                dict(
+                    ch=ch,
+                    start=start,
+                    end=end,
+                    sec=0,
+                    night=False,
+                    objective=str(rng.choice(OBJECTIVES[ch])),
+                )
+            )
+    counts = {
+        "app_push": max(3, days // 15),
+        "kakaotalk": max(2, days // 20),
+        "email": max(2, days // 20),
+    }
     for ch in CRM_CHANNELS:
         n = counts[ch]
         for j in range(n):
             send = int(np.clip(round((j + 0.5) * days / n + rng.uniform(-2, 2)), 1, days - 2))
-            night_hour = {"app_push": 23.0 if j == n // 2 else None,
-                          "kakaotalk": 21.5 if j == 1 else None}.get(ch)
+            night_hour = {
+                "app_push": 23.0 if j == n // 2 else None,
+                "kakaotalk": 21.5 if j == 1 else None,
+            }.get(ch)
             hour = night_hour if night_hour is not None else float(rng.choice(DAY_SEND_HOURS))
-            objectives = OBJECTIVES[ch]
-            rows.append(dict(ch=ch, start=send, end=min(days - 1, send + w), sec=int(hour * 3600),
-                             night=night_hour is not None, objective=objectives[j % len(objectives)],
-                             coupon=ch == "kakaotalk" and j % 2 == 0))
+            # The night push goes to engaged customers (retention), who then mute or leave.
+            objective = (
+                "retention"
+                if ch == "app_push" and night_hour is not None
+                else OBJECTIVES[ch][j % len(OBJECTIVES[ch])]
+            )
+            rows.append(
+                dict(
+                    ch=ch,
+                    start=send,
+                    end=min(days - 1, send + w),
+                    sec=int(hour * 3600),
+                    night=night_hour is not None,
+                    objective=objective,
+                    coupon=ch == "kakaotalk" and j % 2 == 0,
+                )
+            )
     rows.sort(key=lambda r: (r["start"], r["sec"], CH[r["ch"]]))
 
     for r in rows:
@@ -113,7 +159,8 @@ def build_campaigns(cfg: WorldConfig, rng: np.random.Generator) -> Campaigns:
                 parts[2] = f"{ymd[:4]}-{ymd[4:6]}-{ymd[6:]}" if j % 2 else f"{ymd[:4]}13{ymd[6:]}"
             else:  # a channel outside the taxonomy
                 parts[0] = {"search_ads": "naver_sa", "kakaotalk": "kakao", "social": "fb"}.get(
-                    r["ch"], r["ch"].replace("_", "") + "x")
+                    r["ch"], r["ch"].replace("_", "") + "x"
+                )
         names.append("_".join(parts))
         malformed.append(j in bad)
 
@@ -169,8 +216,9 @@ class Customers:
     acquisition_campaign: np.ndarray  # campaign index or -1
 
 
-def build_customers(cfg: WorldConfig, rng: np.random.Generator, camps: Campaigns,
-                    u_acq) -> Customers:
+def build_customers(
+    cfg: WorldConfig, rng: np.random.Generator, camps: Campaigns, u_acq
+) -> Customers:
     n, days = cfg.customers, cfg.days
     arch = rng.choice(3, size=n, p=ARCHETYPE_SHARE)
     gender = rng.choice(np.array(["F", "M", "U"]), size=n, p=[0.58, 0.38, 0.04])
@@ -182,8 +230,9 @@ def build_customers(cfg: WorldConfig, rng: np.random.Generator, camps: Campaigns
     night = opt_in & (rng.random(n) < cfg.night_opt_in_share)
 
     pre = rng.random(n) < cfg.pre_start_signup_share
-    signup_day = np.where(pre, -rng.integers(1, 731, size=n),
-                          np.floor(days * rng.random(n) ** 0.9).astype(np.int64))
+    signup_day = np.where(
+        pre, -rng.integers(1, 731, size=n), np.floor(days * rng.random(n) ** 0.9).astype(np.int64)
+    )
     signup_sec = rng.integers(0, 86_400, size=n)
     p_drop = rng.beta(*DROPOUT_BETA, size=n)
     dropout_day = signup_day + rng.geometric(p_drop)
@@ -210,8 +259,9 @@ def build_customers(cfg: WorldConfig, rng: np.random.Generator, camps: Campaigns
 
     # Acquisition: a share of in-window sign-ups came through a paid campaign running that day;
     # the campaign with the highest keyed score among those running wins.
-    acq_ch = rng.choice(np.array(list(ACQUISITION_CHANNELS)), size=n,
-                        p=list(ACQUISITION_CHANNELS.values()))
+    acq_ch = rng.choice(
+        np.array(list(ACQUISITION_CHANNELS)), size=n, p=list(ACQUISITION_CHANNELS.values())
+    )
     paid = rng.random(n) < ACQUISITION_SHARE
     acq_campaign = np.full(n, -1)
     best = np.full(n, -1.0)
@@ -220,23 +270,43 @@ def build_customers(cfg: WorldConfig, rng: np.random.Generator, camps: Campaigns
         ch = CHANNELS[camps.channel[c]]
         if ch not in ACQUISITION_CHANNELS:
             continue
-        cand = ((acq_ch == ch) & paid & (signup_day >= camps.start_day[c])
-                & (signup_day <= camps.end_day[c]))
+        cand = (
+            (acq_ch == ch)
+            & paid
+            & (signup_day >= camps.start_day[c])
+            & (signup_day <= camps.end_day[c])
+        )
         score = np.where(cand, u_acq(c, ids), -1.0)
         win = score > best
         best[win], acq_campaign[win] = score[win], c
     in_window = signup_day >= 0
-    acquisition = np.where(in_window, np.where(acq_campaign >= 0, acq_ch, "organic"),
-                           np.where(paid, acq_ch, "organic"))
+    acquisition = np.where(
+        in_window, np.where(acq_campaign >= 0, acq_ch, "organic"), np.where(paid, acq_ch, "organic")
+    )
 
     return Customers(
-        n=n, archetype=arch, gender=gender, birth_year=birth_year, region=region, opt_in=opt_in,
-        night_opt_in=night, signup_day=signup_day, signup_sec=signup_sec,
-        dropout_day=dropout_day, visit_rate=rate.astype(np.float32),
-        p_view=np.asarray(ARCH["p_view"])[arch], p_cart=np.asarray(ARCH["p_cart"])[arch],
-        p_buy=np.asarray(ARCH["p_buy"])[arch], value_mu=value_mu, value_sigma=value_sigma,
-        pref_cat=pref_cat, pref_style=pref_style, device=device,
-        social_reach=social_reach, acquisition=acquisition, acquisition_campaign=acq_campaign,
+        n=n,
+        archetype=arch,
+        gender=gender,
+        birth_year=birth_year,
+        region=region,
+        opt_in=opt_in,
+        night_opt_in=night,
+        signup_day=signup_day,
+        signup_sec=signup_sec,
+        dropout_day=dropout_day,
+        visit_rate=rate.astype(np.float32),
+        p_view=np.asarray(ARCH["p_view"])[arch],
+        p_cart=np.asarray(ARCH["p_cart"])[arch],
+        p_buy=np.asarray(ARCH["p_buy"])[arch],
+        value_mu=value_mu,
+        value_sigma=value_sigma,
+        pref_cat=pref_cat,
+        pref_style=pref_style,
+        device=device,
+        social_reach=social_reach,
+        acquisition=acquisition,
+        acquisition_campaign=acq_campaign,
     )
 
 
@@ -250,32 +320,93 @@ class Sellers:
     joined_sec: np.ndarray
 
 
-_ADJ = ("Urban", "Mellow", "Blue", "Daily", "Slow", "Bold", "Quiet", "Sunny", "North", "Lazy",
-        "Modern", "Little", "Wild", "Soft", "Grand", "Pure", "Hidden", "Vivid", "Plain", "Noble",
-        "Hanok", "Seoul", "Mono", "Retro", "Fresh", "Cozy", "Sharp", "Lucky", "Minor", "Prime")
-_NOUN = ("Closet", "Studio", "Lab", "Works", "Archive", "Room", "Market", "Atelier", "Garage",
-         "Label", "Club", "Supply", "House", "Corner", "Shelf", "Factory", "Wardrobe", "Stitch",
-         "Thread", "Mood", "Table", "Company", "Basics", "Edition", "Line", "Store", "Attic",
-         "Dept", "Goods", "Project")
+_ADJ = (
+    "Urban",
+    "Mellow",
+    "Blue",
+    "Daily",
+    "Slow",
+    "Bold",
+    "Quiet",
+    "Sunny",
+    "North",
+    "Lazy",
+    "Modern",
+    "Little",
+    "Wild",
+    "Soft",
+    "Grand",
+    "Pure",
+    "Hidden",
+    "Vivid",
+    "Plain",
+    "Noble",
+    "Hanok",
+    "Seoul",
+    "Mono",
+    "Retro",
+    "Fresh",
+    "Cozy",
+    "Sharp",
+    "Lucky",
+    "Minor",
+    "Prime",
+)
+_NOUN = (
+    "Closet",
+    "Studio",
+    "Lab",
+    "Works",
+    "Archive",
+    "Room",
+    "Market",
+    "Atelier",
+    "Garage",
+    "Label",
+    "Club",
+    "Supply",
+    "House",
+    "Corner",
+    "Shelf",
+    "Factory",
+    "Wardrobe",
+    "Stitch",
+    "Thread",
+    "Mood",
+    "Table",
+    "Company",
+    "Basics",
+    "Edition",
+    "Line",
+    "Store",
+    "Attic",
+    "Dept",
+    "Goods",
+    "Project",
+)
 
 
 def build_sellers(cfg: WorldConfig, rng: np.random.Generator) -> Sellers:
     n = cfg.n_sellers
     combos = rng.permutation(len(_ADJ) * len(_NOUN))
-    names = np.array([
-        f"{_ADJ[combos[j % len(combos)] // len(_NOUN)]} {_NOUN[combos[j % len(combos)] % len(_NOUN)]}"
-        + (f" {j // len(combos) + 1}" if j >= len(combos) else "")
-        for j in range(n)
-    ])
+    names = []
+    for j in range(n):  # all adjective-noun pairs once, then again with a number
+        adj, noun = divmod(int(combos[j % combos.size]), len(_NOUN))
+        suffix = f" {j // combos.size + 1}" if j >= combos.size else ""
+        names.append(f"{_ADJ[adj]} {_NOUN[noun]}{suffix}")
     late = rng.random(n) < 0.10
     late[0] = False  # the first seller is always there before the window
-    joined = np.where(late, rng.integers(0, max(1, cfg.days - 10), size=n),
-                      -rng.integers(30, 1500, size=n))
+    joined = np.where(
+        late, rng.integers(0, max(1, cfg.days - 10), size=n), -rng.integers(30, 1500, size=n)
+    )
     pop = np.array([CATEGORIES[c][0] for c in CAT_NAMES])
     return Sellers(
-        n=n, name=names, style=rng.integers(0, len(STYLES), size=n),
+        n=n,
+        name=np.array(names),
+        style=rng.integers(0, len(STYLES), size=n),
         main_cat=rng.choice(len(CAT_NAMES), size=n, p=pop / pop.sum()),
-        joined_day=joined, joined_sec=rng.integers(0, 43_200, size=n),
+        joined_day=joined,
+        joined_sec=rng.integers(0, 43_200, size=n),
     )
 
 
@@ -310,8 +441,9 @@ def build_catalogue(cfg: WorldConfig, rng: np.random.Generator, sellers: Sellers
     seller_w = rng.lognormal(0.0, 1.0, size=sellers.n)
     seller = rng.choice(sellers.n, size=n, p=seller_w / seller_w.sum())
     pop = np.array([CATEGORIES[c][0] for c in CAT_NAMES])
-    cat = np.where(rng.random(n) < 0.8, sellers.main_cat[seller],
-                   rng.choice(n_cat, size=n, p=pop / pop.sum()))
+    cat = np.where(
+        rng.random(n) < 0.8, sellers.main_cat[seller], rng.choice(n_cat, size=n, p=pop / pop.sum())
+    )
     # Every category has listings from a long-standing seller before the window opens.
     seed_rows = np.arange(3 * n_cat)
     cat[seed_rows], seller[seed_rows] = seed_rows % n_cat, 0
@@ -321,8 +453,9 @@ def build_catalogue(cfg: WorldConfig, rng: np.random.Generator, sellers: Sellers
     median = np.array([CATEGORIES[c][1] for c in CAT_NAMES])[cat]
     raw_price = median * rng.lognormal(0.0, 0.5, size=n)
     price = np.maximum(900.0, np.round(raw_price / 1000.0) * 1000.0 - 100.0)
-    style = np.where(rng.random(n) < 0.8, sellers.style[seller],
-                     rng.integers(0, len(STYLES), size=n))
+    style = np.where(
+        rng.random(n) < 0.8, sellers.style[seller], rng.integers(0, len(STYLES), size=n)
+    )
 
     # Ids follow listing time; the working order is (category, listing time).
     chrono = np.lexsort((np.arange(n), sec, created))
@@ -334,12 +467,24 @@ def build_catalogue(cfg: WorldConfig, rng: np.random.Generator, sellers: Sellers
     pids = np.char.add("P", np.char.zfill(pid_rank[order].astype(str), width))
     block_start = np.searchsorted(cat, np.arange(n_cat), side="left")
     block_end = np.searchsorted(cat, np.arange(n_cat), side="right")
-    avail = np.stack([
-        np.searchsorted(created[block_start[c]:block_end[c]], np.arange(days + 1), side="left")
-        for c in range(n_cat)
-    ])
+    avail = np.stack(
+        [
+            np.searchsorted(
+                created[block_start[c] : block_end[c]], np.arange(days + 1), side="left"
+            )
+            for c in range(n_cat)
+        ]
+    )
     return Catalogue(
-        n=n, product_id=pids, seller=seller[order], cat=cat, l2=l2[order], price=price[order],
-        style=style[order], created_day=created, created_sec=sec, block_start=block_start,
+        n=n,
+        product_id=pids,
+        seller=seller[order],
+        cat=cat,
+        l2=l2[order],
+        price=price[order],
+        style=style[order],
+        created_day=created,
+        created_sec=sec,
+        block_start=block_start,
         avail=avail,
     )

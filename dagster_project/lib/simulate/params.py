@@ -6,20 +6,39 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 
 CHANNELS = (
-    "search_ads", "display", "social", "affiliate", "retargeting", "app_push", "kakaotalk", "email",
+    "search_ads",
+    "display",
+    "social",
+    "affiliate",
+    "retargeting",
+    "app_push",
+    "kakaotalk",
+    "email",
 )
 PAID_CHANNELS = CHANNELS[:5]
 CRM_CHANNELS = CHANNELS[5:]
 CH = {c: i for i, c in enumerate(CHANNELS)}
 
 COST_MODEL = {
-    "search_ads": "cpc", "display": "cpm", "social": "cpm", "affiliate": "cpa",
-    "retargeting": "cpc", "app_push": "free", "kakaotalk": "per_send", "email": "free",
+    "search_ads": "cpc",
+    "display": "cpm",
+    "social": "cpm",
+    "affiliate": "cpa",
+    "retargeting": "cpc",
+    "app_push": "free",
+    "kakaotalk": "per_send",
+    "email": "free",
 }
 # KRW per click (cpc), per 1000 impressions (cpm), per conversion (cpa), per send (per_send).
 UNIT_COST = {
-    "search_ads": 650.0, "display": 4_000.0, "social": 7_000.0, "affiliate": 4_500.0,
-    "retargeting": 380.0, "app_push": 0.0, "kakaotalk": 20.0, "email": 0.0,
+    "search_ads": 650.0,
+    "display": 4_000.0,
+    "social": 7_000.0,
+    "affiliate": 4_500.0,
+    "retargeting": 380.0,
+    "app_push": 0.0,
+    "kakaotalk": 20.0,
+    "email": 0.0,
 }
 
 # True effect of a touch: the customer's visit intensity and in-session purchase probability are
@@ -27,18 +46,36 @@ UNIT_COST = {
 # drawn around the channel's value (x U(0.5, 1.5)). display and email do nothing; app_push does
 # nothing except one night campaign that annoys people (NEGATIVE_PUSH_LIFT).
 CHANNEL_LIFT = {
-    "search_ads": 0.35, "display": 0.0, "social": 0.12, "affiliate": 0.25,
-    "retargeting": 0.08, "app_push": 0.0, "kakaotalk": 0.30, "email": 0.0,
+    "search_ads": 0.35,
+    "display": 0.0,
+    "social": 0.12,
+    "affiliate": 0.25,
+    "retargeting": 0.08,
+    "app_push": 0.0,
+    "kakaotalk": 0.30,
+    "email": 0.0,
 }
-NEGATIVE_PUSH_LIFT = -0.40
+NEGATIVE_PUSH_LIFT = -0.70
 DECAY_DAYS = {
-    "search_ads": 1.0, "display": 3.0, "social": 3.0, "affiliate": 2.0,
-    "retargeting": 2.0, "app_push": 1.0, "kakaotalk": 2.5, "email": 3.0,
+    "search_ads": 1.0,
+    "display": 3.0,
+    "social": 3.0,
+    "affiliate": 2.0,
+    "retargeting": 2.0,
+    "app_push": 4.0,
+    "kakaotalk": 2.5,
+    "email": 3.0,
 }
 # Chance that a session of an exposed customer arrives through the ad (a click / utm-tagged visit).
 CLICK_PROB = {
-    "search_ads": 0.55, "display": 0.08, "social": 0.15, "affiliate": 0.35,
-    "retargeting": 0.30, "app_push": 0.45, "kakaotalk": 0.55, "email": 0.30,
+    "search_ads": 0.55,
+    "display": 0.08,
+    "social": 0.15,
+    "affiliate": 0.35,
+    "retargeting": 0.30,
+    "app_push": 0.45,
+    "kakaotalk": 0.55,
+    "email": 0.30,
 }
 OPEN_PROB = {"app_push": 0.10, "kakaotalk": 0.30, "email": 0.15}
 UTM = {  # channel -> (sources to pick from per campaign, medium)
@@ -62,13 +99,25 @@ OBJECTIVES = {
     "email": ("retention", "reactivation", "conversion"),
 }
 AUDIENCE_LABEL = {
-    "acquisition": ("prospects", "lookalike"), "awareness": ("broad", "young"),
-    "conversion": ("cart-abandoners", "viewers"), "retention": ("engaged", "vip"),
+    "acquisition": ("prospects", "lookalike"),
+    "awareness": ("broad", "young"),
+    "conversion": ("cart-abandoners", "viewers"),
+    "retention": ("engaged", "vip"),
     "reactivation": ("lapsed", "dormant"),
 }
 NAME_LABELS = (
-    "spring-sale", "summer-drop", "new-arrivals", "weekend-deal", "brand-week", "restock",
-    "clearance", "season-off", "best-items", "outer-week", "beauty-day", "members-only",
+    "spring-sale",
+    "summer-drop",
+    "new-arrivals",
+    "weekend-deal",
+    "brand-week",
+    "restock",
+    "clearance",
+    "season-off",
+    "best-items",
+    "outer-week",
+    "beauty-day",
+    "members-only",
 )
 
 ARCHETYPES = ("meticulous", "mania", "easygoing")
@@ -93,7 +142,11 @@ RATE_GAMMA_SHAPE = 1.2
 DROPOUT_BETA = (1.5, 250.0)  # daily dropout probability ~ Beta (mean 0.6 % a day)
 
 CATEGORIES = {  # l1 -> (popularity, median price KRW, l2 list)
-    "womens_clothing": (0.24, 39_000, ("tops", "dresses", "skirts", "pants", "outerwear", "knitwear")),
+    "womens_clothing": (
+        0.24,
+        39_000,
+        ("tops", "dresses", "skirts", "pants", "outerwear", "knitwear"),
+    ),
     "mens_clothing": (0.16, 45_000, ("tshirts", "shirts", "pants", "outerwear", "hoodies")),
     "shoes": (0.13, 79_000, ("sneakers", "boots", "sandals", "loafers")),
     "bags": (0.09, 59_000, ("backpacks", "totes", "crossbody", "wallets")),
@@ -105,12 +158,23 @@ CATEGORIES = {  # l1 -> (popularity, median price KRW, l2 list)
 CAT_NAMES = tuple(CATEGORIES)
 STYLES = ("casual", "street", "minimal", "classic", "sporty", "vintage", "romantic", "outdoor")
 REGIONS = {  # region -> (population share, mean temperature offset C)
-    "seoul": (0.180, 0.0), "gyeonggi": (0.265, -0.5), "incheon": (0.058, -0.3),
-    "busan": (0.064, 2.0), "daegu": (0.046, 1.5), "gwangju": (0.028, 1.3),
-    "daejeon": (0.028, 0.6), "ulsan": (0.022, 1.8), "sejong": (0.008, 0.2),
-    "gangwon": (0.030, -2.0), "chungbuk": (0.031, -0.4), "chungnam": (0.041, 0.0),
-    "jeonbuk": (0.034, 0.7), "jeonnam": (0.035, 1.6), "gyeongbuk": (0.050, 0.5),
-    "gyeongnam": (0.064, 1.6), "jeju": (0.013, 3.3),
+    "seoul": (0.180, 0.0),
+    "gyeonggi": (0.265, -0.5),
+    "incheon": (0.058, -0.3),
+    "busan": (0.064, 2.0),
+    "daegu": (0.046, 1.5),
+    "gwangju": (0.028, 1.3),
+    "daejeon": (0.028, 0.6),
+    "ulsan": (0.022, 1.8),
+    "sejong": (0.008, 0.2),
+    "gangwon": (0.030, -2.0),
+    "chungbuk": (0.031, -0.4),
+    "chungnam": (0.041, 0.0),
+    "jeonbuk": (0.034, 0.7),
+    "jeonnam": (0.035, 1.6),
+    "gyeongbuk": (0.050, 0.5),
+    "gyeongnam": (0.064, 1.6),
+    "jeju": (0.013, 3.3),
 }
 REGION_NAMES = tuple(REGIONS)
 DEVICES = ("ios", "android", "mobile_web", "desktop")
@@ -123,8 +187,32 @@ FAMILY_HOLIDAY_WORDS = ("Chuseok", "Korean New Year")
 RAIN_MM = 5.0  # a day with at least this much rain ...
 RAIN_MULT = 1.12  # ... keeps people home, browsing
 # Sessions by KST hour (relative): a lunch bump and an evening/night peak.
-HOUR_WEIGHTS = (3, 2, 1, 0.5, 0.3, 0.3, 0.6, 1.5, 2.5, 3, 3.5, 4,
-                5, 5, 4, 4, 4, 4.5, 5, 6, 7, 8, 8, 6)
+HOUR_WEIGHTS = (
+    3,
+    2,
+    1,
+    0.5,
+    0.3,
+    0.3,
+    0.6,
+    1.5,
+    2.5,
+    3,
+    3.5,
+    4,
+    5,
+    5,
+    4,
+    4,
+    4,
+    4.5,
+    5,
+    6,
+    7,
+    8,
+    8,
+    6,
+)
 
 MAX_SESSIONS_PER_DAY = 6
 MAX_P_BUY = 0.95

@@ -1,0 +1,1079 @@
+"""Assemble the simulated world into the raw contract tables and the truth tables."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from dagster_project.lib.contract import tables as contract_tables
+
+from ._rng import Streams
+from .calendar import Calendar, build_calendar, calendar_truth
+from .engine import LoopResult, hazard, order_lines, run_days
+from .entities import (
+    Campaigns,
+    Catalogue,
+    Customers,
+    Sellers,
+    build_campaigns,
+    build_catalogue,
+    build_customers,
+    build_sellers,
+)
+from .params import (
+    ARCH,
+    ARCHETYPES,
+    CAT_NAMES,
+    CATEGORIES,
+    CHANNELS,
+    CLICK_PROB,
+    COST_MODEL,
+    DECAY_DAYS,
+    DEVICES,
+    DOW_INDEX,
+    FAMILY_HOLIDAY_MULT,
+    HOLIDAY_MULT,
+    HOUR_WEIGHTS,
+    OPEN_PROB,
+    RAIN_MM,
+    RAIN_MULT,
+    REGION_NAMES,
+    STYLES,
+    UNIT_COST,
+    UTM,
+    WorldConfig,
+)
+
+SIMULATOR_VERSION = 1
+US = 1_000_000
+COUPON_USE_PROB = 0.85  # a treated buyer in the window whose basket qualifies uses the coupon
+DTYPES = {
+    "varchar": pl.Utf8,
+    "timestamp": pl.Datetime("us", "UTC"),
+    "date": pl.Date,
+    "bigint": pl.Int64,
+    "double": pl.Float64,
+    "boolean": pl.Boolean,
+}
+
+
+@dataclass
+class World:
+    config: WorldConfig
+    tables: dict[str, pl.DataFrame]
+    truth: dict[str, pl.DataFrame]
+    manifest: dict = field(default_factory=dict)
+
+
+def contract_schema(table: str) -> dict[str, pl.DataType]:
+    return {c.name: DTYPES[c.data_type] for c in contract_tables()[table].columns}
+
+
+def simulate(
+    config: WorldConfig | None = None,
+    log: Callable[[str], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> World:
+    """Generate a world. ``log`` receives stage messages, ``progress`` each finished day."""
+    cfg = config or WorldConfig()
+    say = log or (lambda _msg: None)
+    t0 = time.perf_counter()
+    st = Streams(cfg.seed)
+    camps = build_campaigns(cfg, st.rng("campaigns"))
+    cust = build_customers(
+        cfg, st.rng("customers"), camps, lambda c, ids: st.uniform("acquisition", c, ids)
+    )
+    sellers = build_sellers(cfg, st.rng("sellers"))
+    cat = build_catalogue(cfg, st.rng("products"), sellers)
+    first_day = int(min(cust.signup_day.min(), sellers.joined_day.min(), cat.created_day.min()))
+    cal = build_calendar(cfg, st.rng("calendar"), first_day, cfg.days + 1)
+    say(
+        f"entities: {cust.n} customers, {sellers.n} sellers, {cat.n} products, "
+        f"{len(camps)} campaigns"
+    )
+
+    loop = run_days(cfg, st, cal, cust, camps, progress)
+    say(f"day loop ({len(loop.scenarios)} scenarios): {time.perf_counter() - t0:.1f}s")
+
+    b = _Builder(cfg, st, cal, cust, sellers, cat, camps, loop)
+    tables = b.build_tables()
+    truth = b.build_truth()
+    say(f"tables: {time.perf_counter() - t0:.1f}s")
+    for name, df in tables.items():  # the contract, exactly
+        expected = contract_schema(name)
+        if dict(df.schema) != expected:
+            raise AssertionError(f"{name}: schema {dict(df.schema)} != contract {expected}")
+    manifest = {
+        "simulator_version": SIMULATOR_VERSION,
+        "config": cfg.to_dict(),
+        "window": {
+            "start_date": cfg.start_date.isoformat(),
+            "end_date": cfg.end_date.isoformat(),
+            "timezone": cfg.timezone,
+        },
+        "row_counts": {k: v.height for k, v in tables.items()},
+        "truth_row_counts": {k: v.height for k, v in truth.items()},
+        "totals": b.totals,
+        "parameters": _parameters(cfg),
+    }
+    return World(cfg, tables, truth, manifest)
+
+
+def _parameters(cfg: WorldConfig) -> dict:
+    return {
+        "channel_lift": cfg.channel_lift,
+        "negative_push_lift": cfg.negative_push_lift,
+        "decay_days": DECAY_DAYS,
+        "click_prob": CLICK_PROB,
+        "open_prob": OPEN_PROB,
+        "unit_cost": UNIT_COST,
+        "cost_model": COST_MODEL,
+        "archetypes": {a: {k: v[j] for k, v in ARCH.items()} for j, a in enumerate(ARCHETYPES)},
+        "coupon_use_prob": COUPON_USE_PROB,
+        "response_window_days": cfg.response_window_days,
+        "lift_model": "intensity x (1 + lift) and purchase-probability x (1 + lift); lift = sum of "
+        "campaign lifts x exp(-days since touch / decay_days); paid touches act "
+        "from the touch day, CRM sends from the day after the send",
+        "holiday_rule": f"multiplier {FAMILY_HOLIDAY_MULT} on Seollal/Chuseok days, "
+        f"{HOLIDAY_MULT} on other public holidays (holidays.country_holidays('KR'))",
+        "weather_rule": f"multiplier {RAIN_MULT} on days with precipitation >= {RAIN_MM} mm in "
+        "the customer's home region",
+        "dow_index": [float(x) for x in np.asarray(DOW_INDEX) / np.mean(DOW_INDEX)],
+    }
+
+
+def _dt(values_us: np.ndarray) -> pl.Series:
+    return (
+        pl.Series(np.asarray(values_us, dtype=np.int64))
+        .cast(pl.Datetime("us"))
+        .dt.replace_time_zone("UTC")
+    )
+
+
+def _ids(prefix: str, n: int, width: int | None = None) -> pl.Series:
+    """``prefix`` + a zero-padded running number, 1..n."""
+    width = width or max(6, len(str(n)))
+    return pl.select(
+        pl.format(prefix + "{}", pl.int_range(1, n + 1).cast(pl.Utf8).str.zfill(width))
+    ).to_series()
+
+
+def _at(values, idx: pl.Expr | str) -> pl.Expr:
+    """Look ``values`` (a numpy array or list) up at the integer column ``idx`` (null -> null)."""
+    idx = pl.col(idx) if isinstance(idx, str) else idx
+    return pl.lit(pl.Series(np.asarray(values))).gather(idx)
+
+
+class _Builder:
+    def __init__(
+        self,
+        cfg: WorldConfig,
+        st: Streams,
+        cal: Calendar,
+        cust: Customers,
+        sellers: Sellers,
+        cat: Catalogue,
+        camps: Campaigns,
+        loop: LoopResult,
+    ):
+        self.cfg, self.st, self.cal, self.cust = cfg, st, cal, cust
+        self.sellers, self.cat, self.camps, self.loop = sellers, cat, camps, loop
+        self.rng = st.rng("details")
+        # Customer ids follow sign-up order.
+        rank = np.lexsort((np.arange(cust.n), cust.signup_sec, cust.signup_day))
+        pos = np.empty(cust.n, dtype=np.int64)
+        pos[rank] = np.arange(cust.n)
+        self.customer_id = _ids("C", cust.n).to_numpy()[pos]
+        self.seller_id = _ids("SL", sellers.n, 5).to_numpy()
+        self.coupon_id = np.full(len(camps), None, dtype=object)
+        has = camps.coupon_type != ""
+        self.coupon_id[has] = [f"CP{j + 1:04d}" for j in range(int(has.sum()))]
+        self.totals: dict = {}
+
+    # ---- helpers -------------------------------------------------------------------------
+    def ts(self, day, sec) -> np.ndarray:
+        return self.cal.day_start_us(day) + np.asarray(sec, dtype=np.int64) * US
+
+    def send_us(self, c) -> np.ndarray:
+        return self.ts(self.camps.start_day[c], self.camps.start_sec[c])
+
+    def tod(self, i: np.ndarray, d: np.ndarray) -> np.ndarray:
+        """Seconds after local midnight for activity of customers ``i`` on days ``d``: the hourly
+        pattern of visits, and after the sign-up on the sign-up day."""
+        n = i.size
+        w = np.asarray(HOUR_WEIGHTS, dtype=float)
+        sec = self.rng.choice(24, size=n, p=w / w.sum()) * 3600 + self.rng.integers(0, 3600, n)
+        signup = self.cust.signup_sec[i]
+        late = (d == self.cust.signup_day[i]) & (sec <= signup)
+        return np.where(
+            late, signup + 1 + (self.rng.random(n) * (86_399 - signup)).astype(int), sec
+        )
+
+    def random_products(self, i: np.ndarray, d: np.ndarray) -> np.ndarray:
+        """A product a customer looks at: mostly the preferred category; of two candidates the
+        mania type takes the dearer, the easygoing type the cheaper."""
+        n = i.size
+        pop = np.array([CATEGORIES[c][0] for c in CAT_NAMES])
+        other = self.rng.choice(len(CAT_NAMES), size=n, p=pop / pop.sum())
+        cat = np.where(self.rng.random(n) < 0.6, self.cust.pref_cat[i], other)
+        a = self.cat.pick(cat, d, self.rng.random(n))
+        b = self.cat.pick(cat, d, self.rng.random(n))
+        arch = self.cust.archetype[i]
+        dearer = self.cat.price[b] > self.cat.price[a]
+        take_b = np.where(arch == 1, dearer, np.where(arch == 2, ~dearer, False))
+        return np.where(take_b, b, a)
+
+    def cid(self, idx: str | pl.Expr = "i") -> pl.Expr:
+        return _at(self.customer_id, idx)
+
+    # ---- orders across scenarios ---------------------------------------------------------
+    def _economics(self) -> pl.DataFrame:
+        """Every scenario's purchases with basket value, coupon used and amount paid."""
+        buys = pl.DataFrame(self.loop.purchases)
+        keys = buys.select("i", "d", "k").unique().sort("i", "d", "k")
+        ki, kd, kk = (keys[c].to_numpy() for c in ("i", "d", "k"))
+        lines = order_lines(self.st, self.cust, self.cat, ki, kd, kk)
+        self.lines = (
+            pl.DataFrame(
+                {
+                    "i": np.repeat(ki, 3),
+                    "d": np.repeat(kd, 3),
+                    "k": np.repeat(kk, 3),
+                    "slot": np.tile(np.arange(3), ki.size),
+                    "product": lines["product"].ravel(),
+                    "qty": lines["qty"].ravel(),
+                    "price": lines["price"].ravel(),
+                    "valid": lines["valid"].ravel(),
+                }
+            )
+            .filter("valid")
+            .drop("valid")
+        )
+        keys = keys.with_columns(
+            gross=pl.Series(lines["gross"]),
+            u_use=pl.Series(self.st.uniform("coupon_use", ki, kd, kk)),
+        )
+        buys = buys.join(keys, on=["i", "d", "k"], how="left")
+        # Coupons in send order: each is used at most once, on the first qualifying order.
+        holdings = pl.DataFrame(self.loop.coupons)
+        ids = ["s", "i", "d", "k"]
+        used = pl.DataFrame(schema={**dict.fromkeys(ids, pl.Int64), "coupon_c": pl.Int64})
+        camps = self.camps
+        for c in np.flatnonzero(camps.coupon_type != ""):
+            h = holdings.filter(pl.col("c") == int(c)).select("s", "i", "first", "last")
+            cand = (
+                buys.join(h, on=["s", "i"])
+                .filter(
+                    pl.col("d").is_between(pl.col("first"), pl.col("last")),
+                    pl.col("gross") >= camps.coupon_min[c],
+                    pl.col("u_use") < COUPON_USE_PROB,
+                )
+                .join(used, on=ids, how="anti")
+                .sort(ids)
+                .group_by("s", "i", maintain_order=True)
+                .first()
+                .select(*ids, coupon_c=pl.lit(int(c), pl.Int64))
+            )
+            used = pl.concat([used, cand])
+        buys = buys.join(used, on=ids, how="left")
+        c_idx = pl.col("coupon_c").fill_null(0)
+        value = _at(camps.coupon_value.astype(np.float64), c_idx)
+        discount = (
+            pl.when(pl.col("coupon_c").is_null())
+            .then(0.0)
+            .when(_at(camps.coupon_type, c_idx) == "percent")
+            .then((pl.col("gross") * value / 100.0).floor())
+            .otherwise(pl.min_horizontal("gross", value))
+        )
+        return buys.with_columns(discount=discount).with_columns(
+            net=pl.col("gross") - pl.col("discount")
+        )
+
+    # ---- raw tables ----------------------------------------------------------------------
+    def build_tables(self) -> dict[str, pl.DataFrame]:
+        self.econ = self._economics()
+        per_s = self.econ.group_by("s").agg(orders=pl.len(), revenue=pl.col("net").sum())
+        got = {s: (o, r) for s, o, r in per_s.iter_rows()}
+        self.scenario_totals = {
+            name: got.get(s, (0, 0.0)) for s, name in enumerate(self.loop.scenarios)
+        }
+
+        sess = self._sessions()
+        events, sess = self._events(sess)
+        orders, items = self._orders(sess, events)
+        touches, sends, sess = self._marketing(sess)
+        t = {
+            "customers": self._customers(),
+            "sellers": self._sellers(),
+            "products": self._products(),
+            "sessions": sess,
+            "events": events,
+            "orders": orders,
+            "order_items": items,
+            "campaigns": self._campaigns(),
+            "marketing_touches": touches,
+            "campaign_sends": sends,
+            "marketing_spend": self._spend(),
+            "coupons": self._coupons(),
+        }
+        fact = self.scenario_totals["factual"]
+        self.totals = {"orders": int(fact[0]), "revenue": float(fact[1])}
+        if "no_marketing" in self.scenario_totals:
+            base = self.scenario_totals["no_marketing"]
+            self.totals.update(baseline_orders=int(base[0]), baseline_revenue=float(base[1]))
+        return {name: t[name].select(list(contract_schema(name))) for name in contract_tables()}
+
+    def _customers(self) -> pl.DataFrame:
+        c = self.cust
+        return pl.DataFrame(
+            {
+                "customer_id": self.customer_id,
+                "signed_up_at": _dt(self.ts(c.signup_day, c.signup_sec)),
+                "gender": c.gender,
+                "birth_year": c.birth_year.astype(np.int64),
+                "region": np.array(REGION_NAMES)[c.region],
+                "marketing_opt_in": c.opt_in,
+                "night_opt_in": c.night_opt_in,
+                "acquisition_channel": c.acquisition,
+            }
+        ).sort("customer_id")
+
+    def _sellers(self) -> pl.DataFrame:
+        s = self.sellers
+        return pl.DataFrame(
+            {
+                "seller_id": self.seller_id,
+                "seller_name": s.name,
+                "style": np.array(STYLES)[s.style],
+                "joined_at": _dt(self.ts(s.joined_day, s.joined_sec)),
+            }
+        ).sort("seller_id")
+
+    def _products(self) -> pl.DataFrame:
+        p = self.cat
+        l2 = np.array([CATEGORIES[CAT_NAMES[c]][2][j] for c, j in zip(p.cat, p.l2, strict=True)])
+        return pl.DataFrame(
+            {
+                "product_id": p.product_id,
+                "seller_id": self.seller_id[p.seller],
+                "category_l1": np.array(CAT_NAMES)[p.cat],
+                "category_l2": l2,
+                "price": p.price.astype(np.float64),
+                "style": np.array(STYLES)[p.style],
+                "created_at": _dt(self.ts(p.created_day, p.created_sec)),
+            }
+        ).sort("product_id")
+
+    def _sessions(self) -> pl.DataFrame:
+        """Factual sessions with their funnel counts (before end times and utm tags)."""
+        s = self.loop.sessions
+        n = s["i"].size
+        rng, cust = self.rng, self.cust
+        arch = cust.archetype[s["i"]]
+        df = pl.DataFrame(
+            {
+                "i": s["i"],
+                "d": s["d"],
+                "k": s["k"],
+                "buy": s["buy"],
+                "arch": arch,
+                "start_sec": self.tod(s["i"], s["d"]),
+                "device": np.where(
+                    rng.random(n) < 0.85, cust.device[s["i"]], rng.integers(0, len(DEVICES), size=n)
+                ),
+                "region": np.where(
+                    rng.random(n) < 0.92,
+                    cust.region[s["i"]],
+                    rng.integers(0, len(REGION_NAMES), size=n),
+                ),
+                "n_view": np.where(
+                    s["view"], 1 + rng.poisson(np.asarray(ARCH["views"])[arch] - 1), 0
+                ),
+                "n_search": rng.poisson(np.asarray(ARCH["searches"])[arch]),
+                "n_bm": np.where(s["view"], rng.poisson(np.asarray(ARCH["bookmarks"])[arch]), 0),
+                "n_cart_only": np.where(s["cart"] & ~s["buy"], 1 + (rng.random(n) < 0.3), 0),
+                "dur": np.asarray(ARCH["duration_s"])[arch] * rng.lognormal(0.0, 0.5, size=n),
+            }
+        )
+        # The factual purchases' baskets.
+        buys = self.econ.filter(pl.col("s") == 0).select(
+            "i", "d", "k", "gross", "discount", "net", "coupon_c"
+        )
+        self.basket = (
+            self.lines.join(buys.select("i", "d", "k"), on=["i", "d", "k"], how="semi")
+            .sort("i", "d", "k", "slot")
+            .with_columns(j=pl.int_range(pl.len()).over("i", "d", "k"))
+        )
+        n_lines = self.basket.group_by("i", "d", "k").agg(n_lines=pl.len())
+        df = (
+            df.join(n_lines, on=["i", "d", "k"], how="left")
+            .join(buys, on=["i", "d", "k"], how="left")
+            .with_columns(n_lines=pl.col("n_lines").fill_null(0))
+        )
+        df = df.with_columns(
+            n_cart=pl.when("buy").then("n_lines").otherwise("n_cart_only"),
+            n_purchase=pl.when("buy").then("n_lines").otherwise(0),
+        ).with_columns(n_view=pl.max_horizontal("n_view", "n_cart"))
+        df = df.with_columns(
+            n_bm=pl.min_horizontal("n_bm", "n_view"),
+            started_us=pl.Series(self.ts(df["d"].to_numpy(), df["start_sec"].to_numpy())),
+        )
+        df = df.sort("started_us", "i", "k").with_row_index("row")
+        return df.with_columns(
+            session_id=_ids("SE", df.height),
+            first_of_day=pl.col("row") == pl.col("row").min().over("i", "d"),
+        )
+
+    def _events(self, sess: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        rng = self.rng
+        base = sess.select("row", "i", "d")
+
+        def rows(count: str) -> pl.DataFrame:
+            return (
+                sess.select("row", "i", "d", pl.int_ranges(0, pl.col(count)).alias("j"))
+                .explode("j")
+                .drop_nulls("j")
+            )
+
+        # Cart products: the basket for purchases, random picks for abandoned carts. Each cart
+        # product is viewed first (views j < n_cart), the other views are random picks.
+        basket = self.basket.join(sess.select("row", "i", "d", "k"), on=["i", "d", "k"]).select(
+            "row", "j", "product"
+        )
+        abandoned = rows("n_cart_only")
+        abandoned = abandoned.with_columns(
+            product=pl.Series(
+                self.random_products(abandoned["i"].to_numpy(), abandoned["d"].to_numpy())
+            )
+        ).select("row", "j", "product")
+        carts = pl.concat([basket, abandoned])
+        views = rows("n_view")
+        views = views.with_columns(
+            product=pl.Series(self.random_products(views["i"].to_numpy(), views["d"].to_numpy()))
+        )
+        views = views.join(
+            carts.rename({"product": "cart_product"}), on=["row", "j"], how="left"
+        ).with_columns(product=pl.coalesce("cart_product", "product"))
+        bms = rows("n_bm").join(sess.select("row", "n_view"), on="row")
+        bms = bms.with_columns(
+            vj=(pl.Series(rng.random(bms.height)) * pl.col("n_view")).cast(pl.Int64)
+        )
+        bms = bms.join(views.select("row", vj="j", product="product"), on=["row", "vj"], how="left")
+        searches = rows("n_search")
+        searches = searches.with_columns(
+            search_query=pl.Series(self._queries(searches["i"].to_numpy()))
+        )
+
+        no_product, no_query = pl.lit(None, pl.Int64), pl.lit(None, pl.Utf8)
+        parts = [
+            base.select(
+                "row",
+                event_type=pl.lit("app_open"),
+                phase=pl.lit(0.0),
+                product=no_product,
+                search_query=no_query,
+            ),
+            searches.select(
+                "row",
+                event_type=pl.lit("search"),
+                phase=pl.lit(1.0),
+                product=no_product,
+                search_query="search_query",
+            ),
+            views.select(
+                "row",
+                event_type=pl.lit("view"),
+                phase=pl.lit(1.0),
+                product="product",
+                search_query=no_query,
+            ),
+            bms.select(
+                "row",
+                event_type=pl.lit("bookmark"),
+                phase=pl.lit(2.0),
+                product="product",
+                search_query=no_query,
+            ),
+            carts.select(
+                "row",
+                event_type=pl.lit("add_to_cart"),
+                phase=3.0 + pl.col("j") / 10,
+                product="product",
+                search_query=no_query,
+            ),
+            basket.select(
+                "row",
+                event_type=pl.lit("purchase"),
+                phase=4.0 + pl.col("j") / 10,
+                product="product",
+                search_query=no_query,
+            ),
+        ]
+        ev = pl.concat(parts)
+        n = ev.height
+        # The phase orders the funnel; searches and views interleave at random, as do bookmarks.
+        jitter = pl.Series(rng.random(n)) * 0.05
+        ev = ev.with_columns(
+            key=pl.col("phase") + pl.when(pl.col("phase") < 3).then(jitter).otherwise(0.0)
+        ).sort("row", "key")
+        n_ev = sess.select(
+            "row",
+            gap=pl.col("dur")
+            / (
+                1
+                + pl.col("n_view")
+                + pl.col("n_search")
+                + pl.col("n_bm")
+                + pl.col("n_cart")
+                + pl.col("n_purchase")
+            ),
+        )
+        ev = ev.join(n_ev, on="row", how="left", maintain_order="left")
+        ev = ev.with_columns(
+            step=pl.max_horizontal(
+                pl.lit(1.0), (pl.Series(rng.exponential(1.0, n)) * pl.col("gap")).round(0)
+            ),
+            seq=pl.int_range(pl.len()).over("row"),
+        ).with_columns(
+            offset=pl.when(pl.col("seq") == 0)
+            .then(0.0)
+            .otherwise("step")
+            .cum_sum()
+            .over("row")
+            .cast(pl.Int64)
+        )
+        ends = ev.group_by("row").agg(last=pl.col("offset").max())
+        sess = sess.join(ends, on="row", how="left").sort("row")
+        sess = sess.with_columns(
+            ended_us=pl.col("started_us")
+            + (pl.col("last") + pl.Series(rng.integers(5, 90, sess.height))) * US
+        )
+        ev = ev.join(sess.select("row", "started_us", "session_id", "i"), on="row", how="left")
+        ev = ev.with_columns(occurred_us=pl.col("started_us") + pl.col("offset") * US)
+        ev = ev.sort("occurred_us", "row", "seq")
+        ev = ev.with_columns(
+            event_id=_ids("EV", ev.height),
+            customer_id=self.cid(),
+            occurred_at=_dt(ev["occurred_us"].to_numpy()),
+            product_id=_at(self.cat.product_id, "product"),
+        )
+        return ev, sess
+
+    def _queries(self, i: np.ndarray) -> np.ndarray:
+        rng = self.rng
+        n = i.size
+        vocab, start = [], []
+        for c in CAT_NAMES:
+            start.append(len(vocab))
+            for l2 in CATEGORIES[c][2]:
+                text = l2.replace("_", " ")
+                vocab += [text] + [f"{s} {text}" for s in STYLES]
+        start.append(len(vocab))
+        start = np.asarray(start)
+        cat = np.where(
+            rng.random(n) < 0.7, self.cust.pref_cat[i], rng.integers(0, len(CAT_NAMES), size=n)
+        )
+        size = start[cat + 1] - start[cat]
+        return np.asarray(vocab)[start[cat] + (rng.random(n) * size).astype(np.int64)]
+
+    def _orders(self, sess: pl.DataFrame, events: pl.DataFrame):
+        first_purchase = (
+            events.filter(pl.col("event_type") == "purchase")
+            .group_by("row")
+            .agg(ordered_us=pl.col("occurred_us").min())
+        )
+        o = sess.filter("buy").join(first_purchase, on="row", how="left").sort("ordered_us", "row")
+        o = o.with_columns(order_id=_ids("OR", o.height))
+        self.orders_frame = o.select("row", "d", "order_id")
+        orders = o.select(
+            "order_id",
+            customer_id=self.cid(),
+            ordered_at=_dt(o["ordered_us"].to_numpy()),
+            order_amount=pl.col("net").cast(pl.Float64),
+            session_id="session_id",
+            coupon_id=_at(self.coupon_id.astype(str), "coupon_c"),
+        )
+        items = (
+            self.basket.join(o.select("i", "d", "k", "order_id"), on=["i", "d", "k"])
+            .sort("order_id", "j")
+            .select(
+                "order_id",
+                product_id=_at(self.cat.product_id, "product"),
+                quantity=pl.col("qty").cast(pl.Int64),
+                unit_price=pl.col("price").cast(pl.Float64),
+            )
+        )
+        return orders, items
+
+    def _marketing(self, sess: pl.DataFrame):
+        """Touch rows, CRM assignment rows, and the utm tags of the sessions they brought."""
+        rng, camps = self.rng, self.camps
+        n_creatives = camps.n_creatives
+        exp = pl.DataFrame(self.loop.exposures)
+        exp = exp.with_columns(
+            creative=(pl.Series(rng.random(exp.height)) * _at(n_creatives, "c")).cast(pl.Int64),
+            tod=pl.Series(self.tod(exp["i"].to_numpy(), exp["d"].to_numpy())),
+        )
+        aud = pl.DataFrame(self.loop.audience).with_columns(cid=self.cid()).sort("c", "cid")
+        open_p = np.array([OPEN_PROB.get(CHANNELS[ch], 0.0) for ch in camps.channel])
+        aud = aud.with_columns(
+            send_us=pl.Series(
+                self.send_us(aud["c"].to_numpy()) + rng.integers(0, 600, aud.height) * US
+            ),
+            creative=(pl.Series(rng.random(aud.height)) * _at(n_creatives, "c")).cast(pl.Int64),
+            opened=pl.col("treated") & (pl.Series(rng.random(aud.height)) < _at(open_p, "c")),
+        )
+
+        # utm tags: the first session of a customer-day can come through a paid exposure of that
+        # day, or through a CRM message opened the day before or two days before.
+        firsts = sess.filter("first_of_day").select("row", "i", "d")
+        paid = exp.join(firsts, on=["i", "d"]).select("row", "c", "creative")
+        crm = aud.filter("opened").select("c", "i", "creative", d0=_at(camps.start_day, "c"))
+        crm = (
+            pl.concat([crm.with_columns(d=pl.col("d0") + off) for off in (1, 2)])
+            .join(firsts, on=["i", "d"])
+            .select("row", "c", "creative")
+        )
+        cand = pl.concat([paid, crm]).sort("row", "c")
+        click_p = np.array([CLICK_PROB[CHANNELS[ch]] for ch in camps.channel])
+        cand = cand.with_columns(
+            u=pl.Series(rng.random(cand.height)), key=pl.Series(rng.random(cand.height))
+        )
+        label = (
+            cand.filter(pl.col("u") < _at(click_p, "c"))
+            .sort("row", "key")
+            .group_by("row", maintain_order=True)
+            .first()
+            .select("row", utm_c="c", utm_creative="creative")
+        )
+        sess = sess.join(label, on="row", how="left").sort("row")
+        medium = np.array([UTM[CHANNELS[ch]][1] for ch in camps.channel])
+        creative_id = (
+            _at(camps.campaign_id, "utm_c") + "-CR" + (pl.col("utm_creative") + 1).cast(pl.Utf8)
+        )
+        sess = sess.with_columns(
+            utm_source=_at(camps.utm_source, "utm_c"),
+            utm_medium=_at(medium, "utm_c"),
+            utm_campaign=_at(camps.campaign_id, "utm_c"),
+            utm_content=creative_id,
+        )
+        self.labelled = sess.filter(pl.col("utm_c").is_not_null()).select(
+            "row", "i", "d", "utm_c", "started_us"
+        )
+
+        # Paid touches: an impression per exposure; for a paid-tagged session, a click seconds
+        # before it and its impression minutes before that.
+        paid_lab = self.labelled.filter(_at(~camps.is_crm, "utm_c"))
+        clicks = paid_lab.select(
+            "i",
+            "d",
+            c="utm_c",
+            click_us=pl.col("started_us") - pl.Series(rng.integers(2, 30, paid_lab.height)) * US,
+        )
+        exp = exp.join(clicks, on=["c", "d", "i"], how="left")
+        exp = exp.with_columns(
+            occurred_us=pl.when(pl.col("click_us").is_not_null())
+            .then(pl.col("click_us") - pl.Series(rng.integers(10, 600, exp.height)) * US)
+            .otherwise(pl.Series(self.ts(exp["d"].to_numpy(), exp["tod"].to_numpy())))
+        )
+        sent = aud.filter("treated")
+        opens = sent.filter("opened")
+        # Opens follow the send (40 minutes on average), the same evening.
+        open_delay = (rng.exponential(2400.0, opens.height) + 5).astype(np.int64) * US
+        day_end = self.cal.day_start_us(camps.start_day + 1) - US
+        touches = pl.concat(
+            [
+                exp.select("i", "occurred_us", "c", "creative", touch_type=pl.lit("impression")),
+                exp.filter(pl.col("click_us").is_not_null()).select(
+                    "i",
+                    occurred_us="click_us",
+                    c="c",
+                    creative="creative",
+                    touch_type=pl.lit("click"),
+                ),
+                sent.select(
+                    "i",
+                    occurred_us="send_us",
+                    c="c",
+                    creative="creative",
+                    touch_type=pl.lit("send"),
+                ),
+                opens.select(
+                    "i",
+                    occurred_us=pl.min_horizontal(
+                        pl.col("send_us") + pl.Series(open_delay), _at(day_end, "c")
+                    ),
+                    c="c",
+                    creative="creative",
+                    touch_type=pl.lit("open"),
+                ),
+            ]
+        )
+        type_order = pl.col("touch_type").replace_strict(
+            {"impression": 0, "click": 1, "send": 2, "open": 3}, return_dtype=pl.Int64
+        )
+        touches = touches.sort("occurred_us", "i", "c", type_order)
+        touches = touches.select(
+            touch_id=_ids("TC", touches.height),
+            customer_id=self.cid(),
+            occurred_at=_dt(touches["occurred_us"].to_numpy()),
+            channel=_at(np.array(CHANNELS)[camps.channel], "c"),
+            campaign_id=_at(camps.campaign_id, "c"),
+            creative_id=_at(camps.campaign_id, "c")
+            + "-CR"
+            + (pl.col("creative") + 1).cast(pl.Utf8),
+            touch_type="touch_type",
+        )
+        self.touch_counts = exp.group_by("c", "d").agg(
+            impressions=pl.len(), clicks=pl.col("click_us").is_not_null().sum()
+        )
+        self.send_counts = sent.group_by("c").agg(sends=pl.len())
+
+        sends = aud.select(
+            send_id=_ids("SD", aud.height),
+            campaign_id=_at(camps.campaign_id, "c"),
+            customer_id=self.cid(),
+            assigned_at=_dt(self.send_us(aud["c"].to_numpy()) - 2 * 3600 * US),
+            group=pl.when("treated").then(pl.lit("treatment")).otherwise(pl.lit("holdout")),
+            sent_at=pl.when("treated")
+            .then(pl.col("send_us"))
+            .cast(pl.Datetime("us"))
+            .dt.replace_time_zone("UTC"),
+        )
+        sessions = sess.select(
+            "session_id",
+            customer_id=self.cid(),
+            started_at=_dt(sess["started_us"].to_numpy()),
+            ended_at=_dt(sess["ended_us"].to_numpy()),
+            device=_at(np.array(DEVICES), "device"),
+            region=_at(np.array(REGION_NAMES), "region"),
+            utm_source="utm_source",
+            utm_medium="utm_medium",
+            utm_campaign="utm_campaign",
+            utm_content="utm_content",
+            page_views=pl.col("n_view").cast(pl.Int64),
+            search_count=pl.col("n_search").cast(pl.Int64),
+        )
+        return touches, sends, sessions
+
+    def _campaigns(self) -> pl.DataFrame:
+        c = self.camps
+        started = np.where(c.is_crm, self.send_us(np.arange(len(c))), self.ts(c.start_day, 0))
+        return pl.DataFrame(
+            {
+                "campaign_id": c.campaign_id,
+                "campaign_name": c.name,
+                "channel": np.array(CHANNELS)[c.channel],
+                "objective": c.objective,
+                "started_at": _dt(started),
+                "ended_at": _dt(self.cal.day_start_us(c.end_day + 1) - US),
+                "cost_model": [COST_MODEL[CHANNELS[ch]] for ch in c.channel],
+            }
+        ).sort("campaign_id")
+
+    def _coupons(self) -> pl.DataFrame:
+        c = self.camps
+        has = c.coupon_type != ""
+        return pl.DataFrame(
+            {
+                "coupon_id": self.coupon_id[has].astype(str),
+                "campaign_id": c.campaign_id[has],
+                "discount_type": c.coupon_type[has],
+                "discount_value": c.coupon_value[has].astype(np.float64),
+                "min_order_amount": c.coupon_min[has].astype(np.float64),
+            },
+            schema=contract_schema("coupons"),
+        ).sort("coupon_id")
+
+    def _spend(self) -> pl.DataFrame:
+        """One row per campaign and business day it runs, priced by its cost model."""
+        c, cust = self.camps, self.cust
+        days = pl.DataFrame({"c": np.arange(len(c)), "first": c.start_day, "last": c.end_day})
+        days = days.with_columns(d=pl.int_ranges("first", pl.col("last") + 1)).explode("d")
+        sends = self.send_counts.with_columns(d=_at(c.start_day, "c"))
+        crm_clicks = (
+            self.labelled.filter(_at(c.is_crm, "utm_c"))
+            .group_by(c="utm_c", d="d")
+            .agg(crm_clicks=pl.len())
+        )
+        conversions = (
+            self.orders_frame.join(self.labelled.select("row", "utm_c"), on="row")
+            .group_by(c="utm_c", d="d")
+            .agg(conversions=pl.len())
+        )
+        acq = np.flatnonzero(cust.acquisition_campaign >= 0)
+        installs = (
+            pl.DataFrame({"c": cust.acquisition_campaign[acq], "d": cust.signup_day[acq]})
+            .group_by("c", "d")
+            .agg(installs=pl.len())
+        )
+        df = (
+            days.join(self.touch_counts, on=["c", "d"], how="left")
+            .join(sends, on=["c", "d"], how="left")
+            .join(crm_clicks, on=["c", "d"], how="left")
+            .join(conversions, on=["c", "d"], how="left")
+            .join(installs, on=["c", "d"], how="left")
+            .fill_null(0)
+        )
+        # CRM messages: delivered messages count as impressions, tagged visits as clicks.
+        df = df.with_columns(
+            impressions=pl.col("impressions") + pl.col("sends"),
+            clicks=pl.col("clicks") + pl.col("crm_clicks"),
+        )
+        model = _at([COST_MODEL[CHANNELS[ch]] for ch in c.channel], "c")
+        unit = _at([UNIT_COST[CHANNELS[ch]] for ch in c.channel], "c")
+        spend = (
+            pl.when(model == "cpm")
+            .then(unit * pl.col("impressions") / 1000)
+            .when(model == "cpc")
+            .then(unit * pl.col("clicks"))
+            .when(model == "cpa")
+            .then(unit * pl.col("conversions"))
+            .when(model == "per_send")
+            .then(unit * pl.col("sends"))
+            .otherwise(0.0)
+        )
+        return df.select(
+            date=_at(np.array(self.cal.dates, dtype="datetime64[D]"), "d").cast(pl.Date),
+            channel=_at(np.array(CHANNELS)[c.channel], "c"),
+            campaign_id=_at(c.campaign_id, "c"),
+            spend=spend.round(2).cast(pl.Float64),
+            impressions=pl.col("impressions").cast(pl.Int64),
+            clicks=pl.col("clicks").cast(pl.Int64),
+            installs=pl.col("installs").cast(pl.Int64),
+        ).sort("date", "campaign_id")
+
+    # ---- truth ---------------------------------------------------------------------------
+    def build_truth(self) -> dict[str, pl.DataFrame]:
+        truth = {
+            "channel_effects": self._channel_effects(),
+            "campaign_uplift": self._campaign_uplift(),
+            "customers": self._customer_truth(),
+        }
+        truth.update(calendar_truth(self.cal))
+        truth["daily"] = self._daily()
+        return truth
+
+    def _channel_effects(self) -> pl.DataFrame:
+        c, tot = self.camps, self.scenario_totals
+        fo, fr = tot["factual"]
+        base = tot.get("no_marketing")
+        rows = []
+        for k, ch in enumerate(CHANNELS):
+            lifts = c.lift[c.channel == k]
+            off = tot.get(f"no_{ch}")
+            rows.append(
+                {
+                    "channel": ch,
+                    "lift": float(self.cfg.channel_lift[ch]),
+                    "campaign_lift_min": float(lifts.min()) if lifts.size else 0.0,
+                    "campaign_lift_max": float(lifts.max()) if lifts.size else 0.0,
+                    "decay_days": float(DECAY_DAYS[ch]),
+                    "n_campaigns": int(lifts.size),
+                    "is_zero_effect": bool(not np.any(lifts != 0)),
+                    "factual_orders": int(fo),
+                    "factual_revenue": float(fr),
+                    "counterfactual_orders": None if off is None else int(off[0]),
+                    "counterfactual_revenue": None if off is None else float(off[1]),
+                    "incremental_orders": None if off is None else int(fo - off[0]),
+                    "incremental_revenue": None if off is None else float(fr - off[1]),
+                    "baseline_orders": None if base is None else int(base[0]),
+                    "baseline_revenue": None if base is None else float(base[1]),
+                }
+            )
+        return pl.DataFrame(
+            rows,
+            schema={
+                "channel": pl.Utf8,
+                "lift": pl.Float64,
+                "campaign_lift_min": pl.Float64,
+                "campaign_lift_max": pl.Float64,
+                "decay_days": pl.Float64,
+                "n_campaigns": pl.Int64,
+                "is_zero_effect": pl.Boolean,
+                "factual_orders": pl.Int64,
+                "factual_revenue": pl.Float64,
+                "counterfactual_orders": pl.Int64,
+                "counterfactual_revenue": pl.Float64,
+                "incremental_orders": pl.Int64,
+                "incremental_revenue": pl.Float64,
+                "baseline_orders": pl.Int64,
+                "baseline_revenue": pl.Float64,
+            },
+        )
+
+    def _campaign_uplift(self) -> pl.DataFrame:
+        """Per campaign, over the customers it reached (CRM: its treatment group), the true change
+        in the chance of at least one order in the response window that opens with the first
+        touch: P(order | its lift) - P(order | the same world without this campaign's lift)."""
+        c, w, days = self.camps, self.cfg.response_window_days, self.cfg.days
+        exp = pl.DataFrame(self.loop.exposures).select("c", "i", tau="d")
+        aud = pl.DataFrame(self.loop.audience)
+        treated = aud.filter("treated").select("c", "i", tau=_at(c.start_day + 1, "c"))
+        touches = pl.concat([exp, treated]).filter(pl.col("tau") < days)
+        assigned = aud.group_by("c").agg(assigned=pl.len(), treated=pl.col("treated").sum())
+        empty = {"touched": 0, "p_treated": None, "p_untreated": None, "true_uplift": None}
+        rows = []
+        for k, part in touches.partition_by("c", as_dict=True, maintain_order=True).items():
+            rows.append(
+                {
+                    "c": k[0],
+                    **self._uplift_of(k[0], part["i"].to_numpy(), part["tau"].to_numpy(), w, days),
+                }
+            )
+        have = {r["c"] for r in rows}
+        rows += [{"c": k, **empty} for k in range(len(c)) if k not in have]
+        up = pl.DataFrame(
+            rows,
+            schema={
+                "c": pl.Int64,
+                "touched": pl.Int64,
+                "p_treated": pl.Float64,
+                "p_untreated": pl.Float64,
+                "true_uplift": pl.Float64,
+            },
+        )
+        up = up.join(assigned, on="c", how="left").sort("c")
+        window_start = np.where(c.is_crm, self.send_us(np.arange(len(c))), self.ts(c.start_day, 0))
+        last = np.minimum(c.end_day + np.where(c.is_crm, 0, w - 1), days - 1)
+        window_end = self.cal.day_start_us(last + 1) - US
+        return up.select(
+            campaign_id=_at(c.campaign_id, "c"),
+            channel=_at(np.array(CHANNELS)[c.channel], "c"),
+            objective=_at(c.objective, "c"),
+            lift=_at(c.lift.astype(np.float64), "c"),
+            is_zero_effect=_at(c.lift == 0, "c"),
+            is_negative=_at(c.lift < 0, "c"),
+            is_night_send=_at(c.night, "c"),
+            has_coupon=_at(c.coupon_type != "", "c"),
+            has_malformed_name=_at(c.malformed, "c"),
+            holdout_share=_at(c.holdout_share.astype(np.float64), "c"),
+            assigned=pl.col("assigned").fill_null(0).cast(pl.Int64),
+            treated=pl.col("treated").fill_null(0).cast(pl.Int64),
+            touched="touched",
+            window_start=_at(window_start, "c").cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),
+            window_end=_at(window_end, "c").cast(pl.Datetime("us")).dt.replace_time_zone("UTC"),
+            response_window_days=pl.lit(w, pl.Int64),
+            p_treated="p_treated",
+            p_untreated="p_untreated",
+            true_uplift="true_uplift",
+        )
+
+    def _uplift_of(self, k: int, i: np.ndarray, tau: np.ndarray, w: int, days: int) -> dict:
+        lift = float(self.camps.lift[k])
+        decay = float(np.exp(-1.0 / DECAY_DAYS[CHANNELS[self.camps.channel[k]]]))
+        order = np.lexsort((tau, i))
+        i, tau = i[order], tau[order]
+        cust, first, pos = np.unique(i, return_index=True, return_inverse=True)
+        t0 = tau[first]
+        # This campaign's own lift on each window day t0 + v: its touches up to that day, decayed.
+        contrib = np.zeros((cust.size, w))
+        for v in range(w):
+            age = t0[pos] + v - tau
+            contrib[:, v] = np.bincount(
+                pos, weights=np.where(age >= 0, lift * decay**age, 0.0), minlength=cust.size
+            )
+        t = t0[:, None] + np.arange(w)[None, :]
+        inside = t < days
+        ii, tt = np.broadcast_to(cust[:, None], t.shape)[inside], t[inside]
+        base = self.loop.base_grid[ii, tt].astype(np.float64)
+        lft = self.loop.lift_grid[ii, tt].astype(np.float64)
+        h1 = np.zeros(t.shape)
+        h0 = np.zeros(t.shape)
+        h1[inside] = hazard(self.cust, ii, base, lft)
+        h0[inside] = hazard(self.cust, ii, base, lft - contrib[inside])
+        p1 = 1 - np.exp(-h1.sum(axis=1))
+        p0 = 1 - np.exp(-h0.sum(axis=1))
+        return {
+            "touched": int(cust.size),
+            "p_treated": float(p1.mean()),
+            "p_untreated": float(p0.mean()),
+            "true_uplift": 0.0 if lift == 0 else float((p1 - p0).mean()),
+        }
+
+    def _customer_truth(self) -> pl.DataFrame:
+        c, start = self.cust, np.datetime64(self.cfg.start_date, "D")
+        return (
+            pl.DataFrame(
+                {
+                    "customer_id": self.customer_id,
+                    "archetype": np.array(ARCHETYPES)[c.archetype],
+                    "visit_rate": c.visit_rate.astype(np.float64),
+                    "purchase_rate": (c.visit_rate * c.p_view * c.p_cart * c.p_buy).astype(
+                        np.float64
+                    ),
+                    "signup_date": start + c.signup_day,
+                    "dropout_date": start + c.dropout_day,
+                    "alive_at_end": c.dropout_day >= self.cfg.days,
+                    "value_mu": c.value_mu,
+                    "value_sigma": c.value_sigma,
+                    "expected_order_value": np.exp(c.value_mu + c.value_sigma**2 / 2),
+                    "preferred_category": np.array(CAT_NAMES)[c.pref_cat],
+                }
+            )
+            .with_columns(pl.col("signup_date", "dropout_date").cast(pl.Date))
+            .sort("customer_id")
+        )
+
+    def _daily(self) -> pl.DataFrame:
+        cal = self.cal
+        counts = self.econ.group_by("s", "d").agg(orders=pl.len(), revenue=pl.col("net").sum())
+        out = pl.DataFrame(
+            {
+                "d": np.arange(self.cfg.days),
+                "date": np.array(cal.dates, dtype="datetime64[D]"),
+                "day_of_week": cal.dow.astype(np.int64),
+                "dow_index": cal.dow_mult.astype(np.float64),
+                "holiday_multiplier": cal.holiday_mult.astype(np.float64),
+                "expected_visits_no_marketing": self.loop.base_grid.sum(axis=0, dtype=np.float64),
+            }
+        ).with_columns(pl.col("date").cast(pl.Date))
+        sessions = (
+            pl.DataFrame({"d": self.loop.sessions["d"]})
+            .group_by("d")
+            .agg(factual_sessions=pl.len())
+        )
+        out = out.join(sessions, on="d", how="left")
+        for s, name in enumerate(self.loop.scenarios):
+            if name in ("factual", "no_marketing"):
+                part = counts.filter(pl.col("s") == s).select(
+                    "d",
+                    pl.col("orders").alias(f"{name}_orders"),
+                    pl.col("revenue").alias(f"{name}_revenue"),
+                )
+                out = out.join(part, on="d", how="left")
+        return out.fill_null(0).sort("d").drop("d")
+
+
+def _write_table(df: pl.DataFrame, path: Path, fmt: str) -> None:
+    if fmt == "parquet":
+        # Fixed options so the same world gives the same bytes.
+        df.write_parquet(
+            path, compression="zstd", compression_level=3, statistics=True, row_group_size=500_000
+        )
+    elif fmt == "csv":
+        ts_cols = [n for n, t in df.schema.items() if isinstance(t, pl.Datetime)]
+        df.with_columns(pl.col(ts_cols).dt.strftime("%Y-%m-%dT%H:%M:%SZ")).write_csv(path)
+    else:
+        raise ValueError(f"unknown format {fmt!r}: use parquet or csv")
+
+
+def write_world(world: World, out_dir: str | Path, fmt: str = "parquet") -> Path:
+    """Write ``<out_dir>/<table>.<fmt>``, ``truth/<name>.parquet`` and ``truth/manifest.json``."""
+    out = Path(out_dir)
+    (out / "truth").mkdir(parents=True, exist_ok=True)
+    for name, df in world.tables.items():
+        _write_table(df, out / f"{name}.{fmt}", fmt)
+    for name, df in world.truth.items():
+        _write_table(df, out / "truth" / f"{name}.parquet", "parquet")
+    manifest = dict(world.manifest, format=fmt)
+    (out / "truth" / "manifest.json").write_text(
+        json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    )
+    return out

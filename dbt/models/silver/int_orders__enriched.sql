@@ -1,0 +1,125 @@
+{#
+  Orders with their business date, the customer's order sequence, the coupon discount and the
+  session (and so channel, campaign and creative) they are attributed to.
+
+  Attribution is last touch within the session: the order's own session; for an order without
+  one, the customer's latest session that started up to a day before the order and had not ended
+  more than 30 minutes (the usual session timeout) before it. No session: organic.
+
+  Coupon discount: the order lines' total minus the amount paid when the order has lines; else
+  from the coupon's terms (a fixed amount, or a percentage of the pre-discount amount).
+#}
+
+with
+
+orders as (
+    select * from {{ ref('stg_raw__orders') }}
+),
+
+order_items as (
+    select * from {{ ref('stg_raw__order_items') }}
+),
+
+coupons as (
+    select * from {{ ref('stg_raw__coupons') }}
+),
+
+sessions as (
+    select * from {{ ref('int_sessions__attributed') }}
+),
+
+item_totals as (
+    select
+        order_id,
+        sum(quantity * unit_price) as items_amount,
+        sum(quantity) as units,
+    from order_items
+    group by order_id
+),
+
+own_sessions as (
+    select
+        o.order_id,
+        s.session_id,
+    from orders as o
+    inner join sessions as s on s.session_id = o.session_id
+),
+
+inferred_sessions as (
+    select
+        o.order_id,
+        s.session_id,
+    from orders as o
+    inner join sessions as s
+        on s.customer_id = o.customer_id
+        and s.started_at <= o.ordered_at
+        and s.started_at >= o.ordered_at - interval 1 day
+        and coalesce(s.ended_at, s.started_at) >= o.ordered_at - interval 30 minute
+    where o.order_id not in (select order_id from own_sessions)
+    qualify row_number() over (
+        partition by o.order_id order by s.started_at desc, s.session_id desc
+    ) = 1
+),
+
+attributed_sessions as (
+    select order_id, session_id, 'order_session' as attribution_source from own_sessions
+    union all
+    select order_id, session_id, 'inferred_session' as attribution_source from inferred_sessions
+),
+
+enriched as (
+    select
+        o.order_id,
+        o.customer_id,
+        o.ordered_at,
+        {{ business_date('o.ordered_at') }} as order_date,
+        o.order_amount as order_amount_krw,
+        i.items_amount as items_amount_krw,
+        i.units,
+        o.coupon_id,
+        o.coupon_id is not null as has_coupon,
+        c.campaign_id as coupon_campaign_id,
+        case
+            when o.coupon_id is null then 0
+            when i.items_amount >= o.order_amount then i.items_amount - o.order_amount
+            when c.discount_type = 'fixed' then c.discount_value
+            when c.discount_type = 'percent' and c.discount_value < 100
+                then round(o.order_amount * c.discount_value / (100 - c.discount_value))
+        end as coupon_discount_krw,
+        -- the order's own session_id when silver knows that session
+        case when a.attribution_source = 'order_session' then a.session_id end as session_id,
+        a.session_id as attributed_session_id,
+        coalesce(a.attribution_source, 'none') as attribution_source,
+        coalesce(s.channel, 'organic') as channel,
+        coalesce(s.channel_group, 'organic') as channel_group,
+        coalesce(s.is_paid_channel, false) as is_paid_channel,
+        s.campaign_id,
+        s.creative_id,
+    from orders as o
+    left join item_totals as i using (order_id)
+    left join coupons as c using (coupon_id)
+    left join attributed_sessions as a using (order_id)
+    left join sessions as s on s.session_id = a.session_id
+),
+
+final as (
+    select
+        *,
+        row_number() over (
+            partition by customer_id order by ordered_at, order_id
+        ) as customer_order_number,
+        row_number() over (
+            partition by customer_id order by ordered_at, order_id
+        ) = 1 as is_first_order,
+        lag(ordered_at) over (
+            partition by customer_id order by ordered_at, order_id
+        ) as previous_ordered_at,
+        date_diff(
+            'day',
+            lag(order_date) over (partition by customer_id order by ordered_at, order_id),
+            order_date
+        ) as days_since_previous_order,
+    from enriched
+)
+
+select * from final

@@ -1,0 +1,32 @@
+{#
+  Marketing touches (impressions, clicks, sends, opens) with their business date and the
+  channel's group from the taxonomy.
+#}
+
+with
+
+touches as (
+    select * from {{ ref('stg_raw__marketing_touches') }}
+),
+
+taxonomy as (
+    select * from {{ ref('channel_taxonomy') }}
+),
+
+final as (
+    select
+        m.touch_id,
+        m.customer_id,
+        m.occurred_at as touched_at,
+        {{ business_date('m.occurred_at') }} as touch_date,
+        m.channel,
+        t.channel_group,
+        t.is_paid as is_paid_channel,
+        m.campaign_id,
+        nullif(trim(m.creative_id), '') as creative_id,
+        m.touch_type,
+    from touches as m
+    left join taxonomy as t using (channel)
+)
+
+select * from final
