@@ -100,9 +100,9 @@ def _print_summary(settings: Settings) -> None:
 
     with connect(settings.duckdb_path, read_only=True) as con:
         tables = con.sql(
-            "select table_schema || '.' || table_name as name, estimated_size as rows"
-            " from duckdb_tables() where table_schema in ('landing', 'bronze', 'silver', 'gold')"
-            " order by table_schema, table_name"
+            "select schema_name || '.' || table_name as name, estimated_size as rows"
+            " from duckdb_tables() where schema_name in ('landing', 'bronze', 'silver', 'gold')"
+            " order by schema_name, table_name"
         ).fetchall()
         quarantined = con.sql("select count(*) from bronze.quarantine").fetchone()[0]
     typer.echo(f"\nwarehouse: {settings.duckdb_path}  ({len(tables)} tables)")

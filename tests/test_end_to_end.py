@@ -48,11 +48,16 @@ def test_tiny_world_materializes_end_to_end(tmp_path: Path, monkeypatch) -> None
             landed = con.execute(f"select count(*) from landing.{name}").fetchone()[0]
             bronze = con.execute(f"select count(*) from bronze.stg_raw__{name}").fetchone()[0]
             assert landed == bronze > 0, name
-        gold = dict(
-            con.execute(
-                "select table_name, estimated_size from duckdb_tables() where table_schema = 'gold'"
+        feature_models = [
+            r[0]
+            for r in con.execute(
+                "select table_name from duckdb_tables() where schema_name = 'gold'"
+                " and table_name like 'feat_%'"
             ).fetchall()
-        )
+        ]
+        gold = {
+            m: con.execute(f"select count(*) from gold.{m}").fetchone()[0] for m in feature_models
+        }
     feature_files = sorted((tmp_path / "features").glob("*.parquet"))
     assert feature_files, "no feature files were written for Feast"
     for path in feature_files:

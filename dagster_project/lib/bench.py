@@ -103,7 +103,7 @@ def bench_world(customers: int, days: int, workdir: Path, seed: int = 42) -> lis
     record(
         "dbt_build",
         [str(BIN / "dbt"), "build", "--profiles-dir", "."],
-        "select sum(estimated_size) from duckdb_tables() where table_schema in "
+        "select sum(estimated_size) from duckdb_tables() where schema_name in "
         "('bronze', 'silver', 'gold')",
         cwd=DBT_PROJECT_DIR,
     )

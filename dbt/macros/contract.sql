@@ -120,14 +120,29 @@ with_ids as (
 {%- set previous = 'typed' %}
 {%- endif %}
 
+{#- Duplicate keys are rare: find them by aggregation (a hash, cheaper than a window over every
+    row) and keep the first row of each, in file and row order. #}
+duplicate_keys as (
+    select
+        {%- for k in key %}
+        {{ adapter.quote(k) }},
+        {%- endfor %}
+        min(struct_pack(f := _source_file, r := _row_number)) as _first_row
+    from {{ previous }}
+    where {% for k in key %}{{ adapter.quote(k) }} is not null{{ ' and ' if not loop.last }}{% endfor %}
+    group by all
+    having count(*) > 1
+),
+
 ranked as (
     select
-        *,
-        row_number() over (
-            partition by {% for k in key %}{{ adapter.quote(k) }}{{ ', ' if not loop.last }}{% endfor %}
-            order by _source_file, _row_number
-        ) as _key_rank
-    from {{ previous }}
+        rows.*,
+        duplicate_keys._first_row is not null
+            and struct_pack(f := rows._source_file, r := rows._row_number)
+                != duplicate_keys._first_row as _is_duplicate
+    from {{ previous }} as rows
+    left join duplicate_keys
+        using ({% for k in key %}{{ adapter.quote(k) }}{{ ', ' if not loop.last }}{% endfor %})
 ),
 
 checked as (
@@ -145,8 +160,7 @@ checked as (
             case when {{ condition }} then '{{ column.name }}:{{ rule }}' end,
             {%- endfor %}
             {%- endfor %}
-            case when _key_rank > 1 and {% for k in key %}{{ adapter.quote(k) }} is not null{{ ' and ' if not loop.last }}{% endfor %}
-                then '{{ key | join("+") }}:duplicate_key' end
+            case when _is_duplicate then '{{ key | join("+") }}:duplicate_key' end
         ], rule -> rule is not null) as _broken_rules
     from ranked
 )
