@@ -1,12 +1,10 @@
 """Resources, declared once. Paths come from environment variables (see .env.example)."""
 
 import os
-import shutil
-import sys
+import sysconfig
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
-from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -35,15 +33,14 @@ class Warehouse(dg.ConfigurableResource):
 
 @cache
 def dbt_project() -> DbtProject:
+    # dagster-dbt runs `dbt` by name (also to parse under `dagster dev`): use this environment's,
+    # even when it was started without the environment's scripts folder on PATH.
+    scripts = sysconfig.get_path("scripts")
+    if scripts not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join([scripts, os.environ.get("PATH", "")])
     project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
     project.prepare_if_dev()
     return project
-
-
-def dbt_executable() -> str:
-    """dbt from this environment, even when its bin folder is not on PATH."""
-    beside_python = Path(sys.executable).parent / "dbt"
-    return str(beside_python) if beside_python.exists() else shutil.which("dbt") or "dbt"
 
 
 def warehouse_from_env() -> Warehouse:
@@ -62,6 +59,6 @@ def resources() -> dg.Definitions:
     return dg.Definitions(
         resources={
             "warehouse": warehouse_from_env(),
-            "dbt": DbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable()),
+            "dbt": DbtCliResource(project_dir=dbt_project()),
         }
     )
