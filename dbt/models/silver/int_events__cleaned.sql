@@ -28,12 +28,16 @@ normalized as (
 ),
 
 deduplicated as (
-    select *
+    select
+        min(event_id) as event_id,
+        session_id,
+        customer_id,
+        occurred_at,
+        event_type,
+        product_id,
+        search_query,
     from normalized
-    qualify row_number() over (
-        partition by customer_id, session_id, event_type, product_id, search_query, occurred_at
-        order by event_id
-    ) = 1
+    group by all
 ),
 
 final as (

@@ -77,12 +77,12 @@ resolved as (
         tc.channel as tag_channel,
     from tagged as s
     left join tag_channels as tc
-        on tc.source_tag is not distinct from s.source_tag
-        and tc.medium_tag is not distinct from s.medium_tag
+        on coalesce(tc.source_tag, '') = coalesce(s.source_tag, '')
+        and coalesce(tc.medium_tag, '') = coalesce(s.medium_tag, '')
     left join campaigns as by_id
         on by_id.campaign_id = s.campaign_tag
     left join campaign_names as by_name
-        on by_id.campaign_id is null and by_name.name_key = lower(s.campaign_tag)
+        on by_name.name_key = lower(s.campaign_tag)
     left join campaigns as by_name_campaign
         on by_name_campaign.campaign_id = by_name.campaign_id
 ),

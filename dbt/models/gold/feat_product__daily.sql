@@ -1,0 +1,226 @@
+{#
+  Daily product feature snapshots for Feast, from data up to the end of each date only.
+
+  Rows: a product has a row on its listing date (or the data's first date) and on every later date
+  with activity (view, bookmark, add-to-cart or order) in the trailing 30 days, or within 30 days of
+  listing. A catalogue grows by ~130 listings a day at 100k customers, so snapshotting every
+  product every day would mostly repeat zeros; a missing row means "no activity in 30 days" (give
+  the Feast view a ttl of 1 day so stale rows are not reused).
+
+  Same technique as feat_customer__daily: running totals per active product-day, a grid generated
+  from the active days, windows as differences of running totals found by lagging an integer key.
+#}
+
+{%- set windows = [7, 30] -%}
+{%- set summed = {
+    'views': 'integer', 'bookmarks': 'integer', 'add_to_carts': 'integer',
+    'orders': 'integer', 'units': 'integer', 'revenue': 'double',
+} -%}
+
+with
+
+products as (
+    select * from {{ ref('int_products__conformed') }}
+),
+
+events as (
+    select * from {{ ref('int_events__cleaned') }}
+),
+
+order_lines as (
+    select * from {{ ref('int_order_lines__joined') }}
+),
+
+dates as (
+    select * from {{ ref('dim_dates') }}
+    where is_observed
+),
+
+bounds as (
+    select
+        min(calendar_date) as first_date,
+        max(calendar_date) as last_date,
+    from dates
+),
+
+product_keys as (
+    select
+        product_id,
+        row_number() over (order by product_id) as product_key,
+    from products
+),
+
+activity_parts as (
+    select
+        product_id,
+        event_date as activity_date,
+        count(*) filter (where event_type = 'view') as views,
+        count(*) filter (where event_type = 'bookmark') as bookmarks,
+        count(*) filter (where event_type = 'add_to_cart') as add_to_carts,
+    from events
+    where product_id is not null and event_type in ('view', 'bookmark', 'add_to_cart')
+    group by all
+    union all by name
+    select
+        product_id,
+        order_date as activity_date,
+        count(distinct order_id) as orders,
+        sum(quantity) as units,
+        sum(line_amount_krw) as revenue,
+    from order_lines
+    group by all
+),
+
+activity_days as (
+    select
+        k.product_key,
+        a.activity_date,
+        {%- for m, data_type in summed.items() %}
+        cast(coalesce(sum(a.{{ m }}), 0) as {{ data_type }}) as {{ m }},
+        {%- endfor %}
+    from activity_parts as a
+    inner join product_keys as k using (product_id)
+    group by all
+),
+
+active_day_state as (
+    select
+        product_key,
+        product_key * 1000000 + row_number() over running as state_key,
+        activity_date,
+        lead(activity_date) over running as next_activity_date,
+        {%- for m, data_type in summed.items() %}
+        cast(sum({{ m }}) over running as {{ data_type }}) as total_{{ m }},
+        {%- endfor %}
+    from activity_days
+    window running as (
+        partition by product_key order by activity_date
+        rows between unbounded preceding and current row
+    )
+),
+
+first_days as (
+    select
+        product_key,
+        min(activity_date) as first_activity_date,
+    from activity_days
+    group by product_key
+),
+
+product_spans as (
+    -- from listing (first activity when the listing time is unknown), not before the data
+    select
+        k.product_key,
+        greatest(b.first_date, coalesce(p.created_date, f.first_activity_date)) as grid_start_date,
+        p.created_date,
+        f.first_activity_date,
+        b.last_date,
+    from products as p
+    inner join product_keys as k using (product_id)
+    left join first_days as f using (product_key)
+    cross join bounds as b
+    where coalesce(p.created_date, f.first_activity_date) is not null
+),
+
+grid as (
+    select
+        s.product_key,
+        s.state_key,
+        s.activity_date as last_activity_date,
+        cast(unnest(generate_series(
+            greatest(s.activity_date, c.grid_start_date),
+            coalesce(s.next_activity_date - 1, c.last_date),
+            interval 1 day
+        )) as date) as snapshot_date,
+    from active_day_state as s
+    inner join product_spans as c using (product_key)
+    where coalesce(s.next_activity_date - 1, c.last_date) >= c.grid_start_date
+        and s.activity_date <= c.last_date
+    union all
+    select
+        c.product_key,
+        null as state_key,
+        null as last_activity_date,
+        cast(unnest(generate_series(
+            c.grid_start_date,
+            least(coalesce(c.first_activity_date, c.last_date + 1), c.last_date + 1) - 1,
+            interval 1 day
+        )) as date) as snapshot_date,
+    from product_spans as c
+    where c.grid_start_date < least(coalesce(c.first_activity_date, c.last_date + 1), c.last_date + 1)
+),
+
+grid_lagged as (
+    select
+        product_key,
+        snapshot_date,
+        state_key,
+        last_activity_date,
+        {%- for n in windows %}
+        lag(state_key, {{ n }}) over by_date as state_key_{{ n }}d_ago,
+        {%- endfor %}
+    from grid
+    window by_date as (partition by product_key order by snapshot_date)
+),
+
+kept as (
+    -- active in the trailing 30 days, or listed within them
+    select
+        g.*,
+        c.created_date,
+    from grid_lagged as g
+    inner join product_spans as c using (product_key)
+    where g.snapshot_date - g.last_activity_date < 30
+        or g.snapshot_date - c.created_date < 30
+),
+
+windowed as (
+    select
+        g.product_key,
+        g.snapshot_date,
+        g.created_date,
+        {%- for n in windows %}
+        {%- for m, _ in summed.items() %}
+        coalesce(s.total_{{ m }}, 0) - coalesce(s{{ n }}.total_{{ m }}, 0) as {{ m }}_{{ n }}d,
+        {%- endfor %}
+        {%- endfor %}
+    from kept as g
+    left join active_day_state as s on s.state_key = g.state_key
+    {%- for n in windows %}
+    left join active_day_state as s{{ n }} on s{{ n }}.state_key = g.state_key_{{ n }}d_ago
+    {%- endfor %}
+),
+
+final as (
+    select
+        k.product_id,
+        w.snapshot_date,
+        d.day_end_at as event_timestamp,
+        cast('{{ run_started_at.strftime('%Y-%m-%d %H:%M:%S') }}' as timestamp) as created_timestamp,
+        p.seller_id,
+        p.category_l1,
+        p.category_l2,
+        p.style,
+        p.price_krw,
+        p.price_band,
+        cast(w.snapshot_date - w.created_date as integer) as age_days,
+        {%- for n in windows %}
+        cast(w.views_{{ n }}d as integer) as views_{{ n }}d,
+        cast(w.bookmarks_{{ n }}d as integer) as bookmarks_{{ n }}d,
+        cast(w.add_to_carts_{{ n }}d as integer) as add_to_carts_{{ n }}d,
+        cast(w.orders_{{ n }}d as integer) as orders_{{ n }}d,
+        cast(w.units_{{ n }}d as integer) as units_{{ n }}d,
+        cast(w.revenue_{{ n }}d as double) as revenue_{{ n }}d_krw,
+        {%- endfor %}
+        cast(w.orders_30d / nullif(w.views_30d, 0) as double) as conversion_rate_30d,
+        cast(rank() over (
+            partition by w.snapshot_date, p.category_l1
+            order by w.orders_30d desc, w.views_30d desc
+        ) as integer) as popularity_rank_in_category,
+    from windowed as w
+    inner join product_keys as k using (product_key)
+    inner join products as p using (product_id)
+    inner join dates as d on d.calendar_date = w.snapshot_date
+)
+
+select * from final

@@ -1,0 +1,24 @@
+-- Every order closes exactly one converted journey, as its last row. Returns the orders that do not.
+with
+
+orders as (
+    select order_id from {{ ref('int_orders__enriched') }}
+),
+
+conversions as (
+    select
+        order_id,
+        count(*) as conversion_rows,
+        count(*) filter (where touch_number = journey_touches) as last_rows,
+    from {{ ref('fct_touchpoint_journeys') }}
+    where is_conversion
+    group by order_id
+)
+
+select
+    o.order_id,
+    c.conversion_rows,
+    c.last_rows,
+from orders as o
+left join conversions as c using (order_id)
+where c.conversion_rows is distinct from 1 or c.last_rows is distinct from 1
