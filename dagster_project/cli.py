@@ -84,7 +84,9 @@ def _materialize(select: str) -> None:
     home = os.environ.get("DAGSTER_HOME")
     with dg.DagsterInstance.get() if home else dg.DagsterInstance.ephemeral() as instance:
         keys = (
-            selection.resolve(definitions.resolve_asset_graph()) if selection is not None else None
+            sorted(selection.resolve(definitions.resolve_asset_graph()))
+            if selection is not None
+            else None
         )
         result = job.execute_in_process(instance=instance, asset_selection=keys)
     if not result.success:

@@ -1,11 +1,14 @@
 """Shared fixtures: the dbt manifest (Dagster's dbt assets load from it) and a way to build a
-warehouse from a folder of raw files with the real ingestion and the real `dbt build`."""
+warehouse from raw files with the real ingestion and the real `dbt build`, each in its own DuckDB
+file and dbt target folder (so builds can run side by side and never touch dbt/target)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
-import sys
+import sysconfig
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -15,38 +18,80 @@ from dagster_project.lib.ingest import land_table
 from dagster_project.lib.settings import DBT_PROJECT_DIR
 from dagster_project.lib.warehouse import connect
 
-DBT = str(Path(sys.executable).parent / "dbt")
+DBT = str(Path(sysconfig.get_path("scripts")) / "dbt")
 
 
-def run_dbt(*args: str, duckdb_path: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run dbt (on a warehouse file); raises with dbt's own output when it fails."""
-    env = {**os.environ, **({"MOPT_DUCKDB_PATH": str(duckdb_path)} if duckdb_path else {})}
-    result = subprocess.run(
-        [DBT, *args, "--profiles-dir", str(DBT_PROJECT_DIR)],
-        cwd=DBT_PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode != 0:
-        raise AssertionError(f"dbt {' '.join(args)} failed:\n{result.stdout[-5000:]}")
-    return result
+@dataclass
+class DbtRun:
+    """A finished dbt invocation: exit code, console output and run_results.json's results."""
+
+    duckdb_path: Path
+    raw_dir: Path
+    returncode: int
+    output: str
+    results: list[dict] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[str]:
+        """Nodes that did not succeed, with their status and message."""
+        return [
+            f"{r['unique_id']}: {r['status']} {r.get('message') or ''}".strip()
+            for r in self.results
+            if r["status"] not in ("success", "pass")
+        ]
+
+    def assert_ok(self) -> None:
+        assert self.returncode == 0 and not self.failures, (
+            "\n".join(self.failures) or self.output[-5000:]
+        )
 
 
 def land_all(raw_dir: Path, duckdb_path: Path) -> None:
+    """Land every contract table's files (an absent table lands empty); closes the connection."""
     with connect(duckdb_path) as con:
         for name in tables():
             land_table(con, raw_dir, name)
 
 
-def build_warehouse(raw_dir: Path, duckdb_path: Path, select: str | None = None) -> None:
-    """Land every raw file and run `dbt build` (optionally a selection) on the result."""
+def run_dbt(duckdb_path: Path, raw_dir: Path, *args: str) -> DbtRun:
+    """Run dbt on one warehouse file, with its own target and log folders beside the file."""
+    work = duckdb_path.with_suffix("")
+    result = subprocess.run(
+        [
+            DBT,
+            *args,
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(work.with_name(work.name + "_target")),
+            "--log-path",
+            str(work.with_name(work.name + "_logs")),
+        ],
+        cwd=DBT_PROJECT_DIR,
+        env={**os.environ, "MOPT_DUCKDB_PATH": str(duckdb_path)},
+        capture_output=True,
+        text=True,
+    )
+    run_results = work.with_name(work.name + "_target") / "run_results.json"
+    results = json.loads(run_results.read_text())["results"] if run_results.exists() else []
+    return DbtRun(duckdb_path, raw_dir, result.returncode, result.stdout + result.stderr, results)
+
+
+def build_warehouse(raw_dir: Path, duckdb_path: Path, *dbt_args: str) -> DbtRun:
+    """Land the raw files in `raw_dir` and run `dbt build` (plus any arguments) on the result."""
     land_all(raw_dir, duckdb_path)
-    run_dbt("build", *(["--select", select] if select else []), duckdb_path=duckdb_path)
+    return run_dbt(duckdb_path, raw_dir, "build", *dbt_args)
+
+
+def query(duckdb_path: Path, sql: str, params: list | None = None) -> list[tuple]:
+    with connect(duckdb_path, read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
 
 
 @pytest.fixture(scope="session", autouse=True)
 def dbt_manifest() -> Path:
     """dbt's manifest, which the Dagster definitions read (prepare_if_dev is a no-op in tests)."""
-    run_dbt("parse", "--quiet")
+    subprocess.run(
+        [DBT, "parse", "--quiet", "--profiles-dir", "."], cwd=DBT_PROJECT_DIR, check=True
+    )
     return DBT_PROJECT_DIR / "target" / "manifest.json"

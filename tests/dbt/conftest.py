@@ -5,24 +5,14 @@ warehouses are built once per session, concurrently."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
 
 import pytest
 
-from dagster_project.lib.contract import tables
-from dagster_project.lib.ingest import land_table
-from dagster_project.lib.settings import DBT_PROJECT_DIR
 from dagster_project.lib.simulate import WorldConfig, simulate, write_world
-from dagster_project.lib.warehouse import connect
+from tests.conftest import DbtRun, build_warehouse
 
-DBT = str(Path(sys.executable).parent / "dbt")
 # A small world whose days are all in the past, with every table filled.
 WORLD = WorldConfig(customers=150, days=40, seed=3, start_date=date(2025, 3, 1))
 # An export with nothing but orders, and only the three required columns. K1's orders are placed
@@ -36,73 +26,6 @@ K1,2025-04-10T12:00:00+09:00,40000
 K2,2025-04-20T09:00:00+09:00,5000
 K2,2025-04-20T09:00:00+09:00,5000
 """
-
-
-@dataclass
-class DbtRun:
-    """A finished dbt invocation: exit code, console output and run_results.json's results."""
-
-    duckdb_path: Path
-    raw_dir: Path
-    returncode: int
-    output: str
-    results: list[dict] = field(default_factory=list)
-
-    @property
-    def failures(self) -> list[str]:
-        """Nodes that did not succeed, with their status and message."""
-        return [
-            f"{r['unique_id']}: {r['status']} {r.get('message') or ''}".strip()
-            for r in self.results
-            if r["status"] not in ("success", "pass")
-        ]
-
-    def assert_ok(self) -> None:
-        assert self.returncode == 0 and not self.failures, (
-            "\n".join(self.failures) or self.output[-5000:]
-        )
-
-
-def land_all(raw_dir: Path, duckdb_path: Path) -> None:
-    """Land every contract table's files (an absent table lands empty); closes the connection."""
-    with connect(duckdb_path) as con:
-        for name in tables():
-            land_table(con, raw_dir, name)
-
-
-def run_dbt(duckdb_path: Path, raw_dir: Path, *args: str) -> DbtRun:
-    """Run dbt on one warehouse file, with its own target and log folders beside the file."""
-    work = duckdb_path.with_suffix("")
-    result = subprocess.run(
-        [
-            DBT,
-            *args,
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-            "--target-path",
-            str(work.with_name(work.name + "_target")),
-            "--log-path",
-            str(work.with_name(work.name + "_logs")),
-        ],
-        cwd=DBT_PROJECT_DIR,
-        env={**os.environ, "MOPT_DUCKDB_PATH": str(duckdb_path)},
-        capture_output=True,
-        text=True,
-    )
-    run_results = work.with_name(work.name + "_target") / "run_results.json"
-    results = json.loads(run_results.read_text())["results"] if run_results.exists() else []
-    return DbtRun(duckdb_path, raw_dir, result.returncode, result.stdout + result.stderr, results)
-
-
-def build_warehouse(raw_dir: Path, duckdb_path: Path, *dbt_args: str) -> DbtRun:
-    """Land the raw files in `raw_dir` and run `dbt build` (plus any arguments) on the result."""
-    land_all(raw_dir, duckdb_path)
-    return run_dbt(duckdb_path, raw_dir, "build", *dbt_args)
-
-
-def query(duckdb_path: Path, sql: str, params: list | None = None) -> list[tuple]:
-    with connect(duckdb_path, read_only=True) as con:
-        return con.execute(sql, params or []).fetchall()
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 
 from dagster_project.lib.contract import tables
-from tests.dbt.conftest import DbtRun, build_warehouse, query
+from tests.conftest import DbtRun, build_warehouse, query
 
 D = date(2025, 3, 20)  # the simulated world runs 2025-03-01 .. 2025-04-09
 FEATURE_TABLES = {

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.dbt.conftest import DbtRun, query
+from tests.conftest import DbtRun, query
 
 # K1's orders by business date (Asia/Seoul): 03-01, 03-15, 03-16 (00:30 KST is still 03-15 in UTC),
 # 04-10. orders_30d on D counts the orders dated D-29 .. D.

@@ -51,7 +51,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     raw.mkdir()
     (raw / "customers.csv").write_text(CUSTOMERS)
     (raw / "orders.csv").write_text(ORDERS)
-    build_warehouse(raw, root / "w.duckdb", select="path:models/bronze")
+    build_warehouse(raw, root / "w.duckdb", "--select", "path:models/bronze").assert_ok()
     return root
 
 
