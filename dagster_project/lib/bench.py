@@ -36,16 +36,15 @@ class StageResult:
         return self.seconds / (self.customers / 1000)
 
 
-def run_stage(args: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one command."""
+def run_stage(args: list[str], env: dict[str, str], log: Path, cwd: Path | None = None):
+    """Wall seconds and peak RSS (MB) of one command; its output goes to `log`."""
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        args, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
+    with log.open("w") as out:
+        proc = subprocess.Popen(args, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(args)} failed: {proc.stderr.read().decode()[-3000:]}")
+        raise RuntimeError(f"{' '.join(args)} failed:\n{log.read_text()[-3000:]}")
     return seconds, usage.ru_maxrss / 1024
 
 
@@ -58,7 +57,9 @@ def _count(duckdb_path: Path, sql: str) -> int:
 
 def bench_world(customers: int, days: int, workdir: Path, seed: int = 42) -> list[StageResult]:
     """Simulate, ingest (Dagster landing assets) and `dbt build` one world from scratch."""
+    workdir = workdir.resolve()
     shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
     raw, duckdb_path = workdir / "raw", workdir / "warehouse.duckdb"
     env = {
         **os.environ,
@@ -70,7 +71,7 @@ def bench_world(customers: int, days: int, workdir: Path, seed: int = 42) -> lis
     results = []
 
     def record(stage: str, args: list[str], rows_sql: str | None, cwd: Path | None = None):
-        seconds, rss = run_stage(args, env, cwd)
+        seconds, rss = run_stage(args, env, workdir / f"{stage}.log", cwd)
         rows = _count(duckdb_path, rows_sql) if rows_sql else _raw_rows(raw)
         results.append(StageResult(customers, days, stage, seconds, rss, rows))
         print(
@@ -102,7 +103,16 @@ def bench_world(customers: int, days: int, workdir: Path, seed: int = 42) -> lis
     )
     record(
         "dbt_build",
-        [str(BIN / "dbt"), "build", "--profiles-dir", "."],
+        [
+            str(BIN / "dbt"),
+            "build",
+            "--profiles-dir",
+            ".",
+            "--target-path",
+            str(workdir / "dbt_target"),
+            "--log-path",
+            str(workdir / "dbt_logs"),
+        ],
         "select sum(estimated_size) from duckdb_tables() where schema_name in "
         "('bronze', 'silver', 'gold')",
         cwd=DBT_PROJECT_DIR,

@@ -35,7 +35,7 @@ def dbt_build_args() -> list[str]:
 
 
 @cache
-def dbt_models() -> dg.AssetsDefinition:
+def dbt_assets_def() -> dg.AssetsDefinition:
     project = dbt_project()
 
     @dbt_assets(
@@ -44,7 +44,7 @@ def dbt_models() -> dg.AssetsDefinition:
         dagster_dbt_translator=LayeredTranslator(),
         pool="duckdb",
     )
-    def _dbt_models(
+    def dbt_models(
         context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse
     ) -> Iterator:
         invocation = dbt.cli(dbt_build_args(), context=context, raise_on_error=False)
@@ -65,11 +65,11 @@ def dbt_models() -> dg.AssetsDefinition:
         if not invocation.is_successful():
             raise dg.Failure(f"dbt build failed: {invocation.get_error()}")
 
-    return _dbt_models
+    return dbt_models
 
 
 def model_key(model_name: str) -> dg.AssetKey:
-    return get_asset_key_for_model([dbt_models()], model_name)
+    return get_asset_key_for_model([dbt_assets_def()], model_name)
 
 
 def contract_report() -> dg.AssetsDefinition:
@@ -155,7 +155,7 @@ def feature_file_asset(model_name: str) -> dg.AssetsDefinition:
 def transform() -> dg.Definitions:
     return dg.Definitions(
         assets=[
-            dbt_models(),
+            dbt_assets_def(),
             contract_report(),
             *(feature_file_asset(m) for m in feature_models()),
         ],
