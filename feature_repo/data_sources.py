@@ -1,0 +1,39 @@
+"""The gold feature snapshots (dbt `feat_*` models), exported as Parquet by the Dagster assets
+`features/<entity>__daily`. The files live in the data dir, not in this repo: their folder comes
+from MOPT_FEATURES_DIR, with the platform settings' default (`<MOPT_DATA_DIR>/features`, data dir
+`<repo>/data`). Feast's DuckDB offline store reads only absolute or working-directory paths, so
+the path is resolved here, when the repo is loaded."""
+
+import os
+from pathlib import Path
+
+from feast import FileSource
+from feast.data_format import ParquetFormat
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def features_dir() -> Path:
+    data_dir = Path(os.environ.get("MOPT_DATA_DIR", REPO_ROOT / "data"))
+    return Path(os.environ.get("MOPT_FEATURES_DIR", data_dir / "features")).resolve()
+
+
+def _daily_snapshots(entity: str) -> FileSource:
+    model = f"feat_{entity}__daily"
+    return FileSource(
+        name=f"{entity}_daily_source",
+        path=str(features_dir() / f"{entity}__daily.parquet"),
+        file_format=ParquetFormat(),
+        # Naive UTC: the moment the business day's data is complete (start of the next day in the
+        # business time zone), so a snapshot is never visible before its day has ended.
+        timestamp_field="event_timestamp",
+        created_timestamp_column="created_timestamp",
+        description=f"gold.{model}: one row per {entity} per business date.",
+        owner="marketing-data",
+        tags={"dbt_model": model, "layer": "gold"},
+    )
+
+
+customer_daily_source = _daily_snapshots("customer")
+product_daily_source = _daily_snapshots("product")
+seller_daily_source = _daily_snapshots("seller")

@@ -1,0 +1,151 @@
+"""Feature views over the daily snapshots. Every row describes a business date D from data up to
+the end of D and carries `event_timestamp` = the moment D is complete, so a point-in-time join at
+time t sees the last day that had ended by t.
+
+TTLs: customer and seller snapshots are dense (one row every day), so 2 days is enough for any
+as-of time inside the data and turns a stalled pipeline into nulls instead of stale values. Product
+rows exist only on days with activity in the last 30 days (gold.feat_product__daily): a missing
+day means "no recent activity", so the product TTL is 1 day and yesterday's row is never reused.
+"""
+
+from datetime import timedelta
+
+from data_sources import customer_daily_source, product_daily_source, seller_daily_source
+from entities import customer, product, seller
+from feast import FeatureView, Field
+from feast.types import Bool, Float64, Int32, String
+
+OWNER = "marketing-data"
+DENSE_TTL = timedelta(days=2)
+
+
+def _counts(names: list[str], window: str) -> list[Field]:
+    return [Field(name=f"{n}_{window}", dtype=Int32) for n in names]
+
+
+customer_profile = FeatureView(
+    name="customer_profile",
+    entities=[customer],
+    ttl=DENSE_TTL,
+    source=customer_daily_source,
+    schema=[
+        Field(name="gender", dtype=String, description="F, M or U."),
+        Field(name="age_band", dtype=String, description="under_20, 20s, 30s, 40s, 50_plus."),
+        Field(name="region", dtype=String, description="Home region."),
+        Field(name="tenure_days", dtype=Int32, description="Days since sign-up."),
+        Field(name="has_marketing_consent", dtype=Bool, description="Marketing opt-in."),
+        Field(name="has_night_consent", dtype=Bool, description="Night-time (21-08h) opt-in."),
+        Field(name="acquisition_channel", dtype=String, description="Acquiring channel."),
+    ],
+    online=True,
+    description="Who the customer is: demographics, tenure, consent and acquisition channel.",
+    owner=OWNER,
+    tags={"entity": "customer", "theme": "profile", "dbt_model": "feat_customer__daily"},
+)
+
+_BEHAVIOUR_COUNTS = [
+    "sessions",
+    "page_views",
+    "searches",
+    "product_views",
+    "bookmarks",
+    "add_to_carts",
+    "orders",
+]
+
+customer_behaviour = FeatureView(
+    name="customer_behaviour",
+    entities=[customer],
+    ttl=DENSE_TTL,
+    source=customer_daily_source,
+    schema=[
+        field
+        for window in ("7d", "30d", "90d")
+        for field in [
+            *_counts(_BEHAVIOUR_COUNTS, window),
+            Field(name=f"session_minutes_{window}", dtype=Float64),
+            Field(name=f"revenue_{window}_krw", dtype=Float64),
+        ]
+    ]
+    + [
+        Field(name="days_since_last_visit", dtype=Int32, description="Null: never visited."),
+        Field(name="days_since_last_order", dtype=Int32, description="Null: never ordered."),
+        Field(name="days_since_last_touch", dtype=Int32, description="Null: never touched."),
+        Field(name="orders_to_date", dtype=Int32),
+        Field(name="revenue_to_date_krw", dtype=Float64),
+        Field(name="avg_order_value_krw", dtype=Float64),
+        Field(name="coupon_order_share", dtype=Float64),
+        Field(name="app_session_share_90d", dtype=Float64, description="Device mix: app share."),
+        Field(name="favourite_category_l1", dtype=String),
+        Field(name="favourite_category_share", dtype=Float64),
+        Field(name="preferred_price_band", dtype=String),
+    ],
+    online=True,
+    description=(
+        "What the customer does: sessions, browsing, carts, orders and revenue over 7/30/90 days, "
+        "recency, coupon use, device mix, category affinity, price band, average order value."
+    ),
+    owner=OWNER,
+    tags={"entity": "customer", "theme": "behaviour", "dbt_model": "feat_customer__daily"},
+)
+
+_PRODUCT_COUNTS = ["views", "bookmarks", "add_to_carts", "orders", "units"]
+
+product_performance = FeatureView(
+    name="product_performance",
+    entities=[product],
+    ttl=timedelta(days=1),
+    source=product_daily_source,
+    schema=[
+        Field(name="seller_id", dtype=String),
+        Field(name="category_l1", dtype=String),
+        Field(name="category_l2", dtype=String),
+        Field(name="style", dtype=String),
+        Field(name="price_krw", dtype=Float64),
+        Field(name="price_band", dtype=String),
+        Field(name="age_days", dtype=Int32, description="Days since listing."),
+        *_counts(_PRODUCT_COUNTS, "7d"),
+        Field(name="revenue_7d_krw", dtype=Float64),
+        *_counts(_PRODUCT_COUNTS, "30d"),
+        Field(name="revenue_30d_krw", dtype=Float64),
+        Field(name="conversion_rate_30d", dtype=Float64, description="orders / views, 30 days."),
+        Field(name="popularity_rank_in_category", dtype=Int32, description="1 = most popular."),
+    ],
+    online=True,
+    description=(
+        "A product's listing (price, category, seller, age) and demand over 7/30 days: views, "
+        "bookmarks, carts, orders, conversion and popularity rank in its category."
+    ),
+    owner=OWNER,
+    tags={"entity": "product", "theme": "performance", "dbt_model": "feat_product__daily"},
+)
+
+seller_performance = FeatureView(
+    name="seller_performance",
+    entities=[seller],
+    ttl=DENSE_TTL,
+    source=seller_daily_source,
+    schema=[
+        Field(name="style", dtype=String),
+        Field(name="tenure_days", dtype=Int32),
+        Field(name="live_products", dtype=Int32),
+        Field(name="new_products_30d", dtype=Int32),
+        Field(name="avg_price_krw", dtype=Float64),
+        Field(name="views_7d", dtype=Int32),
+        Field(name="views_30d", dtype=Int32),
+        Field(name="bookmarks_30d", dtype=Int32),
+        Field(name="orders_7d", dtype=Int32),
+        Field(name="orders_30d", dtype=Int32),
+        Field(name="units_30d", dtype=Int32),
+        Field(name="gmv_7d_krw", dtype=Float64),
+        Field(name="gmv_30d_krw", dtype=Float64),
+        Field(name="conversion_rate_30d", dtype=Float64),
+    ],
+    online=True,
+    description=(
+        "A seller's catalogue (live and new products, average price) and sales over 7/30 days: "
+        "views, bookmarks, orders, units, GMV and conversion."
+    ),
+    owner=OWNER,
+    tags={"entity": "seller", "theme": "performance", "dbt_model": "feat_seller__daily"},
+)

@@ -1,0 +1,67 @@
+"""The production profile against the real servers: the registry on PostgreSQL (a fresh
+database), the online store on Redis. Skips without the servers, fails under CI=true."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import polars as pl
+import psycopg
+import pytest
+
+from dagster_project.lib import features
+from tests.features.conftest import settings_for
+
+pytestmark = pytest.mark.services
+
+
+def registry_url(params: dict) -> str:
+    auth = params["user"] + (f":{params['password']}" if params.get("password") else "")
+    host = params.get("host") or "127.0.0.1"
+    return f"postgresql+psycopg://{auth}@{host}:{params.get('port') or 5432}/{params['dbname']}"
+
+
+def test_production_profile_materializes_to_redis_with_the_registry_on_postgres(
+    world_dir: Path, tmp_path: Path, redis_url: str, fresh_postgres_db: dict, monkeypatch
+) -> None:
+    monkeypatch.setenv("MOPT_PROFILE", "production")
+    monkeypatch.setenv("MOPT_REDIS_URL", redis_url)
+    monkeypatch.setenv("FEAST_REGISTRY_URL", registry_url(fresh_postgres_db))
+    settings = settings_for(tmp_path, world_dir / "features")
+    # A project of its own: the Redis server may be shared, and keys are scoped by project.
+    project = f"mopt_test_{uuid.uuid4().hex[:8]}"
+    store = features.feature_store(settings, project=project)
+    assert store.config.online_store.type == "redis"
+    assert store.config.registry.registry_type == "sql"
+    try:
+        features.apply_repo(store, settings.features_dir)
+        runs = features.materialize_online_store(store)
+        assert {r.mode for r in runs} == {"full"} and all(r.rows > 0 for r in runs)
+
+        # A new process's view: a fresh store object reads the registry back from PostgreSQL.
+        reader = features.feature_store(settings, project=project)
+        assert {v.name for v in reader.list_feature_views()} == {r.feature_view for r in runs}
+        latest = (
+            pl.read_parquet(world_dir / "features" / "customer__daily.parquet")
+            .sort("event_timestamp")
+            .group_by("customer_id", maintain_order=True)
+            .last()
+            .sort("customer_id")
+        )
+        ids = latest["customer_id"].to_list()
+        online = features.online_features(ids, "ltv_v1", store=reader)
+        columns = online.columns[1:]
+        assert online.equals(latest.select("customer_id", *columns).cast(online.schema))
+        assert online["orders_to_date"].null_count() == 0
+        assert features.online_offline_mismatches(reader, "purchase_probability_v1", ids) == []
+        # Incremental afterwards: nothing new, nothing written.
+        assert {r.mode for r in features.materialize_online_store(reader)} == {"up_to_date"}
+
+        with psycopg.connect(**fresh_postgres_db) as conn:
+            stored = conn.execute(
+                "select count(*) from feature_views where project_id = %s", (project,)
+            ).fetchone()[0]
+        assert stored == 4
+    finally:
+        store.teardown()  # removes the project's keys from Redis
