@@ -113,5 +113,12 @@ def _print_summary(settings: Settings) -> None:
             typer.echo(f"  {name:<45} {rows:>12,} rows")
     typer.echo(f"quarantined rows: {quarantined:,}  (bronze.quarantine)")
     typer.echo(f"feature files:   {settings.features_dir}")
+    from dagster_project.lib.features import sample_online_features
+
+    sample = sample_online_features(settings)
+    if sample:
+        typer.echo("one customer's online features (Feast, purchase_probability_v1):")
+        for name, value in sample.items():
+            typer.echo(f"  {name:<40} {value}")
     typer.echo(f"raw sample world: {settings.raw_dir}  (ground truth in truth/)")
     typer.echo("open the Dagster UI with `make ui` -> http://127.0.0.1:3000")

@@ -132,14 +132,30 @@ def _landing_rows_sql() -> str:
     return "select " + " + ".join(f"(select count(*) from landing.{t})" for t in tables())
 
 
+def machine() -> dict[str, object]:
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def replace_marked_block(docs_path: Path, name: str, table: str) -> None:
+    """Put `table` between the `<!-- bench:NAME:begin/end -->` markers of a Markdown file."""
+    begin, end = f"<!-- bench:{name}:begin -->", f"<!-- bench:{name}:end -->"
+    block = f"{begin}\n{table}\n{end}"
+    text = docs_path.read_text() if docs_path.exists() else ""
+    if begin in text:
+        text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]
+    else:
+        text += f"\n{block}\n"
+    docs_path.write_text(text)
+
+
 def write_report(results: list[StageResult], out_dir: Path, docs_path: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     payload = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
+        "machine": machine(),
         "results": [
             asdict(r)
             | {
@@ -159,12 +175,4 @@ def write_report(results: list[StageResult], out_dir: Path, docs_path: Path) -> 
         f"| {r.rows:,} | {r.rows_per_second:,.0f} | {r.seconds_per_1k_customers:.2f} |"
         for r in results
     ]
-    table = "\n".join(lines)
-    text = docs_path.read_text() if docs_path.exists() else ""
-    begin, end = "<!-- bench:foundation:begin -->", "<!-- bench:foundation:end -->"
-    block = f"{begin}\n{table}\n{end}"
-    if begin in text:
-        text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]
-    else:
-        text += f"\n{block}\n"
-    docs_path.write_text(text)
+    replace_marked_block(docs_path, "foundation", "\n".join(lines))

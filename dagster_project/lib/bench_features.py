@@ -6,7 +6,7 @@ stores, on the gold feature files of a simulated world.
         --redis-url 127.0.0.1:6379 \\
         --registry-url postgresql+psycopg://postgres@127.0.0.1:5432/mopt_bench
 
-writes bench/out/features.json and the figures block in docs/features.md. Without
+writes bench/out/features.json and the figures block in docs/benchmarks.md. Without
 ``--redis-url``/``--registry-url`` only the embedded profile (SQLite) runs.
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 import polars as pl
 
 from dagster_project.lib import features
+from dagster_project.lib.bench import machine, replace_marked_block
 from dagster_project.lib.settings import REPO_ROOT, Settings
 
 FEATURE_FILES = ("customer__daily", "product__daily", "seller__daily")
@@ -218,11 +218,7 @@ def report_markdown(results: list[ProfileResult]) -> str:
 def write_report(results: list[ProfileResult], out_dir: Path, docs_path: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     payload = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
+        "machine": machine(),
         "results": [
             asdict(r)
             | {
@@ -233,14 +229,7 @@ def write_report(results: list[ProfileResult], out_dir: Path, docs_path: Path) -
         ],
     }
     (out_dir / "features.json").write_text(json.dumps(payload, indent=2))
-    begin, end = "<!-- bench:features:begin -->", "<!-- bench:features:end -->"
-    block = f"{begin}\n{report_markdown(results)}\n{end}"
-    text = docs_path.read_text() if docs_path.exists() else ""
-    if begin in text:
-        text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]
-    else:
-        text += f"\n{block}\n"
-    docs_path.write_text(text)
+    replace_marked_block(docs_path, "features", report_markdown(results))
 
 
 def main() -> None:
@@ -278,8 +267,8 @@ def main() -> None:
         )
         print(report_markdown([result]).splitlines()[-1], flush=True)
         results.append(result)
-    write_report(results, REPO_ROOT / "bench/out", REPO_ROOT / "docs/features.md")
-    print("wrote bench/out/features.json and the figures in docs/features.md")
+    write_report(results, REPO_ROOT / "bench/out", REPO_ROOT / "docs/benchmarks.md")
+    print("wrote bench/out/features.json and the figures in docs/benchmarks.md")
 
 
 if __name__ == "__main__":

@@ -22,10 +22,11 @@ def row_count(con: duckdb.DuckDBPyConnection, relation: str) -> int:
 
 def preview_markdown(con: duckdb.DuckDBPyConnection, relation: str, limit: int = 5) -> str:
     """The first rows of a relation as a Markdown table (for the Dagster UI)."""
-    rel = con.sql(f"select * from {relation} limit {int(limit)}")
-    header = "| " + " | ".join(rel.columns) + " |"
-    rule = "| " + " | ".join("---" for _ in rel.columns) + " |"
-    rows = [
-        "| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in rel.fetchall()
-    ]
-    return "\n".join([header, rule, *rows])
+    return markdown_table(con.sql(f"select * from {relation} limit {int(limit)}").pl())
+
+
+def markdown_table(frame) -> str:
+    """A Polars frame as a Markdown table (for the Dagster UI)."""
+    header = "| " + " | ".join(frame.columns) + " |\n| " + " | ".join("---" for _ in frame.columns)
+    rows = "".join("\n| " + " | ".join(str(v) for v in row) + " |" for row in frame.iter_rows())
+    return header + " |" + rows

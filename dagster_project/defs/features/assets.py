@@ -16,6 +16,7 @@ import polars as pl
 
 from dagster_project.defs.resources import Warehouse
 from dagster_project.lib.settings import FEATURE_REPO_DIR, Settings
+from dagster_project.lib.warehouse import markdown_table
 
 # The Parquet exports the feature repo's file sources read (feature_repo/data_sources.py);
 # tests/features/test_feature_repo.py checks the two lists agree.
@@ -44,12 +45,6 @@ def feast_settings(warehouse: Warehouse) -> Settings:
     return dataclasses.replace(
         Settings.from_env(), features_dir=Path(warehouse.features_dir).resolve()
     )
-
-
-def _markdown(frame: pl.DataFrame) -> str:
-    header = "| " + " | ".join(frame.columns) + " |\n| " + " | ".join("---" for _ in frame.columns)
-    rows = "".join("\n| " + " | ".join(str(v) for v in row) + " |" for row in frame.iter_rows())
-    return header + " |" + rows
 
 
 def _utc(ts) -> dg.MetadataValue:
@@ -88,8 +83,8 @@ def feature_registry(
         metadata={
             "profile": profile,
             "project": store.project,
-            "feature_views": dg.MetadataValue.md(_markdown(views)),
-            "feature_services": dg.MetadataValue.md(_markdown(services)),
+            "feature_views": dg.MetadataValue.md(markdown_table(views)),
+            "feature_services": dg.MetadataValue.md(markdown_table(services)),
             "feature_view_count": views.height,
             "feature_count": int(views["features"].sum()),
             "registry_changes": len(result.changes),
@@ -144,7 +139,7 @@ def online_store(
         "dagster/row_count": rows,
         "rows_per_second": rows / seconds if seconds else 0.0,
         "materialization": dg.MetadataValue.md(
-            _markdown(
+            markdown_table(
                 pl.DataFrame(
                     [dataclasses.asdict(r) for r in runs],
                     schema_overrides={"start": pl.Datetime, "end": pl.Datetime},

@@ -12,7 +12,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets, get_as
 
 from dagster_project.defs.resources import Warehouse, dbt_project
 from dagster_project.lib.contract import tables
-from dagster_project.lib.warehouse import preview_markdown, row_count
+from dagster_project.lib.warehouse import markdown_table, preview_markdown, row_count
 
 LAYERS = ("reference", "bronze", "silver", "gold")
 
@@ -100,8 +100,8 @@ def contract_report() -> dg.AssetsDefinition:
         metadata: dict[str, Any] = {
             "rows_landed": int(counts["landed"].sum()),
             "rows_quarantined": int(counts["quarantined"].sum()),
-            "tables": dg.MetadataValue.md(_markdown(counts)),
-            "rules_broken": dg.MetadataValue.md(_markdown(rules)),
+            "tables": dg.MetadataValue.md(markdown_table(counts)),
+            "rules_broken": dg.MetadataValue.md(markdown_table(rules)),
         }
         metadata |= {
             f"quarantined/{r['table_name']}": r["quarantined"] for r in counts.iter_rows(named=True)
@@ -109,12 +109,6 @@ def contract_report() -> dg.AssetsDefinition:
         return dg.MaterializeResult(metadata=metadata)
 
     return _contract_report
-
-
-def _markdown(frame) -> str:
-    header = "| " + " | ".join(frame.columns) + " |\n| " + " | ".join("---" for _ in frame.columns)
-    rows = "".join("\n| " + " | ".join(str(v) for v in row) + " |" for row in frame.iter_rows())
-    return header + " |" + rows
 
 
 def feature_models() -> list[str]:
