@@ -8,14 +8,15 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
+import sysconfig
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from dagster_project.lib.settings import DBT_PROJECT_DIR
 
-BIN = Path(sys.executable).parent
+# The scripts (mopt, dbt) of this environment, as dagster_project.defs.resources finds dbt.
+BIN = Path(sysconfig.get_path("scripts"))
 
 
 @dataclass
