@@ -53,9 +53,16 @@ def land_all(raw_dir: Path, duckdb_path: Path) -> None:
             land_table(con, raw_dir, name)
 
 
-def run_dbt(duckdb_path: Path, raw_dir: Path, *args: str) -> DbtRun:
-    """Run dbt on one warehouse file, with its own target and log folders beside the file."""
+def features_dir_of(duckdb_path: Path) -> Path:
+    """Where dbt writes a test warehouse's feature files: its own folder beside the file."""
     work = duckdb_path.with_suffix("")
+    return work.with_name(work.name + "_features")
+
+
+def run_dbt(duckdb_path: Path, raw_dir: Path, *args: str) -> DbtRun:
+    """Run dbt on one warehouse file, with its own target, log and feature folders beside it."""
+    work = duckdb_path.with_suffix("")
+    features_dir_of(duckdb_path).mkdir(parents=True, exist_ok=True)
     result = subprocess.run(
         [
             DBT,
@@ -68,7 +75,11 @@ def run_dbt(duckdb_path: Path, raw_dir: Path, *args: str) -> DbtRun:
             str(work.with_name(work.name + "_logs")),
         ],
         cwd=DBT_PROJECT_DIR,
-        env={**os.environ, "MOPT_DUCKDB_PATH": str(duckdb_path)},
+        env={
+            **os.environ,
+            "MOPT_DUCKDB_PATH": str(duckdb_path),
+            "MOPT_FEATURES_DIR": str(features_dir_of(duckdb_path)),
+        },
         capture_output=True,
         text=True,
     )

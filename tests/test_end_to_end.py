@@ -51,7 +51,7 @@ def test_tiny_world_materializes_end_to_end(tmp_path: Path, monkeypatch) -> None
         feature_models = [
             r[0]
             for r in con.execute(
-                "select table_name from duckdb_tables() where schema_name = 'gold'"
+                "select table_name from information_schema.tables where table_schema = 'gold'"
                 " and table_name like 'feat_%'"
             ).fetchall()
         ]

@@ -5,6 +5,7 @@ import sysconfig
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -21,6 +22,25 @@ class Warehouse(dg.ConfigurableResource):
     duckdb_path: str
     raw_dir: str
     features_dir: str
+
+    @contextmanager
+    def dbt_environment(self) -> Iterator[None]:
+        """The environment dbt runs in (dagster-dbt passes os.environ on): this warehouse's file
+        and absolute features dir, where dbt writes the feature files (DuckDB's COPY does not
+        create folders, so it is created here)."""
+        features_dir = Path(self.features_dir).resolve()
+        features_dir.mkdir(parents=True, exist_ok=True)
+        paths = {"MOPT_DUCKDB_PATH": self.duckdb_path, "MOPT_FEATURES_DIR": str(features_dir)}
+        saved = {name: os.environ.get(name) for name in paths}
+        os.environ.update(paths)
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -53,7 +53,7 @@ def _count(duckdb_path: Path, sql: str) -> int:
     from dagster_project.lib.warehouse import connect
 
     with connect(duckdb_path, read_only=True) as con:
-        return con.execute(sql).fetchone()[0]
+        return sum(row[0] or 0 for row in con.execute(sql).fetchall())
 
 
 def bench_world(customers: int, days: int, workdir: Path, seed: int = 42) -> list[StageResult]:
@@ -61,12 +61,14 @@ def bench_world(customers: int, days: int, workdir: Path, seed: int = 42) -> lis
     workdir = workdir.resolve()
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
-    raw, duckdb_path = workdir / "raw", workdir / "warehouse.duckdb"
+    raw, duckdb_path, features = workdir / "raw", workdir / "warehouse.duckdb", workdir / "features"
+    features.mkdir()
     env = {
         **os.environ,
         "MOPT_DATA_DIR": str(workdir),
         "MOPT_RAW_DIR": str(raw),
         "MOPT_DUCKDB_PATH": str(duckdb_path),
+        "MOPT_FEATURES_DIR": str(features),
     }
     env.pop("DAGSTER_HOME", None)
     results = []
@@ -115,7 +117,8 @@ def bench_world(customers: int, days: int, workdir: Path, seed: int = 42) -> lis
             str(workdir / "dbt_logs"),
         ],
         "select sum(estimated_size) from duckdb_tables() where schema_name in "
-        "('bronze', 'silver', 'gold')",
+        "('bronze', 'silver', 'gold') union all select sum(num_rows) from "
+        f"parquet_file_metadata('{features}/*.parquet')",
         cwd=DBT_PROJECT_DIR,
     )
     return results

@@ -10,13 +10,10 @@ import pytest
 
 from dagster_project.lib.settings import Settings
 from dagster_project.lib.simulate import WorldConfig, simulate, write_world
-from dagster_project.lib.warehouse import connect
-from tests.conftest import build_warehouse
+from tests.conftest import build_warehouse, features_dir_of
 
 # The services fixtures (skip without servers, fail under CI=true), for the production profile.
 from tests.services.conftest import fresh_postgres_db, postgres_url, redis_url  # noqa: F401
-
-FEATURE_MODELS = ("customer__daily", "product__daily", "seller__daily")
 
 
 @pytest.fixture(scope="session")
@@ -25,11 +22,8 @@ def world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("feature_world")
     write_world(simulate(WorldConfig(customers=300, days=40, seed=1)), root / "raw")
     build_warehouse(root / "raw", root / "warehouse.duckdb").assert_ok()
-    (root / "features").mkdir()
-    with connect(root / "warehouse.duckdb", read_only=True) as con:
-        for name in FEATURE_MODELS:
-            path = root / "features" / f"{name}.parquet"
-            con.execute(f"copy gold.feat_{name} to '{path}' (format parquet)")
+    # dbt wrote the feature files beside the warehouse
+    features_dir_of(root / "warehouse.duckdb").rename(root / "features")
     return root
 
 

@@ -22,7 +22,9 @@ def repo():
 
 
 def dbt_columns(model: str) -> dict[str, str]:
-    spec = yaml.safe_load((DBT_PROJECT_DIR / "models" / "gold" / f"{model}.yml").read_text())
+    spec = yaml.safe_load(
+        (DBT_PROJECT_DIR / "models" / "gold" / "features" / f"{model}.yml").read_text()
+    )
     [node] = [m for m in spec["models"] if m["name"] == model]
     return {c["name"]: c["data_type"] for c in node["columns"]}
 
@@ -71,12 +73,14 @@ def test_views_and_services_are_documented(repo) -> None:
 
 
 def test_sources_read_the_files_the_assets_depend_on(repo) -> None:
-    from dagster_project.defs.features.assets import FEATURE_FILES, feature_registry
+    from dagster_project.defs.features.assets import feature_registry
+    from dagster_project.defs.transform.assets import feature_models
 
+    files = {m.removeprefix("feat_") for m in feature_models()}
     paths = {Path(s.path) for s in repo.data_sources}
-    assert paths == {Path("/nowhere/features") / f"{name}.parquet" for name in FEATURE_FILES}
+    assert paths == {Path("/nowhere/features") / f"{name}.parquet" for name in files}
     deps = {k.path[-1] for k in feature_registry.asset_deps[feature_registry.key]}
-    assert deps == set(FEATURE_FILES)
+    assert deps == set(feature_models())
 
 
 def test_the_features_dir_follows_the_environment(monkeypatch, tmp_path: Path) -> None:

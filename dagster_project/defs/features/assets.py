@@ -15,13 +15,13 @@ import dagster as dg
 import polars as pl
 
 from dagster_project.defs.resources import Warehouse
+from dagster_project.defs.transform.assets import feature_models, model_key
 from dagster_project.lib.settings import FEATURE_REPO_DIR, Settings
 from dagster_project.lib.warehouse import markdown_table
 
-# The Parquet exports the feature repo's file sources read (feature_repo/data_sources.py);
-# tests/features/test_feature_repo.py checks the two lists agree.
-FEATURE_FILES = ("customer__daily", "product__daily", "seller__daily")
-FEATURE_FILE_KEYS = [dg.AssetKey(["features", name]) for name in FEATURE_FILES]
+# The gold feature models, written by dbt as the Parquet files the feature repo's sources read
+# (feature_repo/data_sources.py); tests/features/test_feature_repo.py checks the two agree.
+FEATURE_FILE_KEYS = [model_key(name) for name in feature_models()]
 REGISTRY_KEY = dg.AssetKey(["features", "registry"])
 ONLINE_STORE_KEY = dg.AssetKey(["features", "online_store"])
 SAMPLE_SERVICE = "purchase_probability_v1"

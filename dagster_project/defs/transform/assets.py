@@ -1,5 +1,6 @@
-"""dbt models as assets (bronze, silver, gold), dbt tests as asset checks, and what is built from
-them in Python: the contract report and the Parquet feature files Feast reads."""
+"""dbt models as assets (bronze, silver, gold), dbt tests as asset checks, and the contract
+report built from them in Python. dbt writes the gold feature snapshots (`feat_*`) straight to the
+Parquet files Feast reads (dbt/macros/materializations/feature_file.sql)."""
 
 import json
 from collections.abc import Iterator, Mapping
@@ -47,9 +48,10 @@ def dbt_assets_def() -> dg.AssetsDefinition:
     def dbt_models(
         context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse
     ) -> Iterator:
-        invocation = dbt.cli(dbt_build_args(), context=context, raise_on_error=False)
-        # DuckDB has one writer: collect dbt's events, then read counts once dbt has let go.
-        events = list(invocation.stream())
+        with warehouse.dbt_environment():
+            invocation = dbt.cli(dbt_build_args(), context=context, raise_on_error=False)
+            # DuckDB has one writer: collect dbt's events, then read counts once dbt has let go.
+            events = list(invocation.stream())
         with warehouse.connect(read_only=True) as con:
             for event in events:
                 if isinstance(event, dg.Output):
@@ -112,7 +114,7 @@ def contract_report() -> dg.AssetsDefinition:
 
 
 def feature_models() -> list[str]:
-    """Gold ``feat_`` models, which Feast reads as Parquet files."""
+    """Gold ``feat_`` models: dbt writes each as the Parquet file Feast reads."""
     manifest = json.loads(Path(dbt_project().manifest_path).read_text())
     return sorted(
         node["name"]
@@ -121,36 +123,11 @@ def feature_models() -> list[str]:
     )
 
 
-def feature_file_asset(model_name: str) -> dg.AssetsDefinition:
-    name = model_name.removeprefix("feat_")
-
-    @dg.asset(
-        key=["features", name],
-        group_name="features",
-        kinds={"parquet"},
-        pool="duckdb",
-        deps=[model_key(model_name)],
-        description=f"gold.{model_name} as a Parquet file, the offline source Feast reads.",
-    )
-    def _feature_file(warehouse: Warehouse) -> dg.MaterializeResult:
-        path = Path(warehouse.features_dir) / f"{name}.parquet"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with warehouse.connect(read_only=True) as con:
-            con.execute(f"copy gold.{model_name} to '{path}' (format parquet)")
-            rows = row_count(con, f"read_parquet('{path}')")
-        return dg.MaterializeResult(
-            metadata={"dagster/row_count": rows, "path": dg.MetadataValue.path(str(path))}
-        )
-
-    return _feature_file
-
-
 @dg.definitions
 def transform() -> dg.Definitions:
     return dg.Definitions(
         assets=[
             dbt_assets_def(),
             contract_report(),
-            *(feature_file_asset(m) for m in feature_models()),
         ],
     )

@@ -47,6 +47,8 @@ product_keys as (
     select
         product_id,
         row_number() over (order by product_id) as product_key,
+        -- an integer per category (null included): cheap to partition and join on
+        dense_rank() over (order by category_l1) as category_key,
     from products
 ),
 
@@ -174,7 +176,7 @@ kept as (
         or g.snapshot_date - c.created_date < 30
 ),
 
-windowed as (
+windowed as materialized (
     select
         g.product_key,
         g.snapshot_date,
@@ -189,6 +191,24 @@ windowed as (
     {%- for n in windows %}
     left join active_day_state as s{{ n }} on s{{ n }}.state_key = g.state_key_{{ n }}d_ago
     {%- endfor %}
+),
+
+-- rank() within (date, category) by orders then views, computed over the distinct
+-- (date, category, orders, views) values rather than every row: a fraction of the rows to sort
+popularity as (
+    select
+        w.snapshot_date,
+        k.category_key,
+        w.orders_30d,
+        w.views_30d,
+        cast(1 + coalesce(sum(count(*)) over (
+            partition by w.snapshot_date, k.category_key
+            order by w.orders_30d desc, w.views_30d desc
+            rows between unbounded preceding and 1 preceding
+        ), 0) as integer) as popularity_rank_in_category,
+    from windowed as w
+    inner join product_keys as k using (product_key)
+    group by w.snapshot_date, k.category_key, w.orders_30d, w.views_30d
 ),
 
 final as (
@@ -213,14 +233,16 @@ final as (
         cast(w.revenue_{{ n }}d as double) as revenue_{{ n }}d_krw,
         {%- endfor %}
         cast(w.orders_30d / nullif(w.views_30d, 0) as double) as conversion_rate_30d,
-        cast(rank() over (
-            partition by w.snapshot_date, p.category_l1
-            order by w.orders_30d desc, w.views_30d desc
-        ) as integer) as popularity_rank_in_category,
+        r.popularity_rank_in_category,
     from windowed as w
     inner join product_keys as k using (product_key)
     inner join products as p using (product_id)
     inner join dates as d on d.calendar_date = w.snapshot_date
+    inner join popularity as r
+        on r.snapshot_date = w.snapshot_date
+        and r.category_key = k.category_key
+        and r.orders_30d = w.orders_30d
+        and r.views_30d = w.views_30d
 )
 
 select * from final
