@@ -1,6 +1,8 @@
 """Uplift: the treatment vs holdout report of executed campaigns, and the coupon uplift model's
 held-out evaluation and scores."""
 
+from collections.abc import Iterator
+
 import dagster as dg
 import numpy as np
 import polars as pl
@@ -11,6 +13,7 @@ from dagster_project.lib.warehouse import markdown_table
 
 REPORT_KEY = dg.AssetKey(["gold", "campaign_uplift"])
 SCORES_KEY = dg.AssetKey(["gold", "coupon_uplift_scores"])
+EVALUATION_KEY = dg.AssetKey(["gold", "coupon_uplift_evaluation"])
 REPORT_COLUMNS = [
     "campaign_id",
     "channel",
@@ -99,20 +102,37 @@ class CouponUpliftConfig(dg.Config):
     seed: int = 7
 
 
-@dg.asset(
-    key=SCORES_KEY,
-    group_name="gold",
-    kinds={"lightgbm", "duckdb"},
-    pool="duckdb",
-    deps=[
-        model_key("fct_campaign_sends"),
-        model_key("dim_campaigns"),
-        model_key("feat_customer__daily"),
+UPLIFT_MODEL_DEPS = [
+    model_key("fct_campaign_sends"),
+    model_key("dim_campaigns"),
+    model_key("feat_customer__daily"),
+]
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            SCORES_KEY,
+            description="One row per customer: P(convert | coupon), P(convert | no coupon) and "
+            "their difference, the coupon uplift, from the two-model learner.",
+            deps=UPLIFT_MODEL_DEPS,
+            group_name="gold",
+            kinds={"lightgbm", "duckdb"},
+        ),
+        dg.AssetSpec(
+            EVALUATION_KEY,
+            description="One row per targeting strategy (uplift model, purchase probability, "
+            "random): Qini and uplift at 10/20/30/50 % on held-out coupon campaigns.",
+            deps=UPLIFT_MODEL_DEPS,
+            group_name="gold",
+            kinds={"lightgbm", "duckdb"},
+        ),
     ],
+    pool="duckdb",
 )
 def coupon_uplift_scores(
     context: dg.AssetExecutionContext, config: CouponUpliftConfig, warehouse: Warehouse
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
     """Two-model LightGBM uplift learner over past coupon campaigns: leave-one-campaign-out Qini
     and uplift-at-k against random targeting and purchase probability alone, then a model on
     every coupon campaign scores each customer's newest features: who buys because of a coupon."""
@@ -131,9 +151,11 @@ def coupon_uplift_scores(
     n_campaigns = rows["campaign_id"].n_unique()
     if n_campaigns < 2:
         context.log.warning(f"{n_campaigns} coupon campaign(s) with complete windows: no model")
-        return dg.MaterializeResult(
-            metadata={"dagster/row_count": 0, "coupon_campaigns": n_campaigns}
-        )
+        for key in (SCORES_KEY, EVALUATION_KEY):
+            yield dg.MaterializeResult(
+                asset_key=key, metadata={"dagster/row_count": 0, "coupon_campaigns": n_campaigns}
+            )
+        return
     evaluation = m.evaluate_leave_one_campaign_out(rows, params)
     model = m.fit_two_model(rows, params)
     scores = pl.concat([current.select("customer_id"), model.predict(current)], how="horizontal")
@@ -141,13 +163,30 @@ def coupon_uplift_scores(
         uplift_decile=(1 + (pl.col("uplift").rank("min") - 1) * 10 // pl.len()).cast(pl.Int8),
         model_version=pl.lit(f"two_model_lgbm_seed{config.seed}"),
     )
+    summary = evaluation.summary
     with warehouse.connect() as con:
         _write(con, "coupon_uplift_scores", scores)
-    summary = evaluation.summary
+        _write(con, "coupon_uplift_evaluation", summary)
     qini = dict(zip(summary["strategy"], summary["qini"], strict=True))
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
+        asset_key=SCORES_KEY,
         metadata={
             "dagster/row_count": scores.height,
+            "uplift_deciles": dg.MetadataValue.md(
+                markdown_table(
+                    _rounded(
+                        scores.group_by("uplift_decile")
+                        .agg(customers=pl.len(), mean_uplift=pl.col("uplift").mean())
+                        .sort("uplift_decile", descending=True)
+                    )
+                )
+            ),
+        },
+    )
+    yield dg.MaterializeResult(
+        asset_key=EVALUATION_KEY,
+        metadata={
+            "dagster/row_count": summary.height,
             "coupon_campaigns": n_campaigns,
             "training_rows": rows.height,
             **{f"qini/{k}": float(v) for k, v in qini.items()},
@@ -161,5 +200,5 @@ def coupon_uplift_scores(
             },
             "evaluation": dg.MetadataValue.md(markdown_table(_rounded(summary))),
             "per_campaign": dg.MetadataValue.md(markdown_table(_rounded(evaluation.per_campaign))),
-        }
+        },
     )
