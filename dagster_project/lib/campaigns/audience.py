@@ -4,10 +4,13 @@ Order of the rules (each step's exclusions are counted in the funnel):
 1. the segment rule;
 2. marketing consent (a missing consent is no consent);
 3. a send between 21:00 and 08:00 in the customer's time zone only with night-time consent;
-4. the frequency cap: a customer already sent `max_sends` messages on the channel within
+4. frequency caps: a customer already sent `max_sends` messages on the channel within
    `window_days` before or after this send is left out. Counting both sides makes the cap hold
-   for every window of that length that contains this send, whatever was sent before or is
-   planned after;
+   for every window of that length that contains this send. Checked for every cap on the
+   channel: the channel's default (config.FREQUENCY_CAPS), this campaign's own (which can only
+   tighten) and those of campaigns planned before it, so a later campaign never breaks an
+   earlier one's cap (any window that holds the earlier send and the new one lies within the
+   earlier cap's window of the new send);
 5. the eligible rest is split by a stable hash: holdout when hash_unit < holdout_share.
 
 hash_unit = the first 60 bits of SHA-256("<campaign_id>:<customer_id>") / 2**60, computed by
@@ -24,7 +27,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import polars as pl
 
-from dagster_project.lib.campaigns.config import NIGHT_END, NIGHT_START, Campaign
+from dagster_project.lib.campaigns.config import FREQUENCY_CAPS, NIGHT_END, NIGHT_START, Campaign
 from dagster_project.lib.campaigns.rules import rule_columns
 
 HASH_BITS = 60
@@ -126,8 +129,11 @@ def build_audience(
     history: pl.DataFrame,
     default_send_date: date,
     business_tz: str = "Asia/Seoul",
+    extra_caps: tuple[tuple[int, int], ...] = (),
 ) -> Audience:
-    """The campaign's assignments (see the module docstring for the rules and their order)."""
+    """The campaign's assignments (see the module docstring for the rules and their order).
+    `extra_caps`: further (max_sends, window_days) caps on this channel that must keep holding,
+    i.e. the channel's default and those of campaigns planned before this one."""
     _check_columns(campaign, customers)
     funnel = {"customers": customers.height}
     matched = customers.filter(campaign.segment_expr().fill_null(False))
@@ -141,8 +147,9 @@ def build_audience(
     night_ok = timed.filter(~pl.col("is_night_send") | pl.col("has_night_consent").fill_null(False))
     funnel["excluded_night"] = timed.height - night_ok.height
 
-    window = timedelta(days=campaign.cap_window_days)
-    recent = (
+    caps = sorted({(campaign.max_sends, campaign.cap_window_days), *extra_caps})
+    widest = timedelta(days=max(w for _, w in caps))
+    nearby = (
         night_ok.select("customer_id", "send_at")
         .join(
             history.filter(pl.col("channel") == campaign.channel).select(
@@ -151,14 +158,23 @@ def build_audience(
             on="customer_id",
             how="inner",
         )
-        .filter((pl.col("prior_at") - pl.col("send_at")).abs() < window)
+        .with_columns(gap=(pl.col("prior_at") - pl.col("send_at")).abs())
+        .filter(pl.col("gap") < widest)
         .group_by("customer_id")
-        .agg(nearby_sends=pl.len())
+        .agg(
+            [
+                (pl.col("gap") < timedelta(days=w)).sum().alias(f"nearby_{i}")
+                for i, (_, w) in enumerate(caps)
+            ]
+        )
+    )
+    under_every_cap = pl.all_horizontal(
+        [pl.col(f"nearby_{i}").fill_null(0) < m for i, (m, _) in enumerate(caps)]
     )
     capped = (
-        night_ok.join(recent, on="customer_id", how="left")
-        .with_columns(pl.col("nearby_sends").fill_null(0).cast(pl.Int64))
-        .filter(pl.col("nearby_sends") < campaign.max_sends)
+        night_ok.join(nearby, on="customer_id", how="left")
+        .filter(under_every_cap)
+        .drop(pl.selectors.starts_with("nearby_"))
     )
     funnel["excluded_frequency_cap"] = night_ok.height - capped.height
     funnel["eligible"] = capped.height
@@ -220,9 +236,14 @@ def plan_campaigns(
         campaigns, key=lambda c: (_first_send(c, default_send_date, business_tz), c.campaign_id)
     )
     sent = history.select(list(HISTORY_SCHEMA)).cast(HISTORY_SCHEMA)
+    caps = {ch: {cap} for ch, cap in FREQUENCY_CAPS.items()}
     out: dict[str, Audience] = {}
     for campaign in ordered:  # a handful of campaigns; each step is vectorized
-        audience = build_audience(campaign, customers, sent, default_send_date, business_tz)
+        channel_caps = caps.setdefault(campaign.channel, set())
+        audience = build_audience(
+            campaign, customers, sent, default_send_date, business_tz, tuple(channel_caps)
+        )
+        channel_caps.add((campaign.max_sends, campaign.cap_window_days))
         out[campaign.campaign_id] = audience
         sent = pl.concat([sent, audience.sends().cast(HISTORY_SCHEMA)])
     return out

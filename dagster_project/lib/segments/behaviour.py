@@ -111,6 +111,21 @@ def _standardised_log_ratios(frame: pl.DataFrame) -> np.ndarray:
     return (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
 
 
+def _best_kmeans(x: np.ndarray, cfg: BehaviourConfig) -> tuple[np.ndarray, np.ndarray]:
+    """k-means (k = 3) from `cfg.restarts` seeded k-means++ starts; the lowest within-cluster sum
+    of squares wins. One start can settle in a poor local optimum (it did on a 5,000-customer
+    world: 49 % agreement with the archetypes instead of 98 %)."""
+    best = None
+    for r in range(cfg.restarts):  # a few restarts, each vectorized over customers
+        centres, labels = kmeans2(
+            x, 3, iter=cfg.iterations, minit="++", rng=np.random.default_rng(cfg.seed + r)
+        )
+        inertia = float(((x - centres[labels]) ** 2).sum())
+        if best is None or inertia < best[0]:
+            best = (inertia, centres, labels)
+    return best[1], best[2]
+
+
 def browsing_types(browsing: pl.DataFrame, cfg: BehaviourConfig | None = None) -> pl.DataFrame:
     """`browsing` from `customer_browsing`; returns customer_id, browsing_type (customers with
     fewer than `min_sessions` sessions: 'unknown') and the standardised features."""
@@ -119,9 +134,7 @@ def browsing_types(browsing: pl.DataFrame, cfg: BehaviourConfig | None = None) -
     if eligible.height < 3:
         return browsing.select("customer_id", browsing_type=pl.lit(UNKNOWN))
     x = _standardised_log_ratios(eligible)
-    centres, labels = kmeans2(
-        x, 3, iter=cfg.iterations, minit="++", rng=np.random.default_rng(cfg.seed)
-    )
+    centres, labels = _best_kmeans(x, cfg)
     # Name clusters by their centres: effort (search + views + time) first, then price.
     effort = centres[:, :3].sum(axis=1)
     meticulous = int(np.argmax(effort))

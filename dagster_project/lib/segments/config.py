@@ -62,12 +62,13 @@ class ValueTierConfig:
 @dataclass(frozen=True)
 class BehaviourConfig:
     """Browsing types: customers with at least `min_sessions` sessions are clustered (k-means,
-    k=3, fixed seed) on their per-session searches, page views and minutes and their mean viewed
-    price, each as log of the ratio to the overall mean."""
+    k=3, best of `restarts` seeded starts) on their per-session searches, page views and
+    minutes and their mean viewed price, each as log of the ratio to the overall mean."""
 
     min_sessions: int = 2
     seed: int = 7
     iterations: int = 50
+    restarts: int = 10
 
 
 @dataclass(frozen=True)
