@@ -67,6 +67,7 @@ def coupon_training_rows(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         select
             s.campaign_id, s.customer_id, s.assigned_at, s.is_treatment,
             s.is_converted::int as converted, s.revenue_krw,
+            f.snapshot_date as feature_snapshot_date,
             f.* exclude (customer_id, snapshot_date, event_timestamp, created_timestamp),
         from gold.fct_campaign_sends as s
         inner join gold.dim_campaigns as c using (campaign_id)
@@ -89,7 +90,14 @@ def latest_features(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 
 def feature_columns(frame: pl.DataFrame) -> list[str]:
-    skip = NON_FEATURES | {"campaign_id", "assigned_at", "is_treatment", "converted", "revenue_krw"}
+    skip = NON_FEATURES | {
+        "campaign_id",
+        "assigned_at",
+        "is_treatment",
+        "converted",
+        "revenue_krw",
+        "feature_snapshot_date",
+    }
     return [
         c
         for c, t in frame.schema.items()
