@@ -175,3 +175,21 @@ def uplift_report() -> None:
 
     with connect(Settings.from_env().duckdb_path, read_only=True) as con:
         typer.echo("\n".join(uplift_lines(con, limit=1000)))
+
+
+@app.command("bench-segments")
+def bench_segments(
+    warehouse: Annotated[
+        Path | None, typer.Option(help="Warehouse file (default: MOPT_DUCKDB_PATH / the demo's).")
+    ] = None,
+    repeats: Annotated[int, typer.Option(help="Runs per stage; the median is reported.")] = 3,
+) -> None:
+    """Time segments, audiences, the uplift report and the coupon uplift model on a copy of a
+    built warehouse; writes bench/out/segments.json and its table in docs/benchmarks.md."""
+    from dagster_project.lib import bench_segments as b
+    from dagster_project.lib.settings import REPO_ROOT
+
+    path = warehouse or Settings.from_env().duckdb_path
+    results = b.bench_segments(path, REPO_ROOT / "campaigns", repeats)
+    b.write_report(results, REPO_ROOT / "bench/out", REPO_ROOT / "docs/benchmarks.md", repeats)
+    typer.echo("wrote bench/out/segments.json and docs/benchmarks.md")

@@ -156,8 +156,16 @@ def coupon_uplift_scores(
                 asset_key=key, metadata={"dagster/row_count": 0, "coupon_campaigns": n_campaigns}
             )
         return
-    evaluation = m.evaluate_leave_one_campaign_out(rows, params)
-    model = m.fit_two_model(rows, params)
+    try:
+        evaluation = m.evaluate_leave_one_campaign_out(rows, params)
+        model = m.fit_two_model(rows, params)
+    except ValueError as e:  # e.g. an arm without a single conversion in a small world
+        context.log.warning(f"no coupon uplift model: {e}")
+        for key in (SCORES_KEY, EVALUATION_KEY):
+            yield dg.MaterializeResult(
+                asset_key=key, metadata={"dagster/row_count": 0, "skipped": str(e)}
+            )
+        return
     scores = pl.concat([current.select("customer_id"), model.predict(current)], how="horizontal")
     scores = scores.with_columns(
         uplift_decile=(1 + (pl.col("uplift").rank("min") - 1) * 10 // pl.len()).cast(pl.Int8),

@@ -61,9 +61,11 @@ def send_times(
     """customer_id, time_zone, send_at (UTC, naive), send_local (naive local) and is_night_send.
     The time zone is the customer's `time_zone` column if present, else the business one."""
     zones = (
-        customers.select(pl.col("time_zone").fill_null(business_tz))
+        customers.select(pl.col("time_zone").cast(pl.String).fill_null(business_tz))
         if "time_zone" in customers.columns
-        else pl.DataFrame({"time_zone": [business_tz] * customers.height})
+        else pl.DataFrame(
+            {"time_zone": [business_tz] * customers.height}, schema={"time_zone": pl.String}
+        )
     )
     rows = []
     for tz in zones["time_zone"].unique().sort().to_list():  # one row per zone, not per customer

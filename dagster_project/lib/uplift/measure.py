@@ -56,8 +56,6 @@ def measure_uplift(
 ) -> pl.DataFrame:
     """`sends`: campaign_id, is_treatment, is_converted, revenue_krw (complete windows only;
     the caller filters). `campaigns` (optional): campaign_id plus descriptive columns to carry."""
-    if sends.is_empty():
-        return pl.DataFrame(schema={"campaign_id": pl.String, "verdict": pl.String})
     s = _arm_stats(sends).sort("campaign_id")
     n_t, n_h = s["n_treatment"].to_numpy(), s["n_holdout"].to_numpy()
     out = s.select("campaign_id", "n_treatment", "n_holdout")
@@ -94,6 +92,14 @@ def measure_uplift(
         ).with_columns(pl.col(f"^{metric}_.*$").fill_nan(None))
 
     small = (n_t < min_group) | (n_h < min_group)
+    if out.is_empty():  # no executed campaign yet: the report's columns, no rows
+        out = out.with_columns(
+            conversion_pvalue_adjusted=pl.lit(None, pl.Float64),
+            verdict=pl.lit(None, pl.String),
+            incremental_conversions=pl.lit(None, pl.Float64),
+            incremental_revenue_krw=pl.lit(None, pl.Float64),
+        )
+        return campaigns.join(out, on="campaign_id") if campaigns is not None else out
     p = out["conversion_pvalue"].fill_null(1.0).to_numpy()
     adjusted = np.ones_like(p)
     if (~small).any():
