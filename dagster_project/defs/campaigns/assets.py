@@ -39,7 +39,6 @@ def campaign_asset(path: Path) -> dg.AssetsDefinition:
         ],
         description=f"The audience of campaign file {path.name}: segment rule, marketing and "
         "night-time consent, frequency cap, stable hash holdout; exported for sending.",
-        code_version=None,
     )
     def _campaign(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         from dagster_project.lib.campaigns import audience, config, export, source, store

@@ -10,14 +10,11 @@ from dagster_project.lib.segments import behaviour, rfm
 from dagster_project.lib.segments.build import build_segments
 from dagster_project.lib.segments.config import load_segment_config
 from dagster_project.lib.segments.report import share_table
-from dagster_project.lib.settings import REPO_ROOT
 from dagster_project.lib.warehouse import markdown_table
 
 SEGMENTS_KEY = dg.AssetKey(["gold", "customer_segments"])
 PREFERENCE_KEY = dg.AssetKey(["gold", "customer_category_preference"])
 PATTERNS_KEY = dg.AssetKey(["gold", "segment_behaviour_patterns"])
-# Thresholds: segments.yml at the repo root, or the file MOPT_SEGMENTS_CONFIG names.
-CONFIG_PATH = REPO_ROOT / "segments.yml"
 UPSTREAM = (
     "dim_customers",
     "dim_dates",
@@ -67,7 +64,7 @@ def _write(con, name: str, frame: pl.DataFrame) -> None:
 )
 def segment_tables(context: dg.AssetExecutionContext, warehouse: Warehouse):
     """Build every segment table from the warehouse (thresholds: segments.yml or defaults)."""
-    cfg = load_segment_config(CONFIG_PATH)
+    cfg = load_segment_config()  # $MOPT_SEGMENTS_CONFIG, segments.yml or the defaults
     with warehouse.connect(read_only=True) as con:
         tables = build_segments(con, cfg)
     with warehouse.connect() as con:

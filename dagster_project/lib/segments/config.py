@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parents[3] / "segments.yml"
+
 # The ten named segments over (recency score, frequency-monetary score), both 1-5. First match
 # wins; the grid below covers all 25 cells (a test checks it). The usual RFM segment map.
 DEFAULT_SEGMENT_MAP: tuple[tuple[str, tuple[int, int], tuple[int, int]], ...] = (
@@ -107,8 +109,9 @@ def _override(obj: Any, values: dict[str, Any], where: str) -> Any:
 
 
 def load_segment_config(path: str | Path | None = None) -> SegmentConfig:
-    """Defaults, overridden by the YAML at `path` (or $MOPT_SEGMENTS_CONFIG) when it exists."""
-    path = path or os.environ.get("MOPT_SEGMENTS_CONFIG")
-    if not path or not Path(path).exists():
+    """Defaults, overridden by the YAML at `path`, else $MOPT_SEGMENTS_CONFIG, else
+    segments.yml at the repo root, when that file exists."""
+    path = path or os.environ.get("MOPT_SEGMENTS_CONFIG") or DEFAULT_CONFIG_PATH
+    if not Path(path).exists():
         return SegmentConfig()
     return _override(SegmentConfig(), yaml.safe_load(Path(path).read_text()) or {}, str(path))
