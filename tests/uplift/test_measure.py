@@ -7,7 +7,12 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from dagster_project.lib.uplift.measure import campaigns_to_stop, holm, measure_uplift
+from dagster_project.lib.uplift.measure import (
+    campaigns_to_stop,
+    holm,
+    measure_uplift,
+    pooled_uplift,
+)
 from dagster_project.lib.warehouse import connect
 
 
@@ -97,3 +102,24 @@ def test_verdicts_match_the_true_campaign_effects(world: Path) -> None:
         & (pl.col("true_uplift") <= pl.col("conversion_diff_high"))
     )
     assert covered.height / both.height >= MIN_COVERAGE
+
+
+def test_pooling_compares_each_campaign_with_its_own_holdout() -> None:
+    # Two campaigns, both +0.05: A converts 40 % with a 10 % holdout, B 5 % with a 50 %
+    # holdout. One big two-arm table would see a treatment rate pulled up by A's many treated.
+    rng = np.random.default_rng(5)
+    sends = pl.concat(
+        [
+            _arm("A", True, 9000, 0.45, rng),
+            _arm("A", False, 1000, 0.40, rng),
+            _arm("B", True, 5000, 0.10, rng),
+            _arm("B", False, 5000, 0.05, rng),
+        ]
+    )
+    naive = sends.group_by("is_treatment").agg(pl.col("is_converted").mean()).sort("is_treatment")
+    assert naive["is_converted"][1] - naive["is_converted"][0] > 0.15
+    report = measure_uplift(sends).with_columns(channel=pl.lit("kakaotalk"))
+    pooled = pooled_uplift(report).row(0, named=True)
+    assert pooled["campaigns"] == 2
+    assert pooled["conversion_diff_low"] < 0.05 < pooled["conversion_diff_high"]
+    assert pooled["verdict"] == "effective"

@@ -59,7 +59,7 @@ def campaign_uplift(
     """One row per executed campaign with a holdout: conversion and revenue per customer in
     treatment vs holdout over the response window, difference and ratio with confidence
     intervals, and a verdict (effective, no_evidence, harmful, too_small)."""
-    from dagster_project.lib.uplift.measure import campaigns_to_stop, measure_uplift
+    from dagster_project.lib.uplift.measure import campaigns_to_stop, measure_uplift, pooled_uplift
 
     with warehouse.connect(read_only=True) as con:
         sends = con.sql(
@@ -74,6 +74,7 @@ def campaign_uplift(
     with warehouse.connect() as con:
         _write(con, "campaign_uplift", report)
     stop = campaigns_to_stop(report)
+    channels = pooled_uplift(report, "channel", alpha=config.alpha)
     verdicts = {
         v: int((report["verdict"] == v).sum())
         for v in ("effective", "no_evidence", "harmful", "too_small")
@@ -87,6 +88,9 @@ def campaign_uplift(
                 report.filter(pl.col("verdict") == "effective")["incremental_conversions"].sum()
             ),
             "report": dg.MetadataValue.md(markdown_table(_rounded(report.select(REPORT_COLUMNS)))),
+            "per_channel": dg.MetadataValue.md(
+                markdown_table(_rounded(channels)) if channels.height else "none"
+            ),
             "campaigns_to_stop": dg.MetadataValue.md(
                 markdown_table(_rounded(stop.select(REPORT_COLUMNS))) if stop.height else "none"
             ),

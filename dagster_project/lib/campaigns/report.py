@@ -49,6 +49,16 @@ def uplift_lines(con: duckdb.DuckDBPyConnection, limit: int = 40) -> list[str]:
         "select verdict, count(*) from gold.campaign_uplift group by verdict order by verdict"
     ).fetchall()
     lines.append("  verdicts: " + ", ".join(f"{v} {n}" for v, n in counts))
+    from dagster_project.lib.uplift.measure import pooled_uplift
+
+    report = con.sql("select * from gold.campaign_uplift").pl()
+    pooled = pooled_uplift(report) if "conversion_se" in report.columns else report.clear()
+    for r in pooled.iter_rows(named=True) if "conversion_se" in pooled.columns else []:
+        lines.append(
+            f"  pooled {r['channel']:<10} {r['campaigns']:>2} campaigns: diff"
+            f" {r['conversion_diff']:+.4f} [{r['conversion_diff_low']:+.4f},"
+            f" {r['conversion_diff_high']:+.4f}]  {r['verdict']}"
+        )
     stop = [r[0] for r in rows if r[-1] in ("harmful", "no_evidence")]
     lines.append(f"  to stop or rework ({len(stop)}): {', '.join(stop) or 'none'}")
     if _has_table(con, "gold", "coupon_uplift_evaluation"):

@@ -80,6 +80,7 @@ def measure_uplift(
         # Both arms without variance (e.g. nobody converted): no difference, p = 1.
         pvalue = np.where(np.isnan(pvalue) & (se == 0), 1.0, pvalue)
         out = out.with_columns(
+            pl.Series(f"{metric}_se", se),
             pl.Series(f"{metric}_treatment", m_t),
             pl.Series(f"{metric}_holdout", m_h),
             pl.Series(f"{metric}_diff", diff),
@@ -129,4 +130,47 @@ def campaigns_to_stop(report: pl.DataFrame) -> pl.DataFrame:
     """Campaigns that showed no effect or did harm: the team should stop or rework them."""
     return report.filter(pl.col("verdict").is_in(["harmful", "no_evidence"])).sort(
         pl.col("verdict") != "harmful", "conversion_diff"
+    )
+
+
+def pooled_uplift(report: pl.DataFrame, by: str = "channel", alpha: float = 0.05) -> pl.DataFrame:
+    """Campaigns pooled per `by` (e.g. channel): the treated-weighted mean of the campaigns'
+    conversion differences (each campaign compares its own arms, so campaigns with different
+    holdout shares and base rates do not bias the pool, as one big two-arm table would), its
+    normal interval from the campaigns' standard errors, and a verdict with Holm's adjustment
+    across the groups. Small campaigns' effects are too small to see one by one; a channel's
+    pooled effect often is not."""
+    usable = report.filter(
+        (pl.col("verdict") != "too_small") & pl.col("conversion_se").is_not_null()
+    )
+    if usable.is_empty():
+        return pl.DataFrame(schema={by: pl.String, "campaigns": pl.UInt32, "verdict": pl.String})
+    w = pl.col("n_treatment").cast(pl.Float64)
+    pooled = (
+        usable.group_by(by)
+        .agg(
+            campaigns=pl.len(),
+            n_treatment=pl.col("n_treatment").sum(),
+            n_holdout=pl.col("n_holdout").sum(),
+            conversion_diff=(w * pl.col("conversion_diff")).sum() / w.sum(),
+            conversion_se=((w * pl.col("conversion_se")) ** 2).sum().sqrt() / w.sum(),
+        )
+        .sort(by)
+    )
+    z = stats.norm.ppf(1 - alpha / 2)
+    d, se = pooled["conversion_diff"].to_numpy(), pooled["conversion_se"].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(se > 0, 2 * stats.norm.sf(np.abs(d / se)), 1.0)
+    adjusted = holm(p)
+    verdict = np.where(
+        adjusted < alpha,
+        np.where(d > 0, "effective", np.where(d < 0, "harmful", "no_evidence")),
+        "no_evidence",
+    )
+    return pooled.with_columns(
+        conversion_diff_low=pl.col("conversion_diff") - z * pl.col("conversion_se"),
+        conversion_diff_high=pl.col("conversion_diff") + z * pl.col("conversion_se"),
+        conversion_pvalue=pl.Series(p),
+        conversion_pvalue_adjusted=pl.Series(adjusted),
+        verdict=pl.Series(verdict),
     )
