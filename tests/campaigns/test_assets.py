@@ -30,6 +30,8 @@ def test_assets_build_audiences_reports_and_scores(world: Path, tmp_path: Path) 
     assets = [segment_tables, campaign_uplift, coupon_uplift_scores, *map(campaign_asset, files)]
     result = dg.materialize(assets, resources={"warehouse": warehouse})
     assert result.success
+    checks = result.get_asset_check_evaluations()
+    assert len(checks) == 2 * len(files) and all(c.passed for c in checks)
     by_key = {
         e.asset_key.to_user_string(): e.materialization.metadata
         for e in result.get_asset_materialization_events()

@@ -25,8 +25,25 @@ def _asset_name(path: Path) -> str:
 
 
 def campaign_asset(path: Path) -> dg.AssetsDefinition:
+    key = dg.AssetKey(["campaigns", _asset_name(path)])
+
     @dg.asset(
-        key=["campaigns", _asset_name(path)],
+        key=key,
+        check_specs=[
+            dg.AssetCheckSpec(
+                "respects_consent",
+                asset=key,
+                blocking=True,
+                description="Every assigned customer has marketing consent; every night-time "
+                "send (21:00-08:00 local) goes to a customer with night-time consent.",
+            ),
+            dg.AssetCheckSpec(
+                "holdout_share_on_target",
+                asset=key,
+                description="The holdout share is within 4.5 binomial standard errors of the "
+                "campaign's holdout_share.",
+            ),
+        ],
         group_name="campaigns",
         kinds={"polars", "duckdb"},
         pool="duckdb",
@@ -41,6 +58,7 @@ def campaign_asset(path: Path) -> dg.AssetsDefinition:
         "night-time consent, frequency cap, stable hash holdout; exported for sending.",
     )
     def _campaign(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+        """Plan every campaign file in send order, keep this one's audience."""
         from dagster_project.lib.campaigns import audience, config, export, source, store
 
         # Every file is parsed: campaigns earlier in send order count against the frequency
@@ -62,6 +80,18 @@ def campaign_asset(path: Path) -> dg.AssetsDefinition:
             store.record_assignments(con, result.assignments)
         f = result.funnel
         context.log.info(f"{this.campaign_id}: {f}")
+        checked = result.assignments.join(
+            customers.select("customer_id", "has_marketing_consent", "has_night_consent"),
+            on="customer_id",
+            how="left",
+        )
+        no_consent = checked.filter(~pl.col("has_marketing_consent").fill_null(False)).height
+        night = checked.filter(
+            pl.col("is_night_send") & ~pl.col("has_night_consent").fill_null(False)
+        ).height
+        n = f["eligible"]
+        share = f["holdout"] / n if n else this.holdout_share
+        tolerance = 4.5 * (this.holdout_share * (1 - this.holdout_share) / max(n, 1)) ** 0.5
         funnel = pl.DataFrame({"step": list(f), "customers": list(f.values())})
         eligible = max(f["eligible"], 1)
         return dg.MaterializeResult(
@@ -77,7 +107,19 @@ def campaign_asset(path: Path) -> dg.AssetsDefinition:
                 "export_csv": dg.MetadataValue.path(str(paths["csv"])),
                 "export_parquet": dg.MetadataValue.path(str(paths["parquet"])),
                 "preview": dg.MetadataValue.md(markdown_table(export.export_frame(result).head(5))),
-            }
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name="respects_consent",
+                    passed=no_consent == 0 and night == 0,
+                    metadata={"without_consent": no_consent, "night_without_consent": night},
+                ),
+                dg.AssetCheckResult(
+                    check_name="holdout_share_on_target",
+                    passed=abs(share - this.holdout_share) <= tolerance,
+                    metadata={"holdout_share": float(share), "tolerance": float(tolerance)},
+                ),
+            ],
         )
 
     return _campaign
