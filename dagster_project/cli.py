@@ -121,4 +121,75 @@ def _print_summary(settings: Settings) -> None:
         for name, value in sample.items():
             typer.echo(f"  {name:<40} {value}")
     typer.echo(f"raw sample world: {settings.raw_dir}  (ground truth in truth/)")
+    _print_campaigns(settings)
     typer.echo("open the Dagster UI with `make ui` -> http://127.0.0.1:3000")
+
+
+def _print_campaigns(settings: Settings) -> None:
+    from dagster_project.lib.campaigns.report import audience_lines, uplift_lines
+    from dagster_project.lib.warehouse import connect
+
+    with connect(settings.duckdb_path, read_only=True) as con:
+        typer.echo("\n".join(["", *audience_lines(con), "", *uplift_lines(con)]))
+
+
+@app.command("campaign-check")
+def campaign_check(
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Campaign YAML files (default: every file in campaigns/)."),
+    ] = None,
+) -> None:
+    """Parse campaign files and show each audience's funnel against the warehouse (consent,
+    night-time consent, frequency cap, holdout) without writing anything."""
+    from dagster_project.lib.campaigns import audience, config, source
+    from dagster_project.lib.settings import REPO_ROOT
+    from dagster_project.lib.warehouse import connect
+
+    settings = Settings.from_env()
+    folder = Path(os.environ.get("MOPT_CAMPAIGNS_DIR", REPO_ROOT / "campaigns"))
+    paths = files or config.campaign_files(folder)
+    try:
+        campaigns = [config.load_campaign(p) for p in paths]
+    except config.CampaignError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from e
+    with connect(settings.duckdb_path, read_only=True) as con:
+        customers = source.audience_source(con)
+        history = source.send_history(con)
+        send_date = source.next_send_date(con)
+    planned = audience.plan_campaigns(
+        campaigns, customers, history, send_date, settings.business_timezone
+    )
+    for cid, result in planned.items():
+        typer.echo(f"{cid} ({result.campaign.source})")
+        for step, n in result.funnel.items():
+            typer.echo(f"  {step:<24} {n:>9,}")
+
+
+@app.command("uplift-report")
+def uplift_report() -> None:
+    """Print the uplift report of executed campaigns (built by the gold/campaign_uplift asset)."""
+    from dagster_project.lib.campaigns.report import uplift_lines
+    from dagster_project.lib.warehouse import connect
+
+    with connect(Settings.from_env().duckdb_path, read_only=True) as con:
+        typer.echo("\n".join(uplift_lines(con, limit=1000)))
+
+
+@app.command("bench-segments")
+def bench_segments(
+    warehouse: Annotated[
+        Path | None, typer.Option(help="Warehouse file (default: MOPT_DUCKDB_PATH / the demo's).")
+    ] = None,
+    repeats: Annotated[int, typer.Option(help="Runs per stage; the median is reported.")] = 3,
+) -> None:
+    """Time segments, audiences, the uplift report and the coupon uplift model on a copy of a
+    built warehouse; writes bench/out/segments.json and its table in docs/benchmarks.md."""
+    from dagster_project.lib import bench_segments as b
+    from dagster_project.lib.settings import REPO_ROOT
+
+    path = warehouse or Settings.from_env().duckdb_path
+    results = b.bench_segments(path, REPO_ROOT / "campaigns", repeats)
+    b.write_report(results, REPO_ROOT / "bench/out", REPO_ROOT / "docs/benchmarks.md", repeats)
+    typer.echo("wrote bench/out/segments.json and docs/benchmarks.md")

@@ -39,8 +39,11 @@
         {{ adapter.drop_relation(existing_relation) }}
     {%- endif %}
 
+    {#- Row order does not matter to Feast; keeping it would buffer most of the file in memory. #}
     {% call statement('write_file') -%}
-        copy ({{ sql }}) to '{{ path }}' (format parquet, compression zstd)
+        set preserve_insertion_order = false;
+        copy ({{ sql }}) to '{{ path }}' (format parquet, compression zstd);
+        reset preserve_insertion_order;
     {%- endcall %}
     {% call statement('main') -%}
         create or replace view {{ target_relation }} as select * from read_parquet('{{ path }}')

@@ -1,0 +1,132 @@
+"""One asset per campaign file in campaigns/ (or $MOPT_CAMPAIGNS_DIR): the campaign's audience
+after consent, night-time consent, frequency cap and holdout, exported for the sending system
+(treatment only) and recorded in gold.campaign_assignments (treatment and holdout)."""
+
+import os
+import re
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from dagster_project.defs.resources import Warehouse
+from dagster_project.defs.segments.assets import SEGMENTS_KEY
+from dagster_project.defs.transform.assets import model_key
+from dagster_project.lib.settings import REPO_ROOT, Settings
+from dagster_project.lib.warehouse import markdown_table
+
+
+def campaigns_dir() -> Path:
+    return Path(os.environ.get("MOPT_CAMPAIGNS_DIR", REPO_ROOT / "campaigns"))
+
+
+def _asset_name(path: Path) -> str:
+    return re.sub(r"[^a-z0-9_]", "_", path.stem.lower())
+
+
+def campaign_asset(path: Path) -> dg.AssetsDefinition:
+    key = dg.AssetKey(["campaigns", _asset_name(path)])
+
+    @dg.asset(
+        key=key,
+        check_specs=[
+            dg.AssetCheckSpec(
+                "respects_consent",
+                asset=key,
+                blocking=True,
+                description="Every assigned customer has marketing consent; every night-time "
+                "send (21:00-08:00 local) goes to a customer with night-time consent.",
+            ),
+            dg.AssetCheckSpec(
+                "holdout_share_on_target",
+                asset=key,
+                description="The holdout share is within 4.5 binomial standard errors of the "
+                "campaign's holdout_share.",
+            ),
+        ],
+        group_name="campaigns",
+        kinds={"polars", "duckdb"},
+        pool="duckdb",
+        deps=[
+            SEGMENTS_KEY,
+            model_key("dim_customers"),
+            model_key("feat_customer__daily"),
+            model_key("fct_campaign_sends"),
+            model_key("dim_dates"),
+        ],
+        description=f"The audience of campaign file {path.name}: segment rule, marketing and "
+        "night-time consent, frequency cap, stable hash holdout; exported for sending.",
+    )
+    def _campaign(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+        """Plan every campaign file in send order, keep this one's audience."""
+        from dagster_project.lib.campaigns import audience, config, export, source, store
+
+        # Every file is parsed: campaigns earlier in send order count against the frequency
+        # cap of this one, so the result does not depend on which asset runs first.
+        campaigns = [config.load_campaign(p) for p in config.campaign_files(path.parent)]
+        this = config.load_campaign(path)
+        settings = Settings.from_env()
+        with warehouse.connect(read_only=True) as con:
+            customers = source.audience_source(con)
+            history = source.send_history(con)
+            send_date = source.next_send_date(con)
+        planned = audience.plan_campaigns(
+            campaigns, customers, history, send_date, settings.business_timezone
+        )
+        result = planned[this.campaign_id]
+        folder = Path(warehouse.duckdb_path).parent / "exports" / "campaigns"
+        paths = export.write_exports(result, folder)
+        with warehouse.connect() as con:
+            store.record_assignments(con, result.assignments)
+        f = result.funnel
+        context.log.info(f"{this.campaign_id}: {f}")
+        checked = result.assignments.join(
+            customers.select("customer_id", "has_marketing_consent", "has_night_consent"),
+            on="customer_id",
+            how="left",
+        )
+        no_consent = checked.filter(~pl.col("has_marketing_consent").fill_null(False)).height
+        night = checked.filter(
+            pl.col("is_night_send") & ~pl.col("has_night_consent").fill_null(False)
+        ).height
+        n = f["eligible"]
+        share = f["holdout"] / n if n else this.holdout_share
+        tolerance = 4.5 * (this.holdout_share * (1 - this.holdout_share) / max(n, 1)) ** 0.5
+        funnel = pl.DataFrame({"step": list(f), "customers": list(f.values())})
+        eligible = max(f["eligible"], 1)
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": result.assignments.height,
+                "campaign_id": this.campaign_id,
+                "channel": this.channel,
+                **{f"funnel/{k}": v for k, v in f.items()},
+                "holdout_share_target": this.holdout_share,
+                "holdout_share_actual": f["holdout"] / eligible,
+                "funnel": dg.MetadataValue.md(markdown_table(funnel)),
+                "send_at_utc": str(result.assignments["sent_at"].min()),
+                "export_csv": dg.MetadataValue.path(str(paths["csv"])),
+                "export_parquet": dg.MetadataValue.path(str(paths["parquet"])),
+                "preview": dg.MetadataValue.md(markdown_table(export.export_frame(result).head(5))),
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name="respects_consent",
+                    passed=no_consent == 0 and night == 0,
+                    metadata={"without_consent": no_consent, "night_without_consent": night},
+                ),
+                dg.AssetCheckResult(
+                    check_name="holdout_share_on_target",
+                    passed=abs(share - this.holdout_share) <= tolerance,
+                    metadata={"holdout_share": float(share), "tolerance": float(tolerance)},
+                ),
+            ],
+        )
+
+    return _campaign
+
+
+@dg.definitions
+def campaign_defs() -> dg.Definitions:
+    from dagster_project.lib.campaigns.config import campaign_files
+
+    return dg.Definitions(assets=[campaign_asset(p) for p in campaign_files(campaigns_dir())])

@@ -1,0 +1,211 @@
+"""One YAML file per campaign, loaded into a checked `Campaign`. Every error names the file.
+
+```yaml
+campaign_id: kakao_coupon_at_risk   # optional, default: the file name without .yml
+name: At-risk customers, 5,000 KRW coupon
+channel: kakaotalk                  # one of CHANNELS
+creative_id: kt_atrisk_5000
+send:                               # either a local time (the customer's time zone) ...
+  date: 2025-10-29                  #   optional, default: the day after the data ends
+  time: "19:00"
+# send: {at: "2025-10-29T22:30:00+09:00"}   # ... or one instant for everyone
+holdout_share: 0.15                 # share of the eligible audience kept as holdout
+frequency_cap: {max_sends: 1, window_days: 7}   # optional, default: FREQUENCY_CAPS[channel]
+response_window_days: 7             # optional
+coupon: {discount_type: fixed, discount_value: 5000, min_order_amount: 30000}   # optional
+segment:                            # a rule (see rules.py)
+  all:
+    - {column: rfm_segment, op: in, value: [at_risk, cant_lose]}
+```"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import yaml
+
+from dagster_project.lib.campaigns.rules import RuleError, parse_rule
+
+CHANNELS = ("app_push", "kakaotalk", "email", "sms")
+# Per channel: at most `max_sends` messages per customer in any `window_days`-day window.
+# KakaoTalk costs ~20 KRW a message and tires people fastest; push is free but easily muted.
+FREQUENCY_CAPS: dict[str, tuple[int, int]] = {
+    "app_push": (3, 7),
+    "kakaotalk": (1, 7),
+    "email": (2, 7),
+    "sms": (1, 14),
+}
+# Messages between these local hours need night-time consent (Korea's rule for ad messages).
+NIGHT_START, NIGHT_END = time(21, 0), time(8, 0)
+DEFAULT_RESPONSE_DAYS = 7
+COUPON_TYPES = ("fixed", "percent")
+KEYS = {
+    "campaign_id",
+    "name",
+    "channel",
+    "creative_id",
+    "send",
+    "holdout_share",
+    "frequency_cap",
+    "response_window_days",
+    "coupon",
+    "segment",
+}
+
+
+class CampaignError(ValueError):
+    """A campaign file that cannot be used, with the file and the problem."""
+
+
+@dataclass(frozen=True)
+class Coupon:
+    discount_type: str
+    discount_value: float
+    min_order_amount: float = 0.0
+
+
+@dataclass(frozen=True)
+class Campaign:
+    campaign_id: str
+    name: str
+    channel: str
+    creative_id: str
+    holdout_share: float
+    max_sends: int
+    cap_window_days: int
+    response_window_days: int
+    segment: Any  # the rule as written (parsed by `segment_expr`)
+    source: str  # the file
+    send_date: date | None = None  # with send_time: local time in each customer's zone
+    send_time: time | None = None
+    send_at: datetime | None = None  # or one instant (time-zone aware)
+    coupon: Coupon | None = None
+
+    def segment_expr(self) -> pl.Expr:
+        return parse_rule(self.segment, self.source)
+
+
+def _fail(source: str, msg: str):
+    raise CampaignError(f"{source}: {msg}")
+
+
+def _number(raw: dict, key: str, source: str, default, low, high, integer: bool = False):
+    value = raw.get(key, default)
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if integer:
+        ok = ok and float(value).is_integer()
+    if not ok or not low <= value <= high:
+        kind = "an integer" if integer else "a number"
+        _fail(source, f"{key} must be {kind} in [{low}, {high}], got {value!r}")
+    return int(value) if integer else float(value)
+
+
+def parse_campaign(raw: Any, source: str, default_id: str) -> Campaign:
+    if not isinstance(raw, dict):
+        _fail(source, "a campaign file is a YAML mapping")
+    unknown = set(raw) - KEYS
+    if unknown:
+        _fail(source, f"unknown key(s) {sorted(unknown)} (known: {sorted(KEYS)})")
+    for key in ("channel", "send", "holdout_share", "segment"):
+        if key not in raw:
+            _fail(source, f"missing required key {key!r}")
+    campaign_id = str(raw.get("campaign_id", default_id))
+    channel = raw["channel"]
+    if channel not in CHANNELS:
+        _fail(source, f"channel {channel!r} is not one of {', '.join(CHANNELS)}")
+    holdout = _number(raw, "holdout_share", source, None, 0.0, 0.9)
+    cap = raw.get("frequency_cap", {})
+    default_max, default_window = FREQUENCY_CAPS[channel]
+    if not isinstance(cap, dict) or set(cap) - {"max_sends", "window_days"}:
+        _fail(source, "frequency_cap is a mapping with max_sends and window_days")
+    max_sends = _number(cap, "max_sends", source, default_max, 1, 1000, integer=True)
+    window = _number(cap, "window_days", source, default_window, 1, 365, integer=True)
+    response = _number(
+        raw, "response_window_days", source, DEFAULT_RESPONSE_DAYS, 1, 90, integer=True
+    )
+
+    send = raw["send"]
+    send_date = send_time = send_at = None
+    if not isinstance(send, dict) or not ({"at"} == set(send) or set(send) <= {"date", "time"}):
+        _fail(source, "send is {at: <ISO instant with offset>} or {date: <date>, time: 'HH:MM'}")
+    if "at" in send:
+        try:
+            send_at = (
+                send["at"]
+                if isinstance(send["at"], datetime)
+                else datetime.fromisoformat(str(send["at"]))
+            )
+        except ValueError:
+            _fail(source, f"send.at {send['at']!r} is not an ISO date-time")
+        if send_at.tzinfo is None:
+            _fail(source, f"send.at {send['at']!r} needs a UTC offset, e.g. +09:00")
+    else:
+        if "time" not in send:
+            _fail(source, "send needs a time ('HH:MM', the customer's local time)")
+        try:
+            send_time = time.fromisoformat(str(send["time"]))
+        except ValueError:
+            _fail(source, f"send.time {send['time']!r} is not HH:MM")
+        if "date" in send:
+            try:
+                send_date = (
+                    send["date"]
+                    if isinstance(send["date"], date)
+                    else date.fromisoformat(str(send["date"]))
+                )
+            except ValueError:
+                _fail(source, f"send.date {send['date']!r} is not YYYY-MM-DD")
+
+    coupon = None
+    if raw.get("coupon") is not None:
+        c = raw["coupon"]
+        if not isinstance(c, dict) or c.get("discount_type") not in COUPON_TYPES:
+            _fail(source, f"coupon needs discount_type in {COUPON_TYPES} and discount_value")
+        high = 90 if c["discount_type"] == "percent" else 10_000_000
+        coupon = Coupon(
+            c["discount_type"],
+            _number(c, "discount_value", source, None, 0.01, high),
+            _number(c, "min_order_amount", source, 0.0, 0.0, 1e9),
+        )
+    campaign = Campaign(
+        campaign_id=campaign_id,
+        name=str(raw.get("name", campaign_id)),
+        channel=channel,
+        creative_id=str(raw.get("creative_id", campaign_id)),
+        holdout_share=holdout,
+        max_sends=max_sends,
+        cap_window_days=window,
+        response_window_days=response,
+        segment=raw["segment"],
+        source=source,
+        send_date=send_date,
+        send_time=send_time,
+        send_at=send_at,
+        coupon=coupon,
+    )
+    try:
+        campaign.segment_expr()
+    except RuleError as e:
+        raise CampaignError(str(e)) from e
+    return campaign
+
+
+def load_campaign(path: str | Path) -> Campaign:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise CampaignError(f"{path}: not valid YAML: {e}") from e
+    return parse_campaign(raw, str(path), path.stem)
+
+
+def campaign_files(folder: str | Path) -> list[Path]:
+    """The campaign files in a folder (*.yml, *.yaml), sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")])

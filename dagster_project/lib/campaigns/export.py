@@ -1,0 +1,44 @@
+"""Audience exports for the sending system: treatment only, with the send time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from dagster_project.lib.campaigns.audience import Audience
+
+EXPORT_COLUMNS = (
+    "campaign_id",
+    "customer_id",
+    "channel",
+    "creative_id",
+    "sent_at",
+    "send_local",
+    "time_zone",
+    "coupon_type",
+    "coupon_value",
+    "coupon_min_order",
+)
+
+
+def export_frame(audience: Audience) -> pl.DataFrame:
+    return (
+        audience.treatment.select(EXPORT_COLUMNS)
+        .rename({"sent_at": "send_at_utc"})
+        .sort("customer_id")
+    )
+
+
+def write_exports(audience: Audience, folder: str | Path) -> dict[str, Path]:
+    """`<folder>/<campaign_id>.csv` and `.parquet` (the same rows)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    frame = export_frame(audience)
+    paths = {
+        "csv": folder / f"{audience.campaign.campaign_id}.csv",
+        "parquet": folder / f"{audience.campaign.campaign_id}.parquet",
+    }
+    frame.write_csv(paths["csv"])
+    frame.write_parquet(paths["parquet"])
+    return paths

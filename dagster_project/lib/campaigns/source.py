@@ -1,0 +1,79 @@
+"""The customer table campaign rules run on: one row per customer with every known column
+(rules.KNOWN_COLUMNS) that this warehouse has, and the send history frequency caps count."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import duckdb
+import polars as pl
+
+from dagster_project.lib.campaigns import rules
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables"  # tables and views
+            " where table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchone()[0]
+    )
+
+
+def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:
+    return {
+        r[0]
+        for r in con.execute(
+            "select column_name from duckdb_columns() where schema_name = ? and table_name = ?",
+            [schema, table],
+        ).fetchall()
+    }
+
+
+def audience_source(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """dim_customers + the newest feature snapshot + segments + (when present) the newest
+    scores. Column names come from rules.KNOWN_COLUMNS only, quoted as identifiers."""
+
+    def select(alias: str, wanted: dict[str, str], have: set[str]) -> list[str]:
+        return [f'{alias}."{c}"' for c in wanted if c in have]
+
+    parts = ["c.customer_id"] + select(
+        "c", rules.CUSTOMER_COLUMNS, _columns(con, "gold", "dim_customers")
+    )
+    joins = []
+    if _has_table(con, "gold", "feat_customer__daily"):
+        parts += select("f", rules.FEATURE_COLUMNS, _columns(con, "gold", "feat_customer__daily"))
+        joins.append(
+            "left join (select * from gold.feat_customer__daily"
+            " qualify row_number() over (partition by customer_id order by snapshot_date desc) = 1)"
+            " as f using (customer_id)"
+        )
+    if _has_table(con, "gold", "customer_segments"):
+        parts += select("s", rules.SEGMENT_COLUMNS, _columns(con, "gold", "customer_segments"))
+        joins.append("left join gold.customer_segments as s using (customer_id)")
+    if _has_table(con, "gold", "customer_scores"):
+        parts += select("k", rules.SCORE_COLUMNS, _columns(con, "gold", "customer_scores"))
+        joins.append(
+            "left join (select * from gold.customer_scores"
+            " qualify row_number() over (partition by customer_id order by scored_at desc) = 1)"
+            " as k using (customer_id)"
+        )
+    sql = f"select {', '.join(parts)} from gold.dim_customers as c {' '.join(joins)}"
+    return con.sql(sql + " order by c.customer_id").pl()
+
+
+def send_history(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Every message sent so far (customer_id, channel, sent_at UTC)."""
+    return con.sql(
+        "select customer_id, channel, sent_at from gold.fct_campaign_sends"
+        " where is_sent and sent_at is not null"
+    ).pl()
+
+
+def next_send_date(con: duckdb.DuckDBPyConnection) -> date:
+    """The day after the data ends: the default send date of a campaign file without one."""
+    last = con.sql("select max(calendar_date) from gold.dim_dates where is_observed").fetchone()[0]
+    if last is None:
+        raise ValueError("gold.dim_dates has no observed date: build the warehouse first")
+    return last + timedelta(days=1)

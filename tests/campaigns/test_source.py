@@ -1,0 +1,65 @@
+"""The customer table rules run on, including the purchase-probability scores when
+gold.customer_scores exists (the interface agreed with the scoring models)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+
+from dagster_project.lib.campaigns import audience, source
+from dagster_project.lib.campaigns.config import parse_campaign
+from dagster_project.lib.warehouse import connect
+
+
+def _warehouse(path: Path, with_scores: bool) -> None:
+    with connect(path) as con:
+        con.execute("create schema gold")
+        con.execute(
+            "create table gold.dim_customers as select * from (values"
+            " ('A', true, false, 'F'), ('B', true, true, 'M'), ('C', false, true, 'F'))"
+            " as t(customer_id, has_marketing_consent, has_night_consent, gender)"
+        )
+        if with_scores:
+            con.execute(
+                "create table gold.customer_scores as"
+                " select * replace (p_buy::double as p_buy) from (values"
+                " ('A', timestamp '2025-10-01', 30, 0.9, 50000.0),"
+                " ('A', timestamp '2025-10-08', 30, 0.2, 10000.0),"
+                " ('B', timestamp '2025-10-08', 30, 0.7, 80000.0),"
+                " ('C', timestamp '2025-10-08', 30, 0.8, 90000.0))"
+                " as t(customer_id, scored_at, horizon_days, p_buy, expected_value_krw)"
+            )
+
+
+RAW = {
+    "channel": "kakaotalk",
+    "send": {"time": "19:00"},
+    "holdout_share": 0.0,
+    "segment": {"column": "p_buy", "op": ">=", "value": 0.5},
+}
+
+
+def test_rules_use_the_newest_scores_when_the_table_exists(tmp_path: Path) -> None:
+    _warehouse(tmp_path / "w.duckdb", with_scores=True)
+    with connect(tmp_path / "w.duckdb", read_only=True) as con:
+        customers = source.audience_source(con)
+    assert customers.sort("customer_id")["p_buy"].to_list() == [0.2, 0.7, 0.8]
+    campaign = parse_campaign(RAW, "campaigns/hot.yml", "hot")
+    result = audience.build_audience(
+        campaign, customers, audience.empty_history(), date(2025, 10, 9)
+    )
+    # A's newest score is 0.2; C has no marketing consent.
+    assert result.assignments["customer_id"].to_list() == ["B"]
+    assert result.assignments["sent_at"][0] == datetime(2025, 10, 9, 10, 0)
+
+
+def test_a_score_rule_without_scores_names_the_file_and_the_table(tmp_path: Path) -> None:
+    _warehouse(tmp_path / "w.duckdb", with_scores=False)
+    with connect(tmp_path / "w.duckdb", read_only=True) as con:
+        customers = source.audience_source(con)
+    assert "p_buy" not in customers.columns
+    campaign = parse_campaign(RAW, "campaigns/hot.yml", "hot")
+    with pytest.raises(ValueError, match=r"campaigns/hot.yml: .* lacks column\(s\) p_buy"):
+        audience.build_audience(campaign, customers, audience.empty_history(), date(2025, 10, 9))
