@@ -296,7 +296,8 @@ def load_champions(registry: Registry) -> tuple[PurchaseModel, ZilnModel, dict[s
     absent = [name for name, v in versions.items() if v is None]
     if absent:
         raise ValueError(
-            f"no champion model for {', '.join(absent)} in {registry.root}: train first"
+            f"no champion model for {', '.join(absent)} in {registry.root}: train first "
+            "(model_retraining_job, or `mopt materialize --select 'group:models'`)"
         )
     metas = {name: registry.metadata(name, v) for name, v in versions.items()}
     purchase = PurchaseModel.load(
@@ -326,7 +327,7 @@ def score_customers(
         frame = frame.with_columns(extra.select(sorted(missing)))
     scored = training.score((purchase, ltv), frame)
     horizon = int(metas[LTV_MODEL]["horizon_days"])
-    version = f"{PURCHASE_MODEL}:{metas[PURCHASE_MODEL]['version']}+{LTV_MODEL}:{metas[LTV_MODEL]['version']}"
+    version = "+".join(f"{name}:{meta['version']}" for name, meta in metas.items())
     scores = scored.select(
         "customer_id",
         pl.lit(as_of).cast(pl.Datetime("us")).alias("scored_at"),
@@ -379,3 +380,43 @@ def as_json(value: Any) -> str:
 
 def finite(value: float) -> float:
     return float(value) if np.isfinite(value) else 0.0
+
+
+def save_training_set(ts: TrainingSet, folder: Path) -> Path:
+    """The training set as Parquet plus a JSON of its plan and feature lists (for the model
+    assets downstream)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    ts.frame.write_parquet(folder / "training_set.parquet")
+    (folder / "training_set.json").write_text(
+        as_json(
+            {
+                "plan": ts.plan.as_dict(),
+                "purchase_features": ts.purchase_features,
+                "ltv_features": ts.ltv_features,
+                "fingerprint": ts.fingerprint,
+                "seconds_retrieval": ts.seconds_retrieval,
+            }
+        )
+    )
+    return folder / "training_set.parquet"
+
+
+def load_training_set(folder: Path) -> TrainingSet:
+    path = folder / "training_set.parquet"
+    if not path.exists():
+        raise ValueError(f"{path} does not exist: materialize models/training_set first")
+    meta = json.loads((folder / "training_set.json").read_text())
+    plan = training.CutoffPlan(
+        [datetime.fromisoformat(c) for c in meta["plan"]["train"]],
+        datetime.fromisoformat(meta["plan"]["validation"]),
+        datetime.fromisoformat(meta["plan"]["test"]),
+        int(meta["plan"]["horizon_days"]),
+    )
+    return TrainingSet(
+        pl.read_parquet(path),
+        plan,
+        meta["purchase_features"],
+        meta["ltv_features"],
+        meta["fingerprint"],
+        meta["seconds_retrieval"],
+    )
