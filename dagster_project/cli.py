@@ -120,6 +120,10 @@ def _print_summary(settings: Settings) -> None:
         typer.echo("one customer's online features (Feast, purchase_probability_v1):")
         for name, value in sample.items():
             typer.echo(f"  {name:<40} {value}")
+    from dagster_project.lib.models.pipeline import champion_summary
+
+    for line in champion_summary(settings.data_dir / "models"):
+        typer.echo(line)
     typer.echo(f"raw sample world: {settings.raw_dir}  (ground truth in truth/)")
     typer.echo("open the Dagster UI with `make ui` -> http://127.0.0.1:3000")
 
@@ -174,3 +178,34 @@ def backtest(
         bar.update(1)
     typer.echo(report_markdown(result))
     typer.echo(f"wrote {', '.join(str(p) for p in paths.values())}")
+
+
+@app.command("bench-models")
+def bench_models(
+    sizes: Annotated[
+        str, typer.Option(help="Orders-only backtests at these customers x days sizes.")
+    ] = "20000x180,100000x365",
+    feast_size: Annotated[
+        str,
+        typer.Option(help="Feature-store path (dbt + Feast + both models) at this size; '' skips."),
+    ] = "20000x180",
+    workdir: Annotated[Path, typer.Option(help="Scratch folder.")] = Path("bench/out/work"),
+) -> None:
+    """Model metrics next to the baselines (BG/NBD included on orders-only data and CDNOW) and
+    training times; writes bench/out/models.json and the bench:models block of
+    docs/benchmarks.md."""
+    from dagster_project.lib.models.bench import run
+    from dagster_project.lib.settings import REPO_ROOT
+
+    def parse(size: str) -> tuple[int, int]:
+        customers, days = (int(x) for x in size.lower().split("x"))
+        return customers, days
+
+    run(
+        [parse(s) for s in sizes.split(",") if s],
+        parse(feast_size) if feast_size else None,
+        workdir.resolve(),
+        REPO_ROOT / "bench/out",
+        REPO_ROOT / "docs/benchmarks.md",
+    )
+    typer.echo("wrote bench/out/models.json and docs/benchmarks.md")

@@ -43,5 +43,13 @@ def test_dbt_models_are_keyed_by_layer() -> None:
     graph = defs().resolve_asset_graph()
     for key in graph.get_all_asset_keys():
         layer = key.path[0]
-        assert layer in {"landing", "reference", "bronze", "silver", "gold", "features"}, key
+        assert layer in {
+            "landing",
+            "reference",
+            "bronze",
+            "silver",
+            "gold",
+            "features",
+            "models",
+        }, key
         assert graph.get(key).group_name == layer

@@ -153,6 +153,8 @@ def _metric(table: pl.DataFrame, scorer: str, name: str) -> float:
     key=PURCHASE_KEY,
     group_name=GROUP,
     kinds={"lightgbm"},
+    # Reads only files, but runs in the warehouse pool like every asset (one step at a time).
+    pool="duckdb",
     deps=[TRAINING_SET_KEY],
     check_specs=[
         dg.AssetCheckSpec(
@@ -210,6 +212,8 @@ def purchase_probability(
     key=LTV_KEY,
     group_name=GROUP,
     kinds={"lightgbm"},
+    # Reads only files, but runs in the warehouse pool like every asset (one step at a time).
+    pool="duckdb",
     deps=[TRAINING_SET_KEY],
     check_specs=[
         dg.AssetCheckSpec(

@@ -124,7 +124,13 @@ def run_backtest(
 
     started = time.perf_counter()
     parts = {s: fit_frame.filter(pl.col("split") == s) for s in ("train", "validation")}
-    model = ZilnModel.fit(parts["train"], parts["validation"], features, params=params)
+    model = ZilnModel.fit(
+        parts["train"],
+        parts["validation"],
+        features,
+        params=params,
+        base=("bgnbd_p_buy", "bgnbd_expected_value_krw") if bgnbd_as_features else None,
+    )
     rfm = RfmBaseline.fit(parts["train"])
     seconds["train"] = time.perf_counter() - started
 

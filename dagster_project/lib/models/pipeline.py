@@ -420,3 +420,26 @@ def load_training_set(folder: Path) -> TrainingSet:
         meta["fingerprint"],
         meta["seconds_retrieval"],
     )
+
+
+def champion_summary(models_root: Path) -> list[str]:
+    """One line per champion model with its test metrics next to the best baseline (for the
+    demo's summary); empty when nothing is trained."""
+    registry = Registry(models_root)
+    lines = []
+    for name, metric, baselines in (
+        (PURCHASE_MODEL, "roc_auc", ("recency", "rfm")),
+        (LTV_MODEL, "normalized_gini", ("rfm", "past_spend")),
+    ):
+        version = registry.champion(name)
+        if version is None:
+            continue
+        scores = registry.metadata(name, version)["metrics"]
+        best = max(scores[b][metric] for b in baselines if b in scores)
+        lines.append(
+            f"model {name} {version}: test {metric} {scores['model'][metric]:.3f} "
+            f"(best baseline {best:.3f})"
+        )
+    if lines:
+        lines.append(f"customer scores: {SCORES_TABLE} and Feast service customer_scores_v1")
+    return lines

@@ -105,10 +105,13 @@ class Encoder:
         return [f for f in self.features if f in self.categories]
 
 
-def _dataset(encoder: Encoder, x: np.ndarray, y: np.ndarray, reference=None) -> lgb.Dataset:
+def _dataset(
+    encoder: Encoder, x: np.ndarray, y: np.ndarray, reference=None, init=None
+) -> lgb.Dataset:
     return lgb.Dataset(
         x,
         label=y,
+        init_score=init,
         feature_name=encoder.features,
         categorical_feature=encoder.categorical,
         reference=reference,
@@ -126,9 +129,11 @@ def _train(
     y_val: np.ndarray,
     max_rounds: int,
     early_stopping_rounds: int,
+    init: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> lgb.Booster:
-    train = _dataset(encoder, x, y)
-    valid = _dataset(encoder, x_val, y_val, reference=train)
+    """Boost from ``init`` (raw scores of train and validation rows) when given."""
+    train = _dataset(encoder, x, y, init=None if init is None else init[0])
+    valid = _dataset(encoder, x_val, y_val, reference=train, init=None if init is None else init[1])
     return lgb.train(
         params,
         train,
@@ -162,6 +167,16 @@ class PurchaseModel:
     encoder: Encoder
     booster: lgb.Booster
     calibration: tuple[float, float] = (0.0, 1.0)
+    base_column: str | None = None
+    """A column with a prior probability (e.g. BG/NBD's) to boost from: the trees learn a
+    correction in log-odds, and the prior carries what trees cannot (extrapolation in time)."""
+    base_rate: float = 0.5
+
+    def base_logit(self, frame: pl.DataFrame) -> np.ndarray:
+        if self.base_column is None:
+            return np.zeros(frame.height)
+        col = frame[self.base_column].cast(pl.Float64).fill_null(self.base_rate)
+        return _logit(col.to_numpy())
 
     @classmethod
     def fit(
@@ -171,11 +186,14 @@ class PurchaseModel:
         features: list[str],
         label: str = "label_bought",
         params: BoosterParams | None = None,
+        base_column: str | None = None,
     ) -> PurchaseModel:
         params = params or BoosterParams()
         encoder = Encoder.fit(train, features)
         x_val = encoder.transform(valid)
         y_val = valid[label].to_numpy()
+        shell = cls(encoder, None, base_column=base_column, base_rate=float(train[label].mean()))  # type: ignore[arg-type]
+        init = (shell.base_logit(train), shell.base_logit(valid)) if base_column else None
         booster = _train(
             params.lgb("binary", metric="binary_logloss"),
             encoder,
@@ -185,15 +203,22 @@ class PurchaseModel:
             y_val,
             params.max_rounds,
             params.early_stopping_rounds,
+            init,
         )
-        return cls(encoder, booster, platt(booster.predict(x_val), y_val))
+        shell.booster = booster
+        raw_val = booster.predict(x_val, raw_score=True) + shell.base_logit(valid)
+        shell.calibration = platt(1 / (1 + np.exp(-raw_val)), y_val)
+        return shell
 
-    def predict_matrix(self, x: np.ndarray) -> np.ndarray:
+    def predict_matrix(self, x: np.ndarray, base_logit: np.ndarray | None = None) -> np.ndarray:
         a, b = self.calibration
-        return 1 / (1 + np.exp(-(a + b * _logit(self.booster.predict(x)))))
+        raw = self.booster.predict(x, raw_score=True)
+        if base_logit is not None:
+            raw = raw + base_logit
+        return 1 / (1 + np.exp(-(a + b * raw)))
 
     def predict(self, frame: pl.DataFrame) -> np.ndarray:
-        return self.predict_matrix(self.encoder.transform(frame))
+        return self.predict_matrix(self.encoder.transform(frame), self.base_logit(frame))
 
     def save(self, folder: Path, name: str = "purchase") -> dict[str, Any]:
         self.booster.save_model(str(folder / f"{name}.txt"))
@@ -201,6 +226,8 @@ class PurchaseModel:
             "encoder": asdict(self.encoder),
             "rounds": self.booster.current_iteration(),
             "calibration": list(self.calibration),
+            "base_column": self.base_column,
+            "base_rate": self.base_rate,
         }
 
     @classmethod
@@ -210,6 +237,8 @@ class PurchaseModel:
             Encoder(**meta["encoder"]),
             lgb.Booster(model_file=str(folder / f"{name}.txt")),
             (float(a), float(b)),
+            meta.get("base_column"),
+            float(meta.get("base_rate", 0.5)),
         )
 
     def importance(self) -> pl.DataFrame:
@@ -244,6 +273,19 @@ class ZilnModel:
     sigma: lgb.Booster
     sigma_scale: float
     mu_shift: float = 0.0
+    base_value_column: str | None = None
+    """A column with a prior expected spend (e.g. BG/NBD + Gamma-Gamma's) whose log, per buyer,
+    the mean is boosted from; with ``PurchaseModel.base_column`` for p."""
+    base_log_default: float = 0.0
+
+    def base_mu(self, frame: pl.DataFrame) -> np.ndarray:
+        if self.base_value_column is None or self.purchase.base_column is None:
+            return np.zeros(frame.height)
+        per_buyer = frame[self.base_value_column].cast(pl.Float64) / frame[
+            self.purchase.base_column
+        ].cast(pl.Float64)
+        logs = per_buyer.log().fill_nan(None)
+        return logs.fill_null(self.base_log_default).to_numpy() - self.base_log_default
 
     @classmethod
     def fit(
@@ -252,9 +294,14 @@ class ZilnModel:
         valid: pl.DataFrame,
         features: list[str],
         params: BoosterParams | None = None,
+        base: tuple[str, str] | None = None,
     ) -> ZilnModel:
+        """``base``: (prior purchase probability column, prior expected value column) to boost
+        from, e.g. BG/NBD's; None fits from scratch."""
         params = params or BoosterParams()
-        purchase = PurchaseModel.fit(train, valid, features, params=params)
+        purchase = PurchaseModel.fit(
+            train, valid, features, params=params, base_column=base[0] if base else None
+        )
         encoder = purchase.encoder
         buyers, valid_buyers = (f.filter(pl.col("label_spend_krw") > 0) for f in (train, valid))
         if buyers.height < 20 or valid_buyers.height < 5:
@@ -265,6 +312,17 @@ class ZilnModel:
         x, x_val = encoder.transform(buyers), encoder.transform(valid_buyers)
         log_y = np.log(buyers["label_spend_krw"].to_numpy())
         log_y_val = np.log(valid_buyers["label_spend_krw"].to_numpy())
+        shell = cls(purchase, None, None, 1.0, 0.0, base[1] if base else None, 0.0)  # type: ignore[arg-type]
+        if base:
+            # Center the prior on the buyers' mean log spend: the trees then learn how the
+            # prior's ranking maps to log spend rather than its level.
+            per_buyer = (buyers[base[1]] / buyers[base[0]]).log().fill_nan(None).drop_nulls()
+            shell.base_log_default = float(per_buyer.mean()) if per_buyer.len() else 0.0
+        init = (
+            (shell.base_mu(buyers) + log_y.mean(), shell.base_mu(valid_buyers) + log_y.mean())
+            if base
+            else None
+        )
         mu = _train(
             params.lgb("regression", metric="l2"),
             encoder,
@@ -274,9 +332,13 @@ class ZilnModel:
             log_y_val,
             params.max_rounds,
             params.early_stopping_rounds,
+            init,
         )
-        resid2 = (log_y - mu.predict(x)) ** 2 + 1e-4
-        resid2_val = (log_y_val - mu.predict(x_val)) ** 2 + 1e-4
+        offset = log_y.mean() if base else 0.0
+        mu_fit = mu.predict(x) + shell.base_mu(buyers) + offset
+        mu_val = mu.predict(x_val) + shell.base_mu(valid_buyers) + offset
+        resid2 = (log_y - mu_fit) ** 2 + 1e-4
+        resid2_val = (log_y_val - mu_val) ** 2 + 1e-4
         # The spread varies slowly with the features: a smaller, more regularised forest.
         sigma = _train(
             params.lgb(
@@ -299,15 +361,16 @@ class ZilnModel:
         # Like p, the spend level is set on the latest window: shift mu so the validation
         # buyers' predicted mean spend equals their actual mean.
         s_val = np.clip(np.sqrt(scale * sigma.predict(x_val)), *SIGMA_RANGE)
-        predicted = np.exp(mu.predict(x_val) + s_val**2 / 2)
-        shift = float(np.log(np.exp(log_y_val).mean() / predicted.mean()))
-        return cls(purchase, mu, sigma, scale, shift)
+        predicted = np.exp(mu_val + s_val**2 / 2)
+        shift = float(np.log(np.exp(log_y_val).mean() / predicted.mean())) + offset
+        shell.mu, shell.sigma, shell.sigma_scale, shell.mu_shift = mu, sigma, scale, shift
+        return shell
 
     def predict(self, frame: pl.DataFrame) -> pl.DataFrame:
         """p_buy, mu, sigma, expected value and the 10/50/90 % quantiles per row (KRW)."""
         x = self.purchase.encoder.transform(frame)
-        p = self.purchase.predict_matrix(x)
-        mu = self.mu.predict(x) + self.mu_shift
+        p = self.purchase.predict_matrix(x, self.purchase.base_logit(frame))
+        mu = self.mu.predict(x) + self.base_mu(frame) + self.mu_shift
         sigma = np.clip(np.sqrt(self.sigma_scale * self.sigma.predict(x)), *SIGMA_RANGE)
         out = {
             "p_buy": p,
@@ -326,6 +389,8 @@ class ZilnModel:
         meta.update(
             sigma_scale=self.sigma_scale,
             mu_shift=self.mu_shift,
+            base_value_column=self.base_value_column,
+            base_log_default=self.base_log_default,
             mu_rounds=self.mu.current_iteration(),
             sigma_rounds=self.sigma.current_iteration(),
         )
@@ -339,6 +404,8 @@ class ZilnModel:
             lgb.Booster(model_file=str(folder / "sigma.txt")),
             float(meta["sigma_scale"]),
             float(meta.get("mu_shift", 0.0)),
+            meta.get("base_value_column"),
+            float(meta.get("base_log_default", 0.0)),
         )
 
 
