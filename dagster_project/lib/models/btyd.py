@@ -52,22 +52,32 @@ class BgNbdGammaGamma:
 
     @classmethod
     def fit(cls, summary: pl.DataFrame, penalizer: float = 0.001) -> BgNbdGammaGamma:
+        """Fit both models; when the optimizer does not converge (few repeat buyers drive the
+        dropout parameters a, b to 0), retry with a 10x and 100x stronger L2 penalizer."""
         from lifetimes import BetaGeoFitter, GammaGammaFitter
+        from lifetimes.utils import ConvergenceError
 
         frame = summary.to_pandas()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            bgf = BetaGeoFitter(penalizer_coef=penalizer)
-            bgf.fit(frame["frequency"], frame["recency"], frame["T"])
-            repeat = frame[(frame["frequency"] > 0) & (frame["monetary_value"] > 0)]
-            ggf = GammaGammaFitter(penalizer_coef=penalizer)
-            ggf.fit(repeat["frequency"], repeat["monetary_value"])
-        return cls(
-            {k: float(v) for k, v in bgf.params_.items()},
-            {k: float(v) for k, v in ggf.params_.items()},
-            bgf,
-            ggf,
-        )
+        repeat = frame[(frame["frequency"] > 0) & (frame["monetary_value"] > 0)]
+        last_error: Exception | None = None
+        for strength in (penalizer, penalizer * 10, penalizer * 100):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    bgf = BetaGeoFitter(penalizer_coef=strength)
+                    bgf.fit(frame["frequency"], frame["recency"], frame["T"])
+                    ggf = GammaGammaFitter(penalizer_coef=strength)
+                    ggf.fit(repeat["frequency"], repeat["monetary_value"])
+            except ConvergenceError as err:
+                last_error = err
+                continue
+            return cls(
+                {k: float(v) for k, v in bgf.params_.items()},
+                {k: float(v) for k, v in ggf.params_.items()},
+                bgf,
+                ggf,
+            )
+        raise ValueError(f"BG/NBD / Gamma-Gamma did not converge: {last_error}")
 
     @staticmethod
     def fit_bgnbd_only(summary: pl.DataFrame, penalizer: float = 0.0) -> dict[str, float]:
@@ -131,7 +141,10 @@ def bgnbd_features(
         summary = rfm_summary(orders, cutoff)
         if summary.height < 10:
             continue
-        predicted = BgNbdGammaGamma.fit(summary).predict(summary, horizon_days)
+        try:
+            predicted = BgNbdGammaGamma.fit(summary).predict(summary, horizon_days)
+        except ValueError:
+            continue  # too little history at this cutoff: the features stay null
         parts.append(
             predicted.select(
                 "customer_id",
