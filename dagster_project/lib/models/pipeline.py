@@ -361,9 +361,19 @@ def write_scores(con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, features_
 
 def scores_summary(scores: pl.DataFrame) -> pl.DataFrame:
     """Customers, mean p_buy and total expected value per p_buy band (for the UI)."""
-    bands = [0.05, 0.1, 0.2, 0.4]
+    band = (
+        pl.when(pl.col("p_buy") < 0.05)
+        .then(pl.lit("< 0.05"))
+        .when(pl.col("p_buy") < 0.1)
+        .then(pl.lit("0.05-0.1"))
+        .when(pl.col("p_buy") < 0.2)
+        .then(pl.lit("0.1-0.2"))
+        .when(pl.col("p_buy") < 0.4)
+        .then(pl.lit("0.2-0.4"))
+        .otherwise(pl.lit(">= 0.4"))
+    )
     return (
-        scores.with_columns(pl.col("p_buy").cut(bands).cast(pl.String).alias("p_buy_band"))
+        scores.with_columns(band.alias("p_buy_band"))
         .group_by("p_buy_band")
         .agg(
             pl.len().alias("customers"),
