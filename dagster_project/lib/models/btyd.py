@@ -49,6 +49,9 @@ class BgNbdGammaGamma:
     spend_params: dict[str, float]
     _bgf: object
     _ggf: object
+    fallback_spend: float = 0.0
+    """Spend per purchase where Gamma-Gamma has none: with q <= 1 its population mean (used
+    for customers without repeat purchases) is undefined; the repeat buyers' mean instead."""
 
     @classmethod
     def fit(cls, summary: pl.DataFrame, penalizer: float = 0.001) -> BgNbdGammaGamma:
@@ -76,6 +79,7 @@ class BgNbdGammaGamma:
                 {k: float(v) for k, v in ggf.params_.items()},
                 bgf,
                 ggf,
+                float(repeat["monetary_value"].mean()) if len(repeat) else 0.0,
             )
         raise ValueError(f"BG/NBD / Gamma-Gamma did not converge: {last_error}")
 
@@ -111,6 +115,8 @@ class BgNbdGammaGamma:
             spend = np.asarray(
                 self._ggf.conditional_expected_average_profit(f, m)  # type: ignore[attr-defined]
             )
+        spend = np.where(np.isfinite(spend) & (spend > 0), spend, self.fallback_spend)
+        purchases = np.where(np.isfinite(purchases), purchases, 0.0)
         r, alpha = self.params["r"], self.params["alpha"]
         p_none_if_alive = ((alpha + t_) / (alpha + t_ + horizon_days)) ** (r + f)
         return summary.select("customer_id").with_columns(
