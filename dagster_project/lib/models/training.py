@@ -76,7 +76,7 @@ def sample_entities(
 ) -> pl.DataFrame:
     """Entity rows (customer_id, event_timestamp, split): at each cutoff, every customer known by
     then (``known``: customer_id, first_seen_at). Training cutoffs keep a seeded random sample of
-    at most ``max_train_customers`` customers each (feature retrieval costs ~0.6 ms a row);
+    at most ``max_train_customers`` customers each (feature retrieval time grows with the rows);
     validation and test keep everyone."""
     parts = []
     for i, (cutoff, split) in enumerate(plan.as_frame().iter_rows()):

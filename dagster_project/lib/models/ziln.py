@@ -284,8 +284,9 @@ class ZilnModel:
         per_buyer = frame[self.base_value_column].cast(pl.Float64) / frame[
             self.purchase.base_column
         ].cast(pl.Float64)
-        logs = per_buyer.log().fill_nan(None)
-        return logs.fill_null(self.base_log_default).to_numpy() - self.base_log_default
+        logs = per_buyer.log().to_numpy()
+        logs = np.where(np.isfinite(logs), logs, self.base_log_default)  # no prior: no offset
+        return logs - self.base_log_default
 
     @classmethod
     def fit(
@@ -316,8 +317,9 @@ class ZilnModel:
         if base:
             # Center the prior on the buyers' mean log spend: the trees then learn how the
             # prior's ranking maps to log spend rather than its level.
-            per_buyer = (buyers[base[1]] / buyers[base[0]]).log().fill_nan(None).drop_nulls()
-            shell.base_log_default = float(per_buyer.mean()) if per_buyer.len() else 0.0
+            per_buyer = (buyers[base[1]] / buyers[base[0]]).log().to_numpy()
+            per_buyer = per_buyer[np.isfinite(per_buyer)]
+            shell.base_log_default = float(per_buyer.mean()) if len(per_buyer) else 0.0
         init = (
             (shell.base_mu(buyers) + log_y.mean(), shell.base_mu(valid_buyers) + log_y.mean())
             if base
