@@ -120,6 +120,10 @@ def _print_summary(settings: Settings) -> None:
         typer.echo("one customer's online features (Feast, purchase_probability_v1):")
         for name, value in sample.items():
             typer.echo(f"  {name:<40} {value}")
+    from dagster_project.lib.models.pipeline import champion_summary
+
+    for line in champion_summary(settings.data_dir / "models"):
+        typer.echo(line)
     typer.echo(f"raw sample world: {settings.raw_dir}  (ground truth in truth/)")
     _print_campaigns(settings)
     typer.echo("open the Dagster UI with `make ui` -> http://127.0.0.1:3000")
@@ -193,3 +197,86 @@ def bench_segments(
     results = b.bench_segments(path, REPO_ROOT / "campaigns", repeats)
     b.write_report(results, REPO_ROOT / "bench/out", REPO_ROOT / "docs/benchmarks.md", repeats)
     typer.echo("wrote bench/out/segments.json and docs/benchmarks.md")
+
+
+@app.command()
+def backtest(
+    orders: Annotated[
+        Path, typer.Option(help="Orders CSV or Parquet: customer_id, ordered_at, order_amount.")
+    ],
+    cutoff: Annotated[
+        str, typer.Option(help="Cutoff date YYYY-MM-DD (midnight UTC): train on orders before it.")
+    ],
+    out: Annotated[
+        Path, typer.Option(help="Folder for predictions.parquet/.csv, metrics.json, report.md.")
+    ],
+    horizon_days: Annotated[
+        int, typer.Option(help="Predict purchases and spend for this many days from the cutoff.")
+    ] = 30,
+    step_days: Annotated[int, typer.Option(help="Days between training cutoffs.")] = 14,
+    train_cutoffs: Annotated[int, typer.Option(help="Training cutoffs (at most).")] = 8,
+    seed: Annotated[int, typer.Option(help="LightGBM seed.")] = 0,
+) -> None:
+    """Backtest the purchase and ZILN spend models on your own orders: train before the cutoff,
+    predict the next H days, and (when the file has them) compare with what happened, next to the
+    recency/RFM/past-spend baselines and BG/NBD + Gamma-Gamma."""
+    from datetime import date
+
+    from tqdm import tqdm
+
+    from dagster_project.lib.models.backtest import backtest_file, report_markdown
+    from dagster_project.lib.models.orders import OrdersFileError
+    from dagster_project.lib.models.ziln import BoosterParams
+
+    try:
+        cutoff_date = date.fromisoformat(cutoff)
+    except ValueError as err:
+        raise typer.BadParameter(f"--cutoff {cutoff!r}: expected YYYY-MM-DD") from err
+    with tqdm(total=1, desc="backtest", disable=None) as bar:
+        try:
+            result, paths = backtest_file(
+                orders,
+                cutoff_date,
+                horizon_days,
+                out,
+                step_days=step_days,
+                max_train_cutoffs=train_cutoffs,
+                params=BoosterParams(seed=seed),
+            )
+        except (OrdersFileError, ValueError) as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from err
+        bar.update(1)
+    typer.echo(report_markdown(result))
+    typer.echo(f"wrote {', '.join(str(p) for p in paths.values())}")
+
+
+@app.command("bench-models")
+def bench_models(
+    sizes: Annotated[
+        str, typer.Option(help="Orders-only backtests at these customers x days sizes.")
+    ] = "20000x180,100000x365",
+    feast_size: Annotated[
+        str,
+        typer.Option(help="Feature-store path (dbt + Feast + both models) at this size; '' skips."),
+    ] = "20000x180",
+    workdir: Annotated[Path, typer.Option(help="Scratch folder.")] = Path("bench/out/work"),
+) -> None:
+    """Model metrics next to the baselines (BG/NBD included on orders-only data and CDNOW) and
+    training times; writes bench/out/models.json and the bench:models block of
+    docs/benchmarks.md."""
+    from dagster_project.lib.models.bench import run
+    from dagster_project.lib.settings import REPO_ROOT
+
+    def parse(size: str) -> tuple[int, int]:
+        customers, days = (int(x) for x in size.lower().split("x"))
+        return customers, days
+
+    run(
+        [parse(s) for s in sizes.split(",") if s],
+        parse(feast_size) if feast_size else None,
+        workdir.resolve(),
+        REPO_ROOT / "bench/out",
+        REPO_ROOT / "docs/benchmarks.md",
+    )
+    typer.echo("wrote bench/out/models.json and docs/benchmarks.md")

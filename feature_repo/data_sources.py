@@ -37,3 +37,16 @@ def _daily_snapshots(entity: str) -> FileSource:
 customer_daily_source = _daily_snapshots("customer")
 product_daily_source = _daily_snapshots("product")
 seller_daily_source = _daily_snapshots("seller")
+
+# Batch scores of the purchase and ZILN models (the Dagster asset gold/customer_scores): one row
+# per customer per scoring run, event_timestamp = the as-of time the scores describe.
+customer_scores_source = FileSource(
+    name="customer_scores_source",
+    path=str(features_dir() / "customer_scores.parquet"),
+    file_format=ParquetFormat(),
+    timestamp_field="event_timestamp",
+    created_timestamp_column="created_timestamp",
+    description="gold.customer_scores: one row per customer per scoring run.",
+    owner="marketing-data",
+    tags={"asset": "gold/customer_scores", "layer": "gold"},
+)

@@ -3,7 +3,7 @@ never for a hand-written list of features. A changed feature set is a new versio
 trained model keeps the exact features it was trained on."""
 
 from feast import FeatureService
-from feature_views import customer_behaviour, customer_profile
+from feature_views import customer_behaviour, customer_profile, customer_scores
 
 OWNER = "marketing-data"
 
@@ -73,4 +73,12 @@ campaign_targeting_v1 = FeatureService(
     ),
     owner=OWNER,
     tags={"consumer": "campaign_targeting", "version": "1"},
+)
+
+customer_scores_v1 = FeatureService(
+    name="customer_scores_v1",
+    features=[customer_scores],
+    description="Model scores for segments and campaigns: p_buy, expected value and quantiles.",
+    owner=OWNER,
+    tags={"consumer": "segments", "version": "1"},
 )

@@ -10,7 +10,12 @@ day means "no recent activity", so the product TTL is 1 day and yesterday's row 
 
 from datetime import timedelta
 
-from data_sources import customer_daily_source, product_daily_source, seller_daily_source
+from data_sources import (
+    customer_daily_source,
+    customer_scores_source,
+    product_daily_source,
+    seller_daily_source,
+)
 from entities import customer, product, seller
 from feast import FeatureView, Field
 from feast.types import Bool, Float64, Int32, String
@@ -148,4 +153,29 @@ seller_performance = FeatureView(
     ),
     owner=OWNER,
     tags={"entity": "seller", "theme": "performance", "dbt_model": "feat_seller__daily"},
+)
+
+customer_scores = FeatureView(
+    name="customer_scores",
+    entities=[customer],
+    # Scores are rewritten daily by the refresh and the models retrained weekly: 8 days covers a
+    # missed week without serving scores older than the model's own retraining cycle.
+    ttl=timedelta(days=8),
+    source=customer_scores_source,
+    schema=[
+        Field(name="p_buy", dtype=Float64, description="P(order within horizon_days)."),
+        Field(name="expected_value_krw", dtype=Float64, description="ZILN expected spend."),
+        Field(name="value_p10_krw", dtype=Float64),
+        Field(name="value_p50_krw", dtype=Float64),
+        Field(name="value_p90_krw", dtype=Float64),
+        Field(name="horizon_days", dtype=Int32),
+        Field(name="model_version", dtype=String),
+    ],
+    online=True,
+    description=(
+        "Model scores: purchase probability and ZILN expected spend with quantiles over the "
+        "horizon, from the champion models (gold.customer_scores)."
+    ),
+    owner=OWNER,
+    tags={"entity": "customer", "theme": "scores", "asset": "gold/customer_scores"},
 )

@@ -2,7 +2,10 @@
 
 import dagster as dg
 
-refresh_all_job = dg.define_asset_job("refresh_all_job", selection=dg.AssetSelection.all())
+# Model training runs weekly (defs/models/schedules.py); the daily run rescores with the champion.
+refresh_all_job = dg.define_asset_job(
+    "refresh_all_job", selection=dg.AssetSelection.all() - dg.AssetSelection.groups("models")
+)
 
 
 @dg.definitions

@@ -51,5 +51,6 @@ def test_dbt_models_are_keyed_by_layer() -> None:
             "gold",
             "features",
             "campaigns",
+            "models",
         }, key
         assert graph.get(key).group_name == layer

@@ -128,3 +128,32 @@ def segment_tables(context: dg.AssetExecutionContext, warehouse: Warehouse):
             ),
         },
     )
+
+
+@dg.asset(
+    key=["gold", "customer_score_bands"],
+    group_name="gold",
+    kinds={"polars", "duckdb"},
+    pool="duckdb",
+    deps=[dg.AssetKey(["gold", "customer_scores"])],
+)
+def customer_score_bands(warehouse: Warehouse) -> dg.MaterializeResult:
+    """One row per customer: purchase-probability decile and the purchase-probability x
+    expected-value grid cell with its coupon action, from the newest scores."""
+    from dagster_project.lib.segments import bands
+
+    with warehouse.connect(read_only=True) as con:
+        scores = con.sql(
+            "select customer_id, p_buy, expected_value_krw from gold.customer_scores"
+            " qualify row_number() over (partition by customer_id order by scored_at desc) = 1"
+        ).pl()
+    grid = bands.value_grid(bands.probability_deciles(scores))
+    with warehouse.connect() as con:
+        _write(con, "customer_score_bands", grid)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": grid.height,
+            "deciles": dg.MetadataValue.md(markdown_table(bands.band_summary(grid))),
+            "grid": dg.MetadataValue.md(markdown_table(bands.grid_summary(grid))),
+        }
+    )

@@ -1,0 +1,264 @@
+"""Training sets at rolling cutoffs, a time split, fitting the purchase and ZILN models, and their
+evaluation next to the baselines. Used by the Dagster assets (features from Feast) and by the
+backtest (features from orders alone) alike.
+
+Time split, for a horizon H and a last cutoff C whose labels are (or will be) known:
+test = C, validation = C - H, training = C - 2H, C - 2H - step, ... So every training label window
+[c, c + H) ends at or before the validation cutoff, and the validation window ends at the test
+cutoff: nothing the model is judged on was visible when it was fitted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+import polars as pl
+
+from dagster_project.lib.models import metrics
+from dagster_project.lib.models.baselines import RfmBaseline, past_spend_scaled, recency_score
+from dagster_project.lib.models.orders import CUTOFF, label_orders
+from dagster_project.lib.models.ziln import BoosterParams, PurchaseModel, ZilnModel
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class CutoffPlan:
+    train: list[datetime]
+    validation: datetime
+    test: datetime
+    horizon_days: int
+
+    def as_frame(self) -> pl.DataFrame:
+        rows = [(c, "train") for c in self.train]
+        rows += [(self.validation, "validation"), (self.test, "test")]
+        return pl.DataFrame(
+            rows, schema={CUTOFF: pl.Datetime("us"), "split": pl.String}, orient="row"
+        ).sort(CUTOFF)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "train": [c.isoformat() for c in self.train],
+            "validation": self.validation.isoformat(),
+            "test": self.test.isoformat(),
+            "horizon_days": self.horizon_days,
+        }
+
+
+def plan_cutoffs(
+    test: datetime,
+    earliest: datetime,
+    horizon_days: int,
+    step_days: int = 14,
+    max_train_cutoffs: int = 6,
+) -> CutoffPlan:
+    """The cutoffs for a test cutoff ``test``: validation one horizon before, then up to
+    ``max_train_cutoffs`` training cutoffs every ``step_days`` from two horizons before, none
+    before ``earliest`` (the first moment with enough history for the features)."""
+    horizon = timedelta(days=horizon_days)
+    validation = test - horizon
+    train = [validation - horizon - timedelta(days=step_days * k) for k in range(max_train_cutoffs)]
+    train = sorted(c for c in train if c >= earliest)
+    if not train:
+        raise ValueError(
+            f"no training cutoff: test {test:%Y-%m-%d} - 2 x {horizon_days} days is before the "
+            f"first usable cutoff {earliest:%Y-%m-%d}; use a shorter horizon or more history"
+        )
+    return CutoffPlan(train, validation, test, horizon_days)
+
+
+def sample_entities(
+    known: pl.DataFrame, plan: CutoffPlan, max_train_customers: int | None, seed: int
+) -> pl.DataFrame:
+    """Entity rows (customer_id, event_timestamp, split): at each cutoff, every customer known by
+    then (``known``: customer_id, first_seen_at). Training cutoffs keep a seeded random sample of
+    at most ``max_train_customers`` customers each (feature retrieval time grows with the rows);
+    validation and test keep everyone."""
+    parts = []
+    for i, (cutoff, split) in enumerate(plan.as_frame().iter_rows()):
+        ids = known.filter(pl.col("first_seen_at") <= cutoff).sort("customer_id")["customer_id"]
+        if split == "train" and max_train_customers and ids.len() > max_train_customers:
+            rng = np.random.default_rng([seed, i])
+            ids = ids.gather(np.sort(rng.choice(ids.len(), max_train_customers, replace=False)))
+        parts.append(
+            pl.DataFrame({"customer_id": ids}).with_columns(
+                pl.lit(cutoff).cast(pl.Datetime("us")).alias(CUTOFF), pl.lit(split).alias("split")
+            )
+        )
+    return pl.concat(parts)
+
+
+def build_training_set(
+    entities: pl.DataFrame,
+    orders: pl.DataFrame,
+    horizon_days: int,
+    features: Callable[[pl.DataFrame], pl.DataFrame],
+) -> pl.DataFrame:
+    """Labels from orders, then features as of each row's cutoff (``features`` returns the
+    entity frame with feature columns added: Feast's point-in-time retrieval, or the orders-only
+    features)."""
+    labelled = label_orders(entities, orders, horizon_days)
+    return features(labelled)
+
+
+@dataclass
+class Evaluation:
+    """Test-window metrics of the models and the baselines, and the tables behind them."""
+
+    purchase: pl.DataFrame  # one row per scorer: roc_auc, pr_auc, log_loss, brier, base_rate
+    value: pl.DataFrame  # one row per scorer: normalized_gini, spearman, decile_mape, ...
+    calibration: pl.DataFrame
+    lift: pl.DataFrame
+    deciles: pl.DataFrame
+    rows: int
+    buyers: int
+
+    def metric(self, table: str, scorer: str, name: str) -> float:
+        frame = self.purchase if table == "purchase" else self.value
+        return float(frame.filter(pl.col("scorer") == scorer)[name][0])
+
+    def flat(self) -> dict[str, float]:
+        """Every metric as ``<table>/<scorer>/<metric>`` floats (for JSON and Dagster)."""
+        out: dict[str, float] = {"test_rows": float(self.rows), "test_buyers": float(self.buyers)}
+        for table, frame in (("purchase", self.purchase), ("value", self.value)):
+            for row in frame.iter_rows(named=True):
+                for key, value in row.items():
+                    if key != "scorer":
+                        out[f"{table}/{row['scorer']}/{key}"] = float(value)
+        return out
+
+
+def evaluate_purchase(
+    test: pl.DataFrame,
+    p_buy: np.ndarray,
+    rfm: RfmBaseline,
+    extra: dict[str, np.ndarray] | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Purchase metrics of the model and the baselines (one row per scorer), the model's
+    calibration table and its lift by decile."""
+    y = test["label_bought"].to_numpy()
+    scorers = {"model": p_buy, "recency": recency_score(test), "rfm": rfm.score(test)}
+    scorers.update(extra or {})
+    table = pl.DataFrame(
+        [{"scorer": k, **metrics.classification_metrics(y, v)} for k, v in scorers.items()]
+    )
+    return table, metrics.calibration_table(y, p_buy), metrics.lift_table(y, p_buy)
+
+
+def evaluate_value(
+    test: pl.DataFrame,
+    expected_value: np.ndarray,
+    rfm: RfmBaseline,
+    horizon_days: int,
+    extra: dict[str, np.ndarray] | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Value metrics of the model and the baselines (one row per scorer) and the model's decile
+    table (mean predicted vs actual spend)."""
+    spend = test["label_spend_krw"].to_numpy()
+    scorers = {
+        "model": expected_value,
+        "rfm": rfm.value(test),
+        "past_spend": past_spend_scaled(test, horizon_days),
+    }
+    scorers.update(extra or {})
+    table = pl.DataFrame(
+        [{"scorer": k, **metrics.value_metrics(spend, v)} for k, v in scorers.items()]
+    )
+    return table, metrics.decile_table(spend, expected_value)
+
+
+def evaluate(
+    test: pl.DataFrame,
+    p_buy: np.ndarray,
+    expected_value: np.ndarray,
+    rfm: RfmBaseline,
+    horizon_days: int,
+    extra: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+) -> Evaluation:
+    """Metrics of the model's (p_buy, expected value) on labelled rows, next to the baselines and
+    any ``extra`` scorers given as {name: (purchase score, value prediction)}."""
+    extra = extra or {}
+    purchase, calibration, lift = evaluate_purchase(
+        test, p_buy, rfm, {k: v[0] for k, v in extra.items()}
+    )
+    value, deciles = evaluate_value(
+        test, expected_value, rfm, horizon_days, {k: v[1] for k, v in extra.items()}
+    )
+    y = test["label_bought"].to_numpy()
+    return Evaluation(purchase, value, calibration, lift, deciles, len(y), int(y.sum()))
+
+
+@dataclass
+class TrainedModels:
+    purchase: PurchaseModel
+    ltv: ZilnModel
+    rfm: RfmBaseline
+    purchase_features: list[str]
+    ltv_features: list[str]
+    evaluation: Evaluation | None
+    seconds: dict[str, float] = field(default_factory=dict)
+    split_rows: dict[str, int] = field(default_factory=dict)
+
+
+def fit_models(
+    frame: pl.DataFrame,
+    purchase_features: list[str],
+    ltv_features: list[str],
+    horizon_days: int,
+    params: BoosterParams | None = None,
+) -> TrainedModels:
+    """Fit the purchase model and the ZILN model on the ``train`` rows (early stopping on
+    ``validation``) and, when there are ``test`` rows, evaluate them next to the baselines."""
+    params = params or BoosterParams()
+    parts = {s: frame.filter(pl.col("split") == s) for s in SPLITS}
+    for split in ("train", "validation"):
+        if parts[split].is_empty():
+            raise ValueError(f"the training set has no {split} rows")
+    seconds = {}
+    started = time.perf_counter()
+    purchase = PurchaseModel.fit(
+        parts["train"], parts["validation"], purchase_features, params=params
+    )
+    seconds["purchase"] = time.perf_counter() - started
+    started = time.perf_counter()
+    ltv = ZilnModel.fit(parts["train"], parts["validation"], ltv_features, params=params)
+    seconds["ltv"] = time.perf_counter() - started
+    rfm = RfmBaseline.fit(parts["train"])
+    evaluation = None
+    if not parts["test"].is_empty():
+        test = parts["test"]
+        evaluation = evaluate(
+            test,
+            purchase.predict(test),
+            ltv.predict(test)["expected_value_krw"].to_numpy(),
+            rfm,
+            horizon_days,
+        )
+    return TrainedModels(
+        purchase,
+        ltv,
+        rfm,
+        purchase_features,
+        ltv_features,
+        evaluation,
+        seconds,
+        {s: parts[s].height for s in SPLITS},
+    )
+
+
+def score(models: TrainedModels | tuple[PurchaseModel, ZilnModel], frame: pl.DataFrame):
+    """p_buy (purchase model) and the ZILN value columns for each row of ``frame``."""
+    purchase, ltv = (models.purchase, models.ltv) if isinstance(models, TrainedModels) else models
+    values = ltv.predict(frame)
+    return frame.select("customer_id").with_columns(
+        pl.Series("p_buy", purchase.predict(frame)),
+        values["expected_value_krw"],
+        values["value_p10_krw"],
+        values["value_p50_krw"],
+        values["value_p90_krw"],
+        values["p_buy"].alias("p_buy_ltv"),
+    )
