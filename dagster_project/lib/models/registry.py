@@ -52,8 +52,9 @@ class Registry:
         return self.root / name / version
 
     def new_version(self, name: str, fingerprint: str) -> tuple[str, Path]:
-        """A fresh version id (UTC time of training and the data fingerprint) and its folder."""
-        version = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{fingerprint[:8]}"
+        """A fresh version id (UTC time of training, to the microsecond so two trainings in one
+        second differ, and the data fingerprint) and its folder. Ids sort by training time."""
+        version = f"{datetime.now(UTC):%Y%m%dT%H%M%S.%f}-{fingerprint[:8]}"
         folder = self.folder(name, version)
         folder.mkdir(parents=True, exist_ok=False)
         return version, folder
