@@ -3,7 +3,8 @@
 Read with a DuckDB ASOF join over the same daily snapshots Feast serves (gold.feat_customer__daily,
 or its Parquet export `customer__daily.parquet`, or a user's own file with customer_id,
 event_timestamp and feature columns): for each journey, the newest snapshot whose event_timestamp
-is at or before the moment (a journey's conversion or a sampled moment without one), and not older than the feature views' TTL (2 days), as
+is at or before the moment (a journey's conversion, or a sampled day without one), and not
+older than the feature views' TTL (2 days), as
 Feast's historical retrieval does (tests/attribution checks both agree). The ASOF join is used
 instead of Feast's `historical_features` for speed: Feast took ~60 s for 100k entity rows on this
 machine, the join takes about a second for a million journeys.

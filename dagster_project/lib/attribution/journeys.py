@@ -354,7 +354,8 @@ select
     cast(j.revenue as double) as revenue,
     case
         when j.converted then case when j.is_first_purchase then 'first' else 'repeat' end
-        when j.journey_status = 'lapsed' then case when o.is_first_order then 'first' else 'repeat' end
+        when j.journey_status = 'lapsed'
+            then case when o.is_first_order then 'first' else 'repeat' end
         when coalesce(c.orders, 0) = 0 then 'first'
         else 'repeat'
     end as scope,
