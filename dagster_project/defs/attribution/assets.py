@@ -15,7 +15,8 @@ from dagster_project.lib.attribution.journeys import BASELINE
 from dagster_project.lib.settings import Settings
 from dagster_project.lib.warehouse import markdown_table
 
-GROUP = "attribution"
+# The foundation keys every asset by layer and groups it by its key's first part.
+GROUP = "gold"
 CREDIT_KEY = dg.AssetKey(["gold", "attribution_credit"])
 # Models shown side by side in the UI's ROAS table: the old baseline, the path model the team
 # moved to, and the one the budget should trust.
