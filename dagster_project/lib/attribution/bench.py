@@ -83,7 +83,7 @@ def timed(fn, repeats: int) -> tuple[float, object]:
     return statistics.median(times), out
 
 
-def bench_size(n: int, repeats: int) -> dict:
+def bench_size(n: int, repeats: int, with_incrementality: bool = True) -> dict:
     touches, outcomes = synthetic(n)
     build_s, jr = timed(lambda: journeys_from_touches(touches, outcomes), repeats)
     markov_s, _ = timed(lambda: models.markov_removal_effects(jr, 1), repeats)
@@ -91,9 +91,10 @@ def bench_size(n: int, repeats: int) -> dict:
     standard_s, run = timed(
         lambda: report.run_all(jr, markov_orders=(1,), with_incrementality=False), repeats
     )
-    scoped = jr.scoped("all")
-    del scoped
-    inc_s, result = timed(lambda: incrementality.attribute(jr), 1)
+    inc_s, rows = None, None
+    if with_incrementality:
+        inc_s, result = timed(lambda: incrementality.attribute(jr), 1)
+        rows = result.training_rows
     row = {
         "journeys": n,
         "touches": jr.touches.height,
@@ -103,21 +104,43 @@ def bench_size(n: int, repeats: int) -> dict:
         "markov1_with_credit_s": markov_credit_s,
         "standard_models_all_scopes_s": standard_s,
         "incrementality_s": inc_s,
-        "incrementality_training_rows": result.training_rows,
+        "incrementality_training_rows": rows,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     print(json.dumps(row), flush=True)
     return row
 
 
+def _inc(row: dict) -> str:
+    if row["incrementality_s"] is None:
+        return "-"
+    mark = " (earlier run)" if row.get("incrementality_from_previous_run") else ""
+    return f"{row['incrementality_s']:.1f}{mark}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--no-incrementality",
+        action="store_true",
+        help="Skip the incrementality model; its figures are kept from the previous JSON.",
+    )
     args = parser.parse_args()
-    rows = [bench_size(int(s), args.repeats) for s in args.sizes.split(",")]
     out = REPO_ROOT / "bench/out"
     out.mkdir(parents=True, exist_ok=True)
+    previous = {}
+    if args.no_incrementality and (out / "attribution.json").exists():
+        old = json.loads((out / "attribution.json").read_text())["results"]
+        previous = {r["journeys"]: r for r in old}
+    rows = [
+        bench_size(int(s), args.repeats, not args.no_incrementality) for s in args.sizes.split(",")
+    ]
+    for r in rows:
+        if r["incrementality_s"] is None and r["journeys"] in previous:
+            r["incrementality_s"] = previous[r["journeys"]]["incrementality_s"]
+            r["incrementality_from_previous_run"] = True
     (out / "attribution.json").write_text(
         json.dumps({"machine": machine(), "results": rows}, indent=2)
     )
@@ -129,7 +152,7 @@ def main() -> None:
     lines += [
         f"| {r['journeys']:,} | {r['touches']:,} | {r['build_journeys_s']:.2f} "
         f"| {r['markov1_removal_effects_s']:.2f} | {r['markov1_with_credit_s']:.2f} "
-        f"| {r['standard_models_all_scopes_s']:.2f} | {r['incrementality_s']:.1f} "
+        f"| {r['standard_models_all_scopes_s']:.2f} | {_inc(r)} "
         f"| {r['peak_rss_mb']:,.0f} |"
         for r in rows
     ]
