@@ -280,3 +280,58 @@ def bench_models(
         REPO_ROOT / "docs/benchmarks.md",
     )
     typer.echo("wrote bench/out/models.json and docs/benchmarks.md")
+
+
+@app.command()
+def attribute(
+    touches: Annotated[
+        Path,
+        typer.Option(
+            help="CSV/Parquet, one row per touch: journey_id, touched_at, channel, "
+            "optional campaign_id, touch_type, funnel_stage."
+        ),
+    ],
+    outcomes: Annotated[
+        Path,
+        typer.Option(
+            help="CSV/Parquet, one row per journey: journey_id, converted, revenue, "
+            "optional customer_id and as_of."
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Folder for the credit tables.")],
+    customer_features: Annotated[
+        Path | None,
+        typer.Option(
+            help="Optional CSV/Parquet of customer snapshots: customer_id, "
+            "event_timestamp, numeric features (point-in-time, for the "
+            "incrementality model)."
+        ),
+    ] = None,
+    lookback_days: Annotated[
+        float, typer.Option(help="Touches this many days before the journey's as-of time count.")
+    ] = 30.0,
+    half_life_days: Annotated[float, typer.Option(help="Time-decay half-life.")] = 7.0,
+    markov_orders: Annotated[
+        str, typer.Option(help="Markov chain orders, comma-separated.")
+    ] = "1,2,3",
+    timezone: Annotated[str, typer.Option(help="Time zone of business days.")] = "UTC",
+) -> None:
+    """Run every attribution model on your own tracking export and write the credit tables."""
+    from dagster_project.lib.attribution.cli import attribute_command
+    from dagster_project.lib.attribution.journeys import JourneyInputError
+
+    try:
+        attribute_command(
+            touches=touches,
+            outcomes=outcomes,
+            out=out,
+            customer_features=customer_features,
+            lookback_days=lookback_days,
+            half_life_days=half_life_days,
+            markov_orders=tuple(int(k) for k in markov_orders.split(",")),
+            timezone=timezone,
+            echo=typer.echo,
+        )
+    except JourneyInputError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err

@@ -1,0 +1,213 @@
+"""Conversion tracking and attribution as assets: the conversion-tracking report, every
+attribution model's credit (and, on a simulated world, its check against the truth), and
+attributed ROAS/CAC per model side by side. Thin wrappers over dagster_project.lib.attribution."""
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from dagster_project.defs.resources import Warehouse
+from dagster_project.defs.transform.assets import model_key
+from dagster_project.lib.attribution import report, tracking
+from dagster_project.lib.attribution.journeys import BASELINE
+from dagster_project.lib.settings import Settings
+from dagster_project.lib.warehouse import markdown_table
+
+# The foundation keys every asset by layer and groups it by its key's first part.
+GROUP = "gold"
+CREDIT_KEY = dg.AssetKey(["gold", "attribution_credit"])
+# Models shown side by side in the UI's ROAS table: the old baseline, the path model the team
+# moved to, and the one the budget should trust.
+ROAS_MODELS = ("last_click", "markov_1", "incrementality")
+
+
+class AttributionConfig(dg.Config):
+    lookback_days: float = 30.0
+    """Touches this many days before a non-converting journey's end count (dbt's
+    attribution_lookback_days sets it for converting ones)."""
+    half_life_days: float = 7.0
+    """Time-decay model's half-life."""
+    markov_orders: list[int] = [1, 2, 3]
+    """Markov chain orders to run."""
+
+
+def _write(con, table: str, frame: pl.DataFrame) -> None:
+    con.register("__frame", frame.to_arrow())
+    con.execute(f"create or replace table {table} as select * from __frame")
+    con.unregister("__frame")
+
+
+def _rounded(frame: pl.DataFrame, digits: int = 1) -> pl.DataFrame:
+    return frame.with_columns(pl.selectors.float().round(digits))
+
+
+@dg.asset(
+    key=["gold", "conversion_tracking_report"],
+    group_name=GROUP,
+    kinds={"duckdb"},
+    pool="duckdb",
+    deps=[model_key("fct_conversion_tracking"), model_key("dim_campaigns")],
+)
+def conversion_tracking_report(warehouse: Warehouse) -> dg.MaterializeResult:
+    """The conversion-tracking scale by business date, channel, campaign and creative:
+    impressions, clicks, sends, sessions, sign-ups, installs, first and repeat orders, revenue
+    and spend, with CTR, CVR, CPI, CAC and ROAS, and each campaign's parsed name. Campaign names
+    that break the naming convention are listed with the reason."""
+    with warehouse.connect() as con:
+        con.execute(
+            "create or replace table gold.conversion_tracking_report as " + tracking.REPORT_SQL
+        )
+        rows = con.sql("select count(*) from gold.conversion_tracking_report").fetchone()[0]
+        channels = tracking.summary(con, "channel")
+        campaigns = tracking.summary(con, "campaign")
+        malformed = tracking.malformed_campaign_names(con)
+    spend = float(channels["spend_krw"].sum())
+    revenue = float(channels["revenue_krw"].sum())
+    paid_revenue = float(channels.filter(pl.col("spend_krw") > 0)["revenue_krw"].sum())
+    scale = float(channels["revenue_krw"].max() or 0)
+    by_channel = channels.with_columns(
+        revenue_bar=pl.col("revenue_krw").map_elements(
+            lambda v: report.text_bar(v, scale), return_dtype=pl.Utf8
+        )
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": rows,
+            "by_channel": dg.MetadataValue.md(markdown_table(_rounded(by_channel, 3))),
+            "top_campaigns_by_spend": dg.MetadataValue.md(
+                markdown_table(_rounded(campaigns.head(15), 3))
+            ),
+            "malformed_campaign_names": dg.MetadataValue.md(
+                markdown_table(malformed) if malformed.height else "none"
+            ),
+            "malformed_campaigns": malformed.height,
+            "spend_krw": spend,
+            "revenue_krw": revenue,
+            "paid_channel_roas": paid_revenue / spend if spend else 0.0,
+        }
+    )
+
+
+@dg.asset(
+    key=CREDIT_KEY,
+    group_name=GROUP,
+    kinds={"duckdb", "lightgbm"},
+    pool="duckdb",
+    deps=[
+        model_key("fct_touchpoint_journeys"),
+        model_key("feat_customer__daily"),
+        model_key("fct_campaign_sends"),
+        model_key("int_events__cleaned"),
+        model_key("int_orders__enriched"),
+    ],
+)
+def attribution_credit(
+    context: dg.AssetExecutionContext, config: AttributionConfig, warehouse: Warehouse
+) -> dg.MaterializeResult:
+    """Conversions and revenue credited per model, scope (first purchases, repeat purchases,
+    all), channel and campaign, on the same journeys: last click, first click, linear, time
+    decay, position-based, Markov orders 1-3 (exact removal effects), funnel-aware Markov,
+    Shapley, and the incrementality-aware model (the one the budget should trust), whose
+    no-marketing share is the (baseline) row. On a simulated world, every model is checked
+    against the true incremental orders in truth/."""
+    from dagster_project.lib.attribution.warehouse import attribute_warehouse, read_truth
+
+    settings = Settings.from_env()
+    with warehouse.connect(read_only=True) as con:
+        jr, run = attribute_warehouse(
+            con,
+            lookback_days=config.lookback_days,
+            half_life_days=config.half_life_days,
+            markov_orders=tuple(config.markov_orders),
+            timezone=settings.business_timezone,
+        )
+    with warehouse.connect() as con:
+        _write(con, "gold.attribution_credit", run.credit)
+        _write(con, "gold.attribution_removal_effects", run.removal_effects)
+    inc = run.incrementality
+    matrix = report.channel_matrix(run.credit)
+    metadata: dict[str, Any] = {
+        "dagster/row_count": run.credit.height,
+        "journeys": jr.journeys.height,
+        "converted_journeys": int(jr.journeys["converted"].sum()),
+        "touches": jr.touches.height,
+        "conversions_by_channel_and_model": dg.MetadataValue.md(markdown_table(_rounded(matrix))),
+        "removal_effects": dg.MetadataValue.md(
+            markdown_table(
+                _rounded(
+                    run.removal_effects.filter(pl.col("scope") == "all").pivot(
+                        on="model", index="channel", values="removal_effect"
+                    ),
+                    3,
+                )
+            )
+        ),
+        "seconds_per_model": dg.MetadataValue.md(
+            markdown_table(
+                pl.DataFrame(
+                    {"model": list(run.seconds), "seconds": list(run.seconds.values())}
+                ).pipe(_rounded, 2)
+            )
+        ),
+    }
+    if inc is not None:
+        baseline = matrix.filter(pl.col("channel") == BASELINE)["incrementality"]
+        metadata |= {
+            "incrementality_auc": inc.auc,
+            "incrementality_baseline_conversions": float(baseline.sum()),
+            "incrementality_marketing_conversions": float(
+                matrix.filter(pl.col("channel") != BASELINE)["incrementality"].sum()
+            ),
+            "holdout_calibration": dg.MetadataValue.md(
+                markdown_table(_rounded(inc.calibration, 2)) if inc.calibration.height else "none"
+            ),
+        }
+    truth = read_truth(Path(warehouse.raw_dir))
+    if truth is not None:
+        check = report.truth_check(run.credit, truth)
+        metadata["truth_check"] = dg.MetadataValue.md(markdown_table(_rounded(check, 3)))
+        for row in check.iter_rows(named=True):
+            metadata[f"spearman/{row['model']}"] = row["spearman"]
+            metadata[f"zero_effect_share/{row['model']}"] = row["zero_effect_share"]
+    context.log.info("notes: %s", "; ".join(run.notes) or "none")
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset(
+    key=["gold", "attributed_roas"],
+    group_name=GROUP,
+    kinds={"duckdb"},
+    pool="duckdb",
+    deps=[CREDIT_KEY, model_key("fct_conversion_tracking")],
+)
+def attributed_roas(warehouse: Warehouse) -> dg.MaterializeResult:
+    """Attributed conversions and revenue per model, scope, channel and campaign, joined with
+    spend: cost per conversion, CAC (spend per first purchase) and ROAS, every model side by
+    side."""
+    from dagster_project.lib.attribution.warehouse import campaign_spend
+
+    with warehouse.connect() as con:
+        credit = con.sql("select * from gold.attribution_credit").pl()
+        roas = report.attributed_roas(credit, campaign_spend(con))
+        _write(con, "gold.attributed_roas", roas)
+    per_channel = (
+        roas.filter(pl.col("scope") == "all")
+        .group_by("model", "channel")
+        .agg(pl.col("conversions", "revenue", "spend_krw", "first_conversions").sum())
+        .filter(pl.col("spend_krw") > 0)
+        .with_columns(roas=pl.col("revenue") / pl.col("spend_krw"))
+    )
+    side_by_side = (
+        per_channel.filter(pl.col("model").is_in(ROAS_MODELS))
+        .pivot(on="model", index="channel", values="roas")
+        .sort("channel")
+    )
+    metadata: dict[str, Any] = {
+        "dagster/row_count": roas.height,
+        "roas_by_channel": dg.MetadataValue.md(markdown_table(_rounded(side_by_side, 2))),
+    }
+    for row in per_channel.filter(pl.col("model").is_in(ROAS_MODELS)).iter_rows(named=True):
+        metadata[f"roas/{row['model']}/{row['channel']}"] = float(row["roas"])
+    return dg.MaterializeResult(metadata=metadata)
