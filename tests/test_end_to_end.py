@@ -29,7 +29,8 @@ def materialize_everything(data_dir: Path, raw_dir: Path, monkeypatch) -> dg.Exe
 
 def test_tiny_world_materializes_end_to_end(tmp_path: Path, monkeypatch) -> None:
     raw = tmp_path / "raw"
-    write_world(simulate(WorldConfig(customers=400, days=45, seed=7)), raw)
+    # 120 days: the models train on rolling cutoffs, which need 28 days of history + 3 x 30.
+    write_world(simulate(WorldConfig(customers=400, days=120, seed=7)), raw)
     result = materialize_everything(tmp_path, raw, monkeypatch)
     assert result.success
 
@@ -68,7 +69,7 @@ def test_tiny_world_materializes_end_to_end(tmp_path: Path, monkeypatch) -> None
 def test_orders_only_export_materializes_end_to_end(tmp_path: Path, monkeypatch) -> None:
     raw = tmp_path / "raw"
     raw.mkdir()
-    orders = simulate(WorldConfig(customers=300, days=40, seed=3)).tables["orders"]
+    orders = simulate(WorldConfig(customers=300, days=120, seed=3)).tables["orders"]
     orders.select("customer_id", "ordered_at", "order_amount").write_csv(raw / "orders.csv")
     result = materialize_everything(tmp_path, raw, monkeypatch)
     assert result.success
