@@ -29,8 +29,9 @@ def materialize_everything(data_dir: Path, raw_dir: Path, monkeypatch) -> dg.Exe
 
 def test_tiny_world_materializes_end_to_end(tmp_path: Path, monkeypatch) -> None:
     raw = tmp_path / "raw"
-    # 120 days: the models train on rolling cutoffs, which need 28 days of history + 3 x 30.
-    write_world(simulate(WorldConfig(customers=400, days=120, seed=7)), raw)
+    # 120 days: the models train on rolling cutoffs (28 days of history + 3 x 30), and need
+    # enough buyers in each.
+    write_world(simulate(WorldConfig(customers=1000, days=120, seed=7)), raw)
     result = materialize_everything(tmp_path, raw, monkeypatch)
     assert result.success
 
