@@ -60,11 +60,14 @@ def test_tiny_world_materializes_end_to_end(tmp_path: Path, monkeypatch) -> None
         gold = {
             m: con.execute(f"select count(*) from gold.{m}").fetchone()[0] for m in feature_models
         }
-    feature_files = sorted((tmp_path / "features").glob("*.parquet"))
-    assert feature_files, "no feature files were written for Feast"
-    for path in feature_files:
+    # every gold feature model is a Parquet file for Feast, in the features dir
+    assert len(gold) == 3, gold
+    for model, rows_in_gold in gold.items():
+        path = tmp_path / "features" / f"{model.removeprefix('feat_')}.parquet"
         rows = pl.scan_parquet(path).select(pl.len()).collect().item()
-        assert rows == gold[f"feat_{path.stem}"] > 0, path.name
+        assert rows == rows_in_gold > 0, path.name
+    # and the model scores Feast serves
+    assert (tmp_path / "features" / "customer_scores.parquet").exists()
 
 
 def test_orders_only_export_materializes_end_to_end(tmp_path: Path, monkeypatch) -> None:
