@@ -73,7 +73,7 @@ def test_tiny_world_materializes_end_to_end(tmp_path: Path, monkeypatch) -> None
 def test_orders_only_export_materializes_end_to_end(tmp_path: Path, monkeypatch) -> None:
     raw = tmp_path / "raw"
     raw.mkdir()
-    orders = simulate(WorldConfig(customers=300, days=120, seed=3)).tables["orders"]
+    orders = simulate(WorldConfig(customers=1000, days=150, seed=3)).tables["orders"]
     orders.select("customer_id", "ordered_at", "order_amount").write_csv(raw / "orders.csv")
     result = materialize_everything(tmp_path, raw, monkeypatch)
     assert result.success

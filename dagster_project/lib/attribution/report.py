@@ -91,7 +91,14 @@ def run_all(
         parts.append(models.credit(sub, weights, "shapley", scope))
 
     inc_result = None
-    if with_incrementality:
+    converted = jr.journeys["converted"]
+    if with_incrementality and (jr.touches.is_empty() or converted.all() or not converted.any()):
+        # e.g. an orders-only export: no touches, every journey an order
+        notes.append(
+            "incrementality model skipped: it needs touches and both converting and"
+            " non-converting journeys"
+        )
+    elif with_incrementality:
         if progress:
             progress("incrementality model")
         inc_result = timed(
