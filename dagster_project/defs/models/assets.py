@@ -149,6 +149,31 @@ def _metric(table: pl.DataFrame, scorer: str, name: str) -> float:
     return finite(float(table.filter(pl.col("scorer") == scorer)[name][0]))
 
 
+def _train(context: dg.AssetExecutionContext, config: ModelConfig, model: str, metrics):
+    """Train one model ("purchase" or "ltv") on the stored training set, register it (champion or
+    not, logged), and return the result with its headline test metrics as
+    ``<scorer>/<metric>`` floats."""
+    from dagster_project.lib.models import pipeline
+    from dagster_project.lib.models.registry import Registry
+    from dagster_project.lib.models.ziln import BoosterParams
+
+    train = {"purchase": pipeline.train_purchase, "ltv": pipeline.train_ltv}[model]
+    params = BoosterParams(
+        learning_rate=config.learning_rate,
+        num_leaves=config.num_leaves,
+        min_data_in_leaf=config.min_data_in_leaf,
+        seed=config.seed,
+    )
+    result = train(pipeline.load_training_set(models_dir()), Registry(models_dir()), params)
+    (context.log.info if result.decision.promoted else context.log.warning)(result.decision.message)
+    headline = {
+        f"{scorer}/{name}": _metric(result.metrics, scorer, name)
+        for scorer in result.metrics["scorer"]
+        for name in metrics
+    }
+    return result, headline
+
+
 @dg.asset(
     key=PURCHASE_KEY,
     group_name=GROUP,
@@ -172,25 +197,9 @@ def purchase_probability(
     stopping on the validation cutoff. Test metrics (ROC AUC, PR AUC, log loss, Brier) next to
     the recency and RFM baselines, a calibration table and lift by decile. Registered; becomes
     the champion unless the current champion does better on the same test window."""
-    from dagster_project.lib.models import pipeline
-    from dagster_project.lib.models.registry import Registry
-    from dagster_project.lib.models.ziln import BoosterParams
-
-    ts = pipeline.load_training_set(models_dir())
-    params = BoosterParams(
-        learning_rate=config.learning_rate,
-        num_leaves=config.num_leaves,
-        min_data_in_leaf=config.min_data_in_leaf,
-        seed=config.seed,
+    result, headline = _train(
+        context, config, "purchase", ("roc_auc", "pr_auc", "log_loss", "brier")
     )
-    result = pipeline.train_purchase(ts, Registry(models_dir()), params)
-    (context.log.info if result.decision.promoted else context.log.warning)(result.decision.message)
-    table = result.metrics
-    headline = {
-        f"{scorer}/{name}": _metric(table, scorer, name)
-        for scorer in table["scorer"]
-        for name in ("roc_auc", "pr_auc", "log_loss", "brier")
-    }
     metadata = _model_metadata(result, headline)
     metadata["calibration"] = _table(result.tables["calibration"])
     metadata["lift_by_decile"] = _bars(result.tables["lift"], "decile", "lift", "lift")
@@ -229,25 +238,12 @@ def ltv(context: dg.AssetExecutionContext, config: ModelConfig) -> dg.Materializ
     (log spend of buyers) and a per-customer spread; expected value p * exp(mu + sigma^2 / 2) and
     quantiles. Test metrics (normalized Gini, Spearman, decile MAPE, total spend error) next to
     past spend scaled to H and the RFM cell mean; a decile chart of predicted vs actual spend."""
-    from dagster_project.lib.models import pipeline
-    from dagster_project.lib.models.registry import Registry
-    from dagster_project.lib.models.ziln import BoosterParams
-
-    ts = pipeline.load_training_set(models_dir())
-    params = BoosterParams(
-        learning_rate=config.learning_rate,
-        num_leaves=config.num_leaves,
-        min_data_in_leaf=config.min_data_in_leaf,
-        seed=config.seed,
+    result, headline = _train(
+        context,
+        config,
+        "ltv",
+        ("normalized_gini", "spearman", "decile_mape", "total_spend_relative_error"),
     )
-    result = pipeline.train_ltv(ts, Registry(models_dir()), params)
-    (context.log.info if result.decision.promoted else context.log.warning)(result.decision.message)
-    table = result.metrics
-    headline = {
-        f"{scorer}/{name}": _metric(table, scorer, name)
-        for scorer in table["scorer"]
-        for name in ("normalized_gini", "spearman", "decile_mape", "total_spend_relative_error")
-    }
     metadata = _model_metadata(result, headline)
     deciles = result.tables["deciles"]
     metadata["deciles"] = _table(deciles, 0)
