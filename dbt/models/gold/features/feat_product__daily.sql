@@ -113,6 +113,7 @@ product_spans as (
     -- from listing (first activity when the listing time is unknown), not before the data
     select
         k.product_key,
+        k.category_key,
         greatest(b.first_date, coalesce(p.created_date, f.first_activity_date)) as grid_start_date,
         p.created_date,
         f.first_activity_date,
@@ -169,6 +170,7 @@ kept as (
     -- active in the trailing 30 days, or listed within them
     select
         g.*,
+        c.category_key,
         c.created_date,
     from grid_lagged as g
     inner join product_spans as c using (product_key)
@@ -179,6 +181,7 @@ kept as (
 windowed as materialized (
     select
         g.product_key,
+        g.category_key,
         g.snapshot_date,
         g.created_date,
         {%- for n in windows %}
@@ -198,17 +201,16 @@ windowed as materialized (
 popularity as (
     select
         w.snapshot_date,
-        k.category_key,
+        w.category_key,
         w.orders_30d,
         w.views_30d,
         cast(1 + coalesce(sum(count(*)) over (
-            partition by w.snapshot_date, k.category_key
+            partition by w.snapshot_date, w.category_key
             order by w.orders_30d desc, w.views_30d desc
             rows between unbounded preceding and 1 preceding
         ), 0) as integer) as popularity_rank_in_category,
     from windowed as w
-    inner join product_keys as k using (product_key)
-    group by w.snapshot_date, k.category_key, w.orders_30d, w.views_30d
+    group by w.snapshot_date, w.category_key, w.orders_30d, w.views_30d
 ),
 
 final as (
@@ -240,7 +242,7 @@ final as (
     inner join dates as d on d.calendar_date = w.snapshot_date
     inner join popularity as r
         on r.snapshot_date = w.snapshot_date
-        and r.category_key = k.category_key
+        and r.category_key = w.category_key
         and r.orders_30d = w.orders_30d
         and r.views_30d = w.views_30d
 )
