@@ -14,7 +14,9 @@ $(UV):
 
 install: $(UV)
 	$(UV) sync --frozen
-	cd dbt && $(CURDIR)/.venv/bin/dbt parse --profiles-dir . --quiet
+	@# Parsed with the warehouse path runs will use: a changed profile costs dbt a full re-parse.
+	cd dbt && MOPT_DUCKDB_PATH=$${MOPT_DUCKDB_PATH:-$${MOPT_DATA_DIR:-$(CURDIR)/data}/warehouse.duckdb} \
+		$(CURDIR)/.venv/bin/dbt parse --profiles-dir . --quiet
 	mkdir -p $(DAGSTER_HOME) && cp -n deploy/dagster.local.yaml $(DAGSTER_HOME)/dagster.yaml || true
 
 demo: install  ## simulate the sample world and materialize every asset through Dagster

@@ -88,7 +88,13 @@ def _materialize(select: str) -> None:
             if selection is not None
             else None
         )
-        result = job.execute_in_process(instance=instance, asset_selection=keys)
+        result = job.execute_in_process(
+            instance=instance,
+            asset_selection=keys,
+            # Dagster's per-step DEBUG events would bury dbt's and the assets' own progress lines
+            # on the console; the run's full event log is still in the instance (and the UI).
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+        )
     if not result.success:
         raise typer.Exit(1)
     typer.echo(

@@ -1,4 +1,6 @@
 -- Every order closes exactly one converted journey, as its last row. Returns the orders that do not.
+-- Shown in Dagster as a check on fct_touchpoint_journeys (a singular test reads several models).
+{{ config(meta={'dagster': {'ref': {'name': 'fct_touchpoint_journeys'}}}) }}
 with
 
 orders as (

@@ -1,5 +1,7 @@
 -- Conversion tracking credits every order exactly once (organic rows included): its revenue and
 -- order counts equal silver's orders. Returns a row when they differ.
+-- Shown in Dagster as a check on fct_conversion_tracking (a singular test reads several models).
+{{ config(meta={'dagster': {'ref': {'name': 'fct_conversion_tracking'}}}) }}
 with
 
 tracked as (
