@@ -384,7 +384,9 @@ def calibrate(
     """Bound each channel's credit by its holdout campaigns' measured incremental orders: the
     model's credit for those campaigns (the channel's credit on their touches) is compared with
     the sum of their measured lifts and its interval; a channel whose credit lies outside has all
-    its credit scaled to the nearest end. The difference goes to the baseline."""
+    its credit scaled to the nearest end. Credit taken away goes to the baseline; credit added
+    comes from it, and only as far as each journey's baseline reaches (a journey cannot give more
+    than its one conversion), so ``calibrated`` may stop short of ``target``."""
     if lift.is_empty():
         return result
     j, _ = jr.arrays()
@@ -392,11 +394,7 @@ def calibrate(
     touch = jr.touches.select("channel", "campaign_id").with_columns(
         credit=result.weights * conv[j]
     )
-    model = (
-        touch.join(lift.select("campaign_id"), on="campaign_id", how="semi")
-        .group_by("channel")
-        .agg(model=pl.col("credit").sum())
-    )
+    model = _holdout_campaign_credit(touch, lift, "model")
     per_channel = (
         lift.group_by("channel")
         .agg(
@@ -426,14 +424,47 @@ def calibrate(
     touch_factor = jr.touches["channel"].replace_strict(
         factor, default=1.0, return_dtype=pl.Float64
     )
-    new_w = result.weights * touch_factor.to_numpy()
+    new_w = _within_baseline(
+        j, result.weights, result.weights * touch_factor.to_numpy(), result.baseline_share
+    )
     moved = np.bincount(j, weights=result.weights - new_w, minlength=jr.journeys.height)
+    credit = touch.with_columns(credit=new_w * conv[j])
+    calibrated = _holdout_campaign_credit(credit, lift, "calibrated")
+    per_channel = per_channel.join(calibrated, on="channel", how="left").with_columns(
+        pl.col("calibrated").fill_null(0.0)
+    )
+    effect = credit.group_by("channel").agg(pl.col("credit").sum())
     return IncrementalityResult(
         weights=new_w,
         baseline_share=result.baseline_share + moved,
-        channel_effect={c: v * factor.get(c, 1.0) for c, v in result.channel_effect.items()},
+        channel_effect={
+            c: float(v) for c, v in zip(effect["channel"], effect["credit"], strict=True)
+        },
         auc=result.auc,
         training_rows=result.training_rows,
         features=result.features,
         calibration=per_channel,
     )
+
+
+def _holdout_campaign_credit(credit: pl.DataFrame, lift: pl.DataFrame, name: str) -> pl.DataFrame:
+    """Per channel: the credit on touches of the campaigns that have a measured holdout lift."""
+    return (
+        credit.join(lift.select("campaign_id"), on="campaign_id", how="semi")
+        .group_by("channel")
+        .agg(pl.col("credit").sum().alias(name))
+    )
+
+
+def _within_baseline(
+    j: np.ndarray, weights: np.ndarray, scaled: np.ndarray, baseline: np.ndarray
+) -> np.ndarray:
+    """``scaled`` with each journey's increases shrunk so they need no more than the journey's
+    baseline share plus what its decreases free: the baseline never goes below zero."""
+    up = np.clip(scaled - weights, 0.0, None)
+    down = np.clip(weights - scaled, 0.0, None)
+    n = baseline.shape[0]
+    room = np.clip(baseline + np.bincount(j, weights=down, minlength=n), 0.0, None)
+    wanted = np.bincount(j, weights=up, minlength=n)
+    keep = np.divide(room, wanted, out=np.ones(n), where=wanted > room)
+    return weights - down + up * keep[j]
