@@ -120,28 +120,39 @@ with_ids as (
 {%- set previous = 'typed' %}
 {%- endif %}
 
-{#- Duplicate keys are rare: find them by aggregation (a hash, cheaper than a window over every
-    row) and keep the first row of each, in file and row order. #}
+{#- Duplicate keys are rare: find them by counting (a hash aggregate without payload), then the
+    first row of each, in file and row order, among those few keys only. #}
 duplicate_keys as (
     select
         {%- for k in key %}
-        {{ adapter.quote(k) }},
+        {{ adapter.quote(k) }}{{ ',' if not loop.last }}
         {%- endfor %}
-        min(struct_pack(f := _source_file, r := _row_number)) as _first_row
     from {{ previous }}
     where {% for k in key %}{{ adapter.quote(k) }} is not null{{ ' and ' if not loop.last }}{% endfor %}
     group by all
     having count(*) > 1
 ),
 
+first_rows as (
+    select
+        {%- for k in key %}
+        {{ adapter.quote(k) }},
+        {%- endfor %}
+        min(struct_pack(f := _source_file, r := _row_number)) as _first_row
+    from {{ previous }}
+    semi join duplicate_keys
+        using ({% for k in key %}{{ adapter.quote(k) }}{{ ', ' if not loop.last }}{% endfor %})
+    group by all
+),
+
 ranked as (
     select
         rows.*,
-        duplicate_keys._first_row is not null
+        first_rows._first_row is not null
             and struct_pack(f := rows._source_file, r := rows._row_number)
-                != duplicate_keys._first_row as _is_duplicate
+                != first_rows._first_row as _is_duplicate
     from {{ previous }} as rows
-    left join duplicate_keys
+    left join first_rows
         using ({% for k in key %}{{ adapter.quote(k) }}{{ ', ' if not loop.last }}{% endfor %})
 ),
 
