@@ -31,8 +31,9 @@ test-fast: install
 ui: install  ## the Dagster UI on the demo data: http://127.0.0.1:3000
 	$(RUN) dagster dev -m dagster_project.definitions -h 127.0.0.1 -p 3000
 
-bench: install  ## benchmarks -> bench/out/*.json and docs/benchmarks.md
-	$(RUN) mopt bench
+bench: install  ## foundation and demo benchmarks -> bench/out/*.json and docs/benchmarks.md
+	$(RUN) mopt bench foundation
+	$(RUN) mopt bench demo
 
 lint: install
 	$(RUN) ruff check . && $(RUN) ruff format --check .

@@ -51,28 +51,6 @@ def demo(
     _print_summary(settings)
 
 
-@app.command()
-def bench(
-    sizes: Annotated[
-        str, typer.Option(help="Comma-separated customers x days, e.g. 10000x365,100000x365.")
-    ] = "10000x365,100000x365",
-    workdir: Annotated[Path, typer.Option(help="Scratch folder (deleted per size).")] = Path(
-        "bench/out/work"
-    ),
-) -> None:
-    """Time simulate, ingest and dbt build per world size; writes bench/out/foundation.json and
-    the table in docs/benchmarks.md."""
-    from dagster_project.lib.bench import bench_world, write_report
-    from dagster_project.lib.settings import REPO_ROOT
-
-    results = []
-    for size in sizes.split(","):
-        customers, days = (int(x) for x in size.lower().split("x"))
-        results += bench_world(customers, days, workdir / size)
-    write_report(results, REPO_ROOT / "bench/out", REPO_ROOT / "docs/benchmarks.md")
-    typer.echo("wrote bench/out/foundation.json and docs/benchmarks.md")
-
-
 def _materialize(select: str) -> None:
     import dagster as dg
 
@@ -187,24 +165,6 @@ def uplift_report() -> None:
         typer.echo("\n".join(uplift_lines(con, limit=1000)))
 
 
-@app.command("bench-segments")
-def bench_segments(
-    warehouse: Annotated[
-        Path | None, typer.Option(help="Warehouse file (default: MOPT_DUCKDB_PATH / the demo's).")
-    ] = None,
-    repeats: Annotated[int, typer.Option(help="Runs per stage; the median is reported.")] = 3,
-) -> None:
-    """Time segments, audiences, the uplift report and the coupon uplift model on a copy of a
-    built warehouse; writes bench/out/segments.json and its table in docs/benchmarks.md."""
-    from dagster_project.lib import bench_segments as b
-    from dagster_project.lib.settings import REPO_ROOT
-
-    path = warehouse or Settings.from_env().duckdb_path
-    results = b.bench_segments(path, REPO_ROOT / "campaigns", repeats)
-    b.write_report(results, REPO_ROOT / "bench/out", REPO_ROOT / "docs/benchmarks.md", repeats)
-    typer.echo("wrote bench/out/segments.json and docs/benchmarks.md")
-
-
 @app.command()
 def backtest(
     orders: Annotated[
@@ -255,37 +215,6 @@ def backtest(
         bar.update(1)
     typer.echo(report_markdown(result))
     typer.echo(f"wrote {', '.join(str(p) for p in paths.values())}")
-
-
-@app.command("bench-models")
-def bench_models(
-    sizes: Annotated[
-        str, typer.Option(help="Orders-only backtests at these customers x days sizes.")
-    ] = "20000x180,100000x365",
-    feast_size: Annotated[
-        str,
-        typer.Option(help="Feature-store path (dbt + Feast + both models) at this size; '' skips."),
-    ] = "20000x180",
-    workdir: Annotated[Path, typer.Option(help="Scratch folder.")] = Path("bench/out/work"),
-) -> None:
-    """Model metrics next to the baselines (BG/NBD included on orders-only data and CDNOW) and
-    training times; writes bench/out/models.json and the bench:models block of
-    docs/benchmarks.md."""
-    from dagster_project.lib.models.bench import run
-    from dagster_project.lib.settings import REPO_ROOT
-
-    def parse(size: str) -> tuple[int, int]:
-        customers, days = (int(x) for x in size.lower().split("x"))
-        return customers, days
-
-    run(
-        [parse(s) for s in sizes.split(",") if s],
-        parse(feast_size) if feast_size else None,
-        workdir.resolve(),
-        REPO_ROOT / "bench/out",
-        REPO_ROOT / "docs/benchmarks.md",
-    )
-    typer.echo("wrote bench/out/models.json and docs/benchmarks.md")
 
 
 @app.command()
@@ -341,3 +270,144 @@ def attribute(
     except JourneyInputError as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(2) from err
+
+
+bench_app = typer.Typer(
+    help="Benchmarks, one suite per command: each writes bench/out/<suite>.json and its table "
+    "in docs/benchmarks.md.",
+    no_args_is_help=True,
+)
+app.add_typer(bench_app, name="bench")
+WORKDIR = Path("bench/out/work")
+
+
+@bench_app.command("foundation")
+def bench_foundation(
+    sizes: Annotated[
+        str, typer.Option(help="Comma-separated customers x days, e.g. 10000x365,100000x365.")
+    ] = "10000x365,100000x365",
+    workdir: Annotated[Path, typer.Option(help="Scratch folder (deleted per size).")] = WORKDIR,
+) -> None:
+    """Simulate, ingest and dbt build per world size.
+
+    Each stage runs as its own process from scratch: wall time, peak RSS and rows."""
+    from dagster_project.lib.bench import foundation
+
+    foundation.run(sizes.split(","), workdir.resolve())
+
+
+@bench_app.command("demo")
+def bench_demo(
+    repeats: Annotated[int, typer.Option(help="Runs; the median wall time is reported.")] = 1,
+    workdir: Annotated[
+        Path, typer.Option(help="Scratch folder (a fresh data dir and DAGSTER_HOME per run).")
+    ] = WORKDIR / "demo",
+) -> None:
+    """`mopt demo` end to end, against the target of under 3 minutes.
+
+    Runs `mopt demo` (20,000 customers x 180 days: simulate, then every asset through Dagster) as
+    a process on fresh state, as after `make install`: wall time (median over runs), peak RSS."""
+    from dagster_project.lib.bench import demo
+
+    demo.run(repeats, workdir.resolve())
+
+
+@bench_app.command("features")
+def bench_features(
+    customers: Annotated[int, typer.Option(help="Customers in the simulated world.")] = 100_000,
+    days: Annotated[int, typer.Option(help="Days in the simulated world.")] = 365,
+    seed: Annotated[int, typer.Option(help="Random seed (world and samples).")] = 42,
+    workdir: Annotated[Path, typer.Option(help="Scratch folder.")] = WORKDIR / "features",
+    features_dir: Annotated[
+        Path | None, typer.Option(help="Existing feature files (skips building a world).")
+    ] = None,
+    redis_url: Annotated[
+        str | None, typer.Option(help="Redis host:port; with --registry-url runs production too.")
+    ] = None,
+    registry_url: Annotated[
+        str | None, typer.Option(help="postgresql+psycopg://... for the Feast SQL registry.")
+    ] = None,
+    entity_rows: Annotated[int, typer.Option(help="Rows of the historical retrieval.")] = 100_000,
+    reads: Annotated[int, typer.Option(help="Online reads per batch size.")] = 500,
+) -> None:
+    """Feast: materialization, historical retrieval, online latency.
+
+    Builds the feature files of a simulated world (unless --features-dir), then per online store
+    (SQLite; with both URLs also Redis with a PostgreSQL registry): a full materialization, a
+    point-in-time retrieval of --entity-rows rows, and online read latency (p50/p99) at batch 1,
+    10 and 100."""
+    from dagster_project.lib.bench import features
+
+    features.run(
+        customers,
+        days,
+        seed,
+        workdir.resolve(),
+        features_dir.resolve() if features_dir else None,
+        redis_url,
+        registry_url,
+        entity_rows,
+        reads,
+    )
+
+
+@bench_app.command("models")
+def bench_models(
+    sizes: Annotated[
+        str, typer.Option(help="Orders-only backtests at these customers x days sizes.")
+    ] = "20000x180,100000x365",
+    feast_size: Annotated[
+        str,
+        typer.Option(help="Feature-store path (dbt + Feast + both models) at this size; '' skips."),
+    ] = "20000x180",
+    workdir: Annotated[Path, typer.Option(help="Scratch folder.")] = WORKDIR,
+) -> None:
+    """Model metrics next to the baselines, and training times.
+
+    The feature-store path (dbt, Feast, both models) at --feast-size, orders-only backtests at
+    each of --sizes, and CDNOW, where BG/NBD + Gamma-Gamma is the baseline."""
+    from dagster_project.lib.bench import models
+    from dagster_project.lib.bench.common import parse_size
+
+    models.run(
+        [parse_size(s) for s in sizes.split(",") if s],
+        parse_size(feast_size) if feast_size else None,
+        workdir.resolve(),
+    )
+
+
+@bench_app.command("segments")
+def bench_segments(
+    warehouse: Annotated[
+        Path | None, typer.Option(help="Warehouse file (default: MOPT_DUCKDB_PATH / the demo's).")
+    ] = None,
+    repeats: Annotated[int, typer.Option(help="Runs per stage; the median is reported.")] = 3,
+) -> None:
+    """Segments, audiences and uplift on a built warehouse.
+
+    On a copy of the warehouse (e.g. the demo's): segments, the sample campaigns' audiences, the
+    uplift report and the coupon uplift model; median wall time over --repeats."""
+    from dagster_project.lib.bench import segments
+
+    segments.run(warehouse or Settings.from_env().duckdb_path, repeats)
+
+
+@bench_app.command("attribution")
+def bench_attribution(
+    sizes: Annotated[str, typer.Option(help="Comma-separated journey counts.")] = "100000,1000000",
+    repeats: Annotated[int, typer.Option(help="Runs per step; the median is reported.")] = 3,
+    incrementality: Annotated[
+        bool,
+        typer.Option(
+            help="Run the incrementality model; without it, its figures are kept from the "
+            "previous bench/out/attribution.json."
+        ),
+    ] = True,
+) -> None:
+    """Attribution models on synthetic journeys.
+
+    Seeded journeys over 8 channels: journey building, Markov-1 removal effects, every standard
+    model for three scopes, and the incrementality model."""
+    from dagster_project.lib.bench import attribution
+
+    attribution.run([int(n) for n in sizes.split(",")], repeats, incrementality)

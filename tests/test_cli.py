@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+import pytest
 from typer.testing import CliRunner
 
 from dagster_project.cli import app
@@ -41,3 +42,20 @@ def test_help_lists_the_commands() -> None:
     assert result.exit_code == 0
     for command in ("simulate", "materialize", "demo", "bench"):
         assert command in result.output
+
+
+BENCH_SUITES = ("foundation", "demo", "features", "models", "segments", "attribution")
+
+
+def test_bench_lists_every_suite() -> None:
+    result = runner.invoke(app, ["bench", "--help"])
+    assert result.exit_code == 0, result.output
+    for suite in BENCH_SUITES:
+        assert suite in result.output
+
+
+@pytest.mark.parametrize("suite", BENCH_SUITES)
+def test_each_bench_suite_has_help(suite: str) -> None:
+    result = runner.invoke(app, ["bench", suite, "--help"])
+    assert result.exit_code == 0, result.output
+    assert f"bench {suite} [OPTIONS]" in result.output

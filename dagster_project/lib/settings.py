@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,19 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt"
 FEATURE_REPO_DIR = REPO_ROOT / "feature_repo"
+# Written by `dbt parse` (make install) and by every dbt run.
+DBT_MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
+
+
+def feature_models(manifest_path: Path = DBT_MANIFEST_PATH) -> list[str]:
+    """Gold ``feat_`` models, from the dbt manifest: dbt writes each as the Parquet file Feast
+    reads, ``<features dir>/<name without feat_>.parquet``."""
+    manifest = json.loads(Path(manifest_path).read_text())
+    return sorted(
+        node["name"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["name"].startswith("feat_")
+    )
 
 
 @dataclass(frozen=True)

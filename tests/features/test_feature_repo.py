@@ -10,7 +10,13 @@ import pytest
 import yaml
 
 from dagster_project.lib import features
-from dagster_project.lib.settings import DBT_PROJECT_DIR, FEATURE_REPO_DIR, REPO_ROOT, Settings
+from dagster_project.lib.settings import (
+    DBT_PROJECT_DIR,
+    FEATURE_REPO_DIR,
+    REPO_ROOT,
+    Settings,
+    feature_models,
+)
 
 DBT_TO_FEAST = {"varchar": "String", "integer": "Int32", "double": "Float64", "boolean": "Bool"}
 BOOKKEEPING = {"snapshot_date", "event_timestamp", "created_timestamp"}
@@ -78,7 +84,6 @@ def test_views_and_services_are_documented(repo) -> None:
 
 def test_sources_read_the_files_the_assets_depend_on(repo) -> None:
     from dagster_project.defs.features.assets import feature_registry
-    from dagster_project.defs.transform.assets import feature_models
 
     files = {m.removeprefix("feat_") for m in feature_models()}
     paths = {Path(s.path) for s in repo.data_sources if "dbt_model" in s.tags}

@@ -14,14 +14,15 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from dagster_project.defs.resources import Warehouse
-from dagster_project.defs.transform.assets import feature_models, model_key
-from dagster_project.lib.settings import FEATURE_REPO_DIR, Settings
+from dagster_project.defs.resources import Warehouse, dbt_project
+from dagster_project.defs.transform.assets import model_key
+from dagster_project.lib.settings import FEATURE_REPO_DIR, Settings, feature_models
 from dagster_project.lib.warehouse import markdown_table
 
 # The gold feature models, written by dbt as the Parquet files the feature repo's sources read
-# (feature_repo/data_sources.py); tests/features/test_feature_repo.py checks the two agree.
-FEATURE_FILE_KEYS = [model_key(name) for name in feature_models()]
+# (feature_repo/data_sources.py); tests/features/test_feature_repo.py checks the two agree. The
+# manifest is the one dagster-dbt prepared (`dagster dev` parses the project first).
+FEATURE_FILE_KEYS = [model_key(name) for name in feature_models(dbt_project().manifest_path)]
 REGISTRY_KEY = dg.AssetKey(["features", "registry"])
 ONLINE_STORE_KEY = dg.AssetKey(["features", "online_store"])
 SAMPLE_SERVICE = "purchase_probability_v1"

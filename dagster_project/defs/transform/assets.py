@@ -2,10 +2,8 @@
 report built from them in Python. dbt writes the gold feature snapshots (`feat_*`) straight to the
 Parquet files Feast reads (dbt/macros/materializations/feature_file.sql)."""
 
-import json
 from collections.abc import Iterator, Mapping
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -111,16 +109,6 @@ def contract_report() -> dg.AssetsDefinition:
         return dg.MaterializeResult(metadata=metadata)
 
     return _contract_report
-
-
-def feature_models() -> list[str]:
-    """Gold ``feat_`` models: dbt writes each as the Parquet file Feast reads."""
-    manifest = json.loads(Path(dbt_project().manifest_path).read_text())
-    return sorted(
-        node["name"]
-        for node in manifest["nodes"].values()
-        if node["resource_type"] == "model" and node["name"].startswith("feat_")
-    )
 
 
 @dg.definitions

@@ -68,7 +68,7 @@ def truth_table_main() -> None:
     check and the credit per channel; with --docs, written into docs/attribution.md."""
     import argparse
 
-    from dagster_project.lib.bench import replace_marked_block
+    from dagster_project.lib.bench.common import replace_marked_block
     from dagster_project.lib.settings import REPO_ROOT
     from dagster_project.lib.warehouse import connect, markdown_table
 

@@ -1,19 +1,11 @@
-"""Benchmark of attribution at 100k and 1M journeys with 8 channels, on synthetic journeys (made
-here, seeded): journey building from touches, first-order Markov with removal effects, all
-standard models together, and the incrementality model.
-
-    python -m dagster_project.lib.attribution.bench --sizes 100000,1000000
-
-writes bench/out/attribution.json and the `bench:attribution` block of docs/benchmarks.md.
-"""
+"""Attribution benchmark (`mopt bench attribution`): 100k and 1M journeys with 8 channels, on
+synthetic journeys (made here, seeded): journey building from touches, first-order Markov with
+removal effects, all standard models together, and the incrementality model."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
-import statistics
-import time
 from datetime import UTC, datetime
 
 import numpy as np
@@ -21,8 +13,7 @@ import polars as pl
 
 from dagster_project.lib.attribution import incrementality, models, report
 from dagster_project.lib.attribution.journeys import journeys_from_touches
-from dagster_project.lib.bench import machine, replace_marked_block
-from dagster_project.lib.settings import REPO_ROOT
+from dagster_project.lib.bench.common import OUT_DIR, median_seconds, publish
 
 CHANNELS = (
     "search_ads",
@@ -74,26 +65,17 @@ def synthetic(n_journeys: int, seed: int = 42) -> tuple[pl.DataFrame, pl.DataFra
     return touches, outcomes
 
 
-def timed(fn, repeats: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
-
-
 def bench_size(n: int, repeats: int, with_incrementality: bool = True) -> dict:
     touches, outcomes = synthetic(n)
-    build_s, jr = timed(lambda: journeys_from_touches(touches, outcomes), repeats)
-    markov_s, _ = timed(lambda: models.markov_removal_effects(jr, 1), repeats)
-    markov_credit_s, _ = timed(lambda: models.markov(jr, 1), repeats)
-    standard_s, run = timed(
+    build_s, jr = median_seconds(lambda: journeys_from_touches(touches, outcomes), repeats)
+    markov_s, _ = median_seconds(lambda: models.markov_removal_effects(jr, 1), repeats)
+    markov_credit_s, _ = median_seconds(lambda: models.markov(jr, 1), repeats)
+    standard_s, _ = median_seconds(
         lambda: report.run_all(jr, markov_orders=(1,), with_incrementality=False), repeats
     )
     inc_s, rows = None, None
     if with_incrementality:
-        inc_s, result = timed(lambda: incrementality.attribute(jr), 1)
+        inc_s, result = median_seconds(lambda: incrementality.attribute(jr), 1)
         rows = result.training_rows
     row = {
         "journeys": n,
@@ -118,32 +100,18 @@ def _inc(row: dict) -> str:
     return f"{row['incrementality_s']:.1f}{mark}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sizes", default="100000,1000000")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument(
-        "--no-incrementality",
-        action="store_true",
-        help="Skip the incrementality model; its figures are kept from the previous JSON.",
-    )
-    args = parser.parse_args()
-    out = REPO_ROOT / "bench/out"
-    out.mkdir(parents=True, exist_ok=True)
+def run(sizes: list[int], repeats: int, with_incrementality: bool = True) -> list[dict]:
+    """Every size, then the report. Without the incrementality model its figures are kept from
+    the previous bench/out/attribution.json."""
     previous = {}
-    if args.no_incrementality and (out / "attribution.json").exists():
-        old = json.loads((out / "attribution.json").read_text())["results"]
+    if not with_incrementality and (OUT_DIR / "attribution.json").exists():
+        old = json.loads((OUT_DIR / "attribution.json").read_text())["results"]
         previous = {r["journeys"]: r for r in old}
-    rows = [
-        bench_size(int(s), args.repeats, not args.no_incrementality) for s in args.sizes.split(",")
-    ]
+    rows = [bench_size(n, repeats, with_incrementality) for n in sizes]
     for r in rows:
         if r["incrementality_s"] is None and r["journeys"] in previous:
             r["incrementality_s"] = previous[r["journeys"]]["incrementality_s"]
             r["incrementality_from_previous_run"] = True
-    (out / "attribution.json").write_text(
-        json.dumps({"machine": machine(), "results": rows}, indent=2)
-    )
     lines = [
         "| journeys | touches | build journeys s | Markov-1 removal effects s "
         "| Markov-1 + credit s | standard models (3 scopes) s | incrementality s | peak RSS MB |",
@@ -156,9 +124,6 @@ def main() -> None:
         f"| {r['peak_rss_mb']:,.0f} |"
         for r in rows
     ]
-    replace_marked_block(REPO_ROOT / "docs/benchmarks.md", "attribution", "\n".join(lines))
+    publish("attribution", {"results": rows}, "\n".join(lines))
     print("\n".join(lines))
-
-
-if __name__ == "__main__":
-    main()
+    return rows

@@ -1,5 +1,5 @@
-"""Benchmarks of the models (``mopt bench-models``): test-window metrics of the model and the
-baselines, and training times, on
+"""Models benchmark (`mopt bench models`): test-window metrics of the model and the baselines,
+and training times, on
 
 - the feature-store path at the demo size (simulate, ingest, dbt build, Feast point-in-time
   training set, both models, scoring every customer);
@@ -19,9 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from dagster_project.lib.bench import machine, replace_marked_block
-
-VALUE_METRICS = ("normalized_gini", "spearman", "decile_mape", "total_spend_relative_error")
+from dagster_project.lib.bench.common import publish
 
 
 def _rows(table: pl.DataFrame, kind: str, base: dict[str, Any]) -> list[dict[str, Any]]:
@@ -29,22 +27,17 @@ def _rows(table: pl.DataFrame, kind: str, base: dict[str, Any]) -> list[dict[str
 
 
 def feature_store_path(customers: int, days: int, workdir: Path) -> dict[str, Any]:
-    """The Dagster assets' path, in-process: warehouse from bench_world, Feast training set,
-    both models and batch scores; wall times per step."""
+    """The Dagster assets' path, in-process: warehouse and feature files from bench_world, Feast
+    training set, both models and batch scores; wall times per step."""
     from dagster_project.lib import features
-    from dagster_project.lib.bench import bench_world
+    from dagster_project.lib.bench.foundation import bench_world
     from dagster_project.lib.models import pipeline
     from dagster_project.lib.models.registry import Registry
     from dagster_project.lib.settings import Settings
     from dagster_project.lib.warehouse import connect
 
     bench_world(customers, days, workdir)
-    (workdir / "features").mkdir(exist_ok=True)
     with connect(workdir / "warehouse.duckdb", read_only=True) as con:
-        for name in ("customer__daily", "product__daily", "seller__daily"):
-            con.execute(
-                f"copy gold.feat_{name} to '{workdir / 'features' / name}.parquet' (format parquet)"
-            )
         orders = pipeline.load_orders(con)
     settings = Settings(
         data_dir=workdir,
@@ -132,7 +125,7 @@ def _orders_contract(frame: pl.DataFrame) -> pl.DataFrame:
 def markdown(rows: list[dict[str, Any]], timings: list[dict[str, Any]]) -> str:
     frame = pl.DataFrame(rows)
     lines = [
-        "Models (`mopt bench-models`): test-window metrics of the model and the baselines, and "
+        "Models (`mopt bench models`): test-window metrics of the model and the baselines, and "
         "times (one thread for LightGBM; shared 2-core machine, so times are indicative).",
         "",
         "| dataset | H | scorer | ROC AUC | PR AUC | Brier | norm. Gini | Spearman | "
@@ -175,11 +168,7 @@ def markdown(rows: list[dict[str, Any]], timings: list[dict[str, Any]]) -> str:
 
 
 def run(
-    sizes: list[tuple[int, int]],
-    feast_size: tuple[int, int] | None,
-    workdir: Path,
-    out_dir: Path,
-    docs_path: Path,
+    sizes: list[tuple[int, int]], feast_size: tuple[int, int] | None, workdir: Path
 ) -> dict[str, Any]:
     from dagster_project.lib.models.datasets import cdnow_orders
 
@@ -204,8 +193,6 @@ def run(
     for cutoff in ("1997-10-01", "1998-01-01"):
         add(backtest_path(cdnow, datetime.fromisoformat(cutoff), 90, f"CDNOW, cutoff {cutoff}"))
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    payload = {"machine": machine(), "metrics": rows, "timings": timings}
-    (out_dir / "models.json").write_text(json.dumps(payload, indent=2, default=str))
-    replace_marked_block(docs_path, "models", markdown(rows, timings))
+    payload = {"metrics": rows, "timings": timings}
+    publish("models", payload, markdown(rows, timings))
     return payload

@@ -1,32 +1,17 @@
-"""Benchmark of segments, audiences and uplift on an existing warehouse (e.g. the demo's):
-median wall time over repeats of each stage, on a private copy of the warehouse file.
-
-    mopt bench-segments --warehouse data/warehouse.duckdb
-
-writes bench/out/segments.json and the `segments` block of docs/benchmarks.md."""
+"""Segments benchmark (`mopt bench segments`): segments, audiences and uplift on an existing
+warehouse (e.g. the demo's), median wall time over repeats of each stage, on a private copy of
+the warehouse file."""
 
 from __future__ import annotations
 
-import json
 import resource
 import shutil
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-from dagster_project.lib.bench import machine, replace_marked_block
+from dagster_project.lib.bench.common import median_seconds, publish
+from dagster_project.lib.settings import REPO_ROOT
 from dagster_project.lib.warehouse import connect, markdown_table
-
-
-def _timed(fn: Callable[[], int], repeats: int) -> tuple[float, int]:
-    times, rows = [], 0
-    for _ in range(repeats):
-        started = time.perf_counter()
-        rows = fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), rows
 
 
 def bench_segments(warehouse: Path, campaigns_dir: Path, repeats: int = 3) -> list[dict]:
@@ -77,7 +62,7 @@ def bench_segments(warehouse: Path, campaigns_dir: Path, repeats: int = 3) -> li
                 ("uplift report (all campaigns)", report),
                 ("coupon uplift model (leave-one-campaign-out)", uplift_models),
             ):
-                seconds, rows = _timed(fn, repeats)
+                seconds, rows = median_seconds(fn, repeats)
                 results.append(
                     {"customers": customers, "stage": stage, "median_s": seconds, "rows": rows}
                 )
@@ -88,13 +73,17 @@ def bench_segments(warehouse: Path, campaigns_dir: Path, repeats: int = 3) -> li
     return results
 
 
-def write_report(results: list[dict], out_dir: Path, docs: Path, repeats: int) -> None:
+def run(warehouse: Path, repeats: int) -> list[dict]:
+    """Every stage on a copy of `warehouse` with the repository's sample campaigns, then the
+    report."""
+    results = bench_segments(warehouse, REPO_ROOT / "campaigns", repeats)
+    write_report(results, repeats)
+    return results
+
+
+def write_report(results: list[dict], repeats: int) -> None:
     import polars as pl
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "segments.json").write_text(
-        json.dumps({"machine": machine(), "repeats": repeats, "results": results}, indent=2) + "\n"
-    )
     table = pl.DataFrame(results).select(
         pl.col("customers").map_elements(lambda n: f"{n:,}", return_dtype=pl.String),
         "stage",
@@ -102,4 +91,4 @@ def write_report(results: list[dict], out_dir: Path, docs: Path, repeats: int) -
         pl.col("rows").map_elements(lambda n: f"{n:,}", return_dtype=pl.String),
         pl.col("process_peak_rss_mb").round(0).alias("process peak RSS MB"),
     )
-    replace_marked_block(docs, "segments", markdown_table(table))
+    publish("segments", {"repeats": repeats, "results": results}, markdown_table(table))

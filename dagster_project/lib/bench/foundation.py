@@ -1,22 +1,15 @@
-"""Benchmarks of the platform's stages at growing world sizes: each stage runs as its own process
-so its wall time and peak memory (max RSS, from the kernel's rusage) are its own."""
+"""Foundation benchmark (`mopt bench foundation`): simulate, ingest and dbt build at growing world
+sizes. Each stage runs as its own process so its wall time and peak memory (max RSS, from the
+kernel's rusage) are its own."""
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 import shutil
-import subprocess
-import sysconfig
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from dagster_project.lib.bench.common import BIN, parse_size, publish, run_stage, world_env
 from dagster_project.lib.settings import DBT_PROJECT_DIR
-
-# The scripts (mopt, dbt) of this environment, as dagster_project.defs.resources finds dbt.
-BIN = Path(sysconfig.get_path("scripts"))
 
 
 @dataclass
@@ -37,18 +30,6 @@ class StageResult:
         return self.seconds / (self.customers / 1000)
 
 
-def run_stage(args: list[str], env: dict[str, str], log: Path, cwd: Path | None = None):
-    """Wall seconds and peak RSS (MB) of one command; its output goes to `log`."""
-    start = time.perf_counter()
-    with log.open("w") as out:
-        proc = subprocess.Popen(args, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(args)} failed:\n{log.read_text()[-3000:]}")
-    return seconds, usage.ru_maxrss / 1024
-
-
 def _count(duckdb_path: Path, sql: str) -> int:
     from dagster_project.lib.warehouse import connect
 
@@ -63,13 +44,7 @@ def bench_world(customers: int, days: int, workdir: Path, seed: int = 42) -> lis
     workdir.mkdir(parents=True)
     raw, duckdb_path, features = workdir / "raw", workdir / "warehouse.duckdb", workdir / "features"
     features.mkdir()
-    env = {
-        **os.environ,
-        "MOPT_DATA_DIR": str(workdir),
-        "MOPT_RAW_DIR": str(raw),
-        "MOPT_DUCKDB_PATH": str(duckdb_path),
-        "MOPT_FEATURES_DIR": str(features),
-    }
+    env = world_env(workdir)
     env.pop("DAGSTER_HOME", None)
     results = []
 
@@ -136,30 +111,17 @@ def _landing_rows_sql() -> str:
     return "select " + " + ".join(f"(select count(*) from landing.{t})" for t in tables())
 
 
-def machine() -> dict[str, object]:
-    return {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
+def run(sizes: list[str], workdir: Path) -> list[StageResult]:
+    """Every size ('CUSTOMERSxDAYS') from scratch in `workdir/<size>`, then the report."""
+    results = []
+    for size in sizes:
+        results += bench_world(*parse_size(size), workdir / size)
+    write_report(results)
+    return results
 
 
-def replace_marked_block(docs_path: Path, name: str, table: str) -> None:
-    """Put `table` between the `<!-- bench:NAME:begin/end -->` markers of a Markdown file."""
-    begin, end = f"<!-- bench:{name}:begin -->", f"<!-- bench:{name}:end -->"
-    block = f"{begin}\n{table}\n{end}"
-    text = docs_path.read_text() if docs_path.exists() else ""
-    if begin in text:
-        text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]
-    else:
-        text += f"\n{block}\n"
-    docs_path.write_text(text)
-
-
-def write_report(results: list[StageResult], out_dir: Path, docs_path: Path) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
+def write_report(results: list[StageResult]) -> None:
     payload = {
-        "machine": machine(),
         "results": [
             asdict(r)
             | {
@@ -169,7 +131,6 @@ def write_report(results: list[StageResult], out_dir: Path, docs_path: Path) -> 
             for r in results
         ],
     }
-    (out_dir / "foundation.json").write_text(json.dumps(payload, indent=2))
     lines = [
         "| customers | days | stage | wall s | peak RSS MB | rows | rows/s | s per 1k customers |",
         "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
@@ -179,4 +140,4 @@ def write_report(results: list[StageResult], out_dir: Path, docs_path: Path) -> 
         f"| {r.rows:,} | {r.rows_per_second:,.0f} | {r.seconds_per_1k_customers:.2f} |"
         for r in results
     ]
-    replace_marked_block(docs_path, "foundation", "\n".join(lines))
+    publish("foundation", payload, "\n".join(lines))

@@ -1,22 +1,14 @@
-"""Benchmarks of the feature store: materialization throughput, historical retrieval of 100k entity
-rows, and online read latency (p50/p99 at batch 1, 10 and 100) for the SQLite and Redis online
-stores, on the gold feature files of a simulated world.
-
-    python -m dagster_project.lib.bench_features --customers 100000 --days 365 \\
-        --redis-url 127.0.0.1:6379 \\
-        --registry-url postgresql+psycopg://postgres@127.0.0.1:5432/mopt_bench
-
-writes bench/out/features.json and the figures block in docs/benchmarks.md. Without
-``--redis-url``/``--registry-url`` only the embedded profile (SQLite) runs.
-"""
+"""Feature-store benchmark (`mopt bench features`): materialization throughput, historical
+retrieval of 100k entity rows, and online read latency (p50/p99 at batch 1, 10 and 100) for the
+SQLite and Redis online stores, on the gold feature files of a simulated world. Without a Redis
+and a registry URL only the embedded profile (SQLite) runs."""
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import shutil
 import statistics
+import subprocess
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -26,10 +18,9 @@ from pathlib import Path
 import polars as pl
 
 from dagster_project.lib import features
-from dagster_project.lib.bench import machine, replace_marked_block
-from dagster_project.lib.settings import REPO_ROOT, Settings
+from dagster_project.lib.bench.common import BIN, publish
+from dagster_project.lib.settings import Settings, feature_models
 
-FEATURE_FILES = ("customer__daily", "product__daily", "seller__daily")
 SERVICE = "purchase_probability_v1"
 
 
@@ -60,10 +51,7 @@ class ProfileResult:
 def build_feature_files(customers: int, days: int, workdir: Path, seed: int = 42) -> Path:
     """Simulate a world (unless ``workdir/raw`` holds one), land it and `dbt build` it, which
     writes the Parquet feature files Feast reads. Stage times are printed; the
-    foundation benchmark (`mopt bench`) is the one that measures them."""
-    import subprocess
-    import sys
-
+    foundation benchmark (`mopt bench foundation`) is the one that measures them."""
     from dagster_project.lib.contract import tables
     from dagster_project.lib.ingest import land_table
     from dagster_project.lib.settings import DBT_PROJECT_DIR
@@ -82,7 +70,7 @@ def build_feature_files(customers: int, days: int, workdir: Path, seed: int = 42
     print(f"landed in {time.perf_counter() - started:.0f} s", flush=True)
     out.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), "build", "--profiles-dir", "."],
+        [str(BIN / "dbt"), "build", "--profiles-dir", "."],
         cwd=DBT_PROJECT_DIR,
         env={**os.environ, "MOPT_DUCKDB_PATH": str(duckdb_path), "MOPT_FEATURES_DIR": str(out)},
         check=True,
@@ -181,7 +169,7 @@ def bench_feature_store(
             .select(pl.len())
             .collect()
             .item()
-            for name in FEATURE_FILES
+            for name in (m.removeprefix("feat_") for m in feature_models())
         },
         materialize_seconds=materialize_s,
         rows_scanned=scanned,
@@ -212,10 +200,43 @@ def report_markdown(results: list[ProfileResult]) -> str:
     return "\n".join(lines)
 
 
-def write_report(results: list[ProfileResult], out_dir: Path, docs_path: Path) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
+def run(
+    customers: int,
+    days: int,
+    seed: int,
+    workdir: Path,
+    features_dir: Path | None,
+    redis_url: str | None,
+    registry_url: str | None,
+    entity_rows: int,
+    reads: int,
+) -> list[ProfileResult]:
+    """Build the feature files (unless `features_dir` has them), bench the embedded profile and,
+    with both URLs, the production one, then write the report."""
+    features_dir = features_dir or build_feature_files(customers, days, workdir / "world", seed)
+    profiles = ["embedded"]
+    if redis_url and registry_url:
+        os.environ["MOPT_REDIS_URL"] = redis_url
+        os.environ["FEAST_REGISTRY_URL"] = registry_url
+        profiles.append("production")
+    results = []
+    for profile in profiles:
+        result = bench_feature_store(
+            features_dir,
+            workdir / profile,
+            profile=profile,
+            entity_rows=entity_rows,
+            reads=reads,
+            seed=seed,
+        )
+        print(report_markdown([result]).splitlines()[-1], flush=True)
+        results.append(result)
+    write_report(results)
+    return results
+
+
+def write_report(results: list[ProfileResult]) -> None:
     payload = {
-        "machine": machine(),
         "results": [
             asdict(r)
             | {
@@ -225,48 +246,4 @@ def write_report(results: list[ProfileResult], out_dir: Path, docs_path: Path) -
             for r in results
         ],
     }
-    (out_dir / "features.json").write_text(json.dumps(payload, indent=2))
-    replace_marked_block(docs_path, "features", report_markdown(results))
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--customers", type=int, default=100_000)
-    parser.add_argument("--days", type=int, default=365)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--workdir", type=Path, default=REPO_ROOT / "bench/out/work/features")
-    parser.add_argument(
-        "--features-dir", type=Path, help="existing feature files (skips building a world)"
-    )
-    parser.add_argument("--redis-url", help="host:port; with --registry-url runs production")
-    parser.add_argument("--registry-url", help="postgresql+psycopg://... for the SQL registry")
-    parser.add_argument("--entity-rows", type=int, default=100_000)
-    parser.add_argument("--reads", type=int, default=500)
-    args = parser.parse_args()
-
-    features_dir = args.features_dir or build_feature_files(
-        args.customers, args.days, args.workdir / "world", args.seed
-    )
-    profiles = ["embedded"]
-    if args.redis_url and args.registry_url:
-        os.environ["MOPT_REDIS_URL"] = args.redis_url
-        os.environ["FEAST_REGISTRY_URL"] = args.registry_url
-        profiles.append("production")
-    results = []
-    for profile in profiles:
-        result = bench_feature_store(
-            features_dir,
-            args.workdir / profile,
-            profile=profile,
-            entity_rows=args.entity_rows,
-            reads=args.reads,
-            seed=args.seed,
-        )
-        print(report_markdown([result]).splitlines()[-1], flush=True)
-        results.append(result)
-    write_report(results, REPO_ROOT / "bench/out", REPO_ROOT / "docs/benchmarks.md")
-    print("wrote bench/out/features.json and the figures in docs/benchmarks.md")
-
-
-if __name__ == "__main__":
-    main()
+    publish("features", payload, report_markdown(results))

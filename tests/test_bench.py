@@ -1,0 +1,49 @@
+"""The benchmarks' shared pieces and the demo suite's setup, without running a benchmark."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from dagster_project.lib.bench.common import publish
+from dagster_project.lib.bench.demo import demo_env
+from dagster_project.lib.settings import REPO_ROOT
+
+
+def test_demo_env_is_a_fresh_scratch_state(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("DAGSTER_HOME", "/elsewhere")
+    monkeypatch.setenv("MOPT_PROFILE", "production")
+    workdir = tmp_path / "run0"
+    (workdir / "raw").mkdir(parents=True)
+    (workdir / "raw" / "orders.parquet").write_text("a previous run's world")
+
+    env = demo_env(workdir)
+
+    assert not (workdir / "raw").exists()  # `mopt demo` simulates the world afresh
+    assert env["MOPT_DATA_DIR"] == str(workdir)
+    assert env["MOPT_RAW_DIR"] == str(workdir / "raw")
+    assert env["MOPT_DUCKDB_PATH"] == str(workdir / "warehouse.duckdb")
+    assert env["MOPT_FEATURES_DIR"] == str(workdir / "features")
+    assert env["MOPT_PROFILE"] == "embedded"
+    home = Path(env["DAGSTER_HOME"])
+    assert home.parent == workdir
+    assert (home / "dagster.yaml").read_text() == (
+        REPO_ROOT / "deploy" / "dagster.local.yaml"
+    ).read_text()
+    assert env["PATH"]  # the rest of the environment is passed on
+
+
+def test_publish_writes_the_json_and_replaces_only_its_block(tmp_path: Path) -> None:
+    docs = tmp_path / "benchmarks.md"
+    docs.write_text(
+        "# B\n<!-- bench:demo:begin -->\nold\n<!-- bench:demo:end -->\n"
+        "<!-- bench:models:begin -->\nkept\n<!-- bench:models:end -->\n"
+    )
+    publish("demo", {"median_seconds": 1.5}, "| new |", out_dir=tmp_path / "out", docs_path=docs)
+
+    payload = json.loads((tmp_path / "out" / "demo.json").read_text())
+    assert payload["median_seconds"] == 1.5 and payload["machine"]["cpus"]
+    assert docs.read_text() == (
+        "# B\n<!-- bench:demo:begin -->\n| new |\n<!-- bench:demo:end -->\n"
+        "<!-- bench:models:begin -->\nkept\n<!-- bench:models:end -->\n"
+    )
