@@ -2,14 +2,10 @@
   Daily customer feature snapshots for Feast: one row per customer per business date, computed
   from data up to the end of that date only.
 
-  How it stays fast (100k customers x 365 days is ~25-30M rows): activity is aggregated per
-  customer-day first (sparse: ~5% of the grid), and running totals are taken over those active
-  days only. The dense grid is generated from the active days themselves (each covers the dates up
-  to the customer's next active day), carrying just an integer key of the running state. A window
-  total over N days is the running total now minus the running total N days ago: the key N rows
-  back (the grid is dense, so N rows = N days), joined back to the state. The only window over the
-  dense grid is that lag of one integer. Marketing touches are 4x more frequent than visits but feed
-  only days_since_last_touch, so touch-only days split the grid without a running state of their own.
+  Running totals over active customer-days, a dense grid carrying an integer key of the running
+  state, windows as differences of running totals: macros/snapshot_grid.sql explains the technique.
+  Marketing touches are 4x more frequent than visits but feed only days_since_last_touch, so
+  touch-only days split the grid without a running state of their own.
 #}
 
 {%- set windows = [7, 30, 90] -%}
@@ -17,6 +13,10 @@
 {%- set windowed = [
     'sessions', 'page_views', 'searches', 'session_minutes', 'product_views', 'bookmarks',
     'add_to_carts', 'orders', 'revenue',
+] -%}
+{#- over 90 days only, for the 90-day ratios (app session share, preferred price band) -#}
+{%- set windowed_90d = [
+    'app_sessions', 'purchased_units', 'purchased_amount', 'priced_views', 'viewed_price_sum',
 ] -%}
 {#- daily activity summed into running totals, with their types -#}
 {%- set summed = {
@@ -191,9 +191,7 @@ activity_days as (
     select
         k.customer_key,
         a.activity_date,
-        {%- for m, data_type in summed.items() %}
-        cast(coalesce(sum(a.{{ m }}), 0) as {{ data_type }}) as {{ m }},
-        {%- endfor %}
+        {{- snapshot_daily_sums(summed) }}
         max(a.day_favourite) as day_favourite,
     from activity_parts as a
     inner join customer_keys as k using (customer_id)
@@ -204,20 +202,11 @@ activity_days as (
 -- running state at each active day (state_key = customer_key * 1e6 + n-th active day) ----------
 
 active_day_state as (
-    select
-        customer_key * 1000000 + row_number() over running as state_key,
-        activity_date,
-        {%- for m, data_type in summed.items() %}
-        cast(sum({{ m }}) over running as {{ data_type }}) as total_{{ m }},
-        {%- endfor %}
+    {% call snapshot_running_state('activity_days', 'customer_key', summed) %}
         max(case when sessions > 0 then activity_date end) over running as last_visit_date,
         max(case when orders > 0 then activity_date end) over running as last_order_date,
         max(day_favourite) over running as favourite,
-    from activity_days
-    window running as (
-        partition by customer_key order by activity_date
-        rows between unbounded preceding and current row
-    )
+    {% endcall %}
 ),
 
 -- every day something happened (activity or a touch): the latest state and touch so far --------
@@ -260,17 +249,6 @@ day_state as (
 
 -- the dense grid ---------------------------------------------------------------------------
 
-customer_spans as (
-    -- from sign-up (or first activity, if earlier), but not before the data's first date
-    select
-        k.customer_key,
-        greatest(b.first_date, least(c.signed_up_date, c.first_active_date)) as grid_start_date,
-        b.last_date,
-    from customers as c
-    inner join customer_keys as k using (customer_id)
-    cross join bounds as b
-),
-
 first_days as (
     select
         customer_key,
@@ -279,48 +257,28 @@ first_days as (
     group by customer_key
 ),
 
-grid as (
-    -- each day covers the dates up to the customer's next day
+customer_spans as (
+    -- from sign-up (or first activity, if earlier), but not before the data's first date
     select
-        s.customer_key,
-        s.state_key,
-        s.last_touch_date,
-        cast(unnest(generate_series(
-            greatest(s.activity_date, c.grid_start_date),
-            coalesce(s.next_activity_date - 1, c.last_date),
-            interval 1 day
-        )) as date) as snapshot_date,
-    from day_state as s
-    inner join customer_spans as c using (customer_key)
-    where coalesce(s.next_activity_date - 1, c.last_date) >= c.grid_start_date
-        and s.activity_date <= c.last_date
-    union all
-    -- dates before the first day carry nothing yet
-    select
-        c.customer_key,
-        null as state_key,
-        null as last_touch_date,
-        cast(unnest(generate_series(
-            c.grid_start_date,
-            least(coalesce(f.first_activity_date, c.last_date + 1), c.last_date + 1) - 1,
-            interval 1 day
-        )) as date) as snapshot_date,
-    from customer_spans as c
+        k.customer_key,
+        greatest(b.first_date, least(c.signed_up_date, c.first_active_date)) as grid_start_date,
+        f.first_activity_date,
+        b.last_date,
+    from customers as c
+    inner join customer_keys as k using (customer_id)
     left join first_days as f using (customer_key)
-    where c.grid_start_date < least(coalesce(f.first_activity_date, c.last_date + 1), c.last_date + 1)
+    cross join bounds as b
+),
+
+grid as (
+    {{ snapshot_grid(
+        'customer_key', days='day_state', spans='customer_spans',
+        carry={'last_touch_date': 'last_touch_date'}
+    ) }}
 ),
 
 grid_lagged as (
-    select
-        customer_key,
-        snapshot_date,
-        state_key,
-        last_touch_date,
-        {%- for n in windows %}
-        lag(state_key, {{ n }}) over by_date as state_key_{{ n }}d_ago,
-        {%- endfor %}
-    from grid
-    window by_date as (partition by customer_key order by snapshot_date)
+    {{ snapshot_grid_lags('grid', 'customer_key', windows) }}
 ),
 
 windowed as (
@@ -329,24 +287,10 @@ windowed as (
         g.snapshot_date,
         g.last_touch_date,
         s.* exclude (state_key, activity_date),
-        {%- for n in windows %}
-        {%- for m in windowed %}
-        coalesce(s.total_{{ m }}, 0) - coalesce(s{{ n }}.total_{{ m }}, 0) as {{ m }}_{{ n }}d,
-        {%- endfor %}
-        {%- endfor %}
-        coalesce(s.total_app_sessions, 0) - coalesce(s90.total_app_sessions, 0) as app_sessions_90d,
-        coalesce(s.total_purchased_units, 0) - coalesce(s90.total_purchased_units, 0)
-            as purchased_units_90d,
-        coalesce(s.total_purchased_amount, 0) - coalesce(s90.total_purchased_amount, 0)
-            as purchased_amount_90d,
-        coalesce(s.total_priced_views, 0) - coalesce(s90.total_priced_views, 0) as priced_views_90d,
-        coalesce(s.total_viewed_price_sum, 0) - coalesce(s90.total_viewed_price_sum, 0)
-            as viewed_price_sum_90d,
+        {{- snapshot_window_totals(windowed, windows) }}
+        {{- snapshot_window_totals(windowed_90d, [90]) }}
     from grid_lagged as g
-    left join active_day_state as s on s.state_key = g.state_key
-    {%- for n in windows %}
-    left join active_day_state as s{{ n }} on s{{ n }}.state_key = g.state_key_{{ n }}d_ago
-    {%- endfor %}
+    {{ snapshot_window_joins('active_day_state', windows) }}
 ),
 
 final as (

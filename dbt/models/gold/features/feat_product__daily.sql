@@ -7,8 +7,8 @@
   product every day would mostly repeat zeros; a missing row means "no activity in 30 days" (give
   the Feast view a ttl of 1 day so stale rows are not reused).
 
-  Same technique as feat_customer__daily: running totals per active product-day, a grid generated
-  from the active days, windows as differences of running totals found by lagging an integer key.
+  Running totals per active product-day, a grid generated from the active days, windows as
+  differences of running totals found by lagging an integer key: macros/snapshot_grid.sql.
 #}
 
 {%- set windows = [7, 30] -%}
@@ -77,28 +77,17 @@ activity_days as (
     select
         k.product_key,
         a.activity_date,
-        {%- for m, data_type in summed.items() %}
-        cast(coalesce(sum(a.{{ m }}), 0) as {{ data_type }}) as {{ m }},
-        {%- endfor %}
+        {{- snapshot_daily_sums(summed) }}
     from activity_parts as a
     inner join product_keys as k using (product_id)
     group by all
 ),
 
 active_day_state as (
-    select
+    {% call snapshot_running_state('activity_days', 'product_key', summed) %}
         product_key,
-        product_key * 1000000 + row_number() over running as state_key,
-        activity_date,
         lead(activity_date) over running as next_activity_date,
-        {%- for m, data_type in summed.items() %}
-        cast(sum({{ m }}) over running as {{ data_type }}) as total_{{ m }},
-        {%- endfor %}
-    from activity_days
-    window running as (
-        partition by product_key order by activity_date
-        rows between unbounded preceding and current row
-    )
+    {% endcall %}
 ),
 
 first_days as (
@@ -126,44 +115,14 @@ product_spans as (
 ),
 
 grid as (
-    select
-        s.product_key,
-        s.state_key,
-        s.activity_date as last_activity_date,
-        cast(unnest(generate_series(
-            greatest(s.activity_date, c.grid_start_date),
-            coalesce(s.next_activity_date - 1, c.last_date),
-            interval 1 day
-        )) as date) as snapshot_date,
-    from active_day_state as s
-    inner join product_spans as c using (product_key)
-    where coalesce(s.next_activity_date - 1, c.last_date) >= c.grid_start_date
-        and s.activity_date <= c.last_date
-    union all
-    select
-        c.product_key,
-        null as state_key,
-        null as last_activity_date,
-        cast(unnest(generate_series(
-            c.grid_start_date,
-            least(coalesce(c.first_activity_date, c.last_date + 1), c.last_date + 1) - 1,
-            interval 1 day
-        )) as date) as snapshot_date,
-    from product_spans as c
-    where c.grid_start_date < least(coalesce(c.first_activity_date, c.last_date + 1), c.last_date + 1)
+    {{ snapshot_grid(
+        'product_key', days='active_day_state', spans='product_spans',
+        carry={'last_activity_date': 'activity_date'}
+    ) }}
 ),
 
 grid_lagged as (
-    select
-        product_key,
-        snapshot_date,
-        state_key,
-        last_activity_date,
-        {%- for n in windows %}
-        lag(state_key, {{ n }}) over by_date as state_key_{{ n }}d_ago,
-        {%- endfor %}
-    from grid
-    window by_date as (partition by product_key order by snapshot_date)
+    {{ snapshot_grid_lags('grid', 'product_key', windows) }}
 ),
 
 kept as (
@@ -184,16 +143,9 @@ windowed as materialized (
         g.category_key,
         g.snapshot_date,
         g.created_date,
-        {%- for n in windows %}
-        {%- for m, _ in summed.items() %}
-        coalesce(s.total_{{ m }}, 0) - coalesce(s{{ n }}.total_{{ m }}, 0) as {{ m }}_{{ n }}d,
-        {%- endfor %}
-        {%- endfor %}
+        {{- snapshot_window_totals(summed, windows) }}
     from kept as g
-    left join active_day_state as s on s.state_key = g.state_key
-    {%- for n in windows %}
-    left join active_day_state as s{{ n }} on s{{ n }}.state_key = g.state_key_{{ n }}d_ago
-    {%- endfor %}
+    {{ snapshot_window_joins('active_day_state', windows) }}
 ),
 
 -- rank() within (date, category) by orders then views, computed over the distinct
