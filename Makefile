@@ -32,8 +32,8 @@ ui: install  ## the Dagster UI on the demo data: http://127.0.0.1:3000
 	$(RUN) dagster dev -m dagster_project.definitions -h 127.0.0.1 -p 3000
 
 bench: install  ## foundation and demo benchmarks -> bench/out/*.json and docs/benchmarks.md
-	$(RUN) mopt bench foundation
-	$(RUN) mopt bench demo
+	$(RUN) mopt bench foundation --repeats 3
+	$(RUN) mopt bench demo --repeats 3
 
 lint: install
 	$(RUN) ruff check . && $(RUN) ruff format --check .

@@ -286,6 +286,9 @@ def bench_foundation(
     sizes: Annotated[
         str, typer.Option(help="Comma-separated customers x days, e.g. 10000x365,100000x365.")
     ] = "10000x365,100000x365",
+    repeats: Annotated[
+        int, typer.Option(help="Runs per size, each from scratch; the median is reported.")
+    ] = 1,
     workdir: Annotated[Path, typer.Option(help="Scratch folder (deleted per size).")] = WORKDIR,
 ) -> None:
     """Simulate, ingest and dbt build per world size.
@@ -293,7 +296,7 @@ def bench_foundation(
     Each stage runs as its own process from scratch: wall time, peak RSS and rows."""
     from dagster_project.lib.bench import foundation
 
-    foundation.run(sizes.split(","), workdir.resolve())
+    foundation.run(sizes.split(","), workdir.resolve(), repeats)
 
 
 @bench_app.command("demo")

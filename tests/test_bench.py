@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from dagster_project.lib.bench.common import publish
 from dagster_project.lib.bench.demo import demo_env
+from dagster_project.lib.bench.foundation import StageResult, _combine
 from dagster_project.lib.settings import REPO_ROOT
 
 
@@ -47,3 +50,12 @@ def test_publish_writes_the_json_and_replaces_only_its_block(tmp_path: Path) -> 
         "# B\n<!-- bench:demo:begin -->\n| new |\n<!-- bench:demo:end -->\n"
         "<!-- bench:models:begin -->\nkept\n<!-- bench:models:end -->\n"
     )
+
+
+def test_foundation_repeats_report_the_median_and_refuse_differing_rows():
+    runs = [StageResult(10, 5, "ingest", s, rss, 100, [s]) for s, rss in [(3, 7), (1, 9), (2, 8)]]
+    combined = _combine(runs)
+    assert (combined.seconds, combined.peak_rss_mb, combined.run_seconds) == (2, 9, [3, 1, 2])
+    runs[1].rows = 99
+    with pytest.raises(RuntimeError, match="row counts differ"):
+        _combine(runs)

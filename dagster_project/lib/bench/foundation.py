@@ -5,7 +5,8 @@ kernel's rusage) are its own."""
 from __future__ import annotations
 
 import shutil
-from dataclasses import asdict, dataclass
+import statistics
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from dagster_project.lib.bench.common import BIN, parse_size, publish, run_stage, world_env
@@ -20,6 +21,7 @@ class StageResult:
     seconds: float
     peak_rss_mb: float
     rows: int
+    run_seconds: list[float] = field(default_factory=list)
 
     @property
     def rows_per_second(self) -> float:
@@ -51,7 +53,7 @@ def bench_world(customers: int, days: int, workdir: Path, seed: int = 42) -> lis
     def record(stage: str, args: list[str], rows_sql: str | None, cwd: Path | None = None):
         seconds, rss = run_stage(args, env, workdir / f"{stage}.log", cwd)
         rows = _count(duckdb_path, rows_sql) if rows_sql else _raw_rows(raw)
-        results.append(StageResult(customers, days, stage, seconds, rss, rows))
+        results.append(StageResult(customers, days, stage, seconds, rss, rows, [seconds]))
         print(
             f"  {customers:>9,} customers x {days} days  {stage:<10} {seconds:8.1f} s "
             f"{rss:8.0f} MB  {rows:>12,} rows",
@@ -111,13 +113,32 @@ def _landing_rows_sql() -> str:
     return "select " + " + ".join(f"(select count(*) from landing.{t})" for t in tables())
 
 
-def run(sizes: list[str], workdir: Path) -> list[StageResult]:
-    """Every size ('CUSTOMERSxDAYS') from scratch in `workdir/<size>`, then the report."""
+def run(sizes: list[str], workdir: Path, repeats: int = 1) -> list[StageResult]:
+    """Every size ('CUSTOMERSxDAYS') from scratch in `workdir/<size>`, `repeats` times; per stage
+    the median wall time and the largest peak RSS, then the report."""
     results = []
     for size in sizes:
-        results += bench_world(*parse_size(size), workdir / size)
+        runs = [bench_world(*parse_size(size), workdir / size) for _ in range(repeats)]
+        results += [_combine(list(stage_runs)) for stage_runs in zip(*runs, strict=True)]
     write_report(results)
     return results
+
+
+def _combine(runs: list[StageResult]) -> StageResult:
+    """One stage's repeated runs as one result. The same seed must give the same rows."""
+    rows = {r.rows for r in runs}
+    if len(rows) != 1:
+        raise RuntimeError(f"{runs[0].stage}: row counts differ between runs: {sorted(rows)}")
+    seconds = [r.seconds for r in runs]
+    return StageResult(
+        runs[0].customers,
+        runs[0].days,
+        runs[0].stage,
+        statistics.median(seconds),
+        max(r.peak_rss_mb for r in runs),
+        rows.pop(),
+        seconds,
+    )
 
 
 def write_report(results: list[StageResult]) -> None:
@@ -132,12 +153,14 @@ def write_report(results: list[StageResult]) -> None:
         ],
     }
     lines = [
-        "| customers | days | stage | wall s | peak RSS MB | rows | rows/s | s per 1k customers |",
-        "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| customers | days | stage | runs | median wall s | peak RSS MB | rows | rows/s "
+        "| s per 1k customers |",
+        "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     lines += [
-        f"| {r.customers:,} | {r.days} | {r.stage} | {r.seconds:.1f} | {r.peak_rss_mb:,.0f} "
-        f"| {r.rows:,} | {r.rows_per_second:,.0f} | {r.seconds_per_1k_customers:.2f} |"
+        f"| {r.customers:,} | {r.days} | {r.stage} | {len(r.run_seconds)} | {r.seconds:.1f} "
+        f"| {r.peak_rss_mb:,.0f} | {r.rows:,} | {r.rows_per_second:,.0f} "
+        f"| {r.seconds_per_1k_customers:.2f} |"
         for r in results
     ]
     publish("foundation", payload, "\n".join(lines))
