@@ -14,17 +14,9 @@ import polars as pl
 from dagster_project.lib.attribution import incrementality, models, report
 from dagster_project.lib.attribution.journeys import journeys_from_touches
 from dagster_project.lib.bench.common import OUT_DIR, median_seconds, publish
+from dagster_project.lib.simulate.params import CHANNELS
 
-CHANNELS = (
-    "search_ads",
-    "display",
-    "social",
-    "affiliate",
-    "retargeting",
-    "app_push",
-    "kakaotalk",
-    "email",
-)
+# Per channel, in the simulator's CHANNELS order: how often it is in a journey, and its lift.
 REACH = np.array([0.25, 0.9, 0.6, 0.15, 0.2, 0.3, 0.2, 0.2])
 LIFT = np.array([0.35, 0.0, 0.12, 0.25, 0.08, 0.0, 0.30, 0.0])
 
