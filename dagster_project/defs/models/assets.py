@@ -203,17 +203,9 @@ def purchase_probability(
     metadata = _model_metadata(result, headline)
     metadata["calibration"] = _table(result.tables["calibration"])
     metadata["lift_by_decile"] = _bars(result.tables["lift"], "decile", "lift", "lift")
-    auc = headline["model/roc_auc"]
-    baselines = max(headline["recency/roc_auc"], headline["rfm/roc_auc"])
     return dg.MaterializeResult(
         metadata=metadata,
-        check_results=[
-            dg.AssetCheckResult(
-                check_name="beats_baselines",
-                passed=auc > baselines,
-                metadata={"model_auc": auc, "best_baseline_auc": baselines},
-            )
-        ],
+        check_results=[_beats_baselines(headline, "roc_auc", ("recency", "rfm"), "auc")],
     )
 
 
@@ -248,17 +240,24 @@ def ltv(context: dg.AssetExecutionContext, config: ModelConfig) -> dg.Materializ
     deciles = result.tables["deciles"]
     metadata["deciles"] = _table(deciles, 0)
     metadata["decile_chart"] = _bars(deciles, "decile", "mean_actual_krw", "mean actual KRW")
-    gini = headline["model/normalized_gini"]
-    baselines = max(headline["rfm/normalized_gini"], headline["past_spend/normalized_gini"])
     return dg.MaterializeResult(
         metadata=metadata,
         check_results=[
-            dg.AssetCheckResult(
-                check_name="beats_baselines",
-                passed=gini > baselines,
-                metadata={"model_gini": gini, "best_baseline_gini": baselines},
-            )
+            _beats_baselines(headline, "normalized_gini", ("rfm", "past_spend"), "gini")
         ],
+    )
+
+
+def _beats_baselines(
+    headline: dict[str, float], metric: str, baselines: tuple[str, ...], label: str
+) -> dg.AssetCheckResult:
+    """The blocking check of a model asset: its test `metric` above every baseline's."""
+    model = headline[f"model/{metric}"]
+    best = max(headline[f"{b}/{metric}"] for b in baselines)
+    return dg.AssetCheckResult(
+        check_name="beats_baselines",
+        passed=model > best,
+        metadata={f"model_{label}": model, f"best_baseline_{label}": best},
     )
 
 

@@ -17,6 +17,7 @@ touches of every journey that has touches. `credit()` turns weights into convers
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from math import factorial
 
@@ -188,13 +189,20 @@ def _split_by_channel_value(jr: Journeys, value: np.ndarray) -> np.ndarray:
     """Touch weights: each journey's conversion split across its channels in proportion to
     `value[channel]` (>= 0), then equally across the channel's touches in the journey; equal
     split across channels when all of a journey's channels have value 0."""
+    return _split_by_pair_value(jr, lambda pair_j, pair_c: value[pair_c])
+
+
+def _split_by_pair_value(
+    jr: Journeys, value_of: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """As _split_by_channel_value, with a value per (journey, channel) pair:
+    `value_of(journey indices, channel codes)`."""
     j, ch = jr.arrays()
     n_ch = jr.n_channels
-    key = j * n_ch + ch
     # touches of the same channel in the journey
-    uniq, inv, cnt = np.unique(key, return_inverse=True, return_counts=True)
-    pair_j = uniq // n_ch
-    pair_v = np.maximum(value[uniq % n_ch], 0.0)
+    uniq, inv, cnt = np.unique(j * n_ch + ch, return_inverse=True, return_counts=True)
+    pair_j, pair_c = uniq // n_ch, uniq % n_ch
+    pair_v = np.maximum(value_of(pair_j, pair_c), 0.0)
     total = np.bincount(pair_j, weights=pair_v, minlength=jr.journeys.height)
     n_pairs = np.bincount(pair_j, minlength=jr.journeys.height)
     share = np.where(
@@ -292,19 +300,8 @@ def shapley(jr: Journeys, prior_journeys: float = 10.0) -> tuple[np.ndarray, dic
     for m, values in per_coalition.items():
         for b, v in values.items():
             phi[m, b] = v
-    j, ch = jr.arrays()
-    key = j * jr.n_channels + ch
-    uniq, inv, cnt = np.unique(key, return_inverse=True, return_counts=True)
-    pair_j, pair_c = uniq // jr.n_channels, uniq % jr.n_channels
-    pair_v = np.maximum(phi[masks[pair_j], pair_c], 0.0)
-    total = np.bincount(pair_j, weights=pair_v, minlength=jr.journeys.height)
-    n_pairs = np.bincount(pair_j, minlength=jr.journeys.height)
-    share = np.where(
-        total[pair_j] > 0,
-        pair_v / np.where(total[pair_j] > 0, total[pair_j], 1),
-        1 / n_pairs[pair_j],
-    )
-    return share[inv] / cnt[inv], per_coalition
+    weights = _split_by_pair_value(jr, lambda pair_j, pair_c: phi[masks[pair_j], pair_c])
+    return weights, per_coalition
 
 
 # ---------------------------------------------------------------------------------------------
