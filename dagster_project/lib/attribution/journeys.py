@@ -203,22 +203,14 @@ def journeys_from_touches(
 
     # Window: touches at or before the journey's as-of time and within the look-back before it.
     t = t.join(o.select("journey_id", "as_of"), on="journey_id", how="left").with_columns(
-        days_before=(pl.col("as_of") - pl.col("touched_at")).dt.total_microseconds() / 86_400e6
+        days_before=_days_before()
     )
     after = t.filter(pl.col("days_before") < 0).height
     too_old = t.filter(pl.col("days_before") > lookback_days).height
     t = t.filter(pl.col("days_before").is_between(0, lookback_days))
     o = _with_scope(o)
     return _assemble(
-        t.select(
-            "journey_id",
-            "touched_at",
-            "channel",
-            "campaign_id",
-            "touch_type",
-            "funnel_stage",
-            "days_before",
-        ),
+        t.select(*_TOUCH_COLUMNS),
         o.select("journey_id", "customer_id", "converted", "revenue", "scope", "as_of"),
         dropped={"touches_after_as_of": after, "touches_before_lookback": too_old},
     )
@@ -240,6 +232,23 @@ def _with_scope(o: pl.DataFrame) -> pl.DataFrame:
         .then(pl.lit("first"))
         .otherwise(pl.lit("repeat"))
     ).drop("earlier")
+
+
+# What _assemble needs of each touch, from an export or from the warehouse.
+_TOUCH_COLUMNS = (
+    "journey_id",
+    "touched_at",
+    "channel",
+    "campaign_id",
+    "touch_type",
+    "funnel_stage",
+    "days_before",
+)
+
+
+def _days_before() -> pl.Expr:
+    """Days from the touch to its journey's end (as_of), fractional."""
+    return (pl.col("as_of") - pl.col("touched_at")).dt.total_microseconds() / 86_400e6
 
 
 def _assemble(t: pl.DataFrame, o: pl.DataFrame, dropped: dict[str, int]) -> Journeys:
@@ -378,21 +387,13 @@ def journeys_from_warehouse(
         touches.sort("journey_id", "touch_number")
         .join(journeys.select("journey_id", "as_of"), on="journey_id", maintain_order="left")
         .with_columns(
-            days_before=(pl.col("as_of") - pl.col("touched_at")).dt.total_microseconds() / 86_400e6,
+            days_before=_days_before(),
             funnel_stage=pl.col("own_stage").cum_max().over("journey_id"),
         )
     )
     too_old = touches.filter(pl.col("days_before") > lookback_days).height
     return _assemble(
-        touches.filter(pl.col("days_before") <= lookback_days).select(
-            "journey_id",
-            "touched_at",
-            "channel",
-            "campaign_id",
-            "touch_type",
-            "funnel_stage",
-            "days_before",
-        ),
+        touches.filter(pl.col("days_before") <= lookback_days).select(*_TOUCH_COLUMNS),
         journeys,
         dropped={"touches_before_lookback": too_old},
     )
