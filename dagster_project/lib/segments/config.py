@@ -83,7 +83,7 @@ class PreferenceConfig:
 
     method: str = "bayes"
     prior: str = "cell"
-    view_weight: float = 0.25
+    view_weight: float = 0.5
     credible_level: float = 0.9
     prior_smoothing: float = 1.0
     likelihood_smoothing: float = 1.0
