@@ -53,6 +53,15 @@ def test_uncredited_campaign_keeps_its_spend_in_channel_roas() -> None:
     channel = _row(report.roas_by_channel(roas), model="last_click", channel="search_ads")
     assert channel["spend_krw"] == 1_010.0
     assert channel["roas"] == pytest.approx(100 / 1_010)  # 0.099
+    # CAC counts the same spend: one first purchase (scope 'first') for 1,010 KRW.
+    first = _credit(
+        [
+            ("last_click", "all", "search_ads", "s1", 1.0, 100.0),
+            ("last_click", "first", "search_ads", "s1", 1.0, 100.0),
+        ]
+    )
+    by_channel = report.roas_by_channel(report.attributed_roas(first, spend))
+    assert _row(by_channel, channel="search_ads")["cac_krw"] == 1_010.0
 
 
 def test_every_model_and_scope_carries_every_spend_row() -> None:

@@ -199,10 +199,15 @@ def attributed_roas(warehouse: Warehouse) -> dg.MaterializeResult:
     per_channel = report.roas_by_channel(roas).filter(
         pl.col("model").is_in(ROAS_MODELS) & pl.col("roas").is_not_null()
     )
-    side_by_side = per_channel.pivot(on="model", index="channel", values="roas").sort("channel")
+
+    def side_by_side(value: str) -> str:
+        wide = per_channel.pivot(on="model", index="channel", values=value).sort("channel")
+        return markdown_table(_rounded(wide, 2))
+
     metadata: dict[str, Any] = {
         "dagster/row_count": roas.height,
-        "roas_by_channel": dg.MetadataValue.md(markdown_table(_rounded(side_by_side, 2))),
+        "roas_by_channel": dg.MetadataValue.md(side_by_side("roas")),
+        "cac_krw_by_channel": dg.MetadataValue.md(side_by_side("cac_krw")),
     }
     for row in per_channel.iter_rows(named=True):
         metadata[f"roas/{row['model']}/{row['channel']}"] = float(row["roas"])

@@ -225,12 +225,15 @@ def attributed_roas(credit: pl.DataFrame, spend: pl.DataFrame) -> pl.DataFrame:
 
 def roas_by_channel(roas: pl.DataFrame, scope: str = "all") -> pl.DataFrame:
     """Per model and channel (one scope): conversions, revenue and spend summed over all of the
-    channel's campaigns, credited or not, and ROAS = revenue / spend (null without spend)."""
+    channel's campaigns, credited or not; ROAS = revenue / spend and CAC = spend / first-purchase
+    conversions (null when the denominator is 0)."""
     return (
         roas.filter(pl.col("scope") == scope)
         .group_by("model", "channel")
         .agg(pl.col("conversions", "revenue", "spend_krw", "first_conversions").sum())
-        .with_columns(roas=_ratio("revenue", "spend_krw"))
+        .with_columns(
+            cac_krw=_ratio("spend_krw", "first_conversions"), roas=_ratio("revenue", "spend_krw")
+        )
         .sort("model", "channel")
     )
 
