@@ -142,8 +142,12 @@ def test_bayes_leans_on_the_cell_prior_without_purchases_and_on_purchases_with_t
     assert new_z["posterior"].item() > share["M_new"] and new_z["views"].item() == 10
 
 
-def test_unknown_method_is_an_error() -> None:
+def test_unknown_method_or_bad_setting_is_an_error() -> None:
     purchases = pl.DataFrame({"customer_id": ["A"], "category_l1": ["x"]})
     customers = pl.DataFrame({"customer_id": ["A"], "age_band": ["20s"], "gender": ["F"]})
     with pytest.raises(ValueError, match="preference.method must be one of"):
         preference_index(purchases, customers, ["x"], PreferenceConfig(method="magic"))
+    with pytest.raises(ValueError, match="preference.prior must be one of"):
+        preference_index(purchases, customers, ["x"], PreferenceConfig(prior="region"))
+    with pytest.raises(ValueError, match="credible_level must be in"):
+        preference_index(purchases, customers, ["x"], PreferenceConfig(credible_level=95))

@@ -108,6 +108,11 @@ def _matrix(grid: pl.DataFrame, column: str, k: int) -> np.ndarray:
 def _bayes(counts: pl.DataFrame, people: pl.DataFrame, cats: list[str], cfg: PreferenceConfig):
     if cfg.prior not in PRIORS:
         raise ValueError(f"preference.prior must be one of {PRIORS}, got {cfg.prior!r}")
+    if not 0 < cfg.credible_level < 1 or cfg.view_weight < 0:
+        raise ValueError(
+            "preference.credible_level must be in (0, 1) and preference.view_weight >= 0, got"
+            f" {cfg.credible_level} and {cfg.view_weight}"
+        )
     k = len(cats)
     bought = _matrix(counts, "purchases", k)
     viewed = _matrix(counts, "views", k)
