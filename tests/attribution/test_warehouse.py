@@ -34,7 +34,12 @@ def materialized(small_world: Path, tmp_path_factory: pytest.TempPathFactory):
         features_dir=str(work / "features"),
     )
     result = dg.materialize(
-        [assets.conversion_tracking_report, assets.attribution_credit, assets.attributed_roas],
+        [
+            assets.conversion_tracking_report,
+            assets.attribution_credit,
+            assets.attributed_roas,
+            assets.roas_spend_reconciles,
+        ],
         resources={"warehouse": warehouse},
     )
     assert result.success
@@ -42,6 +47,8 @@ def materialized(small_world: Path, tmp_path_factory: pytest.TempPathFactory):
         ev.asset_key.path[-1]: ev.step_materialization_data.materialization.metadata
         for ev in result.get_asset_materialization_events()
     }
+    for check in result.get_asset_check_evaluations():
+        metadata[check.check_name] = check
     return work / "warehouse.duckdb", metadata, small_world
 
 
@@ -106,6 +113,39 @@ def test_attributed_roas_side_by_side(materialized):
     paid = roas.filter((pl.col("scope") == "all") & (pl.col("spend_krw") > 0))
     assert (paid["roas"] - paid["revenue"] / paid["spend_krw"]).abs().max() < 1e-9
     assert "incrementality" in metadata["attributed_roas"]["roas_by_channel"].value
+
+
+def test_every_model_carries_the_whole_periods_spend(materialized):
+    db, metadata, _ = materialized
+    check = metadata["roas_spend_reconciles"]
+    assert check.passed and check.metadata["off"].value == 0
+    with connect(db, read_only=True) as con:
+        spend = con.sql("select sum(spend) from bronze.stg_raw__marketing_spend").fetchone()[0]
+        roas = con.sql("select * from gold.attributed_roas").pl()
+        credit = con.sql("select * from gold.attribution_credit").pl()
+    assert spend > 0 and check.metadata["marketing_spend_krw"].value == pytest.approx(spend)
+    totals = roas.group_by("model", "scope").agg(pl.col("spend_krw").sum())
+    assert totals.height == credit.select("model", "scope").n_unique()
+    assert (totals["spend_krw"] - spend).abs().max() < report.SPEND_TOLERANCE_KRW
+    # Some model credits some spending campaign with nothing on this world: the row is kept.
+    assert roas.filter((pl.col("spend_krw") > 0) & (pl.col("conversions") == 0)).height > 0
+
+
+def test_spend_check_fails_on_a_table_that_lost_a_campaign(materialized, tmp_path: Path):
+    db, _, world = materialized
+    shutil.copy(db, tmp_path / "warehouse.duckdb")
+    with connect(tmp_path / "warehouse.duckdb") as con:
+        con.execute(
+            "delete from gold.attributed_roas where model = 'markov_1' and campaign_id ="
+            " (select max(campaign_id) from gold.attributed_roas where spend_krw > 0)"
+        )
+    warehouse = Warehouse(
+        duckdb_path=str(tmp_path / "warehouse.duckdb"),
+        raw_dir=str(world / "raw"),
+        features_dir=str(tmp_path / "features"),
+    )
+    result = assets.roas_spend_reconciles(warehouse=warehouse)
+    assert not result.passed and result.metadata["off"].value >= 1
 
 
 def _check_recovery(truth_check: pl.DataFrame, spearman_bar: float = SPEARMAN_BAR) -> None:

@@ -175,8 +175,11 @@ def attribution_credit(
     return dg.MaterializeResult(metadata=metadata)
 
 
+ROAS_KEY = dg.AssetKey(["gold", "attributed_roas"])
+
+
 @dg.asset(
-    key=["gold", "attributed_roas"],
+    key=ROAS_KEY,
     group_name=GROUP,
     kinds={"duckdb"},
     pool="duckdb",
@@ -185,29 +188,56 @@ def attribution_credit(
 def attributed_roas(warehouse: Warehouse) -> dg.MaterializeResult:
     """Attributed conversions and revenue per model, scope, channel and campaign, joined with
     spend: cost per conversion, CAC (spend per first purchase) and ROAS, every model side by
-    side."""
+    side. Every model carries every campaign's spend (ROAS 0 where it credits nothing), so
+    channel ROAS is over all of the channel's spend."""
     from dagster_project.lib.attribution.warehouse import campaign_spend
 
     with warehouse.connect() as con:
         credit = con.sql("select * from gold.attribution_credit").pl()
         roas = report.attributed_roas(credit, campaign_spend(con))
         _write(con, "gold.attributed_roas", roas)
-    per_channel = (
-        roas.filter(pl.col("scope") == "all")
-        .group_by("model", "channel")
-        .agg(pl.col("conversions", "revenue", "spend_krw", "first_conversions").sum())
-        .filter(pl.col("spend_krw") > 0)
-        .with_columns(roas=pl.col("revenue") / pl.col("spend_krw"))
+    per_channel = report.roas_by_channel(roas).filter(
+        pl.col("model").is_in(ROAS_MODELS) & pl.col("roas").is_not_null()
     )
-    side_by_side = (
-        per_channel.filter(pl.col("model").is_in(ROAS_MODELS))
-        .pivot(on="model", index="channel", values="roas")
-        .sort("channel")
-    )
+
+    def side_by_side(value: str) -> str:
+        wide = per_channel.pivot(on="model", index="channel", values=value).sort("channel")
+        return markdown_table(_rounded(wide, 2))
+
     metadata: dict[str, Any] = {
         "dagster/row_count": roas.height,
-        "roas_by_channel": dg.MetadataValue.md(markdown_table(_rounded(side_by_side, 2))),
+        "roas_by_channel": dg.MetadataValue.md(side_by_side("roas")),
+        "cac_krw_by_channel": dg.MetadataValue.md(side_by_side("cac_krw")),
     }
-    for row in per_channel.filter(pl.col("model").is_in(ROAS_MODELS)).iter_rows(named=True):
+    for row in per_channel.iter_rows(named=True):
         metadata[f"roas/{row['model']}/{row['channel']}"] = float(row["roas"])
     return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset_check(
+    asset=ROAS_KEY,
+    blocking=True,
+    pool="duckdb",
+    additional_deps=[model_key("stg_raw__marketing_spend")],
+)
+def roas_spend_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
+    """Every model and scope in gold.attributed_roas carries the whole period's spend: its spend
+    adds up to the spend in marketing_spend (bronze), to the hundredth of a won."""
+    with warehouse.connect(read_only=True) as con:
+        roas = con.sql("select model, scope, spend_krw from gold.attributed_roas").pl()
+        total = con.sql(
+            "select coalesce(sum(spend), 0) from bronze.stg_raw__marketing_spend"
+        ).fetchone()[0]
+    rec = report.spend_reconciliation(roas, total)
+    off = rec.filter(~pl.col("reconciled"))
+    return dg.AssetCheckResult(
+        # No table rows at all is only right when there was no spend either.
+        passed=off.is_empty() and (rec.height > 0 or total == 0),
+        metadata={
+            "marketing_spend_krw": float(total),
+            "models_and_scopes": rec.height,
+            "off": off.height,
+            "largest_difference_krw": float(rec["difference_krw"].abs().max() or 0.0),
+            "reconciliation": dg.MetadataValue.md(markdown_table(_rounded(rec, 2))),
+        },
+    )

@@ -45,7 +45,9 @@ def _write(con, name: str, frame: pl.DataFrame) -> None:
         dg.AssetSpec(
             PREFERENCE_KEY,
             description="One row per customer and category: the category preference index "
-            "(0-100) from own purchases x age-band and gender likelihoods.",
+            "(0-100). Default (bayes): the posterior mean share in percent, with a 90 % credible "
+            "interval, from a Dirichlet prior of the customer's age band x gender cell updated by "
+            "their purchases and views; or the seed method (segments.yml preference.method).",
             deps=[model_key(m) for m in UPSTREAM],
             group_name="gold",
             kinds={"polars", "duckdb"},
@@ -104,6 +106,7 @@ def segment_tables(context: dg.AssetExecutionContext, warehouse: Warehouse):
         asset_key=PREFERENCE_KEY,
         metadata={
             "dagster/row_count": pref.height,
+            "method": cfg.preference.method,
             "top_categories": dg.MetadataValue.md(
                 share_table(seg.drop_nulls("top_category"), "top_category")
             ),

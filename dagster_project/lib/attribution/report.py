@@ -188,18 +188,31 @@ def truth_check(credit: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
 def attributed_roas(credit: pl.DataFrame, spend: pl.DataFrame) -> pl.DataFrame:
     """Per model, scope, channel and campaign: attributed conversions and revenue with spend
     (spend: channel, campaign_id, spend_krw), CAC (spend per first-purchase conversion, from the
-    'first' scope), cost per conversion and ROAS (revenue / spend)."""
-    per = credit.filter(pl.col("channel") != BASELINE)
+    'first' scope), cost per conversion and ROAS (revenue / spend).
+
+    Every model and scope carries every spend row, credited or not (a campaign a model gives
+    nothing has ROAS 0, not a missing row), so each model's spend adds up to the same total and
+    channel ROAS is over all of the channel's spend. Credit without spend stays too (spend 0,
+    ROAS and CAC null)."""
+    keys = ["channel", "campaign_id"]
+    spend = spend.group_by(keys).agg(pl.col("spend_krw").sum())
+    per = (
+        credit.filter(pl.col("channel") != BASELINE)
+        .group_by("model", "scope", *keys)
+        .agg(pl.col("conversions", "revenue").sum())
+    )
+    # Every (model, scope) the credit has, baseline-only ones included, times every spend row.
+    spend_grid = credit.select("model", "scope").unique().join(spend, how="cross")
     first = per.filter(pl.col("scope") == "first").select(
-        "model", "channel", "campaign_id", first_conversions="conversions"
+        "model", *keys, first_conversions="conversions"
     )
     out = (
-        per.join(spend, on=["channel", "campaign_id"], how="full", coalesce=True)
-        .join(first, on=["model", "channel", "campaign_id"], how="left")
-        .filter(pl.col("model").is_not_null())
+        per.join(
+            spend_grid, on=["model", "scope", *keys], how="full", coalesce=True, nulls_equal=True
+        )
+        .join(first, on=["model", *keys], how="left", nulls_equal=True)
         .with_columns(
-            pl.col("spend_krw").fill_null(0.0),
-            pl.col("first_conversions").fill_null(0.0),
+            pl.col("conversions", "revenue", "spend_krw", "first_conversions").fill_null(0.0)
         )
         .with_columns(
             cost_per_conversion_krw=_ratio("spend_krw", "conversions"),
@@ -208,6 +221,40 @@ def attributed_roas(credit: pl.DataFrame, spend: pl.DataFrame) -> pl.DataFrame:
         )
     )
     return out.sort("model", "scope", "channel", "campaign_id", nulls_last=True)
+
+
+def roas_by_channel(roas: pl.DataFrame, scope: str = "all") -> pl.DataFrame:
+    """Per model and channel (one scope): conversions, revenue and spend summed over all of the
+    channel's campaigns, credited or not; ROAS = revenue / spend and CAC = spend / first-purchase
+    conversions (null when the denominator is 0)."""
+    return (
+        roas.filter(pl.col("scope") == scope)
+        .group_by("model", "channel")
+        .agg(pl.col("conversions", "revenue", "spend_krw", "first_conversions").sum())
+        .with_columns(
+            cac_krw=_ratio("spend_krw", "first_conversions"), roas=_ratio("revenue", "spend_krw")
+        )
+        .sort("model", "channel")
+    )
+
+
+# Spend sums are floats; a dropped campaign is off by far more than a hundredth of a won.
+SPEND_TOLERANCE_KRW = 0.01
+
+
+def spend_reconciliation(roas: pl.DataFrame, spend_total_krw: float) -> pl.DataFrame:
+    """Per model and scope: the spend in the ROAS table against the period's total spend (from
+    marketing_spend), the difference, and whether it is within SPEND_TOLERANCE_KRW."""
+    return (
+        roas.group_by("model", "scope")
+        .agg(spend_krw=pl.col("spend_krw").sum())
+        .with_columns(
+            marketing_spend_krw=pl.lit(float(spend_total_krw)),
+            difference_krw=pl.col("spend_krw") - float(spend_total_krw),
+        )
+        .with_columns(reconciled=pl.col("difference_krw").abs() <= SPEND_TOLERANCE_KRW)
+        .sort("model", "scope")
+    )
 
 
 def _ratio(num: str, den: str) -> pl.Expr:

@@ -32,6 +32,22 @@ def data_end_date(con: duckdb.DuckDBPyConnection) -> date:
     return found
 
 
+def purchased_lines(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame, list[str]]:
+    """Purchased order lines (customer_id, category_l1) and every product category."""
+    lines = con.sql(
+        "select customer_id, category_l1 from silver.int_order_lines__joined"
+        " where category_l1 is not null"
+    ).pl()
+    categories = [
+        r[0]
+        for r in con.sql(
+            "select distinct category_l1 from silver.int_products__conformed"
+            " where category_l1 is not null order by 1"
+        ).fetchall()
+    ]
+    return lines, categories
+
+
 def build_segments(
     con: duckdb.DuckDBPyConnection, cfg: SegmentConfig | None = None
 ) -> SegmentTables:
@@ -82,19 +98,10 @@ def build_segments(
             schema={"age_band": pl.String, "gender": pl.String, "category_l1": pl.String}
         )
 
-    lines = con.sql(
-        "select customer_id, category_l1 from silver.int_order_lines__joined"
-        " where category_l1 is not null"
-    ).pl()
-    categories = [
-        r[0]
-        for r in con.sql(
-            "select distinct category_l1 from silver.int_products__conformed"
-            " where category_l1 is not null order by 1"
-        ).fetchall()
-    ]
+    lines, categories = purchased_lines(con)
+    views = preference.product_views(events, products)
     if categories:
-        prefs = preference.preference_index(lines, customers, categories, cfg.preference)
+        prefs = preference.preference_index(lines, customers, categories, cfg.preference, views)
         top = preference.top_categories(prefs)
     else:
         notes.append("no product categories: the category preference index is empty")

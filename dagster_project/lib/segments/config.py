@@ -75,9 +75,16 @@ class BehaviourConfig:
 
 @dataclass(frozen=True)
 class PreferenceConfig:
-    """Category preference: add-one smoothing of the purchase prior (so no purchases still gives
-    an answer) and of the age-band / gender likelihoods."""
+    """Category preference (docs/segments.md). `method`: `bayes` (default) or `seed`.
+    bayes: a Dirichlet prior centred on the customer's demographic cell (`prior: cell`, age band
+    x gender) or on everyone (`prior: population`), updated by the customer's purchased lines
+    and their product views at `view_weight` each; `credible_level` of the interval.
+    seed: add-one smoothing of the purchase prior and of the age-band / gender likelihoods."""
 
+    method: str = "bayes"
+    prior: str = "cell"
+    view_weight: float = 0.5
+    credible_level: float = 0.9
     prior_smoothing: float = 1.0
     likelihood_smoothing: float = 1.0
 
