@@ -170,11 +170,22 @@ customer_scores = FeatureView(
         Field(name="value_p90_krw", dtype=Float64),
         Field(name="horizon_days", dtype=Int32),
         Field(name="model_version", dtype=String),
+        Field(
+            name="p_buy_source",
+            dtype=String,
+            description="model, or baseline (RFM) while no purchase model has passed its check.",
+        ),
+        Field(
+            name="value_source",
+            dtype=String,
+            description="model, or baseline (RFM) while no ZILN model has passed its check.",
+        ),
     ],
     online=True,
     description=(
         "Model scores: purchase probability and ZILN expected spend with quantiles over the "
-        "horizon, from the champion models (gold.customer_scores)."
+        "horizon, from the champion models, or the labelled RFM baseline while a model has not "
+        "passed its check (gold.customer_scores)."
     ),
     owner=OWNER,
     tags={"entity": "customer", "theme": "scores", "asset": "gold/customer_scores"},

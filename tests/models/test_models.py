@@ -11,12 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pytest
+from scipy import stats
 
 from dagster_project.lib.models import pipeline
 from dagster_project.lib.models.registry import Registry
 from dagster_project.lib.models.ziln import (
     BoosterParams,
+    PurchaseModel,
     ZilnModel,
     booster_fingerprint,
 )
@@ -102,27 +103,67 @@ def test_registry_holds_models_and_metadata(trained) -> None:
         "sigma.txt",
         "metadata.json",
     }
-    # A loaded model predicts what the trained one did.
-    meta = registry.metadata("ltv_ziln", trained["ltv"].version)
-    loaded = ZilnModel.load(folder, meta["model"])
-    assert loaded.sigma_scale == pytest.approx(meta["model"]["sigma_scale"])
+
+
+def test_registered_models_load_back_to_the_same_models(trained, training_set) -> None:
+    """A model loaded from the registry is the trained one: the same trees, the same
+    calibration and spend offsets, the same predictions (every column, every test row)."""
+    registry: Registry = trained["registry"]
+    test = training_set.frame.filter(pl.col("split") == "test")
+    ltv = trained["ltv"]
+    loaded = ZilnModel.load(ltv.folder, registry.metadata("ltv_ziln", ltv.version)["model"])
+    assert booster_fingerprint(loaded.purchase.booster, loaded.mu, loaded.sigma) == (
+        booster_fingerprint(ltv.model.purchase.booster, ltv.model.mu, ltv.model.sigma)
+    )
+    for name in ("sigma_scale", "mu_shift", "base_value_column", "base_log_default"):
+        assert getattr(loaded, name) == getattr(ltv.model, name), name
+    assert loaded.purchase.encoder == ltv.model.purchase.encoder
+    assert loaded.purchase.calibration == ltv.model.purchase.calibration
+    assert loaded.predict(test).equals(ltv.model.predict(test))
+
+    purchase = trained["purchase"]
+    meta = registry.metadata("purchase_probability", purchase.version)["model"]
+    again = PurchaseModel.load(purchase.folder, meta)
+    assert booster_fingerprint(again.booster) == booster_fingerprint(purchase.model.booster)
+    assert np.array_equal(again.predict(test), purchase.model.predict(test))
 
 
 def test_worse_challenger_keeps_the_champion(training_set, trained, tmp_path: Path) -> None:
     shutil.copytree(trained["registry"].root, tmp_path / "models")
     registry = Registry(tmp_path / "models")
     champion = registry.champion("purchase_probability")
-    # A challenger that sees only the customer's tenure cannot rank buyers.
-    weak = replace(training_set, purchase_features=["tenure_days"])
-    result = pipeline.train_purchase(weak, registry)
+    # A challenger of five small trees beats the baselines but not the champion (hundreds of
+    # trees): it passes its check and is still kept out.
+    small = BoosterParams(num_leaves=3, max_rounds=5)
+    result = pipeline.train_purchase(training_set, registry, small)
+    assert result.check["passed"], result.check
     assert not result.decision.promoted
     assert registry.champion("purchase_probability") == champion
-    assert "kept champion" in result.decision.message
+    assert result.decision.message.startswith(f"kept champion {champion}")
     # It is registered all the same, with its metrics, for the record.
     assert result.version in registry.versions("purchase_probability")
     # An equally good challenger (same data, same seed) is promoted.
     again = pipeline.train_purchase(training_set, registry)
     assert again.decision.promoted and registry.champion("purchase_probability") == again.version
+
+
+def test_a_challenger_under_the_baselines_is_never_promoted(
+    training_set, trained, tmp_path: Path
+) -> None:
+    shutil.copytree(trained["registry"].root, tmp_path / "models")
+    registry = Registry(tmp_path / "models")
+    champion = registry.champion("purchase_probability")
+    # A challenger that sees only the customer's tenure cannot rank buyers.
+    weak = replace(training_set, purchase_features=["tenure_days"])
+    result = pipeline.train_purchase(weak, registry)
+    assert not result.check["passed"]
+    assert result.check["model"] < result.check["best_baseline"]
+    assert not result.decision.promoted
+    assert result.decision.message == (
+        f"not promoted {result.version}: failed beats_baselines; champion stays {champion}"
+    )
+    assert registry.champion("purchase_probability") == champion
+    assert not registry.passed("purchase_probability", result.version)
 
 
 def test_no_leakage_feast_features_ignore_later_snapshots(
@@ -201,7 +242,7 @@ def test_scores_frame_has_the_interface_columns(trained, store, model_world: Pat
     scores, info = pipeline.score_customers(
         trained["registry"], store, model_world / "features" / "customer__daily.parquet"
     )
-    assert scores.columns[:9] == [
+    assert scores.columns == [
         "customer_id",
         "scored_at",
         "horizon_days",
@@ -211,11 +252,68 @@ def test_scores_frame_has_the_interface_columns(trained, store, model_world: Pat
         "value_p50_krw",
         "value_p90_krw",
         "p_buy_ltv",
+        "model_version",
+        "p_buy_source",
+        "value_source",
     ]
-    assert "model_version" in scores.columns
+    versions = {"purchase_probability": trained["purchase"].version}
+    versions["ltv_ziln"] = trained["ltv"].version
+    assert info["versions"] == versions
+    assert scores["model_version"].unique().to_list() == [
+        f"purchase_probability:{versions['purchase_probability']}+ltv_ziln:{versions['ltv_ziln']}"
+    ]
+    assert set(scores["p_buy_source"]) == set(scores["value_source"]) == {"model"}
     assert scores["customer_id"].n_unique() == scores.height >= 3_900
     assert scores["p_buy"].is_between(0, 1).all()
     assert (scores["value_p10_krw"] <= scores["value_p90_krw"]).all()
     assert json.dumps(info, default=str)
-    # Current customers who bought recently are scored higher than those who never bought.
-    assert np.isfinite(scores["expected_value_krw"].to_numpy()).all()
+
+
+def test_recent_buyers_score_higher_than_customers_who_never_bought(
+    trained, store, model_world: Path
+) -> None:
+    """On the newest snapshot, a customer who ordered in the last 30 days is ranked above one who
+    never ordered, by both p_buy and expected value, for most pairs and on average."""
+    customer_file = model_world / "features" / "customer__daily.parquet"
+    scores, info = pipeline.score_customers(trained["registry"], store, customer_file)
+    snapshot = pl.read_parquet(customer_file).filter(pl.col("event_timestamp") == info["as_of"])
+    joined = scores.join(snapshot, on="customer_id")
+    recent = joined.filter(pl.col("days_since_last_order") <= 30)
+    never = joined.filter(pl.col("orders_to_date").fill_null(0) == 0)
+    assert recent.height > 100 and never.height > 100
+    for column in ("p_buy", "expected_value_krw"):
+        high, low = recent[column].to_numpy(), never[column].to_numpy()
+        # P(a random recent buyer scores above a random never-buyer), ties counting half
+        above = stats.mannwhitneyu(high, low).statistic / (len(high) * len(low))
+        assert above > 0.8, column
+        assert high.mean() > 2 * low.mean(), column
+
+
+def test_a_model_without_a_passing_version_is_stood_in_for_by_the_baseline(
+    trained, training_set, store, model_world: Path, tmp_path: Path
+) -> None:
+    """The purchase champion scores p_buy while the ZILN model has none: its columns come from
+    the RFM cells of the stored training set, labelled, and the note says which part and why."""
+    from dagster_project.lib.models.baselines import RfmBaseline
+
+    shutil.copytree(trained["registry"].root, tmp_path / "models")
+    (tmp_path / "models" / "ltv_ziln" / "champion.json").unlink()
+    pipeline.save_training_set(training_set, tmp_path / "models")
+    customer_file = model_world / "features" / "customer__daily.parquet"
+    both, _ = pipeline.score_customers(trained["registry"], store, customer_file)
+    mixed, info = pipeline.score_customers(Registry(tmp_path / "models"), store, customer_file)
+    assert info["note"] == (
+        "ltv_ziln has not passed beats_baselines yet; serving the RFM baseline for expected value"
+    )
+    assert mixed["p_buy"].equals(both["p_buy"])
+    assert set(mixed["p_buy_source"]) == {"model"} and set(mixed["value_source"]) == {"baseline"}
+    version = trained["purchase"].version
+    assert set(mixed["model_version"]) == {f"purchase_probability:{version}+baseline:rfm_cell"}
+    # The value columns are the customer's RFM cell statistics over the training rows.
+    rfm = RfmBaseline.fit(training_set.frame.filter(pl.col("split") == "train"))
+    features = pl.read_parquet(customer_file).filter(pl.col("event_timestamp") == info["as_of"])
+    expected = mixed.select("customer_id").join(features, on="customer_id", how="left")
+    assert np.allclose(mixed["expected_value_krw"].to_numpy(), rfm.value(expected))
+    assert (mixed["value_p10_krw"] <= mixed["value_p50_krw"]).all()
+    assert (mixed["value_p50_krw"] <= mixed["value_p90_krw"]).all()
+    assert mixed["p_buy_ltv"].is_between(0, 1).all()

@@ -60,36 +60,126 @@ def test_value_metrics_match_direct_computation() -> None:
     )
 
 
-def test_bgnbd_purchase_probability_of_a_new_customer_matches_simulation() -> None:
-    """With no repeat purchase yet (x = 0) a BG/NBD customer is alive and their rate is
-    Gamma(r, alpha + T): P(a purchase within t) = 1 - ((alpha + T) / (alpha + T + t))^r."""
+# Fader, Hardie and Lee (2005) on the CDNOW 1/10 sample (2,357 customers, 39 calibration weeks
+# to 1997-09-30): BG/NBD r 0.243, alpha 4.414 (weeks), a 0.793, b 2.426; Gamma-Gamma ("RFM and
+# CLV", 2005) p 6.25, q 3.74, gamma 15.44. Times here are days: alpha in days is 7 x 4.414.
+CDNOW_BGNBD = {"r": 0.243, "alpha": 4.414 * 7, "a": 0.793, "b": 2.426}
+CDNOW_GAMMA_GAMMA = {"p": 6.25, "q": 3.74, "v": 15.44}
+
+
+def simulate_bgnbd(n: int, calibration_days: float, holdout_days: float, seed: int):
+    """Customers of the BG/NBD process with CDNOW's parameters, all first buying at day 0:
+    purchases are Poisson with a Gamma(r, alpha) rate, and after each repeat purchase the
+    customer drops out with a Beta(a, b) probability. Returns the calibration summary and each
+    customer's number of purchases in the holdout. Vectorized over customers: one loop step per
+    purchase number."""
+    rng = np.random.default_rng(seed)
+    par = CDNOW_BGNBD
+    rate = rng.gamma(par["r"], 1 / par["alpha"], n)
+    dropout = rng.beta(par["a"], par["b"], n)
+    now, frequency, recency = np.zeros(n), np.zeros(n), np.zeros(n)
+    holdout = np.zeros(n)
+    active = np.ones(n, dtype=bool)  # alive and not yet past the holdout's end
+    end = calibration_days + holdout_days
+    while active.any():
+        idx = np.flatnonzero(active)
+        now[idx] += rng.exponential(1 / rate[idx])
+        past = now[idx] >= end
+        active[idx[past]] = False
+        idx = idx[~past]
+        in_calibration = now[idx] < calibration_days
+        cal, hold = idx[in_calibration], idx[~in_calibration]
+        frequency[cal] += 1
+        recency[cal] = now[cal]
+        holdout[hold] += 1
+        died = rng.random(idx.size) < dropout[idx]
+        active[idx[died]] = False
+    summary = pl.DataFrame(
+        {
+            "customer_id": np.arange(n).astype(str),
+            "frequency": frequency,
+            "recency": recency,
+            "T": np.full(n, calibration_days),
+            "monetary_value": np.where(frequency > 0, 20.0, 0.0),
+        }
+    )
+    return summary, holdout
+
+
+def test_bgnbd_predictions_match_a_simulation_of_the_process() -> None:
+    """``predict`` with the true parameters gives, per group of customers with the same number
+    of repeat purchases, the holdout purchase rate and expected purchases that the simulated
+    process produces."""
+    import pandas as pd
+    from lifetimes import BetaGeoFitter, GammaGammaFitter
+
     from dagster_project.lib.models.btyd import BgNbdGammaGamma
 
-    r, alpha, T, t = 0.25, 30.0, 200.0, 90.0
-    model = BgNbdGammaGamma({"r": r, "alpha": alpha, "a": 0.8, "b": 2.4}, {}, None, None)
-    rng = np.random.default_rng(3)
-    lam = rng.gamma(r, 1 / (alpha + T), 1_000_000)
-    simulated = np.mean(rng.exponential(1 / lam) < t)
-    p_none = ((alpha + T) / (alpha + T + t)) ** r
-    assert 1 - p_none == pytest.approx(simulated, abs=0.002)
-    assert model.params["r"] == r
+    summary, holdout = simulate_bgnbd(400_000, 273.0, 90.0, seed=3)
+    bgf, ggf = BetaGeoFitter(), GammaGammaFitter()
+    bgf.params_ = pd.Series(CDNOW_BGNBD)
+    ggf.params_ = pd.Series(CDNOW_GAMMA_GAMMA)
+    model = BgNbdGammaGamma(CDNOW_BGNBD, CDNOW_GAMMA_GAMMA, bgf, ggf, fallback_spend=20.0)
+    predicted = model.predict(summary, 90.0).with_columns(
+        pl.Series("bought", holdout > 0).cast(pl.Float64),
+        pl.Series("purchases", holdout),
+        summary["frequency"].clip(0, 4).alias("group"),
+    )
+    groups = predicted.group_by("group").agg(
+        pl.len().alias("n"),
+        pl.col("p_buy").mean(),
+        pl.col("bought").mean(),
+        pl.col("expected_purchases").mean(),
+        pl.col("purchases").mean(),
+    )
+    assert groups.height == 5 and groups["n"].min() > 5_000
+    for row in groups.iter_rows(named=True):
+        stderr = np.sqrt(row["bought"] * (1 - row["bought"]) / row["n"])
+        assert abs(row["p_buy"] - row["bought"]) < 4 * stderr + 1e-3, row
+        assert row["expected_purchases"] == pytest.approx(row["purchases"], rel=0.05), row
+    # The rates differ between groups (a test on one pooled number could not see a wrong x).
+    assert groups["bought"].max() > 3 * groups["bought"].min()
+
+
+def cdnow_sample_orders() -> pl.DataFrame:
+    """The CDNOW 1/10 sample shipped with lifetimes (customer, id, date, CDs, dollars)."""
+    from dagster_project.lib.models.datasets import cdnow_path
+
+    lines = pl.read_csv(
+        cdnow_path().with_name("CDNOW_sample.txt"),
+        has_header=False,
+        separator="\t",
+        new_columns=["line"],
+    )
+    fields = lines.select(
+        pl.col("line")
+        .str.strip_chars()
+        .str.extract_groups(r"^(\S+)\s+\S+\s+(\S+)\s+\S+\s+(\S+)$")
+        .struct.rename_fields(["customer_id", "date", "amount"])
+    ).unnest("line")
+    return fields.select(
+        "customer_id",
+        pl.col("date").str.to_datetime("%Y%m%d", time_unit="us").alias("ordered_at"),
+        pl.col("amount").cast(pl.Float64).alias("order_amount_krw"),
+    )
 
 
 def test_bgnbd_fit_recovers_the_published_cdnow_parameters() -> None:
-    """Fader, Hardie and Lee (2005) fit BG/NBD to the CDNOW 1/10 sample (2,357 customers, 39
-    calibration weeks): r 0.243, alpha 4.414, a 0.793, b 2.426 (weeks)."""
-    from dagster_project.lib.models.btyd import BgNbdGammaGamma
-    from dagster_project.lib.models.datasets import cdnow_path
+    """The production path (orders -> ``rfm_summary`` at the calibration cutoff ->
+    ``BgNbdGammaGamma.fit``) on the CDNOW sample recovers the published parameters. Ours are
+    fitted on days, not weeks (same-day orders are one purchase), hence the tolerances."""
+    from datetime import datetime
 
-    summary = pl.read_csv(cdnow_path().with_name("cdnow_customers_summary.csv")).select(
-        pl.col("frequency").cast(pl.Float64),
-        pl.col("recency").cast(pl.Float64),
-        pl.col("T").cast(pl.Float64),
-        pl.lit(0.0).alias("monetary_value"),
-        pl.col("frequency").cast(pl.String).alias("customer_id"),
-    )
-    fitted = BgNbdGammaGamma.fit_bgnbd_only(summary)
-    assert fitted["r"] == pytest.approx(0.243, abs=0.002)
-    assert fitted["alpha"] == pytest.approx(4.414, abs=0.02)
-    assert fitted["a"] == pytest.approx(0.793, abs=0.01)
-    assert fitted["b"] == pytest.approx(2.426, abs=0.02)
+    from dagster_project.lib.models.btyd import BgNbdGammaGamma, rfm_summary
+
+    orders = cdnow_sample_orders()
+    assert orders.height == 6_919 and orders["customer_id"].n_unique() == 2_357
+    summary = rfm_summary(orders, datetime(1997, 10, 1))
+    assert summary.height == 2_357
+    fitted = BgNbdGammaGamma.fit(summary, penalizer=0.0)
+    assert fitted.params["r"] == pytest.approx(CDNOW_BGNBD["r"], abs=0.003)
+    assert fitted.params["alpha"] == pytest.approx(CDNOW_BGNBD["alpha"], rel=0.01)
+    assert fitted.params["a"] == pytest.approx(CDNOW_BGNBD["a"], abs=0.03)
+    assert fitted.params["b"] == pytest.approx(CDNOW_BGNBD["b"], abs=0.06)
+    for name, value in CDNOW_GAMMA_GAMMA.items():
+        assert fitted.spend_params[name] == pytest.approx(value, abs=0.02), name

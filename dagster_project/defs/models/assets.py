@@ -6,6 +6,7 @@ batch scores of every current customer (gold.customer_scores, Parquet and Feast 
 Feast and LightGBM are imported inside the asset bodies: importing them at definitions load would
 cost every UI, code-server and test start several seconds."""
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -122,14 +123,15 @@ def training_set(
     for split in ("train", "validation", "test"):
         part = ts.frame.filter(pl.col("split") == split)
         metadata[f"rows/{split}"] = part.height
-        metadata[f"buy_rate/{split}"] = float(part["label_bought"].mean() or 0.0)
+        if part.height:  # no rows, no rate (not a rate of 0)
+            metadata[f"buy_rate/{split}"] = float(part["label_bought"].mean())
     return dg.MaterializeResult(metadata=metadata)
 
 
 def _model_metadata(result, headline: dict[str, float]) -> dict[str, Any]:
     metadata: dict[str, Any] = {
         "version": result.version,
-        "champion": result.decision.champion,
+        "champion": result.decision.champion or "none (no version has passed beats_baselines)",
         "promoted": result.decision.promoted,
         "decision": result.decision.message,
         "train_seconds": result.seconds,
@@ -143,16 +145,10 @@ def _model_metadata(result, headline: dict[str, float]) -> dict[str, Any]:
     return metadata
 
 
-def _metric(table: pl.DataFrame, scorer: str, name: str) -> float:
-    from dagster_project.lib.models.pipeline import finite
-
-    return finite(float(table.filter(pl.col("scorer") == scorer)[name][0]))
-
-
 def _train(context: dg.AssetExecutionContext, config: ModelConfig, model: str, metrics):
-    """Train one model ("purchase" or "ltv") on the stored training set, register it (champion or
-    not, logged), and return the result with its headline test metrics as
-    ``<scorer>/<metric>`` floats."""
+    """Train one model ("purchase" or "ltv") on the stored training set, register it as a
+    candidate with its beats_baselines verdict (champion only if it passed, logged), and return
+    the result with its headline test metrics as ``<scorer>/<metric>`` floats."""
     from dagster_project.lib.models import pipeline
     from dagster_project.lib.models.registry import Registry
     from dagster_project.lib.models.ziln import BoosterParams
@@ -166,12 +162,7 @@ def _train(context: dg.AssetExecutionContext, config: ModelConfig, model: str, m
     )
     result = train(pipeline.load_training_set(models_dir()), Registry(models_dir()), params)
     (context.log.info if result.decision.promoted else context.log.warning)(result.decision.message)
-    headline = {
-        f"{scorer}/{name}": _metric(result.metrics, scorer, name)
-        for scorer in result.metrics["scorer"]
-        for name in metrics
-    }
-    return result, headline
+    return result, pipeline.headline_metrics(result.metrics, metrics)
 
 
 @dg.asset(
@@ -186,7 +177,8 @@ def _train(context: dg.AssetExecutionContext, config: ModelConfig, model: str, m
             "beats_baselines",
             asset=PURCHASE_KEY,
             blocking=True,
-            description="Test ROC AUC above the recency-only and RFM scores.",
+            description="Test ROC AUC above the recency-only and RFM scores; a version that"
+            " fails is registered but never becomes the champion.",
         )
     ],
 )
@@ -205,7 +197,7 @@ def purchase_probability(
     metadata["lift_by_decile"] = _bars(result.tables["lift"], "decile", "lift", "lift")
     return dg.MaterializeResult(
         metadata=metadata,
-        check_results=[_beats_baselines(headline, "roc_auc", ("recency", "rfm"), "auc")],
+        check_results=[_beats_baselines(result.check)],
     )
 
 
@@ -221,7 +213,8 @@ def purchase_probability(
             "beats_baselines",
             asset=LTV_KEY,
             blocking=True,
-            description="Test normalized Gini above past spend and the RFM cell mean.",
+            description="Test normalized Gini above past spend and the RFM cell mean; a version"
+            " that fails is registered but never becomes the champion.",
         )
     ],
 )
@@ -242,22 +235,21 @@ def ltv(context: dg.AssetExecutionContext, config: ModelConfig) -> dg.Materializ
     metadata["decile_chart"] = _bars(deciles, "decile", "mean_actual_krw", "mean actual KRW")
     return dg.MaterializeResult(
         metadata=metadata,
-        check_results=[
-            _beats_baselines(headline, "normalized_gini", ("rfm", "past_spend"), "gini")
-        ],
+        check_results=[_beats_baselines(result.check)],
     )
 
 
-def _beats_baselines(
-    headline: dict[str, float], metric: str, baselines: tuple[str, ...], label: str
-) -> dg.AssetCheckResult:
-    """The blocking check of a model asset: its test `metric` above every baseline's."""
-    model = headline[f"model/{metric}"]
-    best = max(headline[f"{b}/{metric}"] for b in baselines)
+def _beats_baselines(check: dict[str, Any]) -> dg.AssetCheckResult:
+    """The blocking check of a model asset, as the registry recorded it: a version that fails
+    is registered but never becomes the champion, so no run scores with it."""
+    values = {"model": check["model"], "best_baseline": check["best_baseline"]}
     return dg.AssetCheckResult(
         check_name="beats_baselines",
-        passed=model > best,
-        metadata={f"model_{label}": model, f"best_baseline_{label}": best},
+        passed=check["passed"],
+        metadata={
+            "metric": check["metric"],
+            **{f"{k}_{check['metric']}": v for k, v in values.items() if math.isfinite(v)},
+        },
     )
 
 
@@ -279,10 +271,12 @@ def _beats_baselines(
 def customer_scores(
     context: dg.AssetExecutionContext, warehouse: Warehouse
 ) -> dg.MaterializeResult:
-    """Scores of every current customer from the champion models, as of the newest feature
-    snapshot: p_buy, expected spend and its 10/50/90 % quantiles over the horizon (KRW), the
-    model versions. Written to gold.customer_scores and to Parquet for Feast's customer_scores
-    view, which is materialized so online reads (customer_scores_v1) return them."""
+    """Scores of every current customer from the champion models (the last versions that passed
+    beats_baselines), as of the newest feature snapshot: p_buy, expected spend and its 10/50/90 %
+    quantiles over the horizon (KRW), the model versions. While a model has no passing version,
+    its columns come from the RFM baseline, labelled (p_buy_source / value_source 'baseline').
+    Written to gold.customer_scores and to Parquet for Feast's customer_scores view, which is
+    materialized so online reads (customer_scores_v1) return them."""
     from dagster_project.lib import features
     from dagster_project.lib.models import pipeline
     from dagster_project.lib.models.registry import Registry
@@ -311,9 +305,12 @@ def customer_scores(
         and (scores["value_p50_krw"] <= scores["value_p90_krw"]).all()
     )
     context.log.info(f"scored {scores.height:,} customers as of {info['as_of']}")
+    baseline = pipeline.BASELINE_VERSION in info["versions"].values()
+    (context.log.warning if baseline else context.log.info)(info["note"])
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": scores.height,
+            "score_source": info["note"],
             "scored_at": str(info["as_of"]),
             "model_versions": dg.MetadataValue.json(info["versions"]),
             "mean_p_buy": float(scores["p_buy"].mean() or 0.0),

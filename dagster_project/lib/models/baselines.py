@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from dagster_project.lib.models.ziln import QUANTILES
+
 RECENCY = "days_since_last_order"
 FREQUENCY = "orders_to_date"
 MONETARY = "avg_order_value_krw"
@@ -40,12 +42,17 @@ class RfmBaseline:
     """RFM cells with cut points from the training buyers: R and M are tertiles (3 = most recent,
     highest order value), F is orders to date capped at 3; a customer who never ordered is cell
     (0, 0, 0). The purchase score is R + F + M; the value prediction is the cell's mean spend in
-    the horizon over the training rows (the overall mean for a cell training never saw)."""
+    the horizon over the training rows (the overall mean for a cell training never saw).
+
+    Served in place of a model that has not passed its checks (``serve``): each customer gets
+    their cell's buy rate and mean spend, and the 10/50/90 % quantiles of the cell's spend."""
 
     recency_cuts: list[float]
     monetary_cuts: list[float]
-    cell_spend: pl.DataFrame
-    overall_spend: float
+    cell_stats: pl.DataFrame
+    """One row per (r, f, m) cell of the training rows: the ``CELL_STATS`` columns."""
+    overall: dict[str, float]
+    """The same statistics over all training rows, for a cell training never saw."""
 
     @staticmethod
     def _cells(frame: pl.DataFrame, recency_cuts: list[float], monetary_cuts: list[float]):
@@ -65,16 +72,29 @@ class RfmBaseline:
         )
 
     @classmethod
-    def fit(cls, train: pl.DataFrame, label_spend: str = "label_spend_krw") -> RfmBaseline:
+    def fit(
+        cls,
+        train: pl.DataFrame,
+        label_spend: str = "label_spend_krw",
+        label_bought: str = "label_bought",
+    ) -> RfmBaseline:
         buyers = train.filter(pl.col(FREQUENCY).fill_null(0) > 0)
         if buyers.is_empty():
             recency_cuts, monetary_cuts = [0.0, 0.0], [0.0, 0.0]
         else:
             recency_cuts = [float(buyers[RECENCY].quantile(q)) for q in (1 / 3, 2 / 3)]
             monetary_cuts = [float(buyers[MONETARY].quantile(q)) for q in (1 / 3, 2 / 3)]
-        cells = cls._cells(train, recency_cuts, monetary_cuts).with_columns(train[label_spend])
-        cell_spend = cells.group_by("r", "f", "m").agg(pl.col(label_spend).mean().alias("spend"))
-        return cls(recency_cuts, monetary_cuts, cell_spend, float(train[label_spend].mean()))
+        cells = cls._cells(train, recency_cuts, monetary_cuts).with_columns(
+            train[label_bought].alias("bought"), train[label_spend].alias("spend")
+        )
+        stats = [
+            pl.col("bought").mean().alias("buy_rate"),
+            pl.col("spend").mean().alias("spend"),
+            *[pl.col("spend").quantile(q).alias(f"spend_p{round(q * 100)}") for q in QUANTILES],
+        ]
+        cell_stats = cells.group_by("r", "f", "m").agg(stats)
+        overall = cells.select(stats).row(0, named=True)
+        return cls(recency_cuts, monetary_cuts, cell_stats, overall)
 
     def cells(self, frame: pl.DataFrame) -> pl.DataFrame:
         return self._cells(frame, self.recency_cuts, self.monetary_cuts)
@@ -83,11 +103,26 @@ class RfmBaseline:
         cells = self.cells(frame)
         return (cells["r"] + cells["f"] + cells["m"]).cast(pl.Float64).to_numpy()
 
-    def value(self, frame: pl.DataFrame) -> np.ndarray:
+    def _stats(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """The cell statistics of each row of ``frame`` (the overall ones for an unseen cell)."""
         return (
             self.cells(frame)
-            .join(self.cell_spend, on=["r", "f", "m"], how="left", maintain_order="left")
-            .get_column("spend")
-            .fill_null(self.overall_spend)
-            .to_numpy()
+            .join(self.cell_stats, on=["r", "f", "m"], how="left", maintain_order="left")
+            .with_columns(pl.col(k).fill_null(v) for k, v in self.overall.items())
+        )
+
+    def value(self, frame: pl.DataFrame) -> np.ndarray:
+        return self._stats(frame)["spend"].to_numpy()
+
+    def serve(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """The score columns a model would give (p_buy, expected value and its quantiles in
+        KRW), from the cells: the stand-in served while no model has passed its checks."""
+        stats = self._stats(frame)
+        return stats.select(
+            pl.col("buy_rate").alias("p_buy"),
+            pl.col("spend").alias("expected_value_krw"),
+            *[
+                pl.col(f"spend_p{round(q * 100)}").alias(f"value_p{round(q * 100)}_krw")
+                for q in QUANTILES
+            ],
         )

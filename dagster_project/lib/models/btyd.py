@@ -83,18 +83,6 @@ class BgNbdGammaGamma:
             )
         raise ValueError(f"BG/NBD / Gamma-Gamma did not converge: {last_error}")
 
-    @staticmethod
-    def fit_bgnbd_only(summary: pl.DataFrame, penalizer: float = 0.0) -> dict[str, float]:
-        """BG/NBD parameters (r, alpha, a, b) of a frequency/recency/T summary."""
-        from lifetimes import BetaGeoFitter
-
-        frame = summary.to_pandas()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            bgf = BetaGeoFitter(penalizer_coef=penalizer)
-            bgf.fit(frame["frequency"], frame["recency"], frame["T"])
-        return {k: float(v) for k, v in bgf.params_.items()}
-
     def predict(self, summary: pl.DataFrame, horizon_days: float) -> pl.DataFrame:
         """customer_id, expected purchases, P(at least one purchase) and expected spend in the
         ``horizon_days`` after the cutoff. P(buy) = P(alive) x (1 - ((alpha + T) /

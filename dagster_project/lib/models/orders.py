@@ -174,7 +174,11 @@ def orders_features(
 def label_orders(entities: pl.DataFrame, orders: pl.DataFrame, horizon_days: int) -> pl.DataFrame:
     """``entities`` (customer_id, event_timestamp) with ``label_bought`` (0/1),
     ``label_orders`` and ``label_spend_krw``: orders with cutoff <= ordered_at < cutoff + H days
-    (the H days from the cutoff on; features see only orders before the cutoff)."""
+    (the H days from the cutoff on; features see only orders before the cutoff).
+
+    A buyer is a customer who spent more than 0 KRW in the window: a 0-KRW order (a free
+    replacement, a fully discounted order) is not a purchase here. So the purchase label and
+    the ZILN model's spend part (fitted on buyers' log spend) agree on who bought."""
     horizon = timedelta(days=horizon_days)
     window = (
         entities.lazy()
@@ -186,6 +190,7 @@ def label_orders(entities: pl.DataFrame, orders: pl.DataFrame, horizon_days: int
         .filter(
             (pl.col("ordered_at") >= pl.col(CUTOFF))
             & (pl.col("ordered_at") < pl.col(CUTOFF) + horizon)
+            & (pl.col("order_amount_krw") > 0)
         )
         .group_by("customer_id", CUTOFF)
         .agg(

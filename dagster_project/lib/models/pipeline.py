@@ -35,6 +35,13 @@ SCORES_FILE = "customer_scores.parquet"
 # Champion/challenger: a challenger this much worse (AUC / normalized Gini) still replaces the
 # champion, so noise of a few thousandths does not freeze the model forever.
 PROMOTION_TOLERANCE = 0.005
+# The quality check a version must pass to be served: its test metric above every baseline's.
+CHECK = "beats_baselines"
+CHECKED_METRIC = {
+    PURCHASE_MODEL: ("roc_auc", ("recency", "rfm")),
+    LTV_MODEL: ("normalized_gini", ("rfm", "past_spend")),
+}
+BASELINE_VERSION = "baseline:rfm_cell"
 
 
 @dataclass(frozen=True)
@@ -136,6 +143,31 @@ def build_feature_training_set(
     return TrainingSet(frame, plan, purchase_features, ltv_features, fingerprint, seconds)
 
 
+def beats_baselines(table: pl.DataFrame, model_name: str) -> dict[str, Any]:
+    """The verdict of the quality check: the model's test metric above every baseline's. A
+    baseline whose metric is undefined (NaN) is left out; a model whose metric is undefined, or
+    with no baseline to compare with, does not pass."""
+    metric, baselines = CHECKED_METRIC[model_name]
+    scores = dict(zip(table["scorer"], table[metric], strict=True))
+    model = float(scores["model"])
+    defined = [float(scores[b]) for b in baselines if np.isfinite(scores[b])]
+    best = max(defined, default=float("nan"))
+    passed = bool(np.isfinite(model) and np.isfinite(best) and model > best)
+    return {"passed": passed, "metric": metric, "model": model, "best_baseline": best}
+
+
+def headline_metrics(table: pl.DataFrame, names: tuple[str, ...]) -> dict[str, float]:
+    """``<scorer>/<metric>`` floats for the UI, to plot over time. An undefined metric (NaN:
+    e.g. the log loss of a baseline whose score is not a probability) is left out: a 0 there
+    would read as a perfect score."""
+    return {
+        f"{row['scorer']}/{name}": float(row[name])
+        for row in table.iter_rows(named=True)
+        for name in names
+        if np.isfinite(row[name])
+    }
+
+
 def _metric_dict(table: pl.DataFrame) -> dict[str, dict[str, float]]:
     return {
         row["scorer"]: {k: float(v) for k, v in row.items() if k != "scorer"}
@@ -147,7 +179,9 @@ def _metric_dict(table: pl.DataFrame) -> dict[str, dict[str, float]]:
 class TrainResult:
     version: str
     folder: Path
+    model: PurchaseModel | ZilnModel
     decision: Decision
+    check: dict[str, Any]  # the beats_baselines verdict
     metrics: pl.DataFrame  # one row per scorer (model, baselines)
     tables: dict[str, pl.DataFrame]
     importance: pl.DataFrame
@@ -177,8 +211,9 @@ def _split(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
 def train_purchase(
     ts: TrainingSet, registry: Registry, params: BoosterParams | None = None
 ) -> TrainResult:
-    """Fit, evaluate on the test cutoff next to the baselines, register; promote if not worse
-    (ROC AUC) than the champion re-scored on the same test rows."""
+    """Fit, evaluate on the test cutoff next to the baselines, register with the verdict of
+    beats_baselines; promote if it passed and is not worse (ROC AUC) than the champion
+    re-scored on the same test rows."""
     import time
 
     params = params or BoosterParams()
@@ -191,6 +226,7 @@ def train_purchase(
     rfm = RfmBaseline.fit(parts["train"])
     test = parts["test"]
     table, calibration, lift = training.evaluate_purchase(test, model.predict(test), rfm)
+    check = beats_baselines(table, PURCHASE_MODEL)
     version, folder = registry.new_version(PURCHASE_MODEL, ts.fingerprint)
     model_meta = model.save(folder)
     registry.write_metadata(
@@ -200,10 +236,11 @@ def train_purchase(
             **_meta(ts, ts.purchase_features, PURCHASE_SERVICE, params.__dict__),
             "model": model_meta,
             "metrics": _metric_dict(table),
+            "checks": {CHECK: check},
             "train_seconds": seconds,
         },
     )
-    auc = float(table.filter(pl.col("scorer") == "model")["roc_auc"][0])
+    auc = check["model"]
 
     def champion_auc(old: str) -> float | None:
         meta = registry.metadata(PURCHASE_MODEL, old)
@@ -221,7 +258,9 @@ def train_purchase(
     return TrainResult(
         version,
         folder,
+        model,
         decision,
+        check,
         table,
         {"calibration": calibration, "lift": lift},
         model.importance(),
@@ -234,7 +273,8 @@ def train_ltv(
     ts: TrainingSet, registry: Registry, params: BoosterParams | None = None
 ) -> TrainResult:
     """The ZILN model: fit, evaluate (normalized Gini, Spearman, decile MAPE, total spend error)
-    next to the baselines, register; promote if not worse (normalized Gini) than the champion."""
+    next to the baselines, register with the verdict of beats_baselines; promote if it passed and
+    is not worse (normalized Gini) than the champion."""
     import time
 
     from dagster_project.lib.models.metrics import normalized_gini
@@ -250,6 +290,7 @@ def train_ltv(
     table, deciles = training.evaluate_value(
         test, predicted["expected_value_krw"].to_numpy(), rfm, ts.plan.horizon_days
     )
+    check = beats_baselines(table, LTV_MODEL)
     version, folder = registry.new_version(LTV_MODEL, ts.fingerprint)
     model_meta = model.save(folder)
     registry.write_metadata(
@@ -259,10 +300,11 @@ def train_ltv(
             **_meta(ts, ts.ltv_features, LTV_SERVICE, params.__dict__),
             "model": model_meta,
             "metrics": _metric_dict(table),
+            "checks": {CHECK: check},
             "train_seconds": seconds,
         },
     )
-    gini = float(table.filter(pl.col("scorer") == "model")["normalized_gini"][0])
+    gini = check["model"]
     spend = test["label_spend_krw"].to_numpy()
 
     def champion_gini(old: str) -> float | None:
@@ -278,7 +320,9 @@ def train_ltv(
     return TrainResult(
         version,
         folder,
+        model,
         decision,
+        check,
         table,
         {"deciles": deciles},
         model.purchase.importance(),
@@ -291,44 +335,103 @@ def train_ltv(
     )
 
 
-def load_champions(registry: Registry) -> tuple[PurchaseModel, ZilnModel, dict[str, Any]]:
-    versions = {name: registry.champion(name) for name in (PURCHASE_MODEL, LTV_MODEL)}
-    absent = [name for name, v in versions.items() if v is None]
-    if absent:
+def _load_champion(registry: Registry, name: str) -> tuple[Any, dict[str, Any]] | None:
+    """The champion of ``name`` (the last version that passed its checks and won
+    champion/challenger) and its metadata, or None when no version has passed yet."""
+    version = registry.champion(name)
+    if version is None:
+        return None
+    meta = registry.metadata(name, version)
+    kind = PurchaseModel if name == PURCHASE_MODEL else ZilnModel
+    return kind.load(registry.folder(name, version), meta["model"]), meta
+
+
+def _fallback_baseline(registry: Registry, horizon_days: int | None) -> tuple[RfmBaseline, int]:
+    """The RFM baseline fitted on the training rows of the stored training set (the one the
+    models were last trained on), for the parts no model has passed yet."""
+    try:
+        ts = load_training_set(registry.root)
+    except ValueError as err:
         raise ValueError(
-            f"no champion model for {', '.join(absent)} in {registry.root}: train first "
-            "(model_retraining_job, or `mopt materialize --select 'group:models'`)"
+            f"no model in {registry.root} has passed {CHECK} and there is no training set to fit "
+            "the baseline from: train first (model_retraining_job, or "
+            "`mopt materialize --select 'group:models'`)"
+        ) from err
+    if horizon_days is not None and ts.plan.horizon_days != horizon_days:
+        raise ValueError(
+            f"the champion predicts {horizon_days} days ahead, the training set "
+            f"{ts.plan.horizon_days}: one horizon per scores table; retrain the models"
         )
-    metas = {name: registry.metadata(name, v) for name, v in versions.items()}
-    purchase = PurchaseModel.load(
-        registry.folder(PURCHASE_MODEL, versions[PURCHASE_MODEL]), metas[PURCHASE_MODEL]["model"]
-    )
-    ltv = ZilnModel.load(registry.folder(LTV_MODEL, versions[LTV_MODEL]), metas[LTV_MODEL]["model"])
-    return purchase, ltv, metas
+    train = ts.frame.filter(pl.col("split") == "train")
+    return RfmBaseline.fit(train), ts.plan.horizon_days
+
+
+def source_note(versions: dict[str, str]) -> str:
+    """One line on where the scores come from: the champions, or the RFM baseline and why."""
+    waiting = [name for name, v in versions.items() if v == BASELINE_VERSION]
+    if not waiting:
+        return f"champions {', '.join(f'{n} {v}' for n, v in versions.items())} (passed {CHECK})"
+    if len(waiting) == len(versions):
+        return f"no model has passed {CHECK} yet; serving the RFM baseline"
+    [name] = waiting
+    served = "p_buy" if name == PURCHASE_MODEL else "expected value"
+    return f"{name} has not passed {CHECK} yet; serving the RFM baseline for {served}"
 
 
 def score_customers(
     registry: Registry, store, customer_file: Path
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Scores of every customer with a snapshot as of the newest one (the end of the last
-    business day): the gold.customer_scores columns."""
+    business day): the gold.customer_scores columns. p_buy comes from the purchase champion and
+    the value columns from the ZILN champion; a part whose model has not passed its checks yet
+    is served by the RFM baseline instead, labelled in ``p_buy_source`` / ``value_source`` and
+    ``model_version``."""
     from dagster_project.lib.features import historical_features
 
-    purchase, ltv, metas = load_champions(registry)
+    purchase = _load_champion(registry, PURCHASE_MODEL)
+    ltv = _load_champion(registry, LTV_MODEL)
     known = customers_first_seen(customer_file)
     as_of = pl.scan_parquet(customer_file).select(pl.col(CUTOFF).max()).collect().item()
     entities = known.select("customer_id").with_columns(
         pl.lit(as_of).cast(pl.Datetime("us")).alias(CUTOFF)
     )
     frame = historical_features(entities, PURCHASE_SERVICE, store=store)
-    missing = set(metas[LTV_MODEL]["features"]) - set(frame.columns)
+    missing = set(ltv[1]["features"]) - set(frame.columns) if ltv else set()
     if missing:
         extra = historical_features(entities, LTV_SERVICE, store=store)
         frame = frame.with_columns(extra.select(sorted(missing)))
-    scored = training.score((purchase, ltv), frame)
-    horizon = int(metas[LTV_MODEL]["horizon_days"])
-    version = "+".join(f"{name}:{meta['version']}" for name, meta in metas.items())
-    scores = scored.select(
+    horizons = {int(m["horizon_days"]) for _, m in filter(None, (purchase, ltv))}
+    if len(horizons) > 1:
+        raise ValueError(f"the champions predict different horizons {sorted(horizons)}")
+    horizon = next(iter(horizons), None)
+    baseline = None
+    if purchase is None or ltv is None:
+        rfm, horizon = _fallback_baseline(registry, horizon)
+        baseline = rfm.serve(frame).with_columns(pl.col("p_buy").alias("p_buy_ltv"))
+    if purchase is None:
+        p_buy = baseline.select("p_buy")
+    else:
+        p_buy = pl.DataFrame({"p_buy": purchase[0].predict(frame)})
+    if ltv is None:
+        values = baseline.drop("p_buy")
+    else:
+        values = (
+            ltv[0]
+            .predict(frame)
+            .select(
+                "expected_value_krw",
+                "value_p10_krw",
+                "value_p50_krw",
+                "value_p90_krw",
+                pl.col("p_buy").alias("p_buy_ltv"),
+            )
+        )
+    versions = {
+        name: BASELINE_VERSION if part is None else part[1]["version"]
+        for name, part in ((PURCHASE_MODEL, purchase), (LTV_MODEL, ltv))
+    }
+    labels = [v if v == BASELINE_VERSION else f"{n}:{v}" for n, v in versions.items()]
+    scores = pl.concat([frame.select("customer_id"), p_buy, values], how="horizontal").select(
         "customer_id",
         pl.lit(as_of).cast(pl.Datetime("us")).alias("scored_at"),
         pl.lit(horizon).cast(pl.Int32).alias("horizon_days"),
@@ -338,9 +441,11 @@ def score_customers(
         "value_p50_krw",
         "value_p90_krw",
         "p_buy_ltv",
-        pl.lit(version).alias("model_version"),
+        pl.lit("+".join(dict.fromkeys(labels))).alias("model_version"),
+        pl.lit("baseline" if purchase is None else "model").alias("p_buy_source"),
+        pl.lit("baseline" if ltv is None else "model").alias("value_source"),
     )
-    return scores, {"as_of": as_of, "versions": {k: m["version"] for k, m in metas.items()}}
+    return scores, {"as_of": as_of, "versions": versions, "note": source_note(versions)}
 
 
 def write_scores(con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, features_dir: Path) -> Path:
@@ -388,10 +493,6 @@ def as_json(value: Any) -> str:
     return json.dumps(value, default=str, indent=2)
 
 
-def finite(value: float) -> float:
-    return float(value) if np.isfinite(value) else 0.0
-
-
 def save_training_set(ts: TrainingSet, folder: Path) -> Path:
     """The training set as Parquet plus a JSON of its plan and feature lists (for the model
     assets downstream)."""
@@ -433,22 +534,22 @@ def load_training_set(folder: Path) -> TrainingSet:
 
 
 def champion_summary(models_root: Path) -> list[str]:
-    """One line per champion model with its test metrics next to the best baseline (for the
-    demo's summary); empty when nothing is trained."""
+    """One line per model: its champion's test metric next to the best baseline's, or that none
+    has passed its checks yet (for the demo's summary); empty when nothing is trained."""
     registry = Registry(models_root)
     lines = []
-    for name, metric, baselines in (
-        (PURCHASE_MODEL, "roc_auc", ("recency", "rfm")),
-        (LTV_MODEL, "normalized_gini", ("rfm", "past_spend")),
-    ):
+    for name in CHECKED_METRIC:
         version = registry.champion(name)
         if version is None:
+            if registry.versions(name):
+                lines.append(
+                    f"model {name}: no version has passed {CHECK}; scores use the RFM baseline"
+                )
             continue
-        scores = registry.metadata(name, version)["metrics"]
-        best = max(scores[b][metric] for b in baselines if b in scores)
+        check = registry.metadata(name, version)["checks"][CHECK]
         lines.append(
-            f"model {name} {version}: test {metric} {scores['model'][metric]:.3f} "
-            f"(best baseline {best:.3f})"
+            f"model {name} {version}: test {check['metric']} {check['model']:.3f} "
+            f"(best baseline {check['best_baseline']:.3f})"
         )
     if lines:
         lines.append(f"customer scores: {SCORES_TABLE} and Feast service customer_scores_v1")

@@ -1,9 +1,13 @@
 """A model registry on disk: ``<data dir>/models/<model name>/<version>/`` holds the LightGBM
-model files and ``metadata.json`` (features, cutoffs, horizon, data fingerprint, metrics, library
-versions); ``<model name>/champion.json`` names the version in use. A new version becomes the
-champion only if it is at least as good as the current champion on the new version's test window
-(the champion is re-scored on the same rows); otherwise the champion stays, and the decision says
-why."""
+model files and ``metadata.json`` (features, cutoffs, horizon, data fingerprint, metrics, the
+verdicts of the model's quality checks, library versions); ``<model name>/champion.json`` names
+the version in use.
+
+Every trained version is registered as a candidate with its check verdicts. Only a candidate
+that passed every check can become the champion: the first one that passes does; a later one
+does unless the current champion, re-scored on the candidate's test window, is better;
+otherwise the champion stays, and the decision says why. With no champion, nothing trained is
+served (scoring falls back to a labelled baseline)."""
 
 from __future__ import annotations
 
@@ -39,7 +43,7 @@ def data_fingerprint(*parts: Any) -> str:
 @dataclass(frozen=True)
 class Decision:
     promoted: bool
-    champion: str
+    champion: str | None
     previous: str | None
     message: str
 
@@ -73,14 +77,23 @@ class Registry:
             return []
         return sorted(p.name for p in base.iterdir() if (p / "metadata.json").exists())
 
+    def passed(self, name: str, version: str) -> bool:
+        """Whether ``version`` passed every quality check recorded with it (none recorded: no)."""
+        checks = self.metadata(name, version).get("checks") or {}
+        return bool(checks) and all(c["passed"] for c in checks.values())
+
     def champion(self, name: str) -> str | None:
+        """The version in use: the one ``champion.json`` names, if it passed its checks."""
         path = self.root / name / "champion.json"
         if not path.exists():
             return None
         version = json.loads(path.read_text())["version"]
-        return version if (self.folder(name, version) / "metadata.json").exists() else None
+        exists = (self.folder(name, version) / "metadata.json").exists()
+        return version if exists and self.passed(name, version) else None
 
     def set_champion(self, name: str, version: str, reason: str) -> None:
+        if not self.passed(name, version):
+            raise ValueError(f"{name} {version} has not passed its checks: it cannot be champion")
         path = self.root / name / "champion.json"
         path.write_text(
             json.dumps(
@@ -98,13 +111,20 @@ class Registry:
         metric: str,
         tolerance: float = 0.0,
     ) -> Decision:
-        """Promote ``challenger`` unless the champion scores better (higher ``metric``) than the
-        challenger by more than ``tolerance`` on the challenger's test window.
-        ``champion_score(version)`` re-scores the champion there (None: cannot, e.g. other
-        features; the challenger then wins)."""
+        """Promote ``challenger`` if it passed its checks, unless the champion scores better
+        (higher ``metric``) than the challenger by more than ``tolerance`` on the challenger's
+        test window. ``champion_score(version)`` re-scores the champion there (None: cannot,
+        e.g. other features; the challenger then wins)."""
         current = self.champion(name)
+        if not self.passed(name, challenger):
+            failed = sorted(
+                k for k, c in self.metadata(name, challenger)["checks"].items() if not c["passed"]
+            )
+            kept = f"champion stays {current}" if current else "no champion yet"
+            message = f"not promoted {challenger}: failed {', '.join(failed)}; {kept}"
+            return Decision(False, current, current, message)
         if current is None or current == challenger:
-            reason = f"first model: {metric} {challenger_score:.4f}"
+            reason = f"first model to pass its checks: {metric} {challenger_score:.4f}"
             self.set_champion(name, challenger, reason)
             return Decision(True, challenger, None, reason)
         old = champion_score(current)
