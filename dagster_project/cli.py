@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import traceback
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +11,28 @@ import typer
 
 from dagster_project.lib.settings import Settings
 
-app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+# Typer's rich traceback renderer loops forever on a cycle of chained exceptions (Dagster's
+# step errors make such cycles): failures are reported by `main` instead.
+app = typer.Typer(
+    help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False
+)
+
+
+def main() -> None:
+    """The `mopt` entry point: any failure ends the process with exit code 1 and its cause on
+    one line (MOPT_TRACEBACK=1 prints the full traceback first)."""
+    try:
+        app()
+    except Exception as err:
+        if os.environ.get("MOPT_TRACEBACK"):
+            traceback.print_exc()
+        typer.echo(f"error: {_one_line(type(err).__name__, str(err))}", err=True)
+        raise SystemExit(1) from None
+
+
+def _one_line(kind: str | None, message: str) -> str:
+    first = message.strip().splitlines()[0] if message.strip() else "(no message)"
+    return f"{kind}: {first}" if kind else first
 
 
 @app.command()
@@ -69,16 +91,33 @@ def _materialize(select: str) -> None:
         result = job.execute_in_process(
             instance=instance,
             asset_selection=keys,
+            raise_on_error=False,
             # Dagster's per-step DEBUG events would bury dbt's and the assets' own progress lines
             # on the console; the run's full event log is still in the instance (and the UI).
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         )
     if not result.success:
+        for line in _failure_lines(result):
+            typer.echo(line, err=True)
         raise typer.Exit(1)
     typer.echo(
         f"materialized {len(result.get_asset_materialization_events())} assets, "
         f"{len(result.get_asset_check_evaluations())} checks (run {result.run_id})"
     )
+
+
+def _failure_lines(result) -> list[str]:
+    """One line per failed step: its key and the root cause (Dagster wraps the asset's own
+    exception in its step error; the innermost cause is what the user can act on)."""
+    lines = []
+    for event in result.get_step_failure_events():
+        error = event.step_failure_data.error
+        while error is not None and error.cause is not None:
+            error = error.cause
+        # The message already starts with the exception type, as Python prints it.
+        cause = _one_line(None, error.message) if error else "unknown error"
+        lines.append(f"failed: {event.step_key}: {cause}")
+    return lines or [f"run {result.run_id} failed (see its event log in the Dagster UI)"]
 
 
 def _print_summary(settings: Settings) -> None:
