@@ -104,6 +104,9 @@ def _materialize(select: str) -> None:
         f"materialized {len(result.get_asset_materialization_events())} assets, "
         f"{len(result.get_asset_check_evaluations())} checks (run {result.run_id})"
     )
+    from dagster_project.lib.warehouse import publish_read_copy
+
+    typer.echo(f"published the read copy {publish_read_copy(Settings.from_env().duckdb_path)}")
 
 
 def _failure_lines(result) -> list[str]:
@@ -121,9 +124,9 @@ def _failure_lines(result) -> list[str]:
 
 
 def _print_summary(settings: Settings) -> None:
-    from dagster_project.lib.warehouse import connect
+    from dagster_project.lib.warehouse import connect_read_copy
 
-    with connect(settings.duckdb_path, read_only=True) as con:
+    with connect_read_copy(settings.duckdb_path) as con:
         tables = con.sql(
             "select schema_name || '.' || table_name as name, estimated_size as rows"
             " from duckdb_tables() where schema_name in ('landing', 'bronze', 'silver', 'gold')"
@@ -154,9 +157,9 @@ def _print_summary(settings: Settings) -> None:
 
 def _print_campaigns(settings: Settings) -> None:
     from dagster_project.lib.campaigns.report import audience_lines, uplift_lines
-    from dagster_project.lib.warehouse import connect
+    from dagster_project.lib.warehouse import connect_read_copy
 
-    with connect(settings.duckdb_path, read_only=True) as con:
+    with connect_read_copy(settings.duckdb_path) as con:
         typer.echo("\n".join(["", *audience_lines(con), "", *uplift_lines(con)]))
 
 
@@ -171,7 +174,7 @@ def campaign_check(
     night-time consent, frequency cap, holdout) without writing anything."""
     from dagster_project.lib.campaigns import audience, config, source
     from dagster_project.lib.settings import REPO_ROOT
-    from dagster_project.lib.warehouse import connect
+    from dagster_project.lib.warehouse import connect_read_copy
 
     settings = Settings.from_env()
     folder = Path(os.environ.get("MOPT_CAMPAIGNS_DIR", REPO_ROOT / "campaigns"))
@@ -181,7 +184,7 @@ def campaign_check(
     except config.CampaignError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from e
-    with connect(settings.duckdb_path, read_only=True) as con:
+    with connect_read_copy(settings.duckdb_path) as con:
         customers = source.audience_source(con)
         history = source.send_history(con)
         send_date = source.next_send_date(con)
@@ -198,9 +201,9 @@ def campaign_check(
 def uplift_report() -> None:
     """Print the uplift report of executed campaigns (built by the gold/campaign_uplift asset)."""
     from dagster_project.lib.campaigns.report import uplift_lines
-    from dagster_project.lib.warehouse import connect
+    from dagster_project.lib.warehouse import connect_read_copy
 
-    with connect(Settings.from_env().duckdb_path, read_only=True) as con:
+    with connect_read_copy(Settings.from_env().duckdb_path) as con:
         typer.echo("\n".join(uplift_lines(con, limit=1000)))
 
 

@@ -43,6 +43,6 @@ def test_any_failing_command_exits_with_a_one_line_cause(tmp_path: Path) -> None
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == [
-        f'error: IOException: IO Error: Cannot open database "{tmp_path / "warehouse.duckdb"}"'
-        " in read-only mode: database does not exist"
+        f"error: FileNotFoundError: {tmp_path / 'warehouse.read.duckdb'}: no published warehouse"
+        " yet; a successful run (`mopt materialize`) publishes it"
     ]
