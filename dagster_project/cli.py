@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import socket
+import sys
 import traceback
 from pathlib import Path
 from typing import Annotated
@@ -21,6 +25,7 @@ app = typer.Typer(
 def main() -> None:
     """The `mopt` entry point: any failure ends the process with exit code 1 and its cause on
     one line (MOPT_TRACEBACK=1 prints the full traceback first)."""
+    _stop_with_parent()
     try:
         app()
     except Exception as err:
@@ -28,6 +33,21 @@ def main() -> None:
             traceback.print_exc()
         typer.echo(f"error: {_one_line(type(err).__name__, str(err))}", err=True)
         raise SystemExit(1) from None
+
+
+def _stop_with_parent() -> None:
+    """A parent killed with SIGKILL (`kill -9` of `uv run`) cannot pass the signal on, and the
+    run would go on alone: Linux sends us SIGTERM when the parent dies, and SIGTERM is handled
+    as Ctrl-C, which Dagster turns into a run marked failed."""
+    signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+    if sys.platform == "linux":
+        parent = os.getppid()
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            raise SystemExit(1)
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def _one_line(kind: str | None, message: str) -> str:
@@ -83,6 +103,8 @@ def _materialize(select: str) -> None:
     job = definitions.resolve_implicit_global_asset_job_def()
     home = os.environ.get("DAGSTER_HOME")
     with dg.DagsterInstance.get() if home else dg.DagsterInstance.ephemeral() as instance:
+        for line in _fail_orphaned_runs(instance):
+            typer.echo(line, err=True)
         keys = (
             sorted(selection.resolve(definitions.resolve_asset_graph()))
             if selection is not None
@@ -92,6 +114,7 @@ def _materialize(select: str) -> None:
             instance=instance,
             asset_selection=keys,
             raise_on_error=False,
+            tags={RUN_HOST_TAG: socket.gethostname(), RUN_PID_TAG: str(os.getpid())},
             # Dagster's per-step DEBUG events would bury dbt's and the assets' own progress lines
             # on the console; the run's full event log is still in the instance (and the UI).
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
@@ -107,6 +130,40 @@ def _materialize(select: str) -> None:
     from dagster_project.lib.warehouse import publish_read_copy
 
     typer.echo(f"published the read copy {publish_read_copy(Settings.from_env().duckdb_path)}")
+
+
+RUN_HOST_TAG, RUN_PID_TAG = "mopt/host", "mopt/pid"
+
+
+def _fail_orphaned_runs(instance) -> list[str]:
+    """Mark failed the runs this machine's `mopt` started whose process is gone (killed with
+    SIGKILL, or the machine stopped): they would show as running in the UI forever."""
+    import dagster as dg
+
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(
+            statuses=[dg.DagsterRunStatus.STARTED], tags={RUN_HOST_TAG: socket.gethostname()}
+        )
+    )
+    lines = []
+    for record in records:
+        run, pid = record.dagster_run, int(record.dagster_run.tags[RUN_PID_TAG])
+        if not _running_since(pid, record.create_timestamp.timestamp()):
+            message = f"its process (PID {pid}) ended without finishing it; marked failed"
+            instance.report_run_failed(run, message)
+            lines.append(f"run {run.run_id}: {message}")
+    return lines
+
+
+def _running_since(pid: int, since: float) -> bool:
+    """Whether process `pid` exists and is the one that was running at `since` (not a later
+    process that reuses the number)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time() <= since
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _failure_lines(result) -> list[str]:
