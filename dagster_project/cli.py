@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import socket
+import sys
+import traceback
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +15,44 @@ import typer
 
 from dagster_project.lib.settings import Settings
 
-app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+# Typer's rich traceback renderer loops forever on a cycle of chained exceptions (Dagster's
+# step errors make such cycles): failures are reported by `main` instead.
+app = typer.Typer(
+    help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False
+)
+
+
+def main() -> None:
+    """The `mopt` entry point: any failure ends the process with exit code 1 and its cause on
+    one line (MOPT_TRACEBACK=1 prints the full traceback first)."""
+    _stop_with_parent()
+    try:
+        app()
+    except Exception as err:
+        if os.environ.get("MOPT_TRACEBACK"):
+            traceback.print_exc()
+        typer.echo(f"error: {_one_line(type(err).__name__, str(err))}", err=True)
+        raise SystemExit(1) from None
+
+
+def _stop_with_parent() -> None:
+    """A parent killed with SIGKILL (`kill -9` of `uv run`) cannot pass the signal on, and the
+    run would go on alone: Linux sends us SIGTERM when the parent dies, and SIGTERM is handled
+    as Ctrl-C, which Dagster turns into a run marked failed."""
+    signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+    if sys.platform == "linux":
+        parent = os.getppid()
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            raise SystemExit(1)
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _one_line(kind: str | None, message: str) -> str:
+    first = message.strip().splitlines()[0] if message.strip() else "(no message)"
+    return f"{kind}: {first}" if kind else first
 
 
 @app.command()
@@ -61,6 +103,8 @@ def _materialize(select: str) -> None:
     job = definitions.resolve_implicit_global_asset_job_def()
     home = os.environ.get("DAGSTER_HOME")
     with dg.DagsterInstance.get() if home else dg.DagsterInstance.ephemeral() as instance:
+        for line in _fail_orphaned_runs(instance):
+            typer.echo(line, err=True)
         keys = (
             sorted(selection.resolve(definitions.resolve_asset_graph()))
             if selection is not None
@@ -69,22 +113,77 @@ def _materialize(select: str) -> None:
         result = job.execute_in_process(
             instance=instance,
             asset_selection=keys,
+            raise_on_error=False,
+            tags={RUN_HOST_TAG: socket.gethostname(), RUN_PID_TAG: str(os.getpid())},
             # Dagster's per-step DEBUG events would bury dbt's and the assets' own progress lines
             # on the console; the run's full event log is still in the instance (and the UI).
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
         )
     if not result.success:
+        for line in _failure_lines(result):
+            typer.echo(line, err=True)
         raise typer.Exit(1)
     typer.echo(
         f"materialized {len(result.get_asset_materialization_events())} assets, "
         f"{len(result.get_asset_check_evaluations())} checks (run {result.run_id})"
     )
+    from dagster_project.lib.warehouse import publish_read_copy
+
+    typer.echo(f"published the read copy {publish_read_copy(Settings.from_env().duckdb_path)}")
+
+
+RUN_HOST_TAG, RUN_PID_TAG = "mopt/host", "mopt/pid"
+
+
+def _fail_orphaned_runs(instance) -> list[str]:
+    """Mark failed the runs this machine's `mopt` started whose process is gone (killed with
+    SIGKILL, or the machine stopped): they would show as running in the UI forever."""
+    import dagster as dg
+
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(
+            statuses=[dg.DagsterRunStatus.STARTED], tags={RUN_HOST_TAG: socket.gethostname()}
+        )
+    )
+    lines = []
+    for record in records:
+        run, pid = record.dagster_run, int(record.dagster_run.tags[RUN_PID_TAG])
+        if not _running_since(pid, record.create_timestamp.timestamp()):
+            message = f"its process (PID {pid}) ended without finishing it; marked failed"
+            instance.report_run_failed(run, message)
+            lines.append(f"run {run.run_id}: {message}")
+    return lines
+
+
+def _running_since(pid: int, since: float) -> bool:
+    """Whether process `pid` exists and is the one that was running at `since` (not a later
+    process that reuses the number)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).create_time() <= since
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _failure_lines(result) -> list[str]:
+    """One line per failed step: its key and the root cause (Dagster wraps the asset's own
+    exception in its step error; the innermost cause is what the user can act on)."""
+    lines = []
+    for event in result.get_step_failure_events():
+        error = event.step_failure_data.error
+        while error is not None and error.cause is not None:
+            error = error.cause
+        # The message already starts with the exception type, as Python prints it.
+        cause = _one_line(None, error.message) if error else "unknown error"
+        lines.append(f"failed: {event.step_key}: {cause}")
+    return lines or [f"run {result.run_id} failed (see its event log in the Dagster UI)"]
 
 
 def _print_summary(settings: Settings) -> None:
-    from dagster_project.lib.warehouse import connect
+    from dagster_project.lib.warehouse import connect_read_copy
 
-    with connect(settings.duckdb_path, read_only=True) as con:
+    with connect_read_copy(settings.duckdb_path) as con:
         tables = con.sql(
             "select schema_name || '.' || table_name as name, estimated_size as rows"
             " from duckdb_tables() where schema_name in ('landing', 'bronze', 'silver', 'gold')"
@@ -115,9 +214,9 @@ def _print_summary(settings: Settings) -> None:
 
 def _print_campaigns(settings: Settings) -> None:
     from dagster_project.lib.campaigns.report import audience_lines, uplift_lines
-    from dagster_project.lib.warehouse import connect
+    from dagster_project.lib.warehouse import connect_read_copy
 
-    with connect(settings.duckdb_path, read_only=True) as con:
+    with connect_read_copy(settings.duckdb_path) as con:
         typer.echo("\n".join(["", *audience_lines(con), "", *uplift_lines(con)]))
 
 
@@ -132,7 +231,7 @@ def campaign_check(
     night-time consent, frequency cap, holdout) without writing anything."""
     from dagster_project.lib.campaigns import audience, config, source
     from dagster_project.lib.settings import REPO_ROOT
-    from dagster_project.lib.warehouse import connect
+    from dagster_project.lib.warehouse import connect_read_copy
 
     settings = Settings.from_env()
     folder = Path(os.environ.get("MOPT_CAMPAIGNS_DIR", REPO_ROOT / "campaigns"))
@@ -142,7 +241,7 @@ def campaign_check(
     except config.CampaignError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(1) from e
-    with connect(settings.duckdb_path, read_only=True) as con:
+    with connect_read_copy(settings.duckdb_path) as con:
         customers = source.audience_source(con)
         history = source.send_history(con)
         send_date = source.next_send_date(con)
@@ -159,9 +258,9 @@ def campaign_check(
 def uplift_report() -> None:
     """Print the uplift report of executed campaigns (built by the gold/campaign_uplift asset)."""
     from dagster_project.lib.campaigns.report import uplift_lines
-    from dagster_project.lib.warehouse import connect
+    from dagster_project.lib.warehouse import connect_read_copy
 
-    with connect(Settings.from_env().duckdb_path, read_only=True) as con:
+    with connect_read_copy(Settings.from_env().duckdb_path) as con:
         typer.echo("\n".join(uplift_lines(con, limit=1000)))
 
 

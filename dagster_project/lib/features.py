@@ -6,7 +6,8 @@ Profiles (one variable, ``MOPT_PROFILE``):
 
 - ``embedded`` (default, no servers): DuckDB offline store over the gold Parquet files, SQLite
   online store and a file registry, both under ``<MOPT_DATA_DIR>/feast/``.
-- ``production``: the same offline store, Redis online store at ``MOPT_REDIS_URL`` (host:port) and
+- ``production``: the same offline store, Redis online store at ``MOPT_REDIS_URL`` (host:port,
+  with ``MOPT_REDIS_PASSWORD`` when the server requires one) and
   a SQL registry on PostgreSQL at ``FEAST_REGISTRY_URL`` (``postgresql+psycopg://...``).
 """
 
@@ -105,10 +106,14 @@ def config_dict(
             # Connections idle between daily runs may have been closed by the server.
             "sqlalchemy_config_kwargs": {"echo": False, "pool_pre_ping": True},
         }
-        config["online_store"] = {
-            "type": "redis",
-            "connection_string": redis_url if secrets else "${MOPT_REDIS_URL}",
-        }
+        connection = redis_url if secrets else "${MOPT_REDIS_URL}"
+        if os.environ.get("MOPT_REDIS_PASSWORD"):
+            # Feast's Redis connection string takes options after the address, comma-separated.
+            if "," in os.environ["MOPT_REDIS_PASSWORD"]:
+                raise ValueError("MOPT_REDIS_PASSWORD may not contain ',' (Feast splits on it)")
+            password = os.environ["MOPT_REDIS_PASSWORD"] if secrets else "${MOPT_REDIS_PASSWORD}"
+            connection += f",password={password}"
+        config["online_store"] = {"type": "redis", "connection_string": connection}
     return config
 
 

@@ -2,8 +2,9 @@
 metadata, so that bronze can type and check every row against the contract.
 
 A table's files are ``<table>.csv``, ``<table>.parquet`` (optionally gzipped CSV) or any such
-file inside a ``<table>/`` folder. Loading is idempotent per file: the same content is skipped,
-changed content replaces that file's earlier rows.
+file inside a ``<table>/`` folder. Landing mirrors the export folder: the same content is skipped,
+changed content replaces that file's earlier rows, and a file that is gone takes its rows with it
+(so a file renamed, or re-exported as Parquet, is not counted twice).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class TableLoad:
     table: str
     files_loaded: list[str] = field(default_factory=list)
     files_unchanged: list[str] = field(default_factory=list)
+    files_removed: dict[str, int] = field(default_factory=dict)  # file -> rows taken out
     rows_loaded: int = 0
     rows_in_landing: int = 0
     ignored_columns: dict[str, list[str]] = field(default_factory=dict)
@@ -123,8 +125,10 @@ def land_table(con: duckdb.DuckDBPyConnection, raw_dir: Path, table_name: str) -
     table = tables()[table_name]
     ensure_landing(con, table)
     report = TableLoad(table_name)
-    for path in find_files(raw_dir, table_name):
-        name = path.relative_to(raw_dir).as_posix()
+    paths = find_files(raw_dir, table_name)
+    report.files_removed = _remove_vanished(con, table_name, [_name(p, raw_dir) for p in paths])
+    for path in paths:
+        name = _name(path, raw_dir)
         digest = file_digest(path)
         seen = con.execute(
             "select sha256 from landing._loads where table_name = ? and source_file = ?"
@@ -155,6 +159,33 @@ def land_table(con: duckdb.DuckDBPyConnection, raw_dir: Path, table_name: str) -
             report.missing_optional_columns[name] = missing
     report.rows_in_landing = con.execute(f"select count(*) from landing.{table_name}").fetchone()[0]
     return report
+
+
+def _name(path: Path, raw_dir: Path) -> str:
+    return path.relative_to(raw_dir).as_posix()
+
+
+def _remove_vanished(
+    con: duckdb.DuckDBPyConnection, table_name: str, present: list[str]
+) -> dict[str, int]:
+    """Delete the rows (and load records) of files no longer in the export folder; returns the
+    rows each took out."""
+    gone = con.execute(
+        f"select _source_file, count(*) from landing.{table_name}"
+        " where not list_contains(?, _source_file) group by all order by 1",
+        [present],
+    ).fetchall()
+    if gone:
+        con.execute("begin transaction")
+        con.execute(
+            f"delete from landing.{table_name} where not list_contains(?, _source_file)", [present]
+        )
+        con.execute(
+            "delete from landing._loads where table_name = ? and not list_contains(?, source_file)",
+            [table_name, present],
+        )
+        con.execute("commit")
+    return dict(gone)
 
 
 def missing_required_tables(raw_dir: Path) -> list[str]:

@@ -1,19 +1,91 @@
-"""Small read helpers over the DuckDB warehouse, shared by assets and the CLI."""
+"""Connections to the DuckDB warehouse and small read helpers, shared by assets and the CLI.
+
+DuckDB locks its file per process: one process may write, or any number may read, never both.
+So people do not read the live file while runs write it: every successful run publishes a read
+copy (``warehouse.read.duckdb`` beside it), which notebooks, BI tools and the `mopt` reports
+open. A writer that still finds the live file held (someone opened it anyway) waits for it,
+up to ``MOPT_WAREHOUSE_WAIT_S`` seconds, and then names the process that holds it.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import shutil
+import time
 from pathlib import Path
 
 import duckdb
 
+log = logging.getLogger(__name__)
+WAIT_S = float(os.environ.get("MOPT_WAREHOUSE_WAIT_S", "300"))
+RETRY_S = 0.25
 
-def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """A connection whose session time zone is UTC, as the contract's timestamps are."""
+
+class WarehouseBusy(RuntimeError):
+    """The warehouse file stayed locked by another process for longer than the wait allows."""
+
+
+def connect(
+    path: str | Path, read_only: bool = False, wait_s: float | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A connection whose session time zone is UTC, as the contract's timestamps are. While
+    another process holds the file, retry for ``wait_s`` seconds (default ``WAIT_S``)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+    deadline = time.monotonic() + (WAIT_S if wait_s is None else wait_s)
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as err:
+            if "Could not set lock" not in str(err):
+                raise
+            if time.monotonic() >= deadline:
+                raise WarehouseBusy(
+                    f"{path} is in use by another process ({_holder(err)}); close it, and read "
+                    f"the published copy {read_copy_path(path).name} instead while runs write"
+                ) from err
+            log.warning("%s is in use (%s); waiting", path, _holder(err))
+            time.sleep(RETRY_S)
     con.execute("set TimeZone = 'UTC'")
     con.execute("set enable_progress_bar = false")
     return con
+
+
+def _holder(err: duckdb.IOException) -> str:
+    """'PID 123' from DuckDB's lock message, when it names one."""
+    text = str(err)
+    start = text.find("(PID ")
+    return text[start + 1 : text.index(")", start)] if start >= 0 else "unknown process"
+
+
+def read_copy_path(path: str | Path) -> Path:
+    path = Path(path)
+    return path.with_name(f"{path.stem}.read{path.suffix}")
+
+
+def publish_read_copy(path: str | Path) -> Path:
+    """Copy the warehouse to its read copy, atomically: readers of the previous copy keep their
+    open file; new readers get this one. The write lock is held during the copy, so the file
+    copied is a checkpointed, consistent state."""
+    path, target = Path(path), read_copy_path(path)
+    staging = target.with_name(target.name + ".tmp")
+    with connect(path) as con:
+        con.execute("checkpoint")
+        shutil.copyfile(path, staging)
+    os.replace(staging, target)
+    return target
+
+
+def connect_read_copy(path: str | Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the published copy of the warehouse at ``path``."""
+    target = read_copy_path(path)
+    if not target.exists():
+        raise FileNotFoundError(
+            f"{target}: no published warehouse yet; a successful run (`mopt materialize`) "
+            "publishes it"
+        )
+    return connect(target, read_only=True)
 
 
 def row_count(con: duckdb.DuckDBPyConnection, relation: str) -> int:

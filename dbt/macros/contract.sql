@@ -99,7 +99,8 @@ typed as (
 {%- for column in columns if contract_meta(column).get('derive_if_absent') %}{% do derived.append(column.name) %}{% endfor %}
 {%- if derived %}
 {#- An export without ids (e.g. orders-only) gets stable ids from the row's content; identical
-    rows are told apart by their order, so none is lost. -#}
+    rows of one file are told apart by their order, so none is lost. The order counts within the
+    file: the same row in two files gets the same id (a duplicate key, not a second order). -#}
 {%- set id_column = derived[0] %}
 {%- set parts = [] %}
 {%- for column in columns if column.name != id_column %}{% do parts.append('_raw__' ~ column.name) %}{% endfor %}
@@ -110,7 +111,7 @@ with_ids as (
             coalesce(
                 {{ adapter.quote(id_column) }},
                 '{{ table_name }}_' || md5(concat_ws('|', {{ parts | join(', ') }}, row_number() over (
-                    partition by {{ parts | join(', ') }} order by _source_file, _row_number)))
+                    partition by {{ parts | join(', ') }}, _source_file order by _row_number)))
             ) as {{ adapter.quote(id_column) }}
         )
     from typed

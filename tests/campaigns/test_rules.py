@@ -69,6 +69,9 @@ def test_conditions_and_groups() -> None:
         ({"all": [{"column": "x1", "op": "==", "value": 1}]}, r"rule segment.all\[0\]"),
         ({"column": "rfm_segment; drop table gold.x", "op": "==", "value": 1}, "unknown column"),
         ("rfm_segment = 'x'", "a rule is a mapping"),
+        # NaN sorts above every number in Polars: `< .nan` would match every customer.
+        ({"column": "days_since_last_order", "op": "<", "value": float("nan")}, "not a finite"),
+        ({"column": "p_buy", "op": "between", "value": [0, float("inf")]}, "not a finite"),
     ],
 )
 def test_bad_rules_name_the_file_and_the_rule(rule, message) -> None:

@@ -13,7 +13,11 @@ from dagster_project.lib.simulate import WorldConfig, simulate, write_world
 from tests.conftest import build_warehouse, features_dir_of
 
 # The services fixtures (skip without servers, fail under CI=true), for the production profile.
-from tests.services.conftest import fresh_postgres_db, postgres_url, redis_url  # noqa: F401
+from tests.services.conftest import (  # noqa: F401
+    fresh_postgres_db,
+    password_redis,
+    postgres_url,
+)
 
 
 @pytest.fixture(scope="session")

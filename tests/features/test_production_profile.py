@@ -1,5 +1,6 @@
 """The production profile against the real servers: the registry on PostgreSQL (a fresh
-database), the online store on Redis. Skips without the servers, fails under CI=true."""
+database), the online store on a Redis that requires a password, as production's does. Skips
+without the servers, fails under CI=true."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 import polars as pl
 import psycopg
 import pytest
+import redis
 
 from dagster_project.lib import features
 from tests.features.conftest import settings_for
@@ -23,10 +25,14 @@ def registry_url(params: dict) -> str:
 
 
 def test_production_profile_materializes_to_redis_with_the_registry_on_postgres(
-    world_dir: Path, tmp_path: Path, redis_url: str, fresh_postgres_db: dict, monkeypatch
+    world_dir: Path, tmp_path: Path, password_redis, fresh_postgres_db: dict, monkeypatch
 ) -> None:
+    host, port = password_redis.url.split(":")
+    with pytest.raises(redis.AuthenticationError):  # the server really wants the password
+        redis.Redis(host=host, port=int(port)).ping()
     monkeypatch.setenv("MOPT_PROFILE", "production")
-    monkeypatch.setenv("MOPT_REDIS_URL", redis_url)
+    monkeypatch.setenv("MOPT_REDIS_URL", password_redis.url)
+    monkeypatch.setenv("MOPT_REDIS_PASSWORD", password_redis.password)
     monkeypatch.setenv("FEAST_REGISTRY_URL", registry_url(fresh_postgres_db))
     settings = settings_for(tmp_path, world_dir / "features")
     # A project of its own: the Redis server may be shared, and keys are scoped by project.

@@ -2,16 +2,22 @@
 
 A missing server skips the test with the reason, except under CI (CI=true), where it fails: CI
 provides the servers, so a skip there would hide a broken setup.
-Override the server addresses with MOPT_TEST_POSTGRES_URL / MOPT_TEST_REDIS_URL.
+Override the PostgreSQL address with MOPT_TEST_POSTGRES_URL; Redis runs as the tests' own
+password-protected `redis-server` (the binary of the machine's Redis).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
+import socket
+import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +27,6 @@ import redis
 from psycopg import sql
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-DEFAULT_REDIS_URL = "127.0.0.1:6379"
 CONNECT_TIMEOUT_S = 3
 
 
@@ -65,18 +70,43 @@ def fresh_postgres_db(postgres_url: str) -> Iterator[dict[str, Any]]:
             )
 
 
+@dataclass(frozen=True)
+class PasswordRedis:
+    url: str  # host:port
+    password: str
+
+
 @pytest.fixture(scope="session")
-def redis_url() -> str:
-    """A reachable Redis as host:port, the form Feast's connection_string and MOPT_REDIS_URL use."""
-    url = os.environ.get("MOPT_TEST_REDIS_URL", DEFAULT_REDIS_URL)
-    host, _, port = url.rpartition(":")
+def password_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PasswordRedis]:
+    """A Redis server of the test's own that requires a password (production's setting), on a
+    free port, from the same `redis-server` binary as the machine's Redis."""
+    binary = shutil.which("redis-server")
+    if not binary:
+        unavailable("redis-server not found: needed for the password-protected Redis tests")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    password = secrets.token_hex(16)
+    server = subprocess.Popen(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--requirepass", password]
+        + ["--save", "", "--appendonly", "no", "--dir", str(tmp_path_factory.mktemp("redis"))],
+        stdout=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port, password=password, socket_connect_timeout=CONNECT_TIMEOUT_S)
     try:
-        client = redis.Redis(host=host, port=int(port), socket_connect_timeout=CONNECT_TIMEOUT_S)
-        client.ping()
+        for _ in range(50):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.1)
+        else:
+            unavailable(f"redis-server on port {port} did not start")
+        yield PasswordRedis(f"127.0.0.1:{port}", password)
+    finally:
         client.close()
-    except redis.RedisError as exc:
-        unavailable(f"Redis not reachable at {url}: {exc}")
-    return url
+        server.terminate()
+        server.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")

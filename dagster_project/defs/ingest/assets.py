@@ -19,7 +19,8 @@ def landing_asset(table_name: str) -> dg.AssetsDefinition:
         kinds={"duckdb"},
         pool="duckdb",
         description=f"Raw {table_name} as read from the export ({table.grain}), all text, with "
-        "source file, row number, load id and load time. Files already loaded are skipped.",
+        "source file, row number, load id and load time. Files already loaded are skipped; the "
+        "rows of a file that left the export folder leave with it.",
     )
     def _landing(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         raw_dir = Path(warehouse.raw_dir)
@@ -31,6 +32,10 @@ def landing_asset(table_name: str) -> dg.AssetsDefinition:
         with warehouse.connect() as con:
             report = land_table(con, raw_dir, table_name)
             preview = preview_markdown(con, f"landing.{table_name}")
+        for name, rows in report.files_removed.items():
+            context.log.warning(
+                f"{name}: no longer in the export folder; its {rows:,} rows removed"
+            )
         for name, columns in report.ignored_columns.items():
             context.log.warning(f"{name}: columns outside the contract ignored: {columns}")
         return dg.MaterializeResult(
@@ -39,6 +44,7 @@ def landing_asset(table_name: str) -> dg.AssetsDefinition:
                 "rows_loaded": report.rows_loaded,
                 "files_loaded": report.files_loaded,
                 "files_unchanged": report.files_unchanged,
+                "files_removed": report.files_removed,
                 "ignored_columns": report.ignored_columns,
                 "missing_optional_columns": report.missing_optional_columns,
                 "preview": dg.MetadataValue.md(preview),

@@ -46,6 +46,9 @@ def dbt_assets_def() -> dg.AssetsDefinition:
     def dbt_models(
         context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse
     ) -> Iterator:
+        # dbt opens the file once and does not retry: wait here for any process holding it.
+        with warehouse.connect():
+            pass
         with warehouse.dbt_environment():
             invocation = dbt.cli(dbt_build_args(), context=context, raise_on_error=False)
             # DuckDB has one writer: collect dbt's events, then read counts once dbt has let go.

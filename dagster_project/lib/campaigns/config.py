@@ -20,6 +20,7 @@ segment:                            # a rule (see rules.py)
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
@@ -43,6 +44,12 @@ FREQUENCY_CAPS: dict[str, tuple[int, int]] = {
 NIGHT_START, NIGHT_END = time(21, 0), time(8, 0)
 DEFAULT_RESPONSE_DAYS = 7
 COUPON_TYPES = ("fixed", "percent")
+# A campaign id names its export files and its Dagster asset: letters, digits, _ and - only.
+CAMPAIGN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
+# A campaign file is a few lines; these bounds keep a hostile one (an alias bomb that a rule walk
+# would expand exponentially) from hanging the loader.
+MAX_FILE_BYTES = 1_000_000
+MAX_EXPANDED_NODES = 100_000
 KEYS = {
     "campaign_id",
     "name",
@@ -114,6 +121,12 @@ def parse_campaign(raw: Any, source: str, default_id: str) -> Campaign:
         if key not in raw:
             _fail(source, f"missing required key {key!r}")
     campaign_id = str(raw.get("campaign_id", default_id))
+    if not CAMPAIGN_ID.fullmatch(campaign_id):
+        _fail(
+            source,
+            f"campaign_id {campaign_id!r} may use only letters, digits, _ and - "
+            "(it names the export files)",
+        )
     channel = raw["channel"]
     if channel not in CHANNELS:
         _fail(source, f"channel {channel!r} is not one of {', '.join(CHANNELS)}")
@@ -196,11 +209,29 @@ def parse_campaign(raw: Any, source: str, default_id: str) -> Campaign:
 
 def load_campaign(path: str | Path) -> Campaign:
     path = Path(path)
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise CampaignError(f"{path}: larger than {MAX_FILE_BYTES:,} bytes; not a campaign file")
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
         raise CampaignError(f"{path}: not valid YAML: {e}") from e
+    if _expanded_nodes(raw, {}) > MAX_EXPANDED_NODES:
+        raise CampaignError(
+            f"{path}: expands to more than {MAX_EXPANDED_NODES:,} values "
+            "(YAML aliases repeating aliases); write the rule out"
+        )
     return parse_campaign(raw, str(path), path.stem)
+
+
+def _expanded_nodes(value: Any, seen: dict[int, int]) -> int:
+    """Values in `value` with every alias expanded, counted once per shared object (aliases load
+    as shared references, so this is linear in the file, however large the expansion)."""
+    if not isinstance(value, list | dict):
+        return 1
+    if id(value) not in seen:
+        children = value.values() if isinstance(value, dict) else value
+        seen[id(value)] = 1 + sum(_expanded_nodes(v, seen) for v in children)
+    return seen[id(value)]
 
 
 def campaign_files(folder: str | Path) -> list[Path]:

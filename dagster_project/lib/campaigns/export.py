@@ -39,6 +39,10 @@ def write_exports(audience: Audience, folder: str | Path) -> dict[str, Path]:
         "csv": folder / f"{audience.campaign.campaign_id}.csv",
         "parquet": folder / f"{audience.campaign.campaign_id}.parquet",
     }
+    # Config checks the id's characters; this holds whatever built the campaign.
+    for path in paths.values():
+        if not path.resolve().is_relative_to(folder.resolve()):
+            raise ValueError(f"export path {path} leaves the exports folder {folder}")
     frame.write_csv(paths["csv"])
     frame.write_parquet(paths["parquet"])
     return paths

@@ -13,6 +13,7 @@ date column."""
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from typing import Any
 
@@ -85,6 +86,8 @@ class RuleError(ValueError):
 
 def _value(value: Any, kind: str, fail) -> Any:
     if kind == NUMBER and isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value):  # NaN sorts above every number: `< .nan` matches everyone
+            fail(f"value {value!r} is not a finite number")
         return value
     if kind == STRING and isinstance(value, str):
         return value
