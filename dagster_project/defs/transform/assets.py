@@ -66,9 +66,21 @@ def dbt_assets_def() -> dg.AssetsDefinition:
                     )
                 yield event
         if not invocation.is_successful():
-            raise dg.Failure(f"dbt build failed: {invocation.get_error()}")
+            failed = failed_nodes(invocation.get_artifact("run_results.json"))
+            raise dg.Failure(f"dbt build failed: {failed}\n{invocation.get_error()}")
 
     return dbt_models
+
+
+def failed_nodes(run_results: Mapping[str, Any], shown: int = 3) -> str:
+    """The nodes that errored or failed, first ones named (for the run's one-line cause)."""
+    failed = [
+        f"{r['unique_id'].split('.')[-1]} ({r['status']})"
+        for r in run_results.get("results", [])
+        if r["status"] in ("error", "fail", "runtime error")
+    ]
+    more = f" and {len(failed) - shown} more" if len(failed) > shown else ""
+    return (", ".join(failed[:shown]) + more) if failed else "see the dbt log"
 
 
 def model_key(model_name: str) -> dg.AssetKey:
