@@ -63,6 +63,9 @@ def ensure_landing(con: duckdb.DuckDBPyConnection, table: Table) -> None:
     cols = [f'"{c}" varchar' for c in table.column_names]
     cols += [f"{name} {dtype}" for name, dtype in METADATA_COLUMNS.items()]
     con.execute(f"create table if not exists landing.{table.name} ({', '.join(cols)})")
+    # A warehouse landed before the contract gained an optional column gets it (as nulls).
+    for c in table.column_names:
+        con.execute(f'alter table landing.{table.name} add column if not exists "{c}" varchar')
     con.execute(
         "create table if not exists landing._loads (table_name varchar, source_file varchar,"
         " sha256 varchar, load_id varchar, loaded_at timestamp, rows bigint)"
@@ -102,11 +105,13 @@ def land_file(
         f'cast("{c}" as varchar)' if c in present else "cast(null as varchar)"
         for c in table.column_names
     ]
+    targets = [f'"{c}"' for c in [*table.column_names, *METADATA_COLUMNS]]
     # Parquet gives its own 0-based row number; a CSV scan keeps file order, so number rows there.
     row_number = "file_row_number + 1" if path.name.endswith(".parquet") else "row_number() over ()"
     try:
         con.execute(
-            f"insert into landing.{table.name} select {', '.join(select)}, ?, {row_number}, ?,"
+            f"insert into landing.{table.name} ({', '.join(targets)}) select {', '.join(select)},"
+            f" ?, {row_number}, ?,"
             f" timezone('UTC', now()) from {_reader(path)}",
             [name, load_id, str(path)],
         )

@@ -331,16 +331,20 @@ class _Builder:
 
     def _customers(self) -> pl.DataFrame:
         c = self.cust
+        signed_up_at = _dt(self.ts(c.signup_day, c.signup_sec))
         return pl.DataFrame(
             {
                 "customer_id": self.customer_id,
-                "signed_up_at": _dt(self.ts(c.signup_day, c.signup_sec)),
+                "signed_up_at": signed_up_at,
                 "gender": c.gender,
                 "birth_year": c.birth_year.astype(np.int64),
                 "region": np.array(REGION_NAMES)[c.region],
                 "marketing_opt_in": c.opt_in,
                 "night_opt_in": c.night_opt_in,
                 "acquisition_channel": c.acquisition,
+                # the profile as given at sign-up; every customer lives in the business time zone
+                "updated_at": signed_up_at,
+                "time_zone": pl.Series([None] * c.n, dtype=pl.Utf8),
             }
         ).sort("customer_id")
 
