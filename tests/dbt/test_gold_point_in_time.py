@@ -150,8 +150,10 @@ CHANGES = {"opt_out": "2025-03-26T00:00:00Z", "move": "2025-03-27T00:00:00Z"}
 
 def changed_customers(raw: Path) -> dict[str, dict]:
     """The base rows (as contract text) of the four customers whose profile changes after D."""
+    simulated_changes = pl.read_parquet(raw / "customers" / "profile_changes.parquet")
     base = (
         pl.read_parquet(raw / "customers.parquet")
+        .join(simulated_changes, on="customer_id", how="anti")
         .filter(
             pl.col("marketing_opt_in"),
             ~pl.col("night_opt_in"),
