@@ -95,7 +95,7 @@ def test_later_customer_file_opt_outs_and_time_zones_reach_the_next_run(
     rows.append(
         dict(customer_id="MARS1", signed_up_at="2025-01-01T00:00:00Z", time_zone="Mars/Olympus")
     )
-    (raw / "customers").mkdir()
+    (raw / "customers").mkdir(exist_ok=True)
     with (raw / "customers" / "later.csv").open("w", newline="") as f:
         columns = [c for c in tables()["customers"].column_names if c != "updated_at"]
         writer = csv.DictWriter(f, columns, extrasaction="ignore")
