@@ -30,6 +30,8 @@ class Table:
     key: tuple[str, ...]
     columns: tuple[Column, ...]
     required_table: bool
+    # Rows are versions of an entity (customers): a file's rows stay history when it is gone.
+    versioned: bool = False
 
     @property
     def column_names(self) -> list[str]:
@@ -53,6 +55,11 @@ def tables() -> dict[str, Table]:
             for c in t["columns"]
         )
         out[t["name"]] = Table(
-            t["name"], meta["grain"], tuple(meta["key"]), cols, bool(meta["required_table"])
+            t["name"],
+            meta["grain"],
+            tuple(meta["key"]),
+            cols,
+            bool(meta["required_table"]),
+            versioned="versioned_by" in meta,
         )
     return out

@@ -4,7 +4,8 @@ metadata, so that bronze can type and check every row against the contract.
 A table's files are ``<table>.csv``, ``<table>.parquet`` (optionally gzipped CSV) or any such
 file inside a ``<table>/`` folder. Landing mirrors the export folder: the same content is skipped,
 changed content replaces that file's earlier rows, and a file that is gone takes its rows with it
-(so a file renamed, or re-exported as Parquet, is not counted twice).
+(so a file renamed, or re-exported as Parquet, is not counted twice) — except in a versioned table
+(customers), whose rows are history: deleting the file of an opt-out must not undo it.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class TableLoad:
     files_loaded: list[str] = field(default_factory=list)
     files_unchanged: list[str] = field(default_factory=list)
     files_removed: dict[str, int] = field(default_factory=dict)  # file -> rows taken out
+    files_kept: dict[str, int] = field(default_factory=dict)  # gone, rows kept as history
     rows_loaded: int = 0
     rows_in_landing: int = 0
     ignored_columns: dict[str, list[str]] = field(default_factory=dict)
@@ -65,6 +67,9 @@ def ensure_landing(con: duckdb.DuckDBPyConnection, table: Table) -> None:
     cols = [f'"{c}" varchar' for c in table.column_names]
     cols += [f"{name} {dtype}" for name, dtype in METADATA_COLUMNS.items()]
     con.execute(f"create table if not exists landing.{table.name} ({', '.join(cols)})")
+    # A warehouse landed before the contract gained an optional column gets it (as nulls).
+    for c in table.column_names:
+        con.execute(f'alter table landing.{table.name} add column if not exists "{c}" varchar')
     con.execute(
         "create table if not exists landing._loads (table_name varchar, source_file varchar,"
         " sha256 varchar, load_id varchar, loaded_at timestamp, rows bigint)"
@@ -104,11 +109,13 @@ def land_file(
         f'cast("{c}" as varchar)' if c in present else "cast(null as varchar)"
         for c in table.column_names
     ]
+    targets = [f'"{c}"' for c in [*table.column_names, *METADATA_COLUMNS]]
     # Parquet gives its own 0-based row number; a CSV scan keeps file order, so number rows there.
     row_number = "file_row_number + 1" if path.name.endswith(".parquet") else "row_number() over ()"
     try:
         con.execute(
-            f"insert into landing.{table.name} select {', '.join(select)}, ?, {row_number}, ?,"
+            f"insert into landing.{table.name} ({', '.join(targets)}) select {', '.join(select)},"
+            f" ?, {row_number}, ?,"
             f" timezone('UTC', now()) from {_reader(path)}",
             [name, load_id, str(path)],
         )
@@ -126,7 +133,11 @@ def land_table(con: duckdb.DuckDBPyConnection, raw_dir: Path, table_name: str) -
     ensure_landing(con, table)
     report = TableLoad(table_name)
     paths = find_files(raw_dir, table_name)
-    report.files_removed = _remove_vanished(con, table_name, [_name(p, raw_dir) for p in paths])
+    present = [_name(p, raw_dir) for p in paths]
+    if table.versioned:
+        report.files_kept = _vanished(con, table_name, present)
+    else:
+        report.files_removed = _remove_vanished(con, table_name, present)
     for path in paths:
         name = _name(path, raw_dir)
         digest = file_digest(path)
@@ -170,11 +181,7 @@ def _remove_vanished(
 ) -> dict[str, int]:
     """Delete the rows (and load records) of files no longer in the export folder; returns the
     rows each took out."""
-    gone = con.execute(
-        f"select _source_file, count(*) from landing.{table_name}"
-        " where not list_contains(?, _source_file) group by all order by 1",
-        [present],
-    ).fetchall()
+    gone = _vanished(con, table_name, present)
     if gone:
         con.execute("begin transaction")
         con.execute(
@@ -185,7 +192,18 @@ def _remove_vanished(
             [table_name, present],
         )
         con.execute("commit")
-    return dict(gone)
+    return gone
+
+
+def _vanished(con: duckdb.DuckDBPyConnection, table_name: str, present: list[str]) -> dict:
+    """Rows in landing per file no longer in the export folder."""
+    return dict(
+        con.execute(
+            f"select _source_file, count(*) from landing.{table_name}"
+            " where not list_contains(?, _source_file) group by all order by 1",
+            [present],
+        ).fetchall()
+    )
 
 
 def missing_required_tables(raw_dir: Path) -> list[str]:

@@ -58,6 +58,12 @@
     {%- if meta.get('not_before') -%}
         {%- do rules.append((c ~ ' < ' ~ adapter.quote(meta['not_before']), 'before_' ~ meta['not_before'])) -%}
     {%- endif -%}
+    {%- if meta.get('time_zone') -%}
+        {#- IANA names as packaged by pytz (DuckDB also knows legacy aliases such as 'IST'). -#}
+        {%- set zones = [] -%}
+        {%- for z in modules.pytz.all_timezones %}{% do zones.append("'" ~ z ~ "'") %}{% endfor -%}
+        {%- do rules.append((c ~ ' not in (' ~ zones | join(', ') ~ ')', 'unknown_time_zone')) -%}
+    {%- endif -%}
     {%- if meta.get('references') -%}
         {%- set ref_table, ref_column = meta['references'].split('.') -%}
         {#- Checked against landing only when the referenced table was exported at all. -#}
@@ -121,6 +127,31 @@ with_ids as (
 {%- set previous = 'typed' %}
 {%- endif %}
 
+{%- set versioned_by = contract_meta(node).get('versioned_by') %}
+{%- if versioned_by %}
+{#- A versioned table (e.g. customers, by updated_at) keeps every version: only rows of one file
+    with the same key and version are duplicates, and of those only the rows whose content
+    differs from the first one's (identical rows are one version, de-duplicated in silver).
+    Such tables are small (one row per customer version), so a window over all rows will do. #}
+
+{%- set content -%}
+md5(to_json(struct_pack({% for column in columns %}{{ adapter.quote(column.name) }} := {{ adapter.quote(column.name) }}{{ ', ' if not loop.last }}{% endfor %})))
+{%- endset %}
+
+ranked as (
+    select
+        *,
+        {%- for k in key %}
+        {{ adapter.quote(k) }} is not null and
+        {%- endfor %}
+        {{ content }} != first_value({{ content }}) over (
+            partition by
+                {%- for k in key %} {{ adapter.quote(k) }},{% endfor %} {{ adapter.quote(versioned_by) }}, _source_file
+            order by _row_number
+        ) as _is_duplicate
+    from {{ previous }}
+),
+{%- else %}
 {#- Duplicate keys are rare: find them by counting (a hash aggregate without payload), then the
     first row of each, in file and row order, among those few keys only. #}
 duplicate_keys as (
@@ -156,6 +187,7 @@ ranked as (
     left join first_rows
         using ({% for k in key %}{{ adapter.quote(k) }}{{ ', ' if not loop.last }}{% endfor %})
 ),
+{%- endif %}
 
 checked as (
     select

@@ -1,18 +1,25 @@
 """Property-based tests of the audience rules over random customers, campaigns and send
-histories: no audience member without marketing consent, no night send without night consent,
-never more sends than the cap in any window, holdout share within tolerance and stable."""
+histories: no audience member without marketing consent, no night send (local time computed here
+by Polars' time-zone database, not by the code under test) without night consent, never more
+sends than the cap in any window, holdout share within tolerance and stable; and literal
+expectations for the night rule across time zones and for the holdout hash."""
 
 from __future__ import annotations
 
-import hashlib
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
 import numpy as np
 import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dagster_project.lib.campaigns.audience import HISTORY_SCHEMA, hash_unit, plan_campaigns
+from dagster_project.lib.campaigns.audience import (
+    HISTORY_SCHEMA,
+    build_audience,
+    empty_history,
+    hash_unit,
+    plan_campaigns,
+)
 from dagster_project.lib.campaigns.config import CHANNELS, FREQUENCY_CAPS, Campaign
 
 ZONES = ["Asia/Seoul", "UTC", "America/New_York", "Asia/Kolkata"]
@@ -92,6 +99,25 @@ def _cap_violations(all_sends: pl.DataFrame, new: pl.DataFrame, window: timedelt
     return counts.filter(pl.col("len") > cap).height
 
 
+def local_times(assignments: pl.DataFrame, customers: pl.DataFrame) -> pl.DataFrame:
+    """customer_id, local: the UTC send time in the customer's zone (null: the business zone),
+    converted by Polars (chrono-tz), independently of the audience code's zoneinfo."""
+    zones = customers.select("customer_id", zone=pl.col("time_zone").fill_null("Asia/Seoul"))
+    with_zone = assignments.select("customer_id", "sent_at").join(zones, on="customer_id")
+    parts = [
+        group.select(
+            "customer_id",
+            local=pl.col("sent_at")
+            .dt.replace_time_zone("UTC")
+            .dt.convert_time_zone(tz)
+            .dt.replace_time_zone(None),
+        )
+        for (tz,), group in with_zone.group_by("zone")
+    ]
+    empty = pl.DataFrame(schema={"customer_id": pl.String, "local": pl.Datetime("us")})
+    return pl.concat([empty, *parts])
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(worlds())
 def test_audiences_respect_consent_night_and_frequency_caps(world) -> None:
@@ -111,13 +137,17 @@ def test_audiences_respect_consent_night_and_frequency_caps(world) -> None:
         assert a["customer_id"].is_unique().all()
         # Marketing consent, always (a missing consent is no consent).
         assert a["has_marketing_consent"].fill_null(False).all()
-        # A send between 21:00 and 08:00 local time only with night consent.
-        local = a["send_local"].dt.time()
-        night = (local >= time(21)) | (local < time(8))
+        # A send between 21:00 and 08:00 local time only with night consent. Local time from
+        # the UTC send time and the customer's zone (null: the business zone), converted here.
+        a = a.join(local_times(a, customers), on="customer_id", maintain_order="left")
+        assert (a["local"] == a["send_local"]).all()
+        if campaign.send_time is not None:  # a local-time campaign: that time in every zone
+            assert (a["local"].dt.time() == campaign.send_time).all()
+        night = (a["local"].dt.time() >= time(21)) | (a["local"].dt.time() < time(8))
         assert (night == a["is_night_send"]).all()
-        assert a.filter(pl.col("is_night_send"))["has_night_consent"].fill_null(False).all()
+        assert a.filter(night)["has_night_consent"].fill_null(False).all()
         # Re-running gives the same groups.
-        assert a.drop("has_marketing_consent", "has_night_consent").equals(
+        assert a.drop("has_marketing_consent", "has_night_consent", "local").equals(
             again[campaign.campaign_id].assignments
         )
     # Caps: every window of a campaign's length that holds one of its sends holds <= max sends.
@@ -146,19 +176,71 @@ def test_holdout_share_is_within_binomial_tolerance(campaign_id: str, share: flo
     assert units.equals(hash_unit(campaign_id, ids))
 
 
-def test_hash_unit_is_plain_sha256() -> None:
-    ids = ["C000001", "C000002", "고객-7", "x:y"]
-    expected = [
-        int(hashlib.sha256(f"spring:{c}".encode()).hexdigest()[:15], 16) / 2.0**60 for c in ids
+def test_night_rule_uses_each_customers_time_zone() -> None:
+    # 2025-11-01 12:00 UTC is 21:00 in Seoul (night), 08:00 in New York (EDT, day), 12:00 in
+    # London (day) and 01:00 on 2 November in Auckland (NZDT, night); no zone: Seoul's.
+    zones = {
+        "seoul": "Asia/Seoul",
+        "new_york": "America/New_York",
+        "london": "Europe/London",
+        "auckland": "Pacific/Auckland",
+        "unknown": None,
+    }
+    customers = pl.DataFrame(
+        {
+            "customer_id": [*zones, *(f"{c}_night" for c in zones)],
+            "time_zone": [*zones.values(), *zones.values()],
+            "has_marketing_consent": [True] * 10,
+            "has_night_consent": [False] * 5 + [True] * 5,
+            "days_since_last_order": [0] * 10,
+        }
+    )
+    campaign = Campaign(
+        campaign_id="noon_utc",
+        name="noon_utc",
+        channel="app_push",
+        creative_id="c",
+        holdout_share=0.0,
+        max_sends=3,
+        cap_window_days=7,
+        response_window_days=7,
+        segment={"column": "days_since_last_order", "op": ">=", "value": 0},
+        source="campaigns/noon_utc.yml",
+        send_at=datetime(2025, 11, 1, 12, tzinfo=UTC),
+    )
+    result = build_audience(campaign, customers, empty_history(), SEND_DATE, "Asia/Seoul")
+    got = result.assignments.sort("customer_id")
+    assert got["customer_id"].to_list() == [
+        "auckland_night",
+        "london",
+        "london_night",
+        "new_york",
+        "new_york_night",
+        "seoul_night",
+        "unknown_night",
     ]
-    assert hash_unit("spring", pl.Series(ids)).to_list() == expected
-    # Pinned values: if these change, every past holdout would be reassigned.
-    assert round(hash_unit("kakao_coupon_at_risk", pl.Series(["C000001"]))[0], 12) == round(
-        expected_unit("kakao_coupon_at_risk", "C000001"), 12
-    )
+    assert got["send_local"].dt.strftime("%Y-%m-%d %H:%M").to_list() == [
+        "2025-11-02 01:00",
+        "2025-11-01 12:00",
+        "2025-11-01 12:00",
+        "2025-11-01 08:00",
+        "2025-11-01 08:00",
+        "2025-11-01 21:00",
+        "2025-11-01 21:00",
+    ]
+    assert result.funnel["excluded_night"] == 3  # seoul, auckland and unknown without consent
 
 
-def expected_unit(campaign_id: str, customer_id: str) -> float:
-    return (
-        int(hashlib.sha256(f"{campaign_id}:{customer_id}".encode()).hexdigest()[:15], 16) / 2.0**60
-    )
+def test_hash_unit_is_sha256_with_pinned_values() -> None:
+    # Written once from hashlib (SHA-256 of "<campaign_id>:<customer_id>", first 60 bits / 2^60):
+    # if these change, every past holdout would be reassigned.
+    ids = ["C000001", "C000002", "고객-7", "x:y"]
+    assert hash_unit("spring", pl.Series(ids)).to_list() == [
+        0.8273050890455725,
+        0.21558981719426673,
+        0.03199602190745796,
+        0.43069746669950404,
+    ]
+    assert hash_unit("kakao_coupon_at_risk", pl.Series(["C000001"])).to_list() == [
+        0.08212860929100306
+    ]

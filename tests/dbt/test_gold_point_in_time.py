@@ -1,6 +1,8 @@
 """Daily feature snapshots never use data from after their date: build a world, keep every feature
-row dated up to D, append orders, sessions, events, order lines, touches and a new customer all
-dated after D (as new raw files), rebuild, and the rows up to D must be identical."""
+row dated up to D, append orders, sessions, events, order lines, touches, a new customer and
+profile changes (an opt-out, a move, a consent change without updated_at) all dated after D (as
+new raw files), rebuild, and the rows up to D must be identical while the changes show after D
+and in the current state."""
 
 from __future__ import annotations
 
@@ -74,6 +76,7 @@ def append_later_data(raw: Path) -> dict[str, int]:
             )
         ],
     }
+    rows["customers"] += profile_changes(raw)
     for i, customer in enumerate(buyers):
         at = f"2025-03-{25 + i:02d}T03:%s:00Z"
         session, order = f"LATE_S{i}", f"LATE_O{i}"
@@ -133,10 +136,47 @@ def append_later_data(raw: Path) -> dict[str, int]:
     for table, table_rows in rows.items():
         (raw / table).mkdir(exist_ok=True)
         with (raw / table / "after_d.csv").open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=tables()[table].column_names)
+            writer = csv.DictWriter(f, tables()[table].column_names, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(table_rows)
     return {table: len(table_rows) for table, table_rows in rows.items()}
+
+
+# Customers signed up and opted in before D: the first opts out on 2025-03-26, the second moves
+# on 2025-03-27 (updated_at given), the third gives night consent in a file without updated_at
+# (its time is the file's load time, after the whole window), the fourth is re-exported unchanged.
+CHANGES = {"opt_out": "2025-03-26T00:00:00Z", "move": "2025-03-27T00:00:00Z"}
+
+
+def changed_customers(raw: Path) -> dict[str, dict]:
+    """The base rows (as contract text) of the four customers whose profile changes after D."""
+    simulated_changes = pl.read_parquet(raw / "customers" / "profile_changes.parquet")
+    base = (
+        pl.read_parquet(raw / "customers.parquet")
+        .join(simulated_changes, on="customer_id", how="anti")
+        .filter(
+            pl.col("marketing_opt_in"),
+            ~pl.col("night_opt_in"),
+            pl.col("signed_up_at") < pl.datetime(D.year, D.month, 1, time_zone="UTC"),
+        )
+        .sort("customer_id")
+        .head(4)
+        .with_columns(pl.col(pl.Datetime).dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        .with_columns(pl.col(pl.Boolean).cast(pl.String))
+    )
+    assert base.height == 4
+    return dict(zip(["opt_out", "move", "night", "same"], base.to_dicts(), strict=True))
+
+
+def profile_changes(raw: Path) -> list[dict]:
+    c = changed_customers(raw)
+    moved_to = "jeju" if c["move"]["region"] != "jeju" else "seoul"
+    return [
+        {**c["opt_out"], "marketing_opt_in": "false", "updated_at": CHANGES["opt_out"]},
+        {**c["move"], "region": moved_to, "updated_at": CHANGES["move"]},
+        {**c["night"], "night_opt_in": "true", "updated_at": None},
+        c["same"],
+    ]
 
 
 def test_world_builds_and_passes_every_test(world: DbtRun) -> None:
@@ -167,6 +207,56 @@ def test_feature_rows_up_to_d_ignore_later_data(world: DbtRun, tmp_path: Path) -
         " from gold.feat_customer__daily where customer_id = 'NEW1'",
     )
     assert new_customer == [("2025-03-24", 1)]
+
+    # each profile change is a new version, the unchanged re-export is not; audiences see the
+    # current state, feature rows the state of their date
+    changed = {k: v["customer_id"] for k, v in changed_customers(raw).items()}
+    versions = dict(
+        query(
+            duckdb_path,
+            "select customer_id, count(*) from silver.int_customers__history"
+            " where list_contains(?, customer_id) group by all",
+            [list(changed.values())],
+        )
+    )
+    assert versions == {
+        changed["opt_out"]: 2,
+        changed["move"]: 2,
+        changed["night"]: 2,
+        changed["same"]: 1,
+    }
+    current = {
+        r[0]: r[1:]
+        for r in query(
+            duckdb_path,
+            "select customer_id, has_marketing_consent, has_night_consent, region"
+            " from gold.dim_customers where list_contains(?, customer_id)",
+            [list(changed.values())],
+        )
+    }
+    assert current[changed["opt_out"]][0] is False
+    assert current[changed["night"]][1] is True
+    moved_to = profile_changes(raw)[1]["region"]
+    assert current[changed["move"]][2] == moved_to
+    daily = pl.DataFrame(
+        query(
+            duckdb_path,
+            "select customer_id, snapshot_date, has_marketing_consent, has_night_consent, region"
+            " from gold.feat_customer__daily"
+            " where list_contains(?, customer_id) and snapshot_date > ?",
+            [list(changed.values()), D],
+        ),
+        schema=["customer_id", "snapshot_date", "consent", "night", "region"],
+        orient="row",
+    )
+    opt_out = daily.filter(pl.col("customer_id") == changed["opt_out"])
+    assert opt_out.filter(pl.col("snapshot_date") < date(2025, 3, 26))["consent"].all()
+    assert not opt_out.filter(pl.col("snapshot_date") >= date(2025, 3, 26))["consent"].any()
+    move = daily.filter(pl.col("customer_id") == changed["move"])
+    assert (move.filter(pl.col("snapshot_date") >= date(2025, 3, 27))["region"] == moved_to).all()
+    assert (move.filter(pl.col("snapshot_date") < date(2025, 3, 27))["region"] != moved_to).all()
+    # loaded today, so no snapshot of the simulated window knows of it yet
+    assert not daily.filter(pl.col("customer_id") == changed["night"])["night"].any()
 
     after = {t: snapshot(duckdb_path, t, key) for t, key in FEATURE_TABLES.items()}
     for table in FEATURE_TABLES:

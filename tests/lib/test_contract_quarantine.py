@@ -12,13 +12,19 @@ from dagster_project.lib.ingest import IngestError, land_table
 from dagster_project.lib.warehouse import connect
 from tests.conftest import build_warehouse, land_all
 
+# Row 4 repeats c1 with the same (no) updated_at but other values: a conflict. Row 5 repeats
+# row 1 exactly (de-duplicated, not quarantined); row 6 is c1's later version (an opt-out).
 CUSTOMERS = (
     "customer_id,signed_up_at,gender,birth_year,region,marketing_opt_in,night_opt_in,"
-    "acquisition_channel\n"
-    """c1,2025-05-01T00:00:00Z,F,1990,seoul,true,false,organic
-c2,2025-05-02T00:00:00Z,M,1985,busan,false,false,social
-c3,2025-05-03T00:00:00Z,X,1985,busan,true,true,organic
-c1,2025-05-04T00:00:00Z,F,1991,seoul,true,false,organic
+    "acquisition_channel,updated_at,time_zone\n"
+    """c1,2025-05-01T00:00:00Z,F,1990,seoul,true,false,organic,,Asia/Seoul
+c2,2025-05-02T00:00:00Z,M,1985,busan,false,false,social,,
+c3,2025-05-03T00:00:00Z,X,1985,busan,true,true,organic,,
+c1,2025-05-04T00:00:00Z,F,1991,seoul,true,false,organic,,Asia/Seoul
+c1,2025-05-01T00:00:00Z,F,1990,seoul,true,false,organic,,Asia/Seoul
+c1,2025-05-01T00:00:00Z,F,1990,seoul,false,false,organic,2025-05-10T00:00:00Z,Asia/Seoul
+c4,2025-05-03T00:00:00Z,M,1980,busan,true,true,organic,,Seoul
+c5,2025-05-03T00:00:00Z,M,1980,busan,true,true,organic,,IST
 """
 )
 # Rows 1 and 2 are clean; each later row breaks exactly one rule (row numbers are 1-based).
@@ -35,6 +41,8 @@ o1,c1,2025-05-08T10:00:00Z,100,,
 EXPECTED = {
     ("customers", 3): "gender:accepted_values",
     ("customers", 4): "customer_id:duplicate_key",
+    ("customers", 7): "time_zone:unknown_time_zone",
+    ("customers", 8): "time_zone:unknown_time_zone",  # an alias DuckDB knows, not an IANA name
     ("orders", 3): "order_amount:type_double",
     ("orders", 4): "ordered_at:in_future",
     ("orders", 5): "order_amount:below_min",

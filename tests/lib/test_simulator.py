@@ -124,7 +124,7 @@ def test_same_seed_same_bytes_other_seed_differs(world, tmp_path):
     other = simulate(WorldConfig(customers=CFG.customers, days=CFG.days, seed=CFG.seed + 1))
     a, b, c = (write_world(w, tmp_path / n) for w, n in ((world, "a"), (again, "b"), (other, "c")))
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
-    assert len(files) == 12 + 8
+    assert len(files) == 12 + 8 + 1  # tables, truth, customers/profile_changes
     for f in files:
         assert (a / f).read_bytes() == (b / f).read_bytes(), f
     assert (a / "orders.parquet").read_bytes() != (c / "orders.parquet").read_bytes()
@@ -132,6 +132,22 @@ def test_same_seed_same_bytes_other_seed_differs(world, tmp_path):
     manifest = json.loads((a / "truth" / "manifest.json").read_text())
     assert manifest["config"]["seed"] == CFG.seed
     assert manifest["row_counts"] == {k: v.height for k, v in world.tables.items()}
+
+
+def test_profile_changes_are_later_versions_of_known_customers(world):
+    changes = world.later_files["customers/profile_changes"]
+    base = world.tables["customers"]
+    joined = changes.join(base, on="customer_id", suffix="_before")
+    assert joined.height == changes.height > 0 and changes["customer_id"].is_unique().all()
+    start = datetime.combine(CFG.start_date, datetime.min.time(), UTC) - timedelta(hours=9)
+    end = start + timedelta(days=CFG.days)  # the window in Seoul time, as UTC
+    assert (joined["updated_at"] > joined["signed_up_at"]).all()
+    assert joined["updated_at"].is_between(start, end, closed="left").all()
+    opt_outs = joined.filter(pl.col("marketing_opt_in_before") & ~pl.col("marketing_opt_in"))
+    moves = joined.filter(pl.col("region") != pl.col("region_before"))
+    assert opt_outs.height > 0 and moves.height > 0
+    assert opt_outs.height + moves.height >= changes.height
+    assert not opt_outs["night_opt_in"].any()
 
 
 def test_csv_timestamps_are_iso_utc(world, tmp_path):

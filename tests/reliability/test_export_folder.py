@@ -7,6 +7,8 @@ from pathlib import Path
 
 import polars as pl
 
+from dagster_project.lib.ingest import land_table
+from dagster_project.lib.warehouse import connect
 from tests.conftest import build_warehouse, query
 
 # An orders-only export without order ids: bronze derives them from the rows' content. Two rows
@@ -57,3 +59,19 @@ def test_the_same_rows_in_two_files_are_one_set_of_orders(tmp_path: Path) -> Non
     build_warehouse(raw, db, "--select", "path:models/bronze").assert_ok()
     # Every row of the second file is a duplicate key of the first: quarantined, not revenue.
     assert bronze_orders(db) == (5, 31000.0, 5)
+
+
+def test_a_customers_file_that_is_gone_stays_history(tmp_path: Path) -> None:
+    """Customer rows are versions: deleting the file that carried an opt-out must not undo it."""
+    raw = tmp_path / "raw"
+    (raw / "customers").mkdir(parents=True)
+    header = "customer_id,signed_up_at,marketing_opt_in,updated_at\n"
+    (raw / "customers" / "base.csv").write_text(header + "c1,2025-01-01,true,2025-01-01\n")
+    (raw / "customers" / "opt_out.csv").write_text(header + "c1,2025-01-01,false,2025-03-01\n")
+    with connect(tmp_path / "w.duckdb") as con:
+        land_table(con, raw, "customers")
+        (raw / "customers" / "opt_out.csv").unlink()
+        report = land_table(con, raw, "customers")
+        kept = con.execute("select marketing_opt_in from landing.customers order by 1").fetchall()
+    assert report.files_kept == {"customers/opt_out.csv": 1} and report.files_removed == {}
+    assert kept == [("false",), ("true",)]

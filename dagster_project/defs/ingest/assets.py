@@ -36,6 +36,10 @@ def landing_asset(table_name: str) -> dg.AssetsDefinition:
             context.log.warning(
                 f"{name}: no longer in the export folder; its {rows:,} rows removed"
             )
+        for name, rows in report.files_kept.items():
+            context.log.warning(
+                f"{name}: gone from the export folder; its {rows:,} rows kept as history"
+            )
         for name, columns in report.ignored_columns.items():
             context.log.warning(f"{name}: columns outside the contract ignored: {columns}")
         return dg.MaterializeResult(
@@ -45,6 +49,7 @@ def landing_asset(table_name: str) -> dg.AssetsDefinition:
                 "files_loaded": report.files_loaded,
                 "files_unchanged": report.files_unchanged,
                 "files_removed": report.files_removed,
+                "files_kept_as_history": report.files_kept,
                 "ignored_columns": report.ignored_columns,
                 "missing_optional_columns": report.missing_optional_columns,
                 "preview": dg.MetadataValue.md(preview),

@@ -29,6 +29,7 @@ CUSTOMER_COLUMNS = {  # gold.dim_customers
     "acquisition_channel": STRING,
     "has_marketing_consent": BOOL,
     "has_night_consent": BOOL,
+    "time_zone": STRING,  # null: the business time zone (audience.send_times)
     "signed_up_date": DATE,
     "lifetime_orders": NUMBER,
     "lifetime_revenue_krw": NUMBER,

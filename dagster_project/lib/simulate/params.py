@@ -232,6 +232,10 @@ class WorldConfig:
     visit_rate_scale: float = 1.0
     marketing_opt_in_share: float = 0.65
     night_opt_in_share: float = 0.40  # of the marketing opt-ins
+    # Profile changes inside the window (a later customers file): opt-outs among the opt-ins,
+    # moves to another region among all customers.
+    opt_out_share: float = 0.03
+    move_share: float = 0.02
     sellers: int | None = None  # default max(20, customers // 200)
     initial_products: int | None = None  # default max(400, customers // 5)
     new_products_per_day: int | None = None  # default max(2, initial_products // 150)

@@ -69,6 +69,9 @@ class World:
     tables: dict[str, pl.DataFrame]
     truth: dict[str, pl.DataFrame]
     manifest: dict = field(default_factory=dict)
+    # Further files of a contract table, by path without suffix ("customers/profile_changes"):
+    # what a later export adds (ingestion reads every file in a <table>/ folder).
+    later_files: dict[str, pl.DataFrame] = field(default_factory=dict)
 
 
 def contract_schema(table: str) -> dict[str, pl.DataType]:
@@ -103,10 +106,11 @@ def simulate(
 
     b = _Builder(cfg, st, cal, cust, sellers, cat, camps, loop)
     tables = b.build_tables()
+    later_files = {"customers/profile_changes": b.profile_changes()}
     truth = b.build_truth()
     say(f"tables: {time.perf_counter() - t0:.1f}s")
-    for name, df in tables.items():  # the contract, exactly
-        expected = contract_schema(name)
+    for name, df in [*tables.items(), *later_files.items()]:  # the contract, exactly
+        expected = contract_schema(name.split("/")[0])
         if dict(df.schema) != expected:
             raise AssertionError(f"{name}: schema {dict(df.schema)} != contract {expected}")
     manifest = {
@@ -118,11 +122,12 @@ def simulate(
             "timezone": cfg.timezone,
         },
         "row_counts": {k: v.height for k, v in tables.items()},
+        "later_file_row_counts": {k: v.height for k, v in later_files.items()},
         "truth_row_counts": {k: v.height for k, v in truth.items()},
         "totals": b.totals,
         "parameters": _parameters(cfg),
     }
-    return World(cfg, tables, truth, manifest)
+    return World(cfg, tables, truth, manifest, later_files)
 
 
 def _parameters(cfg: WorldConfig) -> dict:
@@ -330,19 +335,55 @@ class _Builder:
         return {name: t[name].select(list(contract_schema(name))) for name in contract_tables()}
 
     def _customers(self) -> pl.DataFrame:
+        return self._customer_rows().sort("customer_id")
+
+    def profile_changes(self) -> pl.DataFrame:
+        """Later versions of some customers, as a later export would carry them: opted-in
+        customers who opt out (and so lose night consent) and customers who move to another
+        region, on a day after sign-up inside the window (updated_at). The day loop keeps the
+        sign-up profile (its CRM may still message a customer who opted out, as a team that
+        ignores opt-outs would); the platform must not."""
+        cfg, c = self.cfg, self.cust
+        i = np.arange(c.n)
+        first = np.maximum(c.signup_day + 1, 0)
+        opt_out = c.opt_in & (self.st.uniform("profile_changes", i, 0) < cfg.opt_out_share)
+        move = self.st.uniform("profile_changes", i, 1) < cfg.move_share
+        changed = (opt_out | move) & (first < cfg.days)
+        day = first + (self.st.uniform("profile_changes", i, 2) * (cfg.days - first)).astype(int)
+        sec = (self.st.uniform("profile_changes", i, 3) * 86_400).astype(np.int64)
+        step = 1 + (self.st.uniform("profile_changes", i, 4) * (len(REGION_NAMES) - 1)).astype(int)
+        new_region = np.array(REGION_NAMES)[(c.region + step) % len(REGION_NAMES)]
+        rows = self._customer_rows()
+        return (
+            rows.with_columns(
+                marketing_opt_in=pl.col("marketing_opt_in") & ~pl.Series(opt_out),
+                night_opt_in=pl.col("night_opt_in") & ~pl.Series(opt_out),
+                region=pl.when(pl.Series(move)).then(pl.Series(new_region)).otherwise("region"),
+                updated_at=_dt(self.ts(np.minimum(day, cfg.days - 1), sec)),
+            )
+            .filter(pl.Series(changed))
+            .sort("customer_id")
+        )
+
+    def _customer_rows(self) -> pl.DataFrame:
+        """One row per customer, in index order: the profile given at sign-up."""
         c = self.cust
+        signed_up_at = _dt(self.ts(c.signup_day, c.signup_sec))
         return pl.DataFrame(
             {
                 "customer_id": self.customer_id,
-                "signed_up_at": _dt(self.ts(c.signup_day, c.signup_sec)),
+                "signed_up_at": signed_up_at,
                 "gender": c.gender,
                 "birth_year": c.birth_year.astype(np.int64),
                 "region": np.array(REGION_NAMES)[c.region],
                 "marketing_opt_in": c.opt_in,
                 "night_opt_in": c.night_opt_in,
                 "acquisition_channel": c.acquisition,
+                # the profile as given at sign-up; every customer lives in the business time zone
+                "updated_at": signed_up_at,
+                "time_zone": pl.Series([None] * c.n, dtype=pl.Utf8),
             }
-        ).sort("customer_id")
+        )
 
     def _sellers(self) -> pl.DataFrame:
         s = self.sellers
@@ -1069,6 +1110,9 @@ def write_world(world: World, out_dir: str | Path, fmt: str = "parquet") -> Path
     out = Path(out_dir)
     (out / "truth").mkdir(parents=True, exist_ok=True)
     for name, df in world.tables.items():
+        _write_table(df, out / f"{name}.{fmt}", fmt)
+    for name, df in world.later_files.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
         _write_table(df, out / f"{name}.{fmt}", fmt)
     for name, df in world.truth.items():
         _write_table(df, out / "truth" / f"{name}.parquet", "parquet")

@@ -1,6 +1,7 @@
 {#
-  Customers with their profile and lifetime totals up to the end of the data. (For values as of a
-  past date, use feat_customer__daily: this table looks at all the data.)
+  Customers with their current profile (the latest version: consent, region, time zone, ...) and
+  lifetime totals up to the end of the data. (For values as of a past date, use
+  feat_customer__daily: this table looks at all the data.)
 #}
 
 with
@@ -54,6 +55,8 @@ final as (
         c.region,
         c.has_marketing_consent,
         c.has_night_consent,
+        c.time_zone,
+        c.profile_valid_from,
         c.acquisition_channel,
         o.first_ordered_at,
         {{ business_date('o.first_ordered_at') }} as first_order_date,

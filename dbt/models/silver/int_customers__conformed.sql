@@ -1,5 +1,6 @@
 {#
-  Every customer the data knows of: the customers export, plus customers who appear only in
+  Every customer the data knows of, in their current state (the latest version in
+  int_customers__history): the customers export, plus customers who appear only in
   orders, sessions, events, touches or campaign sends (an orders-only export has no customers
   table at all). Those get signed_up_at = their first order, session or event (first marketing
   contact if that is all there is), a null profile, no consent, and the channel of their first
@@ -9,7 +10,8 @@
 with
 
 customers as (
-    select * from {{ ref('stg_raw__customers') }}
+    select * from {{ ref('int_customers__history') }}
+    where is_current
 ),
 
 orders as (
@@ -30,10 +32,6 @@ touches as (
 
 sends as (
     select * from {{ ref('stg_raw__campaign_sends') }}
-),
-
-taxonomy as (
-    select * from {{ ref('channel_taxonomy') }}
 ),
 
 activity as (
@@ -91,16 +89,13 @@ conformed as (
         c.gender,
         c.birth_year,
         c.region,
-        -- unknown consent is no consent: CRM must not message a customer on a guess
-        coalesce(c.marketing_opt_in, false) as has_marketing_consent,
-        coalesce(c.night_opt_in, false) as has_night_consent,
-        case
-            when c.customer_id is null then coalesce(s.channel, 'organic')
-            when nullif(trim(c.acquisition_channel), '') is null then 'organic'
-            when lower(trim(c.acquisition_channel)) in (select channel from taxonomy)
-                then lower(trim(c.acquisition_channel))
-            else 'unmapped'
-        end as acquisition_channel,
+        c.time_zone,
+        c.valid_from as profile_valid_from,
+        coalesce(c.has_marketing_consent, false) as has_marketing_consent,
+        coalesce(c.has_night_consent, false) as has_night_consent,
+        coalesce(
+            c.acquisition_channel, case when c.customer_id is null then s.channel end, 'organic'
+        ) as acquisition_channel,
     from customer_ids as ids
     left join customers as c using (customer_id)
     left join first_activity as a using (customer_id)
@@ -119,6 +114,8 @@ final as (
         gender,
         birth_year,
         region,
+        time_zone,
+        profile_valid_from,
         has_marketing_consent,
         has_night_consent,
         acquisition_channel,

@@ -5,7 +5,9 @@
   Running totals over active customer-days, a dense grid carrying an integer key of the running
   state, windows as differences of running totals: macros/snapshot_grid.sql explains the technique.
   Marketing touches are 4x more frequent than visits but feed only days_since_last_touch, so
-  touch-only days split the grid without a running state of their own.
+  touch-only days split the grid without a running state of their own. Profile columns (consent,
+  region, ...) are the version in force at the end of D (int_customers__history), joined on a
+  date range per customer: most customers have one version, so the join stays one-to-one.
 #}
 
 {%- set windows = [7, 30, 90] -%}
@@ -32,6 +34,10 @@ with
 
 customers as (
     select * from {{ ref('int_customers__conformed') }}
+),
+
+profile_history as (
+    select * from {{ ref('int_customers__history') }}
 ),
 
 sessions as (
@@ -247,6 +253,40 @@ day_state as (
     )
 ),
 
+-- the profile in force at the end of each date: the last version that took effect by then. The
+-- first version also covers the dates before it (nothing earlier is known) -------------------
+
+profile_days as (
+    select *
+    from (
+        select
+            k.customer_key,
+            {{ business_date('h.valid_from') }} as from_date,
+            h.version_number,
+            h.gender,
+            h.birth_year,
+            h.region,
+            h.has_marketing_consent,
+            h.has_night_consent,
+            h.acquisition_channel,
+        from profile_history as h
+        inner join customer_keys as k using (customer_id)
+    )
+    qualify row_number() over (
+        partition by customer_key, from_date order by version_number desc
+    ) = 1
+),
+
+profile_spans as (
+    select
+        * exclude (from_date, version_number),
+        case when lag(from_date) over by_date is null then date '0001-01-01' else from_date end
+            as from_date,
+        coalesce(lead(from_date) over by_date, date '9999-12-31') as to_date,
+    from profile_days
+    window by_date as (partition by customer_key order by from_date)
+),
+
 -- the dense grid ---------------------------------------------------------------------------
 
 first_days as (
@@ -299,13 +339,14 @@ final as (
         w.snapshot_date,
         d.day_end_at as event_timestamp,
         cast('{{ run_started_at.strftime('%Y-%m-%d %H:%M:%S') }}' as timestamp) as created_timestamp,
-        c.gender,
-        {{ age_band('c.birth_year', 'w.snapshot_date') }} as age_band,
-        c.region,
+        p.gender,
+        {{ age_band('p.birth_year', 'w.snapshot_date') }} as age_band,
+        p.region,
         cast(w.snapshot_date - c.signed_up_date as integer) as tenure_days,
-        c.has_marketing_consent,
-        c.has_night_consent,
-        c.acquisition_channel,
+        -- unknown consent (no profile) is no consent
+        coalesce(p.has_marketing_consent, false) as has_marketing_consent,
+        coalesce(p.has_night_consent, false) as has_night_consent,
+        coalesce(p.acquisition_channel, c.acquisition_channel) as acquisition_channel,
         {%- for n in windows %}
         {%- for m in windowed %}
         {%- if m == 'revenue' %}
@@ -336,6 +377,10 @@ final as (
     inner join customer_keys as k using (customer_key)
     inner join customers as c using (customer_id)
     inner join dates as d on d.calendar_date = w.snapshot_date
+    left join profile_spans as p
+        on p.customer_key = w.customer_key
+        and w.snapshot_date >= p.from_date
+        and w.snapshot_date < p.to_date
 )
 
 select * from final
