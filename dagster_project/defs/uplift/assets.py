@@ -17,23 +17,30 @@ EVALUATION_KEY = dg.AssetKey(["gold", "coupon_uplift_evaluation"])
 REPORT_COLUMNS = [
     "campaign_id",
     "channel",
+    "objective",
     "n_treatment",
     "n_holdout",
     "conversion_treatment",
     "conversion_holdout",
     "conversion_diff",
-    "conversion_diff_low",
-    "conversion_diff_high",
-    "conversion_pvalue_adjusted",
+    "conversion_sim_low",
+    "conversion_sim_high",
     "verdict",
+    "mde",
+    "holdout_needed",
+    "conversion_diff_shrunk",
 ]
 
 
 class UpliftReportConfig(dg.Config):
     alpha: float = 0.05
-    """Family-wise error rate of the 'effective' / 'harmful' verdicts (Holm-adjusted)."""
-    min_group: int = 30
-    """Fewer customers than this in an arm: verdict too_small."""
+    """Chance of any wrong effective / harmful / no-effect verdict in the report (the intervals
+    are simultaneous over its campaigns)."""
+    band: float = 0.01
+    """Practical-equivalence band on conversion: an effect within +-band (0.01 = one
+    percentage point) is no effect worth a message."""
+    power: float = 0.8
+    """Power of the minimum detectable effect and of the holdout size needed."""
 
 
 def _write(con, name: str, frame: pl.DataFrame) -> None:
@@ -58,9 +65,11 @@ def campaign_uplift(
 ) -> dg.MaterializeResult:
     """One row per executed campaign with a holdout: conversion and revenue per customer in
     treatment vs holdout over the response window, difference and ratio with confidence
-    intervals, and a verdict (effective, no_evidence, harmful, too_small)."""
-    from dagster_project.lib.uplift.measure import campaigns_to_stop, measure_uplift, pooled_uplift
+    intervals, the simultaneous interval its verdict reads (effective, harmful, no_effect,
+    inconclusive), MDE, the holdout size needed, and the pooled (shrunken) estimate."""
+    from dagster_project.lib.uplift import measure
 
+    rule = measure.VerdictRule(alpha=config.alpha, band=config.band, power=config.power)
     with warehouse.connect(read_only=True) as con:
         sends = con.sql(
             "select campaign_id, is_treatment, is_converted, revenue_krw"
@@ -70,26 +79,25 @@ def campaign_uplift(
             "select campaign_id, campaign_name, channel, objective, has_coupon, start_date"
             " from gold.dim_campaigns"
         ).pl()
-    report = measure_uplift(sends, campaigns, alpha=config.alpha, min_group=config.min_group)
+    groups, report = measure.pooled_uplift(
+        measure.measure_uplift(sends, campaigns, rule), rule=rule
+    )
     with warehouse.connect() as con:
         _write(con, "campaign_uplift", report)
-    stop = campaigns_to_stop(report)
-    channels = pooled_uplift(report, "channel", alpha=config.alpha)
-    verdicts = {
-        v: int((report["verdict"] == v).sum())
-        for v in ("effective", "no_evidence", "harmful", "too_small")
-    }
+    stop = measure.campaigns_to_stop(report)
+    verdicts = {v: int((report["verdict"] == v).sum()) for v in measure.VERDICTS}
     context.log.info(f"verdicts: {verdicts}")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": report.height,
             **{f"verdicts/{k}": v for k, v in verdicts.items()},
+            "band": config.band,
             "incremental_conversions": float(
                 report.filter(pl.col("verdict") == "effective")["incremental_conversions"].sum()
             ),
             "report": dg.MetadataValue.md(markdown_table(_rounded(report.select(REPORT_COLUMNS)))),
-            "per_channel": dg.MetadataValue.md(
-                markdown_table(_rounded(channels)) if channels.height else "none"
+            "pooled": dg.MetadataValue.md(
+                markdown_table(_rounded(groups)) if groups.height else "none"
             ),
             "campaigns_to_stop": dg.MetadataValue.md(
                 markdown_table(_rounded(stop.select(REPORT_COLUMNS))) if stop.height else "none"

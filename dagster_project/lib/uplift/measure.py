@@ -12,7 +12,8 @@ misses its true effect is at most alpha, and the interval shown is the one the v
 - effective: the interval lies above zero; harmful: below zero;
 - no_effect: the interval lies inside the practical-equivalence band [-band, +band] (an effect
   that small is not worth a message);
-- inconclusive: anything else (too few customers): the report gives the minimum detectable
+- inconclusive: anything else (too few customers, or fewer than `min_group` in an arm): the
+  report gives the minimum detectable
   effect (MDE) at this size and the holdout size that would detect the observed effect.
 Only harmful and no_effect campaigns are candidates to stop. An unadjusted per-campaign 95 %
 interval is kept beside it, labelled as such, for anyone reading one campaign on its own.
@@ -33,6 +34,7 @@ from scipy import stats
 METRICS = {"conversion": "is_converted", "revenue": "revenue_krw"}
 VERDICTS = ("effective", "harmful", "no_effect", "inconclusive")
 STOP_VERDICTS = ("harmful", "no_effect")
+SHRUNK_COLUMNS = ("conversion_diff_shrunk", "conversion_shrunk_low", "conversion_shrunk_high")
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class VerdictRule:
     """Practical-equivalence band on conversion (absolute, 0.01 = one percentage point)."""
     power: float = 0.8
     """Power of the MDE and of the holdout size needed."""
+    min_group: int = 30
+    """Fewer customers in an arm: inconclusive whatever the interval (it is not reliable)."""
 
 
 def _arm_stats(sends: pl.DataFrame) -> pl.DataFrame:
@@ -59,16 +63,6 @@ def _arm_stats(sends: pl.DataFrame) -> pl.DataFrame:
         (~pl.col("is_treatment")).sum().cast(pl.Int64).alias("n_holdout"),
         *aggs,
     )
-
-
-def holm(pvalues: np.ndarray) -> np.ndarray:
-    """Holm-adjusted p-values: the i-th smallest times (m - i), made monotone, capped at 1."""
-    p = np.asarray(pvalues, dtype=np.float64)
-    order = np.argsort(p, kind="stable")
-    scaled = p[order] * (p.size - np.arange(p.size))
-    adjusted = np.empty_like(p)
-    adjusted[order] = np.minimum(np.maximum.accumulate(scaled), 1.0)
-    return adjusted
 
 
 def verdicts(low: np.ndarray, high: np.ndarray, band: float) -> np.ndarray:
@@ -142,14 +136,18 @@ def _conversion_verdicts(
     diff = out["conversion_diff"].fill_null(np.nan).to_numpy()
     se = out["conversion_se"].fill_null(np.nan).to_numpy()
     p = out["conversion_pvalue"].fill_null(np.nan).to_numpy()
-    measurable = np.isfinite(se) & np.isfinite(df) & (se > 0)
-    m = max(int(measurable.sum()), 1)
+    big_enough = (n_t >= rule.min_group) & (n_h >= rule.min_group)
+    has_interval = np.isfinite(se) & np.isfinite(df) & (se > 0)
+    measurable = has_interval & big_enough
+    m = max(int(has_interval.sum()), 1)
     level = rule.alpha / m  # Bonferroni: two-sided alpha / m per campaign
     with np.errstate(divide="ignore", invalid="ignore"):
-        crit = np.where(measurable, stats.t.ppf(1 - level / 2, np.where(measurable, df, 1)), np.nan)
+        crit = np.where(
+            has_interval, stats.t.ppf(1 - level / 2, np.where(has_interval, df, 1)), np.nan
+        )
         low, high = diff - crit * se, diff + crit * se
         # Both arms identical and without variance (nobody converted): exactly zero difference.
-        flat = (se == 0) & (diff == 0)
+        flat = (se == 0) & (diff == 0) & big_enough
         low, high = np.where(flat, 0.0, low), np.where(flat, 0.0, high)
         z_power = stats.norm.ppf(rule.power)
         mde = (crit + z_power) * se
@@ -167,11 +165,20 @@ def _conversion_verdicts(
         pl.Series("verdict", verdict),
         pl.Series("mde", mde),
         pl.Series("holdout_needed", holdout_needed),
+        verdict_alpha=pl.lit(rule.alpha),
+        equivalence_band=pl.lit(rule.band),
         incremental_conversions=pl.col("conversion_diff") * pl.col("n_treatment"),
         incremental_revenue_krw=pl.col("revenue_diff") * pl.col("n_treatment"),
     ).with_columns(
         pl.col("conversion_sim_low", "conversion_sim_high", "mde", "holdout_needed").fill_nan(None)
     )
+
+
+def rule_of(report: pl.DataFrame) -> VerdictRule:
+    """The verdict rule a stored report was made with."""
+    if report.is_empty() or "equivalence_band" not in report.columns:
+        return VerdictRule()
+    return VerdictRule(alpha=report["verdict_alpha"][0], band=report["equivalence_band"][0])
 
 
 def campaigns_to_stop(report: pl.DataFrame) -> pl.DataFrame:
@@ -207,6 +214,7 @@ def pooled_uplift(
       towards its group's mean by tau^2 / (tau^2 + se^2) (a small campaign borrows strength)."""
     rule = rule or VerdictRule()
     by = list(by)
+    report = report.drop(SHRUNK_COLUMNS, strict=False)
     usable = report.filter(pl.col("conversion_se").is_not_null() & (pl.col("conversion_se") > 0))
     rows, shrunk = [], []
     for key, part in usable.group_by(by, maintain_order=True):
