@@ -87,4 +87,9 @@ def uplift_lines(con: duckdb.DuckDBPyConnection, limit: int = 40) -> list[str]:
         for strategy, qini, at20 in evals:
             at = "n/a" if at20 is None else f"{at20:+.3f}"
             lines.append(f"  {strategy:<22} qini {qini:+.4f}   uplift@20% {at}")
+        offered = _has_table(con, "gold", "coupon_uplift_scores")
+        lines.append(
+            "  scores offered to campaign rules (coupon_uplift): "
+            + ("yes, the held-out Qini beats random" if offered else "no, not above random")
+        )
     return lines
