@@ -31,13 +31,15 @@ def test_assets_build_audiences_reports_and_scores(world: Path, tmp_path: Path) 
     result = dg.materialize(assets, resources={"warehouse": warehouse})
     assert result.success
     checks = result.get_asset_check_evaluations()
-    assert len(checks) == 2 * len(files) and all(c.passed for c in checks)
+    # Two per campaign file, and the coupon uplift model's qini_above_random.
+    assert len(checks) == 2 * len(files) + 1 and all(c.passed for c in checks)
     by_key = {
         e.asset_key.to_user_string(): e.materialization.metadata
         for e in result.get_asset_materialization_events()
     }
     assert by_key["gold/customer_segments"]["dagster/row_count"].value == 5000
     assert by_key["gold/coupon_uplift_evaluation"]["qini/uplift_model"].value > 0
+    assert by_key["gold/coupon_uplift_scores"]["dagster/row_count"].value == 5000
     assert by_key["gold/campaign_uplift"]["verdicts/effective"].value >= 4
     for path in files:
         meta = by_key[f"campaigns/{path.stem}"]

@@ -63,3 +63,31 @@ def test_a_score_rule_without_scores_names_the_file_and_the_table(tmp_path: Path
     campaign = parse_campaign(RAW, "campaigns/hot.yml", "hot")
     with pytest.raises(ValueError, match=r"campaigns/hot.yml: .* lacks column\(s\) p_buy"):
         audience.build_audience(campaign, customers, audience.empty_history(), date(2025, 10, 9))
+
+
+UPLIFT_RAW = {**RAW, "segment": {"column": "coupon_uplift_decile", "op": ">=", "value": 9}}
+
+
+def test_coupon_uplift_is_a_rule_column_only_while_the_model_passes(tmp_path: Path) -> None:
+    # The uplift asset writes gold.coupon_uplift_scores only when the model's held-out Qini is
+    # above random (and drops it otherwise): without the table the column does not exist.
+    _warehouse(tmp_path / "w.duckdb", with_scores=False)
+    campaign = parse_campaign(UPLIFT_RAW, "campaigns/persuadables.yml", "persuadables")
+    with connect(tmp_path / "w.duckdb", read_only=True) as con:
+        customers = source.audience_source(con)
+    assert "coupon_uplift" not in customers.columns
+    with pytest.raises(ValueError, match=r"persuadables.yml: .* coupon_uplift_decile .*qini"):
+        audience.build_audience(campaign, customers, audience.empty_history(), date(2025, 10, 9))
+    with connect(tmp_path / "w.duckdb") as con:
+        con.execute(
+            "create table gold.coupon_uplift_scores as select * from (values"
+            " ('A', 0.05::double, 10), ('B', 0.01, 9), ('C', 0.09, 10))"
+            " as t(customer_id, uplift, uplift_decile)"
+        )
+    with connect(tmp_path / "w.duckdb", read_only=True) as con:
+        customers = source.audience_source(con)
+    assert customers.sort("customer_id")["coupon_uplift"].to_list() == [0.05, 0.01, 0.09]
+    result = audience.build_audience(
+        campaign, customers, audience.empty_history(), date(2025, 10, 9)
+    )
+    assert result.assignments["customer_id"].to_list() == ["A", "B"]  # C: no consent

@@ -124,7 +124,7 @@ def test_same_seed_same_bytes_other_seed_differs(world, tmp_path):
     other = simulate(WorldConfig(customers=CFG.customers, days=CFG.days, seed=CFG.seed + 1))
     a, b, c = (write_world(w, tmp_path / n) for w, n in ((world, "a"), (again, "b"), (other, "c")))
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
-    assert len(files) == 12 + 8 + 1  # tables, truth, customers/profile_changes
+    assert len(files) == 12 + 9 + 1  # tables, truth, customers/profile_changes
     for f in files:
         assert (a / f).read_bytes() == (b / f).read_bytes(), f
     assert (a / "orders.parquet").read_bytes() != (c / "orders.parquet").read_bytes()
@@ -319,6 +319,34 @@ def test_campaign_uplift_truth(world, t):
     assert set(cu.filter("is_zero_effect")["channel"]) >= ZERO
 
 
+def test_coupon_effects_truth_is_heterogeneous_and_exact(world):
+    """Coupon response kinds: sure things and lost causes are not moved at all (exactly 0 on the
+    common random numbers), persuadables gain, sleeping dogs lose; the treated rows' mean is the
+    campaign's true uplift; and buying anyway is not the same as buying because of the coupon."""
+    ce = world.truth["coupon_effects"]
+    cu = world.truth["campaign_uplift"].filter("has_coupon", pl.col("treated") > 0)
+    assert set(ce["campaign_id"]) == set(cu["campaign_id"]) and cu.height >= 2
+    assert ce.select("campaign_id", "customer_id").is_unique().all()
+    kinds = {k: g for (k,), g in ce.group_by("coupon_response")}
+    assert set(kinds) == {"persuadable", "sure_thing", "lost_cause", "sleeping_dog"}
+    assert (kinds["sure_thing"]["true_uplift"] == 0).all()
+    assert (kinds["lost_cause"]["true_uplift"] == 0).all()
+    # (customers who are gone by then buy with no coupon either: uplift 0)
+    active = {k: g.filter(pl.col("p_without_coupon") > 0) for k, g in kinds.items()}
+    assert (active["persuadable"]["true_uplift"] > 0).all()
+    assert (active["sleeping_dog"]["true_uplift"] < 0).all()
+    assert (
+        kinds["sure_thing"]["p_without_coupon"].mean()
+        > 1.5 * kinds["persuadable"]["p_without_coupon"].mean()
+    )
+    treated = ce.filter("is_treatment").group_by("campaign_id").agg(pl.col("true_uplift").mean())
+    both = cu.join(treated, on="campaign_id", suffix="_rows")
+    assert both["true_uplift_rows"].to_list() == pytest.approx(both["true_uplift"].to_list())
+    from scipy.stats import spearmanr
+
+    assert spearmanr(ce["p_without_coupon"], ce["true_uplift"]).statistic < 0.3
+
+
 def test_crm_design_holdout_consent_and_night(world, t):
     sends = t["campaign_sends"].join(t["customers"], on="customer_id")
     assert sends["marketing_opt_in"].all()
@@ -455,6 +483,7 @@ def test_truth_tables(world):
     assert set(tr) >= {
         "channel_effects",
         "campaign_uplift",
+        "coupon_effects",
         "customers",
         "seasonality",
         "holidays",

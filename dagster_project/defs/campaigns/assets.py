@@ -77,9 +77,14 @@ def campaign_asset(path: Path) -> dg.AssetsDefinition:
         folder = Path(warehouse.duckdb_path).parent / "exports" / "campaigns"
         paths = export.write_exports(result, folder)
         with warehouse.connect() as con:
-            store.record_assignments(con, result.assignments)
+            already_sent = store.record_assignments(con, result.assignments)
         f = result.funnel
         context.log.info(f"{this.campaign_id}: {f}")
+        if already_sent:
+            context.log.warning(
+                f"{this.campaign_id} was already sent: its recorded assignment stands and only "
+                "later sends are added (give a new campaign a new campaign_id)"
+            )
         checked = result.assignments.join(
             customers.select("customer_id", "has_marketing_consent", "has_night_consent"),
             on="customer_id",
@@ -99,6 +104,7 @@ def campaign_asset(path: Path) -> dg.AssetsDefinition:
                 "dagster/row_count": result.assignments.height,
                 "campaign_id": this.campaign_id,
                 "channel": this.channel,
+                "already_sent": bool(already_sent),
                 **{f"funnel/{k}": v for k, v in f.items()},
                 "holdout_share_target": this.holdout_share,
                 "holdout_share_actual": f["holdout"] / eligible,

@@ -17,23 +17,30 @@ EVALUATION_KEY = dg.AssetKey(["gold", "coupon_uplift_evaluation"])
 REPORT_COLUMNS = [
     "campaign_id",
     "channel",
+    "objective",
     "n_treatment",
     "n_holdout",
     "conversion_treatment",
     "conversion_holdout",
     "conversion_diff",
-    "conversion_diff_low",
-    "conversion_diff_high",
-    "conversion_pvalue_adjusted",
+    "conversion_sim_low",
+    "conversion_sim_high",
     "verdict",
+    "mde",
+    "holdout_needed",
+    "conversion_diff_shrunk",
 ]
 
 
 class UpliftReportConfig(dg.Config):
     alpha: float = 0.05
-    """Family-wise error rate of the 'effective' / 'harmful' verdicts (Holm-adjusted)."""
-    min_group: int = 30
-    """Fewer customers than this in an arm: verdict too_small."""
+    """Chance of any wrong effective / harmful / no-effect verdict in the report (the intervals
+    are simultaneous over its campaigns)."""
+    band: float = 0.01
+    """Practical-equivalence band on conversion: an effect within +-band (0.01 = one
+    percentage point) is no effect worth a message."""
+    power: float = 0.8
+    """Power of the minimum detectable effect and of the holdout size needed."""
 
 
 def _write(con, name: str, frame: pl.DataFrame) -> None:
@@ -58,9 +65,11 @@ def campaign_uplift(
 ) -> dg.MaterializeResult:
     """One row per executed campaign with a holdout: conversion and revenue per customer in
     treatment vs holdout over the response window, difference and ratio with confidence
-    intervals, and a verdict (effective, no_evidence, harmful, too_small)."""
-    from dagster_project.lib.uplift.measure import campaigns_to_stop, measure_uplift, pooled_uplift
+    intervals, the simultaneous interval its verdict reads (effective, harmful, no_effect,
+    inconclusive), MDE, the holdout size needed, and the pooled (shrunken) estimate."""
+    from dagster_project.lib.uplift import measure
 
+    rule = measure.VerdictRule(alpha=config.alpha, band=config.band, power=config.power)
     with warehouse.connect(read_only=True) as con:
         sends = con.sql(
             "select campaign_id, is_treatment, is_converted, revenue_krw"
@@ -70,26 +79,25 @@ def campaign_uplift(
             "select campaign_id, campaign_name, channel, objective, has_coupon, start_date"
             " from gold.dim_campaigns"
         ).pl()
-    report = measure_uplift(sends, campaigns, alpha=config.alpha, min_group=config.min_group)
+    groups, report = measure.pooled_uplift(
+        measure.measure_uplift(sends, campaigns, rule), rule=rule
+    )
     with warehouse.connect() as con:
         _write(con, "campaign_uplift", report)
-    stop = campaigns_to_stop(report)
-    channels = pooled_uplift(report, "channel", alpha=config.alpha)
-    verdicts = {
-        v: int((report["verdict"] == v).sum())
-        for v in ("effective", "no_evidence", "harmful", "too_small")
-    }
+    stop = measure.campaigns_to_stop(report)
+    verdicts = {v: int((report["verdict"] == v).sum()) for v in measure.VERDICTS}
     context.log.info(f"verdicts: {verdicts}")
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": report.height,
             **{f"verdicts/{k}": v for k, v in verdicts.items()},
+            "band": config.band,
             "incremental_conversions": float(
                 report.filter(pl.col("verdict") == "effective")["incremental_conversions"].sum()
             ),
             "report": dg.MetadataValue.md(markdown_table(_rounded(report.select(REPORT_COLUMNS)))),
-            "per_channel": dg.MetadataValue.md(
-                markdown_table(_rounded(channels)) if channels.height else "none"
+            "pooled": dg.MetadataValue.md(
+                markdown_table(_rounded(groups)) if groups.height else "none"
             ),
             "campaigns_to_stop": dg.MetadataValue.md(
                 markdown_table(_rounded(stop.select(REPORT_COLUMNS))) if stop.height else "none"
@@ -113,15 +121,27 @@ UPLIFT_MODEL_DEPS = [
 ]
 
 
+QINI_CHECK = "qini_above_random"
+
+
+def _qini_check(passed: bool, **metadata) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        asset_key=EVALUATION_KEY, check_name=QINI_CHECK, passed=passed, metadata=metadata
+    )
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
             SCORES_KEY,
             description="One row per customer: P(convert | coupon), P(convert | no coupon) and "
-            "their difference, the coupon uplift, from the two-model learner.",
+            "their difference, the coupon uplift, from the two-model learner. Written only when "
+            "the model's held-out Qini is above random (check qini_above_random); otherwise "
+            "dropped, so campaign rules cannot target by a model that does not work.",
             deps=UPLIFT_MODEL_DEPS,
             group_name="gold",
             kinds={"lightgbm", "duckdb"},
+            skippable=True,
         ),
         dg.AssetSpec(
             EVALUATION_KEY,
@@ -132,14 +152,23 @@ UPLIFT_MODEL_DEPS = [
             kinds={"lightgbm", "duckdb"},
         ),
     ],
+    check_specs=[
+        dg.AssetCheckSpec(
+            QINI_CHECK,
+            asset=EVALUATION_KEY,
+            description="The uplift model's Qini on held-out coupon campaigns is above the 95th "
+            "percentile of random orderings; only then are its scores offered to campaign rules.",
+        )
+    ],
     pool="duckdb",
 )
 def coupon_uplift_scores(
     context: dg.AssetExecutionContext, config: CouponUpliftConfig, warehouse: Warehouse
-) -> Iterator[dg.MaterializeResult]:
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """Two-model LightGBM uplift learner over past coupon campaigns: leave-one-campaign-out Qini
-    and uplift-at-k against random targeting and purchase probability alone, then a model on
-    every coupon campaign scores each customer's newest features: who buys because of a coupon."""
+    and uplift-at-k against random targeting and purchase probability alone; when its Qini is
+    above random, a model on every coupon campaign scores each customer's newest features: who
+    buys because of a coupon."""
     from dagster_project.lib.uplift import model as m
 
     params = m.UpliftParams(
@@ -152,34 +181,69 @@ def coupon_uplift_scores(
     with warehouse.connect(read_only=True) as con:
         rows = m.coupon_training_rows(con)
         current = m.latest_features(con)
+
+    def no_model(reason: str, **metadata):
+        context.log.warning(f"no coupon uplift model: {reason}")
+        with warehouse.connect() as con:
+            con.execute("drop table if exists gold.coupon_uplift_scores")
+        yield dg.MaterializeResult(
+            asset_key=EVALUATION_KEY, metadata={"dagster/row_count": 0, **metadata}
+        )
+        yield _qini_check(False, reason=reason)
+
     n_campaigns = rows["campaign_id"].n_unique()
     if n_campaigns < 2:
-        context.log.warning(f"{n_campaigns} coupon campaign(s) with complete windows: no model")
-        for key in (SCORES_KEY, EVALUATION_KEY):
-            yield dg.MaterializeResult(
-                asset_key=key, metadata={"dagster/row_count": 0, "coupon_campaigns": n_campaigns}
-            )
+        yield from no_model(
+            f"{n_campaigns} coupon campaign(s) with complete windows", coupon_campaigns=n_campaigns
+        )
         return
     try:
         evaluation = m.evaluate_leave_one_campaign_out(rows, params)
-        model = m.fit_two_model(rows, params)
     except ValueError as e:  # e.g. an arm without a single conversion in a small world
-        context.log.warning(f"no coupon uplift model: {e}")
-        for key in (SCORES_KEY, EVALUATION_KEY):
-            yield dg.MaterializeResult(
-                asset_key=key, metadata={"dagster/row_count": 0, "skipped": str(e)}
-            )
+        yield from no_model(str(e), skipped=str(e))
         return
+    summary = evaluation.summary
+    qini = dict(zip(summary["strategy"], summary["qini"], strict=True))
+    random_p95 = float(np.percentile(evaluation.random_qinis, 95))
+    passed = qini["uplift_model"] > random_p95
+    with warehouse.connect() as con:
+        _write(con, "coupon_uplift_evaluation", summary)
+    yield dg.MaterializeResult(
+        asset_key=EVALUATION_KEY,
+        metadata={
+            "dagster/row_count": summary.height,
+            "coupon_campaigns": n_campaigns,
+            "training_rows": rows.height,
+            **{f"qini/{k}": float(v) for k, v in qini.items()},
+            "qini/random_p95": random_p95,
+            **{
+                f"{col}/{s}": float(v)
+                for col in summary.columns
+                if col.startswith("uplift_at_")
+                for s, v in zip(summary["strategy"], summary[col], strict=True)
+                if v is not None
+            },
+            "evaluation": dg.MetadataValue.md(markdown_table(_rounded(summary))),
+            "per_campaign": dg.MetadataValue.md(markdown_table(_rounded(evaluation.per_campaign))),
+        },
+    )
+    yield _qini_check(passed, qini=float(qini["uplift_model"]), random_p95=random_p95)
+    if not passed:
+        context.log.warning(
+            f"coupon uplift model's held-out Qini {qini['uplift_model']:.4f} is not above random "
+            f"(p95 {random_p95:.4f}): its scores are withheld from campaign rules"
+        )
+        with warehouse.connect() as con:
+            con.execute("drop table if exists gold.coupon_uplift_scores")
+        return
+    model = m.fit_two_model(rows, params)
     scores = pl.concat([current.select("customer_id"), model.predict(current)], how="horizontal")
     scores = scores.with_columns(
         uplift_decile=(1 + (pl.col("uplift").rank("min") - 1) * 10 // pl.len()).cast(pl.Int8),
         model_version=pl.lit(f"two_model_lgbm_seed{config.seed}"),
     )
-    summary = evaluation.summary
     with warehouse.connect() as con:
         _write(con, "coupon_uplift_scores", scores)
-        _write(con, "coupon_uplift_evaluation", summary)
-    qini = dict(zip(summary["strategy"], summary["qini"], strict=True))
     yield dg.MaterializeResult(
         asset_key=SCORES_KEY,
         metadata={
@@ -193,24 +257,5 @@ def coupon_uplift_scores(
                     )
                 )
             ),
-        },
-    )
-    yield dg.MaterializeResult(
-        asset_key=EVALUATION_KEY,
-        metadata={
-            "dagster/row_count": summary.height,
-            "coupon_campaigns": n_campaigns,
-            "training_rows": rows.height,
-            **{f"qini/{k}": float(v) for k, v in qini.items()},
-            "qini/random_p95": float(np.percentile(evaluation.random_qinis, 95)),
-            **{
-                f"{col}/{s}": float(v)
-                for col in summary.columns
-                if col.startswith("uplift_at_")
-                for s, v in zip(summary["strategy"], summary[col], strict=True)
-                if v is not None
-            },
-            "evaluation": dg.MetadataValue.md(markdown_table(_rounded(summary))),
-            "per_campaign": dg.MetadataValue.md(markdown_table(_rounded(evaluation.per_campaign))),
         },
     )

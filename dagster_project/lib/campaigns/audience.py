@@ -121,7 +121,9 @@ def _check_columns(campaign: Campaign, customers: pl.DataFrame) -> None:
     if missing:
         raise ValueError(
             f"{campaign.source}: the customer table lacks column(s) {', '.join(missing)} "
-            "(a score column needs gold.customer_scores)"
+            "(a score column needs gold.customer_scores; coupon_uplift needs "
+            "gold.coupon_uplift_scores, written once the coupon uplift model passes its "
+            "qini_above_random check)"
         )
 
 

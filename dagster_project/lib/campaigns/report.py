@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import duckdb
+import polars as pl
 
 from dagster_project.lib.campaigns.source import _has_table
 
@@ -26,41 +27,56 @@ def audience_lines(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def uplift_lines(con: duckdb.DuckDBPyConnection, limit: int = 40) -> list[str]:
+    from dagster_project.lib.uplift.measure import VERDICTS, pooled_uplift, rule_of
+
     if not _has_table(con, "gold", "campaign_uplift"):
         return ["uplift report: not built"]
-    rows = con.sql(
-        "select campaign_id, channel, n_treatment, n_holdout, conversion_treatment,"
-        " conversion_holdout, conversion_diff, conversion_diff_low, conversion_diff_high, verdict"
-        " from gold.campaign_uplift order by campaign_id"
-    ).fetchall()
-    lines = ["uplift of past campaigns (gold.campaign_uplift; conversion in the response window):"]
+    report = con.sql("select * from gold.campaign_uplift order by campaign_id").pl()
+    if "conversion_sim_low" not in report.columns:
+        return ["uplift report: built by an older version, re-materialize gold/campaign_uplift"]
+    rule = rule_of(report)
+    fmt = lambda x: "   n/a" if x is None else f"{x:+.3f}"  # noqa: E731
+    rate = lambda x: "    n/a" if x is None else f"{x:7.3f}"  # noqa: E731
+    lines = [
+        "uplift of past campaigns (gold.campaign_uplift; conversion in the response window;",
+        f"  intervals simultaneous over the {report.height} campaigns at {1 - rule.alpha:.0%},"
+        f" the ones the verdicts use; no effect = inside +-{rule.band:.3f}):",
+        f"  {'campaign':<10} {'channel':<10} {'objective':<12} {'treated':>7} {'holdout':>7}"
+        f" {'conv T':>7} {'conv H':>7} {'diff [simultaneous CI]':>25}  {'pooled':>6}  verdict",
+    ]
+    for r in report.head(limit).iter_rows(named=True):
+        note = ""
+        if r["verdict"] == "inconclusive" and r["mde"] is not None:
+            needed = r["holdout_needed"]
+            note = f"  (MDE {r['mde']:.3f}; " + (
+                f"holdout of {needed:,.0f} to detect {r['conversion_diff']:+.3f})"
+                if needed is not None
+                else "no holdout size detects the observed effect at this audience)"
+            )
+        lines.append(
+            f"  {r['campaign_id']:<10} {r['channel'] or '':<10} {r['objective'] or '':<12}"
+            f" {r['n_treatment']:>7,} {r['n_holdout']:>7,} {rate(r['conversion_treatment'])}"
+            f" {rate(r['conversion_holdout'])} {fmt(r['conversion_diff']):>7}"
+            f" [{fmt(r['conversion_sim_low'])}, {fmt(r['conversion_sim_high'])}]"
+            f"  {fmt(r['conversion_diff_shrunk'])}  {r['verdict']}{note}"
+        )
+    counts = report["verdict"].value_counts()
+    mix = dict(zip(counts["verdict"], counts["count"], strict=True))
+    lines.append("  verdict mix: " + ", ".join(f"{v} {mix.get(v, 0)}" for v in VERDICTS))
+    groups, _ = pooled_uplift(report, rule=rule)
     lines.append(
-        f"  {'campaign':<10} {'channel':<10} {'treated':>7} {'holdout':>7} {'conv T':>7}"
-        f" {'conv H':>7} {'diff [95% CI]':>24}  verdict"
+        "  pooled by channel and objective (empirical Bayes; tau = spread between campaigns):"
     )
-    for cid, ch, nt, nh, ct, chh, d, lo, hi, verdict in rows[:limit]:
-        fmt = lambda x: "   n/a" if x is None else f"{x:+.3f}"  # noqa: E731
-        rate = lambda x: "    n/a" if x is None else f"{x:7.3f}"  # noqa: E731
+    for r in groups.iter_rows(named=True):
         lines.append(
-            f"  {cid:<10} {ch or '':<10} {nt:>7,} {nh:>7,} {rate(ct)} {rate(chh)}"
-            f" {fmt(d):>7} [{fmt(lo)}, {fmt(hi)}]  {verdict}"
+            f"    {r['channel']:<10} {r['objective'] or '':<12} {r['campaigns']:>2} campaigns:"
+            f" {r['conversion_diff']:+.4f} [{r['conversion_sim_low']:+.4f},"
+            f" {r['conversion_sim_high']:+.4f}]  tau {r['tau']:.4f}  {r['verdict']}"
         )
-    counts = con.sql(
-        "select verdict, count(*) from gold.campaign_uplift group by verdict order by verdict"
-    ).fetchall()
-    lines.append("  verdicts: " + ", ".join(f"{v} {n}" for v, n in counts))
-    from dagster_project.lib.uplift.measure import pooled_uplift
-
-    report = con.sql("select * from gold.campaign_uplift").pl()
-    pooled = pooled_uplift(report) if "conversion_se" in report.columns else report.clear()
-    for r in pooled.iter_rows(named=True) if "conversion_se" in pooled.columns else []:
-        lines.append(
-            f"  pooled {r['channel']:<10} {r['campaigns']:>2} campaigns: diff"
-            f" {r['conversion_diff']:+.4f} [{r['conversion_diff_low']:+.4f},"
-            f" {r['conversion_diff_high']:+.4f}]  {r['verdict']}"
-        )
-    stop = [r[0] for r in rows if r[-1] in ("harmful", "no_evidence")]
-    lines.append(f"  to stop or rework ({len(stop)}): {', '.join(stop) or 'none'}")
+    stop = report.filter(pl.col("verdict").is_in(["harmful", "no_effect"]))["campaign_id"]
+    lines.append(
+        f"  candidates to stop (harmful or no effect, {stop.len()}): {', '.join(stop) or 'none'}"
+    )
     if _has_table(con, "gold", "coupon_uplift_evaluation"):
         evals = con.sql(
             "select strategy, qini, uplift_at_20 from gold.coupon_uplift_evaluation"
@@ -71,4 +87,9 @@ def uplift_lines(con: duckdb.DuckDBPyConnection, limit: int = 40) -> list[str]:
         for strategy, qini, at20 in evals:
             at = "n/a" if at20 is None else f"{at20:+.3f}"
             lines.append(f"  {strategy:<22} qini {qini:+.4f}   uplift@20% {at}")
+        offered = _has_table(con, "gold", "coupon_uplift_scores")
+        lines.append(
+            "  scores offered to campaign rules (coupon_uplift): "
+            + ("yes, the held-out Qini beats random" if offered else "no, not above random")
+        )
     return lines

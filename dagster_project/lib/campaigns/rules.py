@@ -71,11 +71,16 @@ SCORE_COLUMNS = {  # gold.customer_scores (purchase-probability and LTV models),
     "p_buy": NUMBER,
     "expected_value_krw": NUMBER,
 }
+# gold.coupon_uplift_scores (rule column -> its column there): the table exists only while the
+# coupon uplift model's held-out Qini is above random (asset check qini_above_random).
+UPLIFT_COLUMNS = {"coupon_uplift": NUMBER, "coupon_uplift_decile": NUMBER}
+UPLIFT_SOURCE = {"coupon_uplift": "uplift", "coupon_uplift_decile": "uplift_decile"}
 KNOWN_COLUMNS: dict[str, str] = {
     **CUSTOMER_COLUMNS,
     **FEATURE_COLUMNS,
     **SEGMENT_COLUMNS,
     **SCORE_COLUMNS,
+    **UPLIFT_COLUMNS,
 }
 OPERATORS = ("==", "!=", "<", "<=", ">", ">=", "in", "not_in", "between", "is_null", "is_not_null")
 ORDERED = (NUMBER, DATE)

@@ -33,7 +33,8 @@ def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str
 
 def audience_source(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """dim_customers + the newest feature snapshot + segments + (when present) the newest
-    scores. Column names come from rules.KNOWN_COLUMNS only, quoted as identifiers."""
+    scores and the coupon uplift scores (present only while that model passes its check).
+    Column names come from rules.KNOWN_COLUMNS only, quoted as identifiers."""
 
     def select(alias: str, wanted: dict[str, str], have: set[str]) -> list[str]:
         return [f'{alias}."{c}"' for c in wanted if c in have]
@@ -59,6 +60,12 @@ def audience_source(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
             " qualify row_number() over (partition by customer_id order by scored_at desc) = 1)"
             " as k using (customer_id)"
         )
+    if _has_table(con, "gold", "coupon_uplift_scores"):
+        have = _columns(con, "gold", "coupon_uplift_scores")
+        parts += [
+            f'u."{src}" as "{col}"' for col, src in rules.UPLIFT_SOURCE.items() if src in have
+        ]
+        joins.append("left join gold.coupon_uplift_scores as u using (customer_id)")
     sql = f"select {', '.join(parts)} from gold.dim_customers as c {' '.join(joins)}"
     return con.sql(sql + " order by c.customer_id").pl()
 

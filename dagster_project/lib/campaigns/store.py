@@ -1,8 +1,15 @@
 """Recording assignments in the warehouse: gold.campaign_assignments holds every planned
-campaign's full assignment (treatment and holdout), one row per campaign and customer, for
-measurement once the campaign has run."""
+campaign's full assignment (treatment and holdout), one row per campaign, customer and send,
+for measurement once the campaign has run.
+
+The table is an append-only record of what was sent: rows whose send time has passed are never
+deleted or changed. Re-planning a campaign replaces only its rows that are still to be sent; a
+plan for a send that already went out is not recorded again (the first record stands), and a
+later send of the same campaign is added beside the earlier ones."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import duckdb
 import polars as pl
@@ -10,13 +17,36 @@ import polars as pl
 TABLE = "gold.campaign_assignments"
 
 
-def record_assignments(con: duckdb.DuckDBPyConnection, assignments: pl.DataFrame) -> None:
-    """Replace this campaign's rows (re-running gives the same rows, not duplicates)."""
-    ids = assignments["campaign_id"].unique().to_list()
+def record_assignments(
+    con: duckdb.DuckDBPyConnection, assignments: pl.DataFrame, now: datetime | None = None
+) -> list[str]:
+    """Record a plan (`sent_at` naive UTC, as the planner writes it; `now` defaults to the
+    clock). Returns the ids of campaigns that already have a send on record, whose plan is
+    recorded only for sends after it."""
+    now = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
+    ids = assignments["campaign_id"].unique().sort().to_list()
     con.register("assignments", assignments)
     try:
         con.execute(f"create table if not exists {TABLE} as select * from assignments limit 0")
-        con.execute(f"delete from {TABLE} where campaign_id in (select unnest(?))", [ids])
-        con.execute(f"insert into {TABLE} by name select * from assignments")
+        # The last send already made per campaign: a plan at or before it is that send again.
+        sent = dict(
+            con.execute(
+                f"select campaign_id, max(sent_at) from {TABLE}"
+                " where campaign_id in (select unnest(?)) and sent_at <= ? group by campaign_id",
+                [ids, now],
+            ).fetchall()
+        )
+        con.execute(
+            f"delete from {TABLE} where campaign_id in (select unnest(?)) and sent_at > ?",
+            [ids, now],
+        )
+        con.execute(
+            f"insert into {TABLE} by name select a.* from assignments as a"
+            " left join (select unnest(?) as campaign_id, unnest(?) as last_sent) as s"
+            " using (campaign_id)"
+            " where s.last_sent is null or a.sent_at > s.last_sent",
+            [list(sent), list(sent.values())],
+        )
     finally:
         con.unregister("assignments")
+    return sorted(sent)

@@ -36,6 +36,7 @@ STREAM_NAMES = (
     "coupon_use",
     "acquisition",
     "profile_changes",
+    "coupon_response",
 )
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)

@@ -17,7 +17,7 @@ import numpy as np
 
 from ._rng import Streams
 from .calendar import Calendar
-from .entities import DAILY_REACH, Campaigns, Catalogue, Customers
+from .entities import DAILY_REACH, Campaigns, Catalogue, Customers, coupon_response
 from .params import (
     ARCH,
     CAT_NAMES,
@@ -106,6 +106,7 @@ def run_days(
     weather = cal.weather_mult.astype(np.float32)
     rec = {k: [] for k in ("sess", "expo", "aud", "buy", "cpn")}
     pending_ch: set[int] = set()
+    coupon_mult = coupon_response(cust, st.uniform)[1].astype(np.float32)
 
     for d in range(days):
         signed = cust.signup_day <= d
@@ -131,7 +132,11 @@ def run_days(
             treated = chosen & (st.uniform("crm_holdout", c, ids) >= camps.holdout_share[c])
             sent = treated & on[:, ch, None]
             if camps.lift[c] != 0:
-                pending[ch] += np.where(sent, np.float32(camps.lift[c]), np.float32(0))
+                # A coupon's lift depends on the customer (entities.coupon_response).
+                lift_c = np.float32(camps.lift[c]) * (
+                    coupon_mult if camps.coupon_type[c] else np.float32(1)
+                )
+                pending[ch] += np.where(sent, lift_c, np.float32(0))
                 pending_ch.add(ch)
             if camps.coupon_type[c]:
                 s_idx, i_idx = np.nonzero(sent)

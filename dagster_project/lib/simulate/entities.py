@@ -37,6 +37,19 @@ DAILY_REACH = {"display": 0.05, "social": 0.05, "affiliate": 0.012}
 ACQUISITION_SHARE = 0.45  # of sign-ups that come through a paid channel ...
 ACQUISITION_CHANNELS = {"search_ads": 0.35, "social": 0.30, "display": 0.10, "affiliate": 0.25}
 DAY_SEND_HOURS = (10, 12, 18, 19, 20)
+# CRM campaigns differ in strength, as real ones do: two KakaoTalk campaigns in three are strong
+# offers (lift x STRONG_CRM_MULT, true uplifts of 0.05-0.15 that the demo's holdouts can see),
+# the third keeps the channel's small lift (too small to see). The strong offers, every email and
+# app push reactivation campaign and the night push are 50/50 tests (TEST_HOLDOUT_SHARE), so an
+# effect, or its absence, can be shown with the demo's few thousand customers per campaign.
+STRONG_CRM_MULT = 6.0
+TEST_HOLDOUT_SHARE = 0.5
+# Coupon response (heterogeneous): a coupon campaign's lift on a customer is its lift times the
+# customer's multiplier. Persuadables buy (more) only with a coupon; sure things (frequent
+# buyers) and lost causes (rare buyers) are not moved; sleeping dogs are put off.
+COUPON_KINDS = ("persuadable", "sure_thing", "lost_cause", "sleeping_dog")
+COUPON_MULT = np.array([3.0, 0.0, 0.0, -1.0])
+SLEEPING_DOG_SHARE = 0.05
 
 
 @dataclass
@@ -118,6 +131,10 @@ def build_campaigns(cfg: WorldConfig, rng: np.random.Generator) -> Campaigns:
                     night=night_hour is not None,
                     objective=objective,
                     coupon=ch == "kakaotalk" and j % 2 == 0,
+                    strong=ch == "kakaotalk" and j % 3 != 1,
+                    test=(ch == "kakaotalk" and j % 3 != 1)
+                    or (ch != "kakaotalk" and objective == "reactivation")
+                    or (ch == "app_push" and night_hour is not None),
                 )
             )
     rows.sort(key=lambda r: (r["start"], r["sec"], CH[r["ch"]]))
@@ -128,8 +145,11 @@ def build_campaigns(cfg: WorldConfig, rng: np.random.Generator) -> Campaigns:
         if ch == "app_push" and r["night"]:
             r["lift"] = cfg.negative_push_lift
         else:
-            r["lift"] = round(base * rng.uniform(0.5, 1.5), 4) if base else 0.0
+            strength = STRONG_CRM_MULT if r.get("strong") else 1.0
+            r["lift"] = round(base * rng.uniform(0.5, 1.5) * strength, 4) if base else 0.0
         r["holdout"] = round(rng.uniform(*cfg.holdout_share), 3) if ch in CRM_CHANNELS else 0.0
+        if r.get("test"):
+            r["holdout"] = TEST_HOLDOUT_SHARE
         r["source"] = str(rng.choice(UTM[ch][0]))
         r["creatives"] = int(rng.integers(2, 5))
         r["audience"] = str(rng.choice(AUDIENCE_LABEL[r["objective"]]))
@@ -308,6 +328,24 @@ def build_customers(
         acquisition=acquisition,
         acquisition_campaign=acq_campaign,
     )
+
+
+def coupon_response(cust: Customers, uniform) -> tuple[np.ndarray, np.ndarray]:
+    """Each customer's coupon response kind (index into COUPON_KINDS) and lift multiplier.
+    Price-sensitive customers (cheap habitual baskets) who buy now and then are persuadable; the
+    chance falls with the purchase rate, so the customers a response model ranks first (who buy
+    anyway) are mostly sure things. `uniform(name, ids)` is the world's keyed stream."""
+    rate = np.log(cust.visit_rate * cust.p_view * cust.p_cart * cust.p_buy)
+    z_rate = (rate - np.median(rate)) / rate.std()
+    z_value = (cust.value_mu - np.median(cust.value_mu)) / cust.value_mu.std()
+    p_persuadable = 0.8 / (1 + np.exp(1.5 * z_value + 1.0 * z_rate))
+    u = uniform("coupon_response", np.arange(cust.n))
+    kind = np.where(
+        u < SLEEPING_DOG_SHARE,
+        3,
+        np.where(u < SLEEPING_DOG_SHARE + p_persuadable, 0, np.where(z_rate > 0, 1, 2)),
+    )
+    return kind, COUPON_MULT[kind]
 
 
 @dataclass

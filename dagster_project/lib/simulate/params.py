@@ -55,7 +55,7 @@ CHANNEL_LIFT = {
     "kakaotalk": 0.30,
     "email": 0.0,
 }
-NEGATIVE_PUSH_LIFT = -0.70
+NEGATIVE_PUSH_LIFT = -0.80
 DECAY_DAYS = {
     "search_ads": 1.0,
     "display": 3.0,

@@ -17,6 +17,7 @@ from ._rng import Streams
 from .calendar import Calendar, build_calendar, calendar_truth
 from .engine import LoopResult, hazard, order_lines, run_days
 from .entities import (
+    COUPON_KINDS,
     Campaigns,
     Catalogue,
     Customers,
@@ -25,6 +26,7 @@ from .entities import (
     build_catalogue,
     build_customers,
     build_sellers,
+    coupon_response,
 )
 from .params import (
     ARCH,
@@ -199,6 +201,7 @@ class _Builder:
         self.coupon_id = np.full(len(camps), None, dtype=object)
         has = camps.coupon_type != ""
         self.coupon_id[has] = [f"CP{j + 1:04d}" for j in range(int(has.sum()))]
+        self.coupon_kind, self.coupon_mult = coupon_response(cust, st.uniform)
         self.totals: dict = {}
 
     # ---- helpers -------------------------------------------------------------------------
@@ -895,6 +898,7 @@ class _Builder:
         truth = {
             "channel_effects": self._channel_effects(),
             "campaign_uplift": self._campaign_uplift(),
+            "coupon_effects": self._coupon_effects(),
             "customers": self._customer_truth(),
         }
         truth.update(calendar_truth(self.cal))
@@ -1011,6 +1015,8 @@ class _Builder:
         decay = float(np.exp(-1.0 / DECAY_DAYS[CHANNELS[self.camps.channel[k]]]))
         order = np.lexsort((tau, i))
         i, tau = i[order], tau[order]
+        # A coupon's lift is the campaign's times the customer's coupon response multiplier.
+        lift_t = lift * (self.coupon_mult[i] if self.camps.coupon_type[k] else np.ones(i.size))
         cust, first, pos = np.unique(i, return_index=True, return_inverse=True)
         t0 = tau[first]
         # This campaign's own lift on each window day t0 + v: its touches up to that day, decayed.
@@ -1018,7 +1024,7 @@ class _Builder:
         for v in range(w):
             age = t0[pos] + v - tau
             contrib[:, v] = np.bincount(
-                pos, weights=np.where(age >= 0, lift * decay**age, 0.0), minlength=cust.size
+                pos, weights=np.where(age >= 0, lift_t * decay**age, 0.0), minlength=cust.size
             )
         t = t0[:, None] + np.arange(w)[None, :]
         inside = t < days
@@ -1037,6 +1043,53 @@ class _Builder:
             "p_untreated": float(p0.mean()),
             "true_uplift": 0.0 if lift == 0 else float((p1 - p0).mean()),
         }
+
+    def _coupon_effects(self) -> pl.DataFrame:
+        """Per coupon campaign and assigned customer (treatment and holdout alike): the customer's
+        coupon response kind and the true change in P(order in the response window) that the
+        coupon message makes, from the hazards with and without it (the holdout's as if sent)."""
+        c, w, days = self.camps, self.cfg.response_window_days, self.cfg.days
+        aud = pl.DataFrame(self.loop.audience).filter(
+            pl.col("c").is_in(np.flatnonzero(c.coupon_type != "").tolist())
+        )
+        k, i, treated = (aud[col].to_numpy() for col in ("c", "i", "treated"))
+        decay = np.exp(-1.0 / np.array([DECAY_DAYS[CHANNELS[ch]] for ch in c.channel[k]]))
+        v = np.arange(w)[None, :]
+        contrib = (c.lift[k] * self.coupon_mult[i])[:, None] * decay[:, None] ** v
+        t = (c.start_day[k] + 1)[:, None] + v
+        inside = t < days
+        ii, tt = np.broadcast_to(i[:, None], t.shape)[inside], t[inside]
+        base = self.loop.base_grid[ii, tt].astype(np.float64)
+        factual = self.loop.lift_grid[ii, tt].astype(np.float64)
+        own = contrib[inside]
+        sent = np.broadcast_to(treated[:, None], t.shape)[inside]
+        h_with, h_without = np.zeros(t.shape), np.zeros(t.shape)
+        h_with[inside] = hazard(self.cust, ii, base, factual + np.where(sent, 0.0, own))
+        h_without[inside] = hazard(self.cust, ii, base, factual - np.where(sent, own, 0.0))
+        p_with = 1 - np.exp(-h_with.sum(axis=1))
+        p_without = 1 - np.exp(-h_without.sum(axis=1))
+        return pl.DataFrame(
+            {
+                "campaign_id": c.campaign_id[k].astype(str),
+                "customer_id": self.customer_id[i].astype(str),
+                "is_treatment": treated.astype(bool),
+                "coupon_response": np.array(COUPON_KINDS)[self.coupon_kind[i]].astype(str),
+                "coupon_multiplier": self.coupon_mult[i].astype(np.float64),
+                "p_with_coupon": p_with,
+                "p_without_coupon": p_without,
+                "true_uplift": p_with - p_without,
+            },
+            schema={
+                "campaign_id": pl.Utf8,
+                "customer_id": pl.Utf8,
+                "is_treatment": pl.Boolean,
+                "coupon_response": pl.Utf8,
+                "coupon_multiplier": pl.Float64,
+                "p_with_coupon": pl.Float64,
+                "p_without_coupon": pl.Float64,
+                "true_uplift": pl.Float64,
+            },
+        ).sort("campaign_id", "customer_id")
 
     def _customer_truth(self) -> pl.DataFrame:
         c, start = self.cust, np.datetime64(self.cfg.start_date, "D")
