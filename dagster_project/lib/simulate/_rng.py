@@ -35,6 +35,7 @@ STREAM_NAMES = (
     "details",
     "coupon_use",
     "acquisition",
+    "episode",
 )
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
