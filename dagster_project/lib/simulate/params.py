@@ -226,7 +226,7 @@ EPISODE_BUY_MULT = 2.0
 # Search ads: the chance of an impression on a day after a visit (the customer is searching),
 # x SEARCH_EPISODE_MULT inside an episode (people search more when they want to buy).
 SEARCH_AFTER_VISIT = 0.30
-SEARCH_EPISODE_MULT = 1.5
+SEARCH_EPISODE_MULT = 1.2
 
 MAX_SESSIONS_PER_DAY = 6
 MAX_P_BUY = 0.95
