@@ -510,7 +510,7 @@ def test_shopping_episodes_confound_search_and_retargeting(world, t):
         for ch in ("search_ads", "retargeting", "display")
     }
     # display reaches customers at random; search and retargeting follow the episodes' visits
-    assert by_channel["search_ads"] > 1.7 * by_channel["display"], by_channel
+    assert by_channel["search_ads"] > 1.4 * by_channel["display"], by_channel
     assert by_channel["retargeting"] > 1.4 * by_channel["display"], by_channel
     assert orders_inside > 3 * by_channel["display"]
 
