@@ -130,3 +130,81 @@ def test_credit_below_the_interval_takes_no_more_than_the_baseline_holds():
     assert tight.calibration["target"][0] > 4.9
     assert tight.calibration["calibrated"][0] == pytest.approx(4.0)
     np.testing.assert_allclose(tight.baseline_share, 0.0, atol=1e-12)
+
+
+def test_a_harmful_looking_holdout_never_makes_credit_negative():
+    # The holdout interval lies below zero (-3 +- 0.2): the credit goes to zero, not below.
+    jr = one_touch_journeys([("A", "CA")] * 4)
+    after = calibrate(jr, model_result(jr, 0.5), lift_of("CA", "A", -3.0, 0.1))
+    assert credit_by_channel(jr, after)["A"] == pytest.approx(0.0)
+    assert after.weights.min() >= 0
+    np.testing.assert_allclose(after.baseline_share, 1.0)
+
+
+def test_calibration_compares_credit_within_the_campaigns_response_window():
+    """Like with like: a 3-day holdout window is compared with the credit to conversions within
+    3 days of the campaign's touch, not with credit to conversions weeks later."""
+    near = one_touch_journeys([("A", "CA")] * 2)
+    touches = pl.concat(
+        [
+            near.touches.join(near.journeys, on="j").select(
+                "journey_id", "touched_at", "channel", "campaign_id"
+            ),
+            pl.DataFrame(
+                {
+                    "journey_id": ["JF0", "JF1"],
+                    "touched_at": [T0, T0],
+                    "channel": ["A", "A"],
+                    "campaign_id": ["CA", "CA"],
+                }
+            ),
+        ]
+    )
+    outcomes = pl.DataFrame(
+        {
+            "journey_id": ["J0", "J1", "JF0", "JF1"],
+            "converted": [True] * 4,
+            "revenue": [1.0] * 4,
+            "as_of": [T0 + timedelta(days=1)] * 2 + [T0 + timedelta(days=20)] * 2,
+        }
+    )
+    jr = journeys_from_touches(touches, outcomes)
+    lift = lift_of("CA", "A", 1.0, 0.05).with_columns(response_window_days=pl.lit(3.0))
+    after = calibrate(jr, model_result(jr, 0.5), lift)
+    # Within 3 days the model credits 2 x 0.5 = 1.0, inside the interval: nothing moves (the
+    # far conversions' 1.0 would have put it outside).
+    assert after.calibration["model"][0] == pytest.approx(1.0)
+    np.testing.assert_array_equal(after.weights, model_result(jr, 0.5).weights)
+
+
+def test_holdout_sends_use_each_campaigns_own_response_window():
+    import duckdb
+
+    from dagster_project.lib.attribution.warehouse import holdout_sends
+
+    con = duckdb.connect()
+    con.execute("create schema silver; create schema gold")
+    con.execute(
+        """
+        create table silver.int_campaign_sends__conformed as
+        select * from (values
+            ('S1', 'K3', 'C1', 'kakaotalk', true, timestamp '2025-05-01 10:00'),
+            ('S2', 'K3', 'C2', 'kakaotalk', false, timestamp '2025-05-01 10:00'),
+            ('S3', 'K10', 'C1', 'kakaotalk', true, timestamp '2025-05-01 10:00')
+        ) as t(send_id, campaign_id, customer_id, channel, is_treatment, assigned_at);
+        create table silver.int_orders__enriched as
+        select * from (values ('O1', 'C1', timestamp '2025-05-06 12:00'))
+            as t(order_id, customer_id, ordered_at);
+        create table gold.dim_dates as select timestamp '2025-06-01' as day_end_at;
+        create table gold.campaign_assignments as
+        select * from (values ('K3', 3)) as t(campaign_id, response_window_days);
+        """
+    )
+    sends = holdout_sends(con)
+    by_campaign = dict(zip(sends["campaign_id"], sends["response_window_days"], strict=True))
+    assert by_campaign == {"K3": 3, "K10": 7}
+    orders = {
+        (r["campaign_id"], r["is_treatment"]): r["orders"] for r in sends.iter_rows(named=True)
+    }
+    # The order 5 days after assignment is outside K3's own 3-day window, inside the default 7.
+    assert orders == {("K3", True): 0, ("K3", False): 0, ("K10", True): 1}

@@ -124,7 +124,7 @@ def test_same_seed_same_bytes_other_seed_differs(world, tmp_path):
     other = simulate(WorldConfig(customers=CFG.customers, days=CFG.days, seed=CFG.seed + 1))
     a, b, c = (write_world(w, tmp_path / n) for w, n in ((world, "a"), (again, "b"), (other, "c")))
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
-    assert len(files) == 12 + 9 + 1  # tables, truth, customers/profile_changes
+    assert len(files) == 12 + 10 + 1  # tables, truth, customers/profile_changes
     for f in files:
         assert (a / f).read_bytes() == (b / f).read_bytes(), f
     assert (a / "orders.parquet").read_bytes() != (c / "orders.parquet").read_bytes()
@@ -521,3 +521,80 @@ def test_truth_tables(world):
     )
     aov = dict(aov.iter_rows())
     assert aov["mania"] > aov["meticulous"] > aov["easygoing"]
+
+
+def _episode_days(world) -> pl.DataFrame:
+    """customer_id, date of every customer-day inside a shopping episode (truth)."""
+    return (
+        world.truth["shopping_episodes"]
+        .with_columns(date=pl.date_ranges("start_date", "end_date"))
+        .explode("date")
+        .select("customer_id", "date")
+    )
+
+
+def test_shopping_episodes_confound_search_and_retargeting(world, t):
+    """The planted confounding: purchases cluster in shopping episodes (latent intent), search
+    and retargeting impressions follow the visits there, so they sit right before purchases that
+    happen without them; the truth still holds every channel's exact incremental orders."""
+    episodes = _episode_days(world)
+    customer_days = world.truth["daily"]["customers_in_episode"].sum()
+    assert customer_days == episodes.height
+
+    def share_in_episodes(frame: pl.DataFrame, col: str) -> float:
+        days = frame.select("customer_id", date=kst(col).dt.date())
+        return days.join(episodes, on=["customer_id", "date"], how="semi").height / days.height
+
+    episode_share = episodes.height / CFG.days / CFG.customers
+    assert 0.08 < episode_share < 0.2
+    orders_inside = share_in_episodes(t["orders"], "ordered_at")
+    assert orders_inside > 0.5
+    touches = t["marketing_touches"].filter(pl.col("touch_type") == "impression")
+    by_channel = {
+        ch: share_in_episodes(touches.filter(pl.col("channel") == ch), "occurred_at")
+        for ch in ("search_ads", "retargeting", "display")
+    }
+    # display reaches customers at random; search and retargeting follow the episodes' visits
+    assert by_channel["search_ads"] > 1.4 * by_channel["display"], by_channel
+    assert by_channel["retargeting"] > 1.4 * by_channel["display"], by_channel
+    assert orders_inside > 3 * by_channel["display"]
+
+    # Orders with a search impression in the 3 days before: far more than search causes.
+    search = touches.filter(pl.col("channel") == "search_ads").select(
+        "customer_id", seen="occurred_at"
+    )
+    preceded = (
+        t["orders"]
+        .join(search, on="customer_id")
+        .filter(
+            (pl.col("seen") <= pl.col("ordered_at"))
+            & (pl.col("seen") > pl.col("ordered_at") - timedelta(days=3))
+        )["order_id"]
+        .n_unique()
+    )
+    inc = world.truth["channel_effects"].filter(pl.col("channel") == "search_ads")
+    assert preceded > 2.5 * inc["incremental_orders"].item() > 0
+    # Organic visits are observable: most sessions carry no campaign tag.
+    untagged = t["sessions"]["utm_campaign"].null_count()
+    assert untagged > 0.6 * t["sessions"].height
+
+
+def test_shopping_episodes_are_the_same_with_marketing_off():
+    """Episodes are the customer's own intent: with all marketing off the same customer-days are
+    in episodes, and the no-marketing world keeps most orders inside them."""
+    base = simulate(CFG)
+    low = simulate(
+        WorldConfig(
+            customers=CFG.customers,
+            days=CFG.days,
+            seed=CFG.seed,
+            start_date=CFG.start_date,
+            channel_lift=dict.fromkeys(CHANNELS, 0.0),
+            negative_push_lift=0.0,
+        )
+    )
+    assert base.truth["shopping_episodes"].equals(low.truth["shopping_episodes"])
+    # with no effects anywhere, factual = no-marketing, exactly
+    ce = low.truth["channel_effects"]
+    assert (ce["incremental_orders"] == 0).all()
+    assert ce["factual_orders"][0] == ce["baseline_orders"][0]

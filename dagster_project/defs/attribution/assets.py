@@ -169,8 +169,8 @@ def attribution_credit(
         check = report.truth_check(run.credit, truth)
         metadata["truth_check"] = dg.MetadataValue.md(markdown_table(_rounded(check, 3)))
         for row in check.iter_rows(named=True):
-            metadata[f"spearman/{row['model']}"] = row["spearman"]
-            metadata[f"zero_effect_share/{row['model']}"] = row["zero_effect_share"]
+            for metric in ("spearman", "zero_effect_share", "max_share_error", "baseline_error"):
+                metadata[f"{metric}/{row['model']}"] = row[metric]
     context.log.info("notes: %s", "; ".join(run.notes) or "none")
     return dg.MaterializeResult(metadata=metadata)
 

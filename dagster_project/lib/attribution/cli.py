@@ -79,8 +79,10 @@ def attribute_command(
     if run.incrementality is not None:
         summary += [
             "",
-            f"Incrementality model: AUC {run.incrementality.auc:.3f} "
-            f"on {run.incrementality.training_rows:,} moments.",
+            f"Incrementality model: AUC {run.incrementality.auc:.3f} on held-out customers "
+            f"(trained on {run.incrementality.training_rows:,} moments). Organic visits "
+            f"({jr.organic.height:,} touches of direct/untagged channels) are not a channel: "
+            "they tell the model the customer was already shopping.",
         ]
     summary += [f"- {n}" for n in run.notes]
     (out / "summary.md").write_text("\n".join(summary) + "\n")

@@ -20,15 +20,27 @@
    journeys are grouped by channel set (at most 2^8 = 256 with 8 channels) and each group is
    predicted once for all subsets of its set. A channel's share goes to its exposures in the
    journey in proportion to their weight at the conversion (so to campaigns).
-3. Where campaigns have randomized holdouts (treatment vs holdout in gold.fct_campaign_sends), the
-   measured incremental orders and their 95 % confidence interval bound the model's credit for
-   that channel: credit outside the interval is scaled to its nearest end, the difference going
-   to the baseline.
+3. Where campaigns have randomized holdouts (treatment vs holdout assignments), the measured
+   incremental orders and their 95 % confidence interval bound the model's credit for that
+   channel: credit outside the interval is scaled to its nearest end, the difference going to
+   the baseline (never below zero). Like with like: the holdout counts orders within the
+   campaign's own response window after assignment, and the model's credit compared with it is
+   the credit of that campaign's touches to conversions within the same window after the
+   touch.
 
 Exposures are the marketer's actions (impressions and sends) when the data has touch types:
 clicks, opens and visits follow the customer's own intent to visit, so counting them would credit
 channels for sessions that were going to happen anyway. A channel with no exposure-type touch at
 all (e.g. a click-only export) is counted by all its touches.
+
+Organic activity (the organic visits of `Journeys.organic` and the channels' visits, clicks and
+opens) is never credited; on the days before the moment it is a covariate that says the customer
+is already shopping (decayed counts and days since the last one), so a channel aimed at shoppers
+is compared with shoppers. Whole days before the moment only: the converting session itself is a
+visit. No covariate derived from marketing touches (e.g. days since the last touch) is used: it
+would be held fixed when the exposures are removed. Credit is never negative: the model is
+monotone (non-decreasing) in every exposure feature, so adding a channel never lowers the odds
+and every Shapley value is >= 0. The AUC is measured on customers held out of training.
 """
 
 from __future__ import annotations
@@ -71,6 +83,8 @@ class IncrementalityConfig:
     window_days: int = 14
     # Control moments (days without a conversion) per journey, on average.
     controls_per_journey: float = 3.0
+    # Share of units (customers) held out of training for the reported AUC.
+    validation_share: float = 0.2
     # Business days for day-level exposure ages.
     timezone: str = "UTC"
     # Holdout calibration: confidence level of the measured lift's interval.
@@ -82,10 +96,13 @@ class IncrementalityResult:
     weights: np.ndarray  # per touch: share of its journey's conversion (exposure touches only)
     baseline_share: np.ndarray  # per journey: g(empty) / g(S) (1 without exposures)
     channel_effect: dict[str, float]  # marketing-driven conversions credited per channel
-    auc: float
+    auc: float  # out of sample: on the held-out customers' moments
     training_rows: int
     features: list[str]
     calibration: pl.DataFrame = field(default_factory=pl.DataFrame)
+    # (journeys x channels) share of a channel active at the conversion with no touch in the
+    # journey (see _spread_over_touches); None = all zero.
+    carryover: np.ndarray | None = None
 
 
 def _is_exposure(jr: Journeys, exposure_types: tuple[str, ...]) -> np.ndarray:
@@ -111,37 +128,56 @@ def moments(
     seed: int,
     timezone: str = "UTC",
     max_controls: int | None = None,
+    window_days: int = 14,
 ) -> pl.DataFrame:
     """Training moments: unit, day, label, j, at. Each converting journey's conversion day (label
-    1, at = the conversion) and, as controls (label 0), days drawn at random (seeded) from the
-    journeys' spans (first touch's day to the end's day) on which the unit did not convert, about
-    `controls_per_journey` per journey on average, so customer time is sampled evenly."""
-    unit = _unit(jr)
+    1, at = the conversion; j = the journey) and, as controls (label 0, j null), days drawn at
+    random (seeded) on which the unit did not convert, about `controls_per_journey` per journey
+    on average, so customer time is sampled evenly. Only days whose whole exposure window is in
+    the data count: a journey's touches are kept `jr.lookback_days` before its end, so a
+    control is drawn from the union of those spans, at least `window_days` after a span's start
+    (a conversion's window always is inside its journey's span)."""
+    journeys = jr.journeys.select("j", "as_of", "converted", unit=_unit(jr)).with_columns(
+        lo=_days(pl.col("as_of") - pl.duration(days=jr.lookback_days), timezone),
+        hi=_days(pl.col("as_of"), timezone),
+    )
+    conversions = journeys.filter("converted").select(
+        "unit", day="hi", label=pl.lit(1, pl.Int8), j="j", at="as_of"
+    )
+    # Merge each unit's overlapping spans, then keep the days with a full window.
     span = (
-        jr.touches.group_by("j")
-        .agg(first=pl.col("touched_at").min())
-        .join(jr.journeys.select("j", "as_of", "converted", unit=unit), on="j")
-        .sort("j")
-        .with_columns(d0=_days(pl.col("first"), timezone), d1=_days(pl.col("as_of"), timezone))
+        journeys.sort("unit", "lo")
+        .with_columns(reach=pl.col("hi").cum_max().shift(1).over("unit"))
+        .with_columns(
+            part=(pl.col("reach").is_null() | (pl.col("lo") > pl.col("reach") + 1))
+            .cum_sum()
+            .over("unit")
+        )
+        .group_by("unit", "part")
+        .agg(d0=pl.col("lo").min() + window_days, d1=pl.col("hi").max())
+        .filter(pl.col("d1") >= pl.col("d0"))
+        .sort("unit", "part")
+        .with_columns(length=pl.col("d1") - pl.col("d0") + 1)
     )
-    conversions = span.filter("converted").select(
-        "unit", day="d1", label=pl.lit(1, pl.Int8), j="j", at="as_of"
-    )
-    days = span.select(
-        "j", "unit", day=pl.int_ranges("d0", pl.col("d1") + 1, dtype=pl.Int32)
-    ).explode("day")
-    days = days.join(conversions.select("unit", "day"), on=["unit", "day"], how="anti")
-    days = days.sort("j", "day")
-    wanted = controls_per_journey * span.height
+    wanted = controls_per_journey * jr.journeys.height
     if max_controls is not None:
         wanted = min(wanted, max_controls)
-    rate = min(1.0, wanted / max(days.height, 1))
-    keep = np.random.default_rng(seed).random(days.height) < rate
-    controls = days.filter(pl.Series(keep)).select(
+    length = span["length"].to_numpy().astype(np.int64)
+    rate = min(1.0, wanted / max(int(length.sum()), 1))
+    rng = np.random.default_rng(seed)
+    row = np.repeat(np.arange(span.height), rng.binomial(length, rate))
+    offset = np.floor(rng.random(row.size) * length[row]).astype(np.int32)
+    picked = span[row.tolist()] if row.size else span.clear()
+    controls = (
+        picked.select("unit", day=(pl.col("d0") + pl.Series(offset)).cast(pl.Int32))
+        .unique(maintain_order=True)
+        .join(conversions.select("unit", "day"), on=["unit", "day"], how="anti")
+    )
+    controls = controls.select(
         "unit",
         "day",
         label=pl.lit(0, pl.Int8),
-        j="j",
+        j=pl.lit(None, pl.UInt32),
         at=pl.col("day")
         .cast(pl.Date)
         .cast(pl.Datetime("us"))
@@ -161,6 +197,39 @@ def _unit(jr: Journeys) -> pl.Expr:
     return pl.col("journey_id")
 
 
+def _decayed(
+    at: pl.DataFrame,
+    event_days: pl.DataFrame,
+    n_groups: int,
+    decay_days: tuple[float, ...],
+    ages: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per moment (rows of `at`: unit, day) and group g of `event_days` (unit, day, g, n), for
+    each tau: sum over the events `ages` days before the moment's day of n exp(-age / tau),
+    shape (moments, taus x groups), tau-major; and the youngest such age per moment and group
+    (inf when none)."""
+    pairs = (
+        at.select("unit", "day")
+        .with_row_index("m")
+        .join(pl.DataFrame({"age": ages.astype(np.int32)}), how="cross")
+        .with_columns(day=pl.col("day") - pl.col("age"))
+        .join(event_days, on=["unit", "day"], how="inner")
+    )
+    key = pairs["m"].to_numpy().astype(np.int64) * n_groups + pairs["g"].to_numpy().astype(np.int64)
+    age = pairs["age"].to_numpy().astype(np.float64)
+    count = pairs["n"].to_numpy().astype(np.float64)
+    size = at.height * n_groups
+    blocks = [
+        np.bincount(key, weights=count * np.exp(-age / tau), minlength=size).reshape(
+            at.height, n_groups
+        )
+        for tau in decay_days
+    ]
+    youngest = np.full(size, np.inf)
+    np.minimum.at(youngest, key, age)
+    return np.hstack(blocks), youngest.reshape(at.height, n_groups)
+
+
 def exposure_features(
     jr: Journeys,
     is_exposure: np.ndarray,
@@ -174,37 +243,67 @@ def exposure_features(
     same-day impression counts whether it came before or after the moment within the day
     (exposure logs place an impression that led to a click just before the visit, which would
     otherwise make any channel look causal). Shape (moments, taus x channels), tau-major."""
-    n_ch = jr.n_channels
     exposure_days = (
         jr.touches.filter(pl.Series(is_exposure))
         .join(jr.journeys.select("j", unit=_unit(jr)), on="j")
-        .group_by("unit", day=_days(pl.col("touched_at"), timezone), ch="ch")
+        .group_by("unit", day=_days(pl.col("touched_at"), timezone), g="ch")
         .agg(n=pl.len())
     )
-    ages = pl.DataFrame({"age": np.arange(window_days + 1, dtype=np.int32)})
-    pairs = (
-        at.select("unit", "day")
-        .with_row_index("m")
-        .join(ages, how="cross")
-        .with_columns(day=pl.col("day") - pl.col("age"))
-        .join(exposure_days, on=["unit", "day"], how="inner")
-    )
-    key = pairs["m"].to_numpy().astype(np.int64) * n_ch + pairs["ch"].to_numpy().astype(np.int64)
-    age = pairs["age"].to_numpy().astype(np.float64)
-    count = pairs["n"].to_numpy().astype(np.float64)
-    blocks = [
-        np.bincount(key, weights=count * np.exp(-age / tau), minlength=at.height * n_ch).reshape(
-            at.height, n_ch
+    ages = np.arange(window_days + 1)
+    return _decayed(at, exposure_days, jr.n_channels, decay_days, ages)[0]
+
+
+def organic_features(
+    jr: Journeys,
+    is_exposure: np.ndarray,
+    at: pl.DataFrame,
+    decay_days: tuple[float, ...],
+    window_days: int,
+    timezone: str = "UTC",
+) -> tuple[np.ndarray, list[str]]:
+    """Per moment: the unit's organic activity on the `window_days` days before the moment's day
+    (organic visits, and the channels' visits, clicks and opens: whatever the customer did),
+    summed with exp(-age / tau) per tau, and the days since the last of it (window + 1 when
+    none)."""
+    unit = _unit(jr)
+    own = jr.touches.filter(~pl.Series(is_exposure) & pl.col("touch_type").is_not_null())
+    if unit.meta.output_name() == "customer_id":
+        organic = jr.organic.select("customer_id", "touched_at")
+    else:
+        organic = (
+            jr.organic.filter(pl.col("j").is_not_null())
+            .join(jr.journeys.select("j", "journey_id"), on="j")
+            .select("journey_id", "touched_at")
         )
-        for tau in decay_days
-    ]
-    return np.hstack(blocks)
+    activity = pl.concat(
+        [
+            own.join(jr.journeys.select("j", unit=unit), on="j").select("unit", "touched_at"),
+            organic.select(unit=unit, touched_at="touched_at"),
+        ]
+    )
+    activity_days = activity.group_by(
+        "unit", day=_days(pl.col("touched_at"), timezone), g=pl.lit(0, pl.Int64)
+    ).agg(n=pl.len())
+    decayed, youngest = _decayed(at, activity_days, 1, decay_days, np.arange(1, window_days + 1))
+    since = np.minimum(youngest, window_days + 1)
+    names = [f"organic_activity_tau{tau:g}d" for tau in decay_days]
+    return np.hstack([decayed, since]), [*names, "organic_days_since"]
+
+
+# Customer features computed from marketing touches are post-treatment: removing the exposures
+# would change them, so they are never model inputs (matched on the column name).
+MARKETING_FEATURE_WORDS = ("touch", "impression", "send", "click", "exposure", "campaign", "utm")
 
 
 def _numeric(features: pl.DataFrame | None, height: int) -> tuple[np.ndarray, list[str]]:
     if features is None or features.width == 0:
         return np.zeros((height, 0)), []
-    cols = [c for c, dt in features.schema.items() if dt.is_numeric() or dt == pl.Boolean]
+    cols = [
+        c
+        for c, dt in features.schema.items()
+        if (dt.is_numeric() or dt == pl.Boolean)
+        and not any(word in c.lower() for word in MARKETING_FEATURE_WORDS)
+    ]
     if not cols:
         return np.zeros((height, 0)), []
     return features.select(pl.col(cols).cast(pl.Float64)).to_numpy(), cols
@@ -221,23 +320,30 @@ def attribute(
     is_exp = _is_exposure(jr, cfg.exposure_types)
     # Controls beyond what training keeps would only be dropped again: at 1M journeys this cuts
     # the exposure join from ~49M to ~6M rows.
-    n_conv = int(jr.journeys.filter(pl.col("converted") & (pl.col("n_touches") > 0)).height)
+    n_conv = int(jr.journeys["converted"].sum())
     train_at = moments(
         jr,
         cfg.controls_per_journey,
         cfg.seed,
         cfg.timezone,
         max_controls=max(cfg.max_training_rows - n_conv, cfg.max_training_rows // 2),
+        window_days=cfg.window_days,
     )
     x_exp = exposure_features(jr, is_exp, train_at, cfg.decay_days, cfg.window_days, cfg.timezone)
-    customer_at = train_at.join(
-        jr.journeys.select("j", "customer_id"), on="j", how="left", maintain_order="left"
-    ).select("customer_id", "at")
-    looked_up = customer_features(customer_at) if customer_features else None
+    x_org, org_names = organic_features(
+        jr, is_exp, train_at, cfg.decay_days, cfg.window_days, cfg.timezone
+    )
+    looked_up = None
+    if customer_features is not None:
+        units = jr.journeys.select(unit=_unit(jr), customer_id="customer_id").unique("unit")
+        customer_at = train_at.join(units, on="unit", how="left", maintain_order="left").select(
+            "customer_id", "at"
+        )
+        looked_up = customer_features(customer_at)
     x_cust, cust_names = _numeric(looked_up, train_at.height)
-    x = np.hstack([x_exp, x_cust])
+    x = np.hstack([x_exp, x_org, x_cust])
     names = [f"exposure_{c}_tau{tau:g}d" for tau in cfg.decay_days for c in jr.channels]
-    names += cust_names
+    names += org_names + cust_names
     y = train_at["label"].to_numpy().astype(np.int32)
     if len(np.unique(y)) < 2:
         raise ValueError("the incrementality model needs converting and non-converting journeys")
@@ -251,29 +357,31 @@ def attribute(
         "bagging_fraction": 0.8,
         "bagging_freq": 1,
         "feature_fraction": 0.9,
+        # Exposures can only raise the odds: credit is never negative.
+        "monotone_constraints": [1] * x_exp.shape[1] + [0] * (x.shape[1] - x_exp.shape[1]),
+        "monotone_constraints_method": "intermediate",
         "seed": cfg.seed,
         "num_threads": cfg.num_threads,
         "deterministic": True,
         "force_row_wise": True,
         "verbosity": -1,
     }
-    fit = np.arange(y.size)
-    if y.size > cfg.max_training_rows:
+    held_out = _held_out_units(train_at["unit"], cfg.validation_share, cfg.seed)
+    fit = np.flatnonzero(~held_out)
+    if fit.size > cfg.max_training_rows:
         rng = np.random.default_rng(cfg.seed + 1)
-        fit = np.sort(rng.choice(y.size, cfg.max_training_rows, replace=False))
+        fit = np.sort(rng.choice(fit, cfg.max_training_rows, replace=False))
     model = lgb.train(params, lgb.Dataset(x[fit], y[fit], feature_name=names), cfg.n_estimators)
-    auc = _auc(y[fit], model.predict(x[fit]))
+    check = np.flatnonzero(held_out)
+    auc = _auc(y[check], model.predict(x[check])) if len(np.unique(y[check])) == 2 else np.nan
 
     # Credit at each converting journey's conversion moment (the label-1 rows).
     conv_rows = np.flatnonzero(y == 1)
     conv_j = train_at["j"].to_numpy()[conv_rows].astype(np.int64)
     x_conv = x[conv_rows]
-    # The players: the journey's own exposed channels (exposures of the customer's earlier
-    # journeys still active are context, part of the baseline here).
-    own = np.zeros((n_j, n_ch), dtype=bool)
-    j_all, ch_all = jr.arrays()
-    own[j_all[is_exp], ch_all[is_exp]] = True
-    masks = (own[conv_j] & (x_conv[:, :n_ch] > 0)) @ (1 << np.arange(n_ch, dtype=np.int64))
+    # The players: every channel whose exposures are active at the conversion, the customer's
+    # earlier journeys' included (their share is the journey's `carryover`).
+    masks = (x_conv[:, :n_ch] > 0) @ (1 << np.arange(n_ch, dtype=np.int64))
     share = np.zeros((n_j, n_ch))
     baseline = np.ones(n_j)
     columns = [np.arange(n_ch) + k * n_ch for k in range(len(cfg.decay_days))]
@@ -283,16 +391,24 @@ def attribute(
         share[conv_j[rows]] = phi / g_full[:, None]
         baseline[conv_j[rows]] = g_empty / g_full
     conv_at = train_at[conv_rows.tolist()].select("j", "at")
-    weights = _spread_over_touches(jr, share, is_exp, conv_at, cfg.decay_days[0])
+    weights, carryover = _spread_over_touches(jr, share, is_exp, conv_at, cfg.decay_days[0])
     effect = {c: float(share[:, k].sum()) for k, c in enumerate(jr.channels)}
     return IncrementalityResult(
         weights=weights,
+        carryover=carryover,
         baseline_share=baseline,
         channel_effect=effect,
         auc=auc,
         training_rows=int(fit.size),
         features=names,
     )
+
+
+def _held_out_units(units: pl.Series, share: float, seed: int) -> np.ndarray:
+    """Per moment: is its unit among the `share` of units (seeded) kept out of training?"""
+    distinct = units.unique().sort()
+    out = distinct.filter(pl.Series(np.random.default_rng(seed + 2).random(distinct.len()) < share))
+    return units.is_in(out.implode()).to_numpy()
 
 
 def _auc(y: np.ndarray, score: np.ndarray) -> float:
@@ -326,14 +442,17 @@ def _group_shapley(
         without = subsets[(subsets >> k & 1) == 0]
         gain = g[without | (1 << k)] - g[without]
         phi[:, b] = (w[sizes[without]][:, None] * gain).sum(axis=0)
-    return phi, g[-1], g[0]
+    # The model is monotone in the exposures, so every gain is >= 0 up to rounding.
+    return np.clip(phi, 0.0, None), g[-1], g[0]
 
 
 def _spread_over_touches(
     jr: Journeys, share: np.ndarray, is_exp: np.ndarray, conv_at: pl.DataFrame, tau: float
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """Per touch: its journey's channel share, spread over the channel's exposures before the
-    conversion in proportion to exp(-age / tau) (so recent campaigns get more)."""
+    conversion in proportion to exp(-age / tau) (so recent campaigns get more). And per journey
+    and channel, the share with no such exposure in the journey (an earlier journey's exposure
+    still active): the carry-over, credited to the channel without a campaign."""
     j, ch = jr.arrays()
     at = np.full(jr.journeys.height, np.iinfo(np.int64).min, dtype=np.int64)
     at[conv_at["j"].to_numpy().astype(np.int64)] = conv_at["at"].dt.epoch("us").to_numpy()
@@ -343,22 +462,30 @@ def _spread_over_touches(
     key = j * jr.n_channels + ch
     total = np.bincount(key, weights=raw, minlength=jr.journeys.height * jr.n_channels)
     safe = np.where(total[key] > 0, total[key], 1.0)
-    return np.where(raw > 0, share.ravel()[key] * raw / safe, 0.0)
+    weights = np.where(raw > 0, share.ravel()[key] * raw / safe, 0.0)
+    carryover = np.where(total.reshape(share.shape) > 0, 0.0, share)
+    return weights, carryover
 
 
 # ---------------------------------------------------------------------------------------------
 # Randomized holdouts
 
 
+DEFAULT_RESPONSE_DAYS = 7
+
+
 def holdout_lift(sends: pl.DataFrame, confidence: float = 0.95) -> pl.DataFrame:
     """Measured incremental orders per campaign from treatment vs holdout assignments
-    (columns campaign_id, channel, is_treatment, orders; complete response windows only):
-    (mean orders treated - mean orders holdout) x treated customers, with a normal interval
-    (Welch standard error)."""
+    (columns campaign_id, channel, is_treatment, orders, optional response_window_days: the
+    window the orders were counted in; complete response windows only): (mean orders treated -
+    mean orders holdout) x treated customers, with a normal interval (Welch standard error)."""
     z = float(norm.ppf(0.5 + confidence / 2))
+    if "response_window_days" not in sends.columns:
+        sends = sends.with_columns(response_window_days=pl.lit(DEFAULT_RESPONSE_DAYS))
     stats = (
         sends.group_by("campaign_id", "channel")
         .agg(
+            response_window_days=pl.col("response_window_days").max().cast(pl.Float64),
             n_t=pl.col("is_treatment").sum(),
             n_h=(~pl.col("is_treatment")).sum(),
             mean_t=pl.col("orders").filter(pl.col("is_treatment")).mean(),
@@ -391,7 +518,9 @@ def calibrate(
         return result
     j, _ = jr.arrays()
     conv = jr.journeys["converted"].to_numpy().astype(np.float64)
-    touch = jr.touches.select("channel", "campaign_id").with_columns(
+    if "response_window_days" not in lift.columns:
+        lift = lift.with_columns(response_window_days=pl.lit(float(DEFAULT_RESPONSE_DAYS)))
+    touch = jr.touches.select("channel", "campaign_id", "days_before").with_columns(
         credit=result.weights * conv[j]
     )
     model = _holdout_campaign_credit(touch, lift, "model")
@@ -411,7 +540,7 @@ def calibrate(
             low=pl.col("measured") - z * pl.col("se"), high=pl.col("measured") + z * pl.col("se")
         )
         .with_columns(
-            target=pl.col("model").clip(pl.col("low"), pl.col("high")),
+            target=pl.col("model").clip(pl.col("low"), pl.col("high")).clip(lower_bound=0.0),
         )
         .with_columns(
             factor=pl.when(pl.col("model").abs() > 1e-9)
@@ -428,14 +557,21 @@ def calibrate(
         j, result.weights, result.weights * touch_factor.to_numpy(), result.baseline_share
     )
     moved = np.bincount(j, weights=result.weights - new_w, minlength=jr.journeys.height)
+    carryover = result.carryover
+    if carryover is not None:
+        shrink = np.array([min(factor.get(c, 1.0), 1.0) for c in jr.channels])
+        moved = moved + (carryover * (1 - shrink)).sum(axis=1)
+        carryover = carryover * shrink
     credit = touch.with_columns(credit=new_w * conv[j])
     calibrated = _holdout_campaign_credit(credit, lift, "calibrated")
     per_channel = per_channel.join(calibrated, on="channel", how="left").with_columns(
         pl.col("calibrated").fill_null(0.0)
     )
-    effect = credit.group_by("channel").agg(pl.col("credit").sum())
+    effect = pl.concat([credit.select("channel", "credit"), _carryover_credit(jr, carryover)])
+    effect = effect.group_by("channel").agg(pl.col("credit").sum())
     return IncrementalityResult(
         weights=new_w,
+        carryover=carryover,
         baseline_share=result.baseline_share + moved,
         channel_effect={
             c: float(v) for c, v in zip(effect["channel"], effect["credit"], strict=True)
@@ -447,10 +583,18 @@ def calibrate(
     )
 
 
+def _carryover_credit(jr: Journeys, carryover: np.ndarray | None) -> pl.DataFrame:
+    conv = jr.journeys["converted"].to_numpy().astype(np.float64)
+    per_channel = np.zeros(jr.n_channels) if carryover is None else conv @ carryover
+    return pl.DataFrame({"channel": list(jr.channels), "credit": per_channel})
+
+
 def _holdout_campaign_credit(credit: pl.DataFrame, lift: pl.DataFrame, name: str) -> pl.DataFrame:
-    """Per channel: the credit on touches of the campaigns that have a measured holdout lift."""
+    """Per channel: the credit on touches of the campaigns that have a measured holdout lift, to
+    conversions within the campaign's response window after the touch (the holdout's horizon)."""
     return (
-        credit.join(lift.select("campaign_id"), on="campaign_id", how="semi")
+        credit.join(lift.select("campaign_id", "response_window_days"), on="campaign_id")
+        .filter(pl.col("days_before") <= pl.col("response_window_days"))
         .group_by("channel")
         .agg(pl.col("credit").sum().alias(name))
     )

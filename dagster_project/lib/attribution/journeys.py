@@ -12,6 +12,13 @@ Two sources give the same shape:
 - `journeys_from_warehouse(con)`: gold.fct_touchpoint_journeys (dbt already applied the window),
   with the funnel stage of every touch from the sessions' events.
 
+Organic versus marketing: marketing is what the team does to a customer (impressions, sends);
+what the customer does on their own intent is organic. Touches of an organic channel
+(`ORGANIC_CHANNELS`: direct or untagged visits) are never a marketing channel: they are kept
+apart in `Journeys.organic` (no model credits them; a journey with organic touches only is the
+baseline's) and serve the incrementality model as a covariate that says the customer is already
+shopping, together with the marketing channels' visits, clicks and opens.
+
 Scope: a converting journey is a first purchase when the customer had no earlier conversion; a
 non-converting journey is "first" when the customer had not bought before its end. Without
 customer ids the scope is unknown (null) and only "all" is reported.
@@ -32,6 +39,15 @@ SCOPES = ("all", "first", "repeat")
 # journey (an impression or a message before any session). Purchase is the absorbing state.
 FUNNEL_STAGES = ("exposed", "visit", "product_view", "cart")
 EXPOSURE_TYPES = ("impression", "send")
+# Channel names that mean "no campaign": the customer came on their own (compared lower-case).
+ORGANIC_CHANNELS = ("direct", "organic", "untagged", "none", "(direct)", "(none)", "(not set)")
+
+
+ORGANIC_SCHEMA = {"j": pl.UInt32, "customer_id": pl.Utf8, "touched_at": pl.Datetime("us", "UTC")}
+
+
+def is_organic_channel(channel: pl.Expr) -> pl.Expr:
+    return channel.str.to_lowercase().is_in(list(ORGANIC_CHANNELS))
 
 
 class JourneyInputError(ValueError):
@@ -41,13 +57,19 @@ class JourneyInputError(ValueError):
 @dataclass
 class Journeys:
     """touches: j, position, channel, ch (code), campaign_id, touch_type, days_before,
-    funnel_stage (code or null), sorted by (j, position). journeys: j, journey_id, customer_id,
-    converted, revenue, scope, as_of, n_touches, sorted by j (j = row index)."""
+    funnel_stage (code or null), sorted by (j, position): marketing channels only. journeys: j,
+    journey_id, customer_id, converted, revenue, scope, as_of, n_touches (marketing touches),
+    sorted by j (j = row index). organic: the customer's own visits (j or null, customer_id,
+    touched_at): organic-channel touches of the journeys, and for the warehouse the untagged
+    sessions."""
 
     touches: pl.DataFrame
     journeys: pl.DataFrame
     channels: tuple[str, ...]
     dropped: dict[str, int] = field(default_factory=dict)
+    organic: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=ORGANIC_SCHEMA))
+    # Touches are kept this many days before each journey's end: the span the data covers.
+    lookback_days: float = 30.0
 
     @property
     def n_channels(self) -> int:
@@ -66,7 +88,9 @@ class Journeys:
             .sort("j", "position")
         )
         journeys = keep.with_columns(j=pl.int_range(pl.len(), dtype=pl.UInt32))
-        return Journeys(touches, journeys, self.channels, dict(self.dropped))
+        return Journeys(
+            touches, journeys, self.channels, dict(self.dropped), self.organic, self.lookback_days
+        )
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """Touches' journey index and channel code, as numpy (sorted by journey, position)."""
@@ -208,11 +232,16 @@ def journeys_from_touches(
     after = t.filter(pl.col("days_before") < 0).height
     too_old = t.filter(pl.col("days_before") > lookback_days).height
     t = t.filter(pl.col("days_before").is_between(0, lookback_days))
+    organic = is_organic_channel(pl.col("channel"))
     o = _with_scope(o)
     return _assemble(
-        t.select(*_TOUCH_COLUMNS),
+        t.filter(~organic).select(*_TOUCH_COLUMNS),
         o.select("journey_id", "customer_id", "converted", "revenue", "scope", "as_of"),
         dropped={"touches_after_as_of": after, "touches_before_lookback": too_old},
+        organic=t.filter(organic)
+        .join(o.select("journey_id", "customer_id"), on="journey_id", how="left")
+        .select("journey_id", "customer_id", "touched_at"),
+        lookback_days=lookback_days,
     )
 
 
@@ -251,9 +280,16 @@ def _days_before() -> pl.Expr:
     return (pl.col("as_of") - pl.col("touched_at")).dt.total_microseconds() / 86_400e6
 
 
-def _assemble(t: pl.DataFrame, o: pl.DataFrame, dropped: dict[str, int]) -> Journeys:
+def _assemble(
+    t: pl.DataFrame,
+    o: pl.DataFrame,
+    dropped: dict[str, int],
+    organic: pl.DataFrame,
+    lookback_days: float,
+) -> Journeys:
     """Index journeys (sorted by id) and channels (sorted by name), order touches; timestamps
-    become UTC-aware (the warehouse's are naive UTC)."""
+    become UTC-aware (the warehouse's are naive UTC). `organic`: journey_id (or null),
+    customer_id, touched_at of the customers' own visits."""
 
     def utc(frame: pl.DataFrame, col: str) -> pl.Expr:
         dtype = frame.schema[col]
@@ -264,6 +300,13 @@ def _assemble(t: pl.DataFrame, o: pl.DataFrame, dropped: dict[str, int]) -> Jour
     t = t.with_columns(touched_at=utc(t, "touched_at"))
     o = o.with_columns(as_of=utc(o, "as_of"))
     o = o.sort("journey_id").with_columns(j=pl.int_range(pl.len(), dtype=pl.UInt32))
+    organic = (
+        organic.with_columns(touched_at=utc(organic, "touched_at"))
+        .join(o.select("journey_id", "j"), on="journey_id", how="left")
+        .select(list(ORGANIC_SCHEMA))
+        .cast(ORGANIC_SCHEMA)
+        .sort("customer_id", "touched_at", "j", nulls_last=True)
+    )
     channels = tuple(sorted(t["channel"].unique().to_list()))
     code = {c: i for i, c in enumerate(channels)}
     touches = (
@@ -293,7 +336,7 @@ def _assemble(t: pl.DataFrame, o: pl.DataFrame, dropped: dict[str, int]) -> Jour
             "j", "journey_id", "customer_id", "converted", "revenue", "scope", "as_of", "n_touches"
         )
     )
-    return Journeys(touches, journeys, channels, dropped)
+    return Journeys(touches, journeys, channels, dropped, organic, lookback_days)
 
 
 # The touches of gold.fct_touchpoint_journeys with each touch's funnel stage: for a visit, the
@@ -375,12 +418,21 @@ left join customer_orders as c on c.customer_id = j.customer_id
 """
 
 
+# The customers' untagged sessions: organic visits (no campaign brought them).
+_WAREHOUSE_ORGANIC = """
+select cast(null as varchar) as journey_id, customer_id, started_at as touched_at,
+from silver.int_sessions__attributed
+where not has_utm
+"""
+
+
 def journeys_from_warehouse(
     con: duckdb.DuckDBPyConnection, lookback_days: float = 30.0
 ) -> Journeys:
     """Journeys from gold.fct_touchpoint_journeys. dbt already split them and windowed the
     converting ones; the same look-back is applied here to the non-converting ones (before their
-    last touch), so an open journey of months of impressions is as long as a converting one."""
+    last touch), so an open journey of months of impressions is as long as a converting one.
+    The untagged sessions of silver.int_sessions__attributed are the organic visits."""
     touches = con.sql(_WAREHOUSE_TOUCHES).pl()
     journeys = con.sql(_WAREHOUSE_JOURNEYS).pl()
     touches = (
@@ -396,4 +448,6 @@ def journeys_from_warehouse(
         touches.filter(pl.col("days_before") <= lookback_days).select(*_TOUCH_COLUMNS),
         journeys,
         dropped={"touches_before_lookback": too_old},
+        organic=con.sql(_WAREHOUSE_ORGANIC).pl(),
+        lookback_days=lookback_days,
     )

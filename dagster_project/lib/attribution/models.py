@@ -314,12 +314,14 @@ def credit(
     model: str,
     scope: str,
     journeys: np.ndarray | None = None,
+    carryover: np.ndarray | None = None,
 ) -> pl.DataFrame:
     """Conversions and revenue credited per channel and campaign: weight x the journey's
     conversion (and revenue). What the weights leave of a converting journey (all of it for a
     journey without touches; the no-marketing share for the incrementality model) goes to
     `(baseline)`, so the credit sums to the conversions and revenue. `journeys`: a boolean mask
-    of the journeys to count (default all)."""
+    of the journeys to count (default all). `carryover` (journeys x channels): shares credited
+    to a channel without a touch of the journey (no campaign)."""
     n_j = jr.journeys.height
     keep = np.ones(n_j, dtype=bool) if journeys is None else journeys
     conv = jr.journeys["converted"].to_numpy().astype(np.float64) * keep
@@ -329,12 +331,14 @@ def credit(
         conversions=weights * conv[j], revenue=weights * rev[j]
     )
     left = 1.0 - np.bincount(j, weights=weights, minlength=n_j)
+    carried = np.zeros((n_j, jr.n_channels)) if carryover is None else carryover
+    left -= carried.sum(axis=1)
     base = pl.DataFrame(
         {
-            "channel": [BASELINE],
-            "campaign_id": [None],
-            "conversions": [float(np.sum(left * conv))],
-            "revenue": [float(np.sum(left * rev))],
+            "channel": [BASELINE, *jr.channels],
+            "campaign_id": [None] * (1 + jr.n_channels),
+            "conversions": [float(np.sum(left * conv)), *(conv @ carried)],
+            "revenue": [float(np.sum(left * rev)), *(rev @ carried)],
         },
         schema=touch_credit.schema,
     )

@@ -112,7 +112,11 @@ def run_all(
                 if scope == "all"
                 else jr.journeys["scope"].eq(scope).fill_null(False).to_numpy()
             )
-            parts.append(models.credit(jr, inc_result.weights, INCREMENTALITY, scope, mask))
+            parts.append(
+                models.credit(
+                    jr, inc_result.weights, INCREMENTALITY, scope, mask, inc_result.carryover
+                )
+            )
     credit = pl.concat(parts)
     removal = pl.concat(effects) if effects else pl.DataFrame()
     return AttributionRun(credit, removal, seconds, inc_result, notes)
@@ -147,10 +151,16 @@ def channel_matrix(credit: pl.DataFrame, scope: str = "all", value: str = "conve
 
 
 def truth_check(credit: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
-    """Per model (scope all): Spearman rank correlation of the channels' credited conversions with
-    the true incremental orders (truth/channel_effects), and the share of the marketing-driven
-    credit (baseline excluded; negative credit counts as 0) given to zero-effect channels."""
+    """Per model (scope all), against the true incremental orders (truth: channel,
+    incremental_orders, is_zero_effect, optional baseline_orders = the no-marketing world's):
+    Spearman rank correlation of the channels' credited conversions with them; the share of the
+    marketing-driven credit (baseline excluded; negative credit counts as 0) given to zero-effect
+    channels; the largest gap between a channel's credit share and its true share (true effects
+    below zero count as 0); the most negative credit of any channel; and the baseline's error
+    relative to the true no-marketing orders."""
     t = truth.select("channel", "incremental_orders", "is_zero_effect")
+    true_positive = t["incremental_orders"].clip(lower_bound=0).cast(pl.Float64)
+    true_share = true_positive / max(float(true_positive.sum()), 1e-12)
     rows = []
     for model, part in (
         by_channel(credit)
@@ -162,12 +172,15 @@ def truth_check(credit: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
         )
         rho = spearmanr(g["conversions"], g["incremental_orders"]).statistic
         positive = g["conversions"].clip(lower_bound=0)
-        zero = float(positive.filter(g["is_zero_effect"]).sum() / max(positive.sum(), 1e-12))
+        total = max(float(positive.sum()), 1e-12)
+        zero = float(positive.filter(g["is_zero_effect"]).sum() / total)
         rows.append(
             {
                 "model": model[0],
                 "spearman": float(rho),
                 "zero_effect_share": zero,
+                "max_share_error": float((positive / total - true_share).abs().max()),
+                "min_channel_credit": float(g["conversions"].min()),
                 "marketing_conversions": float(g["conversions"].sum()),
             }
         )
@@ -177,12 +190,18 @@ def truth_check(credit: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
         .select("model", baseline_conversions="conversions")
     )
     order = {m: i for i, m in enumerate(model_names())}
-    return (
+    out = (
         pl.DataFrame(rows)
         .join(baseline, on="model", how="left")
         .with_columns(pl.col("baseline_conversions").fill_null(0.0))
         .sort(pl.col("model").replace_strict(order, default=99, return_dtype=pl.Int32))
     )
+    if "baseline_orders" in truth.columns:
+        true_base = float(truth["baseline_orders"][0])
+        out = out.with_columns(
+            baseline_error=(pl.col("baseline_conversions") - true_base) / true_base
+        )
+    return out
 
 
 def attributed_roas(credit: pl.DataFrame, spend: pl.DataFrame) -> pl.DataFrame:

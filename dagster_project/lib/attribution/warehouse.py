@@ -15,11 +15,45 @@ from dagster_project.lib.attribution.journeys import Journeys, journeys_from_war
 CUSTOMER_SNAPSHOTS = "gold.feat_customer__daily"
 
 
-def holdout_sends(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """Treatment/holdout assignments with complete response windows."""
+def holdout_sends(
+    con: duckdb.DuckDBPyConnection, default_days: int = incrementality.DEFAULT_RESPONSE_DAYS
+) -> pl.DataFrame:
+    """Treatment/holdout assignments with complete response windows, each counting the orders
+    within its campaign's own response window after assignment: the campaign's
+    `response_window_days` where the platform planned it (gold.campaign_assignments), else
+    `default_days`."""
+    planned = con.sql(
+        "select count(*) from information_schema.tables"
+        " where table_schema = 'gold' and table_name = 'campaign_assignments'"
+    ).fetchone()[0]
+    windows = (
+        "select campaign_id, max(response_window_days) as days"
+        " from gold.campaign_assignments group by campaign_id"
+        if planned
+        else "select null::varchar as campaign_id, null::integer as days where false"
+    )
     return con.sql(
-        "select campaign_id, channel, is_treatment, orders from gold.fct_campaign_sends"
-        " where is_window_complete"
+        f"""
+        with windows as ({windows}),
+        sends as (
+            select s.send_id, s.campaign_id, s.customer_id, s.channel, s.is_treatment,
+                s.assigned_at, coalesce(w.days, {int(default_days)}) as response_window_days,
+            from silver.int_campaign_sends__conformed as s
+            left join windows as w using (campaign_id)
+        ),
+        data_end as (select max(day_end_at) as data_end_at from gold.dim_dates)
+        select s.campaign_id, s.channel, s.is_treatment, s.response_window_days,
+            count(o.order_id) as orders,
+        from sends as s
+        cross join data_end as d
+        left join silver.int_orders__enriched as o
+            on o.customer_id = s.customer_id
+            and o.ordered_at > s.assigned_at
+            and o.ordered_at <= s.assigned_at + to_days(s.response_window_days)
+        where s.assigned_at + to_days(s.response_window_days) <= d.data_end_at
+        group by s.send_id, s.campaign_id, s.channel, s.is_treatment, s.response_window_days
+        order by s.send_id
+        """
     ).pl()
 
 

@@ -67,7 +67,7 @@ def bench_size(n: int, repeats: int, with_incrementality: bool = True) -> dict:
     )
     inc_s, rows = None, None
     if with_incrementality:
-        inc_s, result = median_seconds(lambda: incrementality.attribute(jr), 1)
+        inc_s, result = median_seconds(lambda: incrementality.attribute(jr), repeats)
         rows = result.training_rows
     row = {
         "journeys": n,

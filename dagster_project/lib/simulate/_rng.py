@@ -37,6 +37,7 @@ STREAM_NAMES = (
     "acquisition",
     "profile_changes",
     "coupon_response",
+    "episode",
 )
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)

@@ -25,9 +25,15 @@ from .params import (
     CH,
     CHANNELS,
     DECAY_DAYS,
+    EPISODE_BUY_MULT,
+    EPISODE_START,
+    EPISODE_STAY,
+    EPISODE_VISIT_MULT,
     MAX_P_BUY,
     MAX_SESSIONS_PER_DAY,
     MIN_LIFT,
+    SEARCH_AFTER_VISIT,
+    SEARCH_EPISODE_MULT,
     WorldConfig,
 )
 
@@ -44,6 +50,25 @@ class LoopResult:
     coupons: dict[str, np.ndarray]  # coupons held, every scenario: s, i, c, first, last
     base_grid: np.ndarray  # (N, D) intensity without marketing
     lift_grid: np.ndarray  # (N, D) factual summed lift (before clipping)
+    episode_grid: np.ndarray  # (N, D) in a shopping episode (the same in every scenario)
+
+
+def _episode_multipliers() -> tuple[tuple[float, float], tuple[float, float]]:
+    """(outside, inside) multipliers of visits and of purchase probability, normalised so that a
+    customer-day at the chain's stationary episode share keeps its mean visits and purchases."""
+    share = EPISODE_START / (EPISODE_START + 1 - EPISODE_STAY)
+    visit_out = 1 / (1 - share + share * EPISODE_VISIT_MULT)
+    in_visits = share * EPISODE_VISIT_MULT * visit_out  # share of visits inside episodes
+    buy_out = 1 / (1 - in_visits + in_visits * EPISODE_BUY_MULT)
+    return (visit_out, visit_out * EPISODE_VISIT_MULT), (buy_out, buy_out * EPISODE_BUY_MULT)
+
+
+EPISODE_VISITS, EPISODE_BUYS = _episode_multipliers()
+EPISODE_SHARE = EPISODE_START / (EPISODE_START + 1 - EPISODE_STAY)
+
+
+def buy_multiplier(in_episode: np.ndarray) -> np.ndarray:
+    return np.where(in_episode, np.float32(EPISODE_BUYS[1]), np.float32(EPISODE_BUYS[0]))
 
 
 def effective_lift(lift: np.ndarray) -> np.ndarray:
@@ -102,6 +127,10 @@ def run_days(
     last_view, last_cart, last_buy = last_visit.copy(), last_visit.copy(), last_visit.copy()
     base_grid = np.zeros((n, days), dtype=np.float32)
     lift_grid = np.zeros((n, days), dtype=np.float32)
+    episode_grid = np.zeros((n, days), dtype=bool)
+    # Shopping episodes start from the chain's stationary share; marketing never changes them.
+    in_episode = st.uniform("episode", ids, -1) < EPISODE_SHARE
+    visit_mult = np.array(EPISODE_VISITS, dtype=np.float32)
     season = cal.season
     weather = cal.weather_mult.astype(np.float32)
     rec = {k: [] for k in ("sess", "expo", "aud", "buy", "cpn")}
@@ -111,7 +140,16 @@ def run_days(
     for d in range(days):
         signed = cust.signup_day <= d
         active = signed & (cust.dropout_day > d)
-        base = cust.visit_rate * np.float32(season[d]) * weather[cust.region, d] * active
+        u_episode = st.uniform("episode", ids, d)
+        in_episode = np.where(in_episode, u_episode < EPISODE_STAY, u_episode < EPISODE_START)
+        episode_grid[:, d] = in_episode
+        base = (
+            cust.visit_rate
+            * np.float32(season[d])
+            * weather[cust.region, d]
+            * active
+            * visit_mult[in_episode.astype(np.int8)]
+        )
         base_grid[:, d] = base
         for k in lift_ch:
             acc[k] *= decay[k]
@@ -160,7 +198,9 @@ def run_days(
             camp_ids = np.flatnonzero(running & (camps.channel == ch))
             if not camp_ids.size:
                 continue
-            p = _exposure_prob(ch_name, d, cust, base, last_view, last_cart, last_buy)
+            p = _exposure_prob(
+                ch_name, d, cust, in_episode, last_visit, last_view, last_cart, last_buy
+            )
             exposed = np.broadcast_to(signed & (st.uniform("expose", ch, ids, d) < p), (n_s, n))
             j = np.flatnonzero(exposed.any(axis=0))
             exposed = exposed[:, j]
@@ -181,7 +221,7 @@ def run_days(
         n_sess = poisson_inverse(st.uniform("session", ai, d), lam, MAX_SESSIONS_PER_DAY)
         visiting = np.flatnonzero(n_sess.any(axis=0))
         ci, nn = ai[visiting], n_sess[:, visiting]
-        p_b = purchase_prob(cust.p_buy[ci], lift_a[:, visiting])
+        p_b = purchase_prob(cust.p_buy[ci] * buy_multiplier(in_episode[ci]), lift_a[:, visiting])
         any_view = np.zeros(nn.shape, dtype=bool)
         any_cart, any_buy = any_view.copy(), any_view.copy()
         for k in range(int(nn.max(initial=0))):
@@ -237,6 +277,7 @@ def run_days(
         coupons=cat("cpn", ("s", "i", "c", "first", "last"), (np.int64,) * 5),
         base_grid=base_grid,
         lift_grid=lift_grid,
+        episode_grid=episode_grid,
     )
 
 
@@ -254,21 +295,32 @@ def _audience_prob(
 
 
 def _exposure_prob(
-    channel: str, d: int, cust: Customers, base: np.ndarray, last_view, last_cart, last_buy
+    channel: str,
+    d: int,
+    cust: Customers,
+    in_episode: np.ndarray,
+    last_visit,
+    last_view,
+    last_cart,
+    last_buy,
 ) -> np.ndarray | float:
-    if channel == "search_ads":  # people who search now: high intensity, browsing lately
-        intent = np.float32(0.6) * cust.visit_rate * (base > 0)
-        return np.where(
-            last_view >= d - 3,
-            np.minimum(4 * intent, np.float32(0.5)),
-            np.minimum(intent, np.float32(0.5)),
-        )
-    if channel == "retargeting":  # recent viewers, more so abandoned carts
+    if channel == "search_ads":
+        # People who search now: the days after a visit, more so inside a shopping episode (the
+        # latent intent a model can only see through the visits).
+        intent = np.where(
+            last_visit >= d - 2,
+            np.float32(SEARCH_AFTER_VISIT),
+            np.float32(0.3) * cust.visit_rate,
+        ) * np.where(in_episode, np.float32(SEARCH_EPISODE_MULT), np.float32(1))
+        return np.minimum(intent, np.float32(0.6))
+    if channel == "retargeting":
+        # Recent viewers and abandoned carts, most of all the fresh ones: it follows the visits.
         abandoned = (last_cart >= d - 7) & (last_cart > last_buy)
-        return np.where(
+        fresh = np.float32(1) + (last_view >= d - 1)
+        return fresh * np.where(
             abandoned,
-            np.float32(0.35),
-            np.where(last_view >= d - 7, np.float32(0.15), np.float32(0)),
+            np.float32(0.20),
+            np.where(last_view >= d - 7, np.float32(0.08), np.float32(0)),
         )
     if channel == "social":
         return DAILY_REACH[channel] * cust.social_reach
@@ -316,8 +368,11 @@ def order_lines(
     return {"product": prods, "qty": qty, "price": price, "valid": valid, "gross": gross}
 
 
-def hazard(cust: Customers, i: np.ndarray, base: np.ndarray, lift: np.ndarray) -> np.ndarray:
-    """Expected purchases of customers ``i`` on days of intensity ``base`` and summed lift
-    ``lift`` (all 1-D, aligned)."""
+def hazard(
+    cust: Customers, i: np.ndarray, base: np.ndarray, lift: np.ndarray, in_episode: np.ndarray
+) -> np.ndarray:
+    """Expected purchases of customers ``i`` on days of intensity ``base``, summed lift ``lift``
+    and shopping-episode state ``in_episode`` (all 1-D, aligned)."""
     le = effective_lift(lift)
-    return base * (1 + le) * cust.p_view[i] * cust.p_cart[i] * purchase_prob(cust.p_buy[i], le)
+    p_buy = cust.p_buy[i] * buy_multiplier(in_episode)
+    return base * (1 + le) * cust.p_view[i] * cust.p_cart[i] * purchase_prob(p_buy, le)

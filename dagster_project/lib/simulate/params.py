@@ -214,6 +214,20 @@ HOUR_WEIGHTS = (
     6,
 )
 
+# Shopping episodes: a latent on/off state per customer-day (a Markov chain that marketing does
+# not change) in which the customer wants to buy: visits x EPISODE_VISIT_MULT and purchase
+# probability x EPISODE_BUY_MULT relative to the days outside. Mean episode 5 days, about one a
+# month; both multipliers are normalised so the average customer-day keeps its visit and order
+# rates. Search ads and retargeting follow the visits, so they cluster before these purchases.
+EPISODE_START = 0.035
+EPISODE_STAY = 0.80
+EPISODE_VISIT_MULT = 5.0
+EPISODE_BUY_MULT = 2.0
+# Search ads: the chance of an impression on a day after a visit (the customer is searching),
+# x SEARCH_EPISODE_MULT inside an episode (people search more when they want to buy).
+SEARCH_AFTER_VISIT = 0.30
+SEARCH_EPISODE_MULT = 1.2
+
 MAX_SESSIONS_PER_DAY = 6
 MAX_P_BUY = 0.95
 MIN_LIFT = -0.8

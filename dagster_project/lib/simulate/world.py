@@ -39,6 +39,10 @@ from .params import (
     DECAY_DAYS,
     DEVICES,
     DOW_INDEX,
+    EPISODE_BUY_MULT,
+    EPISODE_START,
+    EPISODE_STAY,
+    EPISODE_VISIT_MULT,
     FAMILY_HOLIDAY_MULT,
     HOLIDAY_MULT,
     HOUR_WEIGHTS,
@@ -46,6 +50,8 @@ from .params import (
     RAIN_MM,
     RAIN_MULT,
     REGION_NAMES,
+    SEARCH_AFTER_VISIT,
+    SEARCH_EPISODE_MULT,
     STYLES,
     UNIT_COST,
     UTM,
@@ -152,6 +158,17 @@ def _parameters(cfg: WorldConfig) -> dict:
         "weather_rule": f"multiplier {RAIN_MULT} on days with precipitation >= {RAIN_MM} mm in "
         "the customer's home region",
         "dow_index": [float(x) for x in np.asarray(DOW_INDEX) / np.mean(DOW_INDEX)],
+        "shopping_episodes": {
+            "start_prob": EPISODE_START,
+            "stay_prob": EPISODE_STAY,
+            "visit_mult": EPISODE_VISIT_MULT,
+            "buy_mult": EPISODE_BUY_MULT,
+            "search_after_visit": SEARCH_AFTER_VISIT,
+            "search_episode_mult": SEARCH_EPISODE_MULT,
+            "rule": "a latent on/off Markov state per customer-day, the same in every scenario; "
+            "inside, visits x visit_mult and purchase probability x buy_mult relative to "
+            "outside (normalised to keep the mean rates)",
+        },
     }
 
 
@@ -900,6 +917,7 @@ class _Builder:
             "campaign_uplift": self._campaign_uplift(),
             "coupon_effects": self._coupon_effects(),
             "customers": self._customer_truth(),
+            "shopping_episodes": self._shopping_episodes(),
         }
         truth.update(calendar_truth(self.cal))
         truth["daily"] = self._daily()
@@ -1031,10 +1049,11 @@ class _Builder:
         ii, tt = np.broadcast_to(cust[:, None], t.shape)[inside], t[inside]
         base = self.loop.base_grid[ii, tt].astype(np.float64)
         lft = self.loop.lift_grid[ii, tt].astype(np.float64)
+        ep = self.loop.episode_grid[ii, tt]
         h1 = np.zeros(t.shape)
         h0 = np.zeros(t.shape)
-        h1[inside] = hazard(self.cust, ii, base, lft)
-        h0[inside] = hazard(self.cust, ii, base, lft - contrib[inside])
+        h1[inside] = hazard(self.cust, ii, base, lft, ep)
+        h0[inside] = hazard(self.cust, ii, base, lft - contrib[inside], ep)
         p1 = 1 - np.exp(-h1.sum(axis=1))
         p0 = 1 - np.exp(-h0.sum(axis=1))
         return {
@@ -1061,11 +1080,12 @@ class _Builder:
         ii, tt = np.broadcast_to(i[:, None], t.shape)[inside], t[inside]
         base = self.loop.base_grid[ii, tt].astype(np.float64)
         factual = self.loop.lift_grid[ii, tt].astype(np.float64)
+        ep = self.loop.episode_grid[ii, tt]
         own = contrib[inside]
         sent = np.broadcast_to(treated[:, None], t.shape)[inside]
         h_with, h_without = np.zeros(t.shape), np.zeros(t.shape)
-        h_with[inside] = hazard(self.cust, ii, base, factual + np.where(sent, 0.0, own))
-        h_without[inside] = hazard(self.cust, ii, base, factual - np.where(sent, own, 0.0))
+        h_with[inside] = hazard(self.cust, ii, base, factual + np.where(sent, 0.0, own), ep)
+        h_without[inside] = hazard(self.cust, ii, base, factual - np.where(sent, own, 0.0), ep)
         p_with = 1 - np.exp(-h_with.sum(axis=1))
         p_without = 1 - np.exp(-h_without.sum(axis=1))
         return pl.DataFrame(
@@ -1109,10 +1129,30 @@ class _Builder:
                     "value_sigma": c.value_sigma,
                     "expected_order_value": np.exp(c.value_mu + c.value_sigma**2 / 2),
                     "preferred_category": np.array(CAT_NAMES)[c.pref_cat],
+                    "episode_days": self.loop.episode_grid.sum(axis=1).astype(np.int64),
                 }
             )
             .with_columns(pl.col("signup_date", "dropout_date").cast(pl.Date))
             .sort("customer_id")
+        )
+
+    def _shopping_episodes(self) -> pl.DataFrame:
+        """One row per shopping episode: customer, first and last day (inclusive)."""
+        grid = self.loop.episode_grid
+        edges = np.diff(grid.astype(np.int8), axis=1, prepend=0, append=0)
+        si, sd = np.nonzero(edges == 1)
+        ei, ed = np.nonzero(edges == -1)  # both come out in (customer, day) order
+        start = np.datetime64(self.cfg.start_date, "D")
+        return (
+            pl.DataFrame(
+                {
+                    "customer_id": self.customer_id[si],
+                    "start_date": start + sd,
+                    "end_date": start + ed - 1,
+                }
+            )
+            .with_columns(pl.col("start_date", "end_date").cast(pl.Date))
+            .sort("customer_id", "start_date")
         )
 
     def _daily(self) -> pl.DataFrame:
@@ -1126,6 +1166,7 @@ class _Builder:
                 "dow_index": cal.dow_mult.astype(np.float64),
                 "holiday_multiplier": cal.holiday_mult.astype(np.float64),
                 "expected_visits_no_marketing": self.loop.base_grid.sum(axis=0, dtype=np.float64),
+                "customers_in_episode": self.loop.episode_grid.sum(axis=0).astype(np.int64),
             }
         ).with_columns(pl.col("date").cast(pl.Date))
         sessions = (
