@@ -1,5 +1,6 @@
 """Holdout calibration of the incrementality model: measured lifts with their intervals, and the
-credit moved to or from the baseline when a channel's credit lies outside its interval."""
+credit moved to or from the baseline. A conclusive holdout (its interval excludes zero) sets the
+channel's credit on its campaigns; an inconclusive one bounds it by its interval."""
 
 from __future__ import annotations
 
@@ -91,37 +92,44 @@ def test_holdout_lift_is_welchs_difference_times_treated():
     assert lift["high"] - lift["measured"] == pytest.approx(stats.norm.ppf(0.975) * se * 400)
 
 
-def test_credit_above_the_interval_is_cut_to_its_high_end_and_given_to_the_baseline():
+def test_credit_above_a_conclusive_holdout_is_cut_to_its_measurement_and_given_to_the_baseline():
     # A's model credit on campaign CA is 4 x 0.8 = 3.2; the holdout says 1.0 +- 1.96 x 0.1.
     jr = one_touch_journeys([("A", "CA")] * 4 + [("B", "CB")] * 2)
     before = model_result(jr, 0.8)
     after = calibrate(jr, before, lift_of("CA", "A", 1.0, 0.1))
 
-    high = 1.0 + stats.norm.ppf(0.975) * 0.1
-    assert credit_by_channel(jr, after) == pytest.approx({"A": high, "B": 1.6})
-    assert after.channel_effect == pytest.approx({"A": high, "B": 1.6})
+    assert credit_by_channel(jr, after) == pytest.approx({"A": 1.0, "B": 1.6})
+    assert after.channel_effect == pytest.approx({"A": 1.0, "B": 1.6})
     row = after.calibration.row(0, named=True)
     assert row["model"] == pytest.approx(3.2)
-    assert row["target"] == pytest.approx(high) == row["calibrated"]
+    assert row["target"] == pytest.approx(1.0) == row["calibrated"]
     # Each converted journey still adds up to its one conversion.
     per_journey = np.bincount(jr.arrays()[0], weights=after.weights) + after.baseline_share
     np.testing.assert_allclose(per_journey, 1.0)
 
 
-def test_credit_inside_the_interval_is_left_alone():
+def test_credit_inside_an_inconclusive_holdouts_interval_is_left_alone():
+    # 2.1 +- 1.96 x 1.5 includes zero: the experiment cannot tell, the model's 2.0 stands.
     jr = one_touch_journeys([("A", "CA")] * 4)
     before = model_result(jr, 0.5)
-    after = calibrate(jr, before, lift_of("CA", "A", 2.1, 0.5))
+    after = calibrate(jr, before, lift_of("CA", "A", 2.1, 1.5))
     np.testing.assert_array_equal(after.weights, before.weights)
     np.testing.assert_array_equal(after.baseline_share, before.baseline_share)
 
 
+def test_a_conclusive_holdout_sets_the_credit_even_inside_its_interval():
+    # 2.6 +- 1.96 x 0.5 excludes zero: the randomized measurement, not the model's 2.0, is used.
+    jr = one_touch_journeys([("A", "CA")] * 4)
+    after = calibrate(jr, model_result(jr, 0.5), lift_of("CA", "A", 2.6, 0.5))
+    assert credit_by_channel(jr, after)["A"] == pytest.approx(2.6)
+
+
 def test_credit_below_the_interval_takes_no_more_than_the_baseline_holds():
     # The model gives A 4 x 0.5 = 2.0 of these 4 conversions; the holdout says 3.9 +- 0.02: A rises
-    # to the low end, taken from the baseline.
+    # to 3.9, taken from the baseline.
     jr = one_touch_journeys([("A", "CA")] * 4)
     roomy = calibrate(jr, model_result(jr, 0.5), lift_of("CA", "A", 3.9, 0.01))
-    assert credit_by_channel(jr, roomy)["A"] == pytest.approx(3.9 - stats.norm.ppf(0.975) * 0.01)
+    assert credit_by_channel(jr, roomy)["A"] == pytest.approx(3.9)
 
     # A holdout lift of 5 (noise, or conversions outside these journeys) cannot be met: the
     # journeys hold 4 conversions, so A gets all 4 and the baseline nothing, never less.

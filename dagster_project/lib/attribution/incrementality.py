@@ -508,10 +508,12 @@ def holdout_lift(sends: pl.DataFrame, confidence: float = 0.95) -> pl.DataFrame:
 def calibrate(
     jr: Journeys, result: IncrementalityResult, lift: pl.DataFrame
 ) -> IncrementalityResult:
-    """Bound each channel's credit by its holdout campaigns' measured incremental orders: the
+    """Calibrate each channel's credit by its holdout campaigns' measured incremental orders: the
     model's credit for those campaigns (the channel's credit on their touches) is compared with
-    the sum of their measured lifts and its interval; a channel whose credit lies outside has all
-    its credit scaled to the nearest end. Credit taken away goes to the baseline; credit added
+    the sum of their measured lifts and its interval. A conclusive measurement (the interval
+    excludes zero) is the target: a randomized experiment beats the observational model where it
+    can tell. An inconclusive one only bounds the credit to its interval. The channel's credit is
+    scaled to the target (never below zero). Credit taken away goes to the baseline; credit added
     comes from it, and only as far as each journey's baseline reaches (a journey cannot give more
     than its one conversion), so ``calibrated`` may stop short of ``target``."""
     if lift.is_empty():
@@ -540,7 +542,10 @@ def calibrate(
             low=pl.col("measured") - z * pl.col("se"), high=pl.col("measured") + z * pl.col("se")
         )
         .with_columns(
-            target=pl.col("model").clip(pl.col("low"), pl.col("high")).clip(lower_bound=0.0),
+            target=pl.when((pl.col("low") > 0) | (pl.col("high") < 0))
+            .then(pl.col("measured"))
+            .otherwise(pl.col("model").clip(pl.col("low"), pl.col("high")))
+            .clip(lower_bound=0.0),
         )
         .with_columns(
             factor=pl.when(pl.col("model").abs() > 1e-9)
