@@ -49,3 +49,14 @@ def test_replanning_never_deletes_a_sent_campaigns_assignment() -> None:
     record_assignments(con, _plan("winback", ["C6"], later), now=datetime(2025, 11, 6))
     assert ("winback", "C5", later) in _rows(con)
     assert ("winback", "C6", later) not in _rows(con)
+
+
+def test_an_unsent_plan_whose_audience_became_empty_is_removed() -> None:
+    """Stale assignments: deletion used to go by the ids in the new frame, so an empty re-plan
+    left the old unsent rows in place, to be measured as if sent."""
+    con = duckdb.connect()
+    con.execute("create schema gold")
+    later = datetime(2025, 11, 5, 10)
+    record_assignments(con, _plan("winback", ["C1", "C2"], later), now=NOW)
+    record_assignments(con, _plan("winback", [], later), ["winback"], now=NOW)
+    assert _rows(con) == []

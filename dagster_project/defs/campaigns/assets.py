@@ -77,7 +77,7 @@ def campaign_asset(path: Path) -> dg.AssetsDefinition:
         folder = Path(warehouse.duckdb_path).parent / "exports" / "campaigns"
         paths = export.write_exports(result, folder)
         with warehouse.connect() as con:
-            already_sent = store.record_assignments(con, result.assignments)
+            already_sent = store.record_assignments(con, result.assignments, [this.campaign_id])
         f = result.funnel
         context.log.info(f"{this.campaign_id}: {f}")
         if already_sent:

@@ -18,13 +18,18 @@ TABLE = "gold.campaign_assignments"
 
 
 def record_assignments(
-    con: duckdb.DuckDBPyConnection, assignments: pl.DataFrame, now: datetime | None = None
+    con: duckdb.DuckDBPyConnection,
+    assignments: pl.DataFrame,
+    campaign_ids: list[str] | None = None,
+    now: datetime | None = None,
 ) -> list[str]:
-    """Record a plan (`sent_at` naive UTC, as the planner writes it; `now` defaults to the
-    clock). Returns the ids of campaigns that already have a send on record, whose plan is
-    recorded only for sends after it."""
+    """Record the plan of `campaign_ids` (default: the campaigns in `assignments`; name them
+    when a plan may be empty, so an audience that shrank to nobody replaces the unsent plan).
+    `sent_at` is naive UTC, as the planner writes it; `now` defaults to the clock. Returns the
+    ids of campaigns that already have a send on record, whose plan is recorded only for sends
+    after it."""
     now = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None)
-    ids = assignments["campaign_id"].unique().sort().to_list()
+    ids = sorted(campaign_ids or assignments["campaign_id"].unique().to_list())
     con.register("assignments", assignments)
     try:
         con.execute(f"create table if not exists {TABLE} as select * from assignments limit 0")
