@@ -351,9 +351,21 @@ def attribute(
     timezone: Annotated[str, typer.Option(help="Time zone of business days.")] = "UTC",
 ) -> None:
     """Run every attribution model on your own tracking export and write the credit tables."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     from dagster_project.lib.attribution.cli import attribute_command
     from dagster_project.lib.attribution.journeys import JourneyInputError
 
+    try:
+        orders = tuple(int(k) for k in markov_orders.split(","))
+    except ValueError as err:
+        message = f"{markov_orders!r}: integers, e.g. 1,2,3"
+        raise typer.BadParameter(message, param_hint="--markov-orders") from err
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        message = f"{timezone!r} is not an IANA time zone"
+        raise typer.BadParameter(message, param_hint="--timezone") from err
     try:
         attribute_command(
             touches=touches,
@@ -362,7 +374,7 @@ def attribute(
             customer_features=customer_features,
             lookback_days=lookback_days,
             half_life_days=half_life_days,
-            markov_orders=tuple(int(k) for k in markov_orders.split(",")),
+            markov_orders=orders,
             timezone=timezone,
             echo=typer.echo,
         )

@@ -106,11 +106,18 @@ def read_table(path: str | Path) -> pl.DataFrame:
     if not path.exists():
         raise JourneyInputError(f"{path}: file not found")
     suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        return pl.read_parquet(path)
-    if suffix == ".csv":
-        return pl.read_csv(path, infer_schema_length=10_000, try_parse_dates=True)
-    raise JourneyInputError(f"{path}: expected a .csv or .parquet file")
+    if suffix not in (".parquet", ".csv"):
+        raise JourneyInputError(f"{path}: expected a .csv or .parquet file")
+    try:
+        if suffix == ".parquet":
+            return pl.read_parquet(path)
+        # Types from the whole file: a value that breaks them is a row error, not a crash.
+        return pl.read_csv(path, infer_schema_length=None, try_parse_dates=True)
+    except pl.exceptions.NoDataError as err:
+        raise JourneyInputError(f"{path}: the file is empty") from err
+    except (pl.exceptions.PolarsError, OSError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise JourneyInputError(f"{path}: cannot be read: {first}") from err
 
 
 def _require(frame: pl.DataFrame, name: str, columns: list[str]) -> None:
@@ -160,7 +167,8 @@ def journeys_from_touches(
     _require(outcomes, outcomes_name, ["journey_id", "converted", "revenue"])
     t = touches.with_columns(
         journey_id=pl.col("journey_id").cast(pl.Utf8),
-        channel=pl.col("channel").cast(pl.Utf8),
+        # As the channel taxonomy reads them: 'Search_Ads ' is search_ads.
+        channel=pl.col("channel").cast(pl.Utf8).str.strip_chars().str.to_lowercase(),
         touched_at=_to_utc("touched_at", touches, touches_name),
     )
     for col, rule in (
@@ -182,7 +190,15 @@ def journeys_from_touches(
             .then(False)
         )
     _check(o, outcomes_name, conv.is_null(), "converted must be true/false or 1/0")
-    o = o.with_columns(revenue=pl.col("revenue").cast(pl.Float64, strict=False).fill_null(0.0))
+    revenue = pl.col("revenue").cast(pl.Float64, strict=False)
+    _check(
+        o,
+        outcomes_name,
+        pl.col("revenue").is_not_null() & revenue.is_null(),
+        "revenue must be a number",
+    )
+    _check(o, outcomes_name, ~revenue.is_finite(), "revenue must be a finite number")
+    o = o.with_columns(revenue=revenue.fill_null(0.0))
     _check(o, outcomes_name, pl.col("revenue") < 0, "revenue must not be negative")
     _check(
         o,
