@@ -10,7 +10,10 @@ changed content replaces that file's earlier rows, and a file that is gone takes
 
 from __future__ import annotations
 
+import csv
+import gzip
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,20 +79,66 @@ def ensure_landing(con: duckdb.DuckDBPyConnection, table: Table) -> None:
     )
 
 
-def _reader(path: Path) -> str:
+def unmatched_files(raw_dir: Path) -> list[str]:
+    """Files in the export folder (or in a table's folder) that no table reads, such as a
+    ``customers.tsv`` or a misspelt table name: ingestion warns about each."""
+    matched = {p for name in tables() for p in find_files(raw_dir, name)}
+    folders = [raw_dir / name for name in tables() if (raw_dir / name).is_dir()]
+    entries = [*raw_dir.iterdir(), *(p for folder in folders for p in folder.iterdir())]
+    return sorted(
+        p.relative_to(raw_dir).as_posix()
+        for p in entries
+        if p not in matched and p not in folders and not p.name.startswith(".")
+    )
+
+
+def _csv_header(path: Path) -> list[str]:
+    opener = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as f:
+            return [name.strip() for name in next(csv.reader(f), [])]
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise IngestError(f"{path}: cannot be read: {e}") from e
+
+
+def _reader(path: Path, columns: list[str]) -> str:
     if path.name.endswith(".parquet"):
         return "read_parquet(?, file_row_number = true)"
-    return "read_csv(?, all_varchar = true, header = true, auto_detect = true)"
+    # The dialect is fixed (RFC 4180: comma, double quotes) and every column is text, so nothing
+    # is guessed from a sample: a quoted field first seen on row 25,001 reads like any other.
+    types = ", ".join(f"'{c.replace(chr(39), chr(39) * 2)}': 'varchar'" for c in columns)
+    return (
+        "read_csv(?, header = true, auto_detect = false, delim = ',', quote = '\"',"
+        f" escape = '\"', columns = {{{types}}})"
+    )
 
 
 def _file_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
+    if not path.name.endswith(".parquet"):
+        return _csv_header(path)
     try:
         return [
             d[0]
-            for d in con.execute(f"select * from {_reader(path)} limit 0", [str(path)]).description
+            for d in con.execute(
+                f"select * from {_reader(path, [])} limit 0", [str(path)]
+            ).description
         ]
     except duckdb.Error as e:
         raise IngestError(f"{path}: cannot be read: {e}") from e
+
+
+def _read_error(path: Path, error: duckdb.Error) -> IngestError:
+    """A clear error for a file DuckDB cannot read; a ragged row is named by its line."""
+    ragged = re.search(
+        r"Line: (\d+).*?Expected Number of Columns: (\d+) Found: (\d+)", str(error), re.S
+    )
+    if ragged:
+        line, expected, found = ragged.groups()
+        return IngestError(
+            f"{path}: line {line} has {found} fields where the header has {expected}"
+            " (a ragged row: an unquoted comma, or a missing or extra field)"
+        )
+    return IngestError(f"{path}: cannot be read: {error}")
 
 
 def land_file(
@@ -116,11 +165,11 @@ def land_file(
         con.execute(
             f"insert into landing.{table.name} ({', '.join(targets)}) select {', '.join(select)},"
             f" ?, {row_number}, ?,"
-            f" timezone('UTC', now()) from {_reader(path)}",
+            f" timezone('UTC', now()) from {_reader(path, present)}",
             [name, load_id, str(path)],
         )
     except duckdb.Error as e:
-        raise IngestError(f"{path}: cannot be read: {e}") from e
+        raise _read_error(path, e) from e
     rows = con.execute(
         f"select count(*) from landing.{table.name} where _source_file = ?", [name]
     ).fetchone()[0]

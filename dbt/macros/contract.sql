@@ -22,8 +22,19 @@
 {% endmacro %}
 
 
+{#- A column's text, trimmed; the usual spellings of a missing value are null (NaN is a number
+    in a number column, so it is caught there as not finite). -#}
+{% macro contract_text(column) %}
+    {%- set spellings = ["", "NULL", "null", "Null", "None", "none", "N/A", "n/a"] -%}
+    {%- if column.data_type != 'double' %}{% set spellings = spellings + ["NaN", "nan"] %}{% endif -%}
+    {%- set quoted = [] %}{% for v in spellings %}{% do quoted.append("'" ~ v ~ "'") %}{% endfor -%}
+    case when trim({{ adapter.quote(column.name) }}) in ({{ quoted | join(', ') }}) then null
+        else trim({{ adapter.quote(column.name) }}) end
+{%- endmacro %}
+
+
 {% macro contract_cast(column) %}
-    {%- set raw = 'nullif(trim(' ~ adapter.quote(column.name) ~ "), '')" -%}
+    {%- set raw = contract_text(column) -%}
     {%- if column.data_type == 'timestamp' -%}
         timezone('UTC', try_cast({{ raw }} as timestamptz))
     {%- else -%}
@@ -38,6 +49,20 @@
     {%- set raw = '_raw__' ~ column.name -%}
     {%- set meta = contract_meta(column) -%}
     {%- set rules = [(raw ~ ' is not null and ' ~ c ~ ' is null', 'type_' ~ column.data_type)] -%}
+    {#- Values that cast but are no data: NaN, inf, 1e309, -infinity; 1.5 rounded to an integer. -#}
+    {%- if column.data_type in ('double', 'timestamp', 'date') -%}
+        {%- do rules.append(('not isfinite(' ~ c ~ ')', 'not_finite')) -%}
+    {%- endif -%}
+    {%- if column.data_type == 'bigint' -%}
+        {%- do rules.append((
+            c ~ ' is not null and not regexp_full_match(' ~ raw ~ ", '[+-]?[0-9]+([.]0*)?')",
+            'not_integer')) -%}
+    {%- endif -%}
+    {%- if column.data_type in ('timestamp', 'date') -%}
+        {#- Placeholders such as epoch or 1900-01-01 are not times: a column may set its own. -#}
+        {%- set earliest = meta.get('earliest') or var('contract_earliest_date') -%}
+        {%- do rules.append((c ~ " < '" ~ earliest ~ "'", 'before_' ~ earliest)) -%}
+    {%- endif -%}
     {%- if meta.get('required') -%}
         {%- do rules.append((raw ~ ' is null', 'required')) -%}
     {%- endif -%}
@@ -65,13 +90,15 @@
         {%- do rules.append((c ~ ' not in (' ~ zones | join(', ') ~ ')', 'unknown_time_zone')) -%}
     {%- endif -%}
     {%- if meta.get('references') -%}
-        {%- set ref_table, ref_column = meta['references'].split('.') -%}
-        {#- Checked against landing only when the referenced table was exported at all. -#}
+        {#- Against the referenced table's checked rows: a value it lacks is unknown (when that
+            table was exported at all), a value only its quarantined rows have is a child of a
+            quarantined row, which goes to quarantine too rather than vanish in silver. -#}
+        {%- set ref_table = meta['references'].split('.')[0] -%}
         {%- do rules.append((
-            c ~ ' is not null and exists (select 1 from ' ~ source('raw', ref_table) ~ ')'
-            ~ ' and ' ~ c ~ ' not in (select trim(' ~ adapter.quote(ref_column) ~ ') from '
-            ~ source('raw', ref_table) ~ ' where ' ~ adapter.quote(ref_column) ~ ' is not null)',
+            c ~ ' is not null and _parent_clean__' ~ column.name ~ ' is null and exists (select 1 from '
+            ~ ref('chk_raw__' ~ ref_table) ~ ')',
             'unknown_' ~ ref_table)) -%}
+        {%- do rules.append(('not _parent_clean__' ~ column.name, 'parent_quarantined')) -%}
     {%- endif -%}
     {{ return(rules) }}
 {% endmacro %}
@@ -92,7 +119,7 @@ typed as (
     select
         {%- for column in columns %}
         {{ contract_cast(column) }} as {{ adapter.quote(column.name) }},
-        nullif(trim({{ adapter.quote(column.name) }}), '') as _raw__{{ column.name }},
+        {{ contract_text(column) }} as _raw__{{ column.name }},
         {%- endfor %}
         _source_file,
         _row_number,
@@ -189,10 +216,28 @@ ranked as (
 ),
 {%- endif %}
 
+{%- set references = [] %}
+{%- for column in columns if contract_meta(column).get('references') %}
+{%- do references.append([column.name] + contract_meta(column)['references'].split('.')) %}
+{%- endfor %}
+{%- for column, ref_table, ref_column in references %}
+
+{#- The referenced keys, each once, and whether any of its rows reached bronze (a hash join on
+    keys: the checked tables are the big ones). -#}
+parents__{{ column }} as (
+    select
+        {{ adapter.quote(ref_column) }} as _parent_key__{{ column }},
+        bool_or(len(_broken_rules) = 0) as _parent_clean__{{ column }}
+    from {{ ref('chk_raw__' ~ ref_table) }}
+    where {{ adapter.quote(ref_column) }} is not null
+    group by 1
+),
+{%- endfor %}
+
 checked as (
     select
         {%- for column in columns %}
-        {{ adapter.quote(column.name) }},
+        ranked.{{ adapter.quote(column.name) }},
         {%- endfor %}
         _source_file,
         _row_number,
@@ -207,6 +252,10 @@ checked as (
             case when _is_duplicate then '{{ key | join("+") }}:duplicate_key' end
         ], rule -> rule is not null) as _broken_rules
     from ranked
+    {%- for column, ref_table, ref_column in references %}
+    left join parents__{{ column }}
+        on ranked.{{ adapter.quote(column) }} = parents__{{ column }}._parent_key__{{ column }}
+    {%- endfor %}
 )
 
 select * from checked

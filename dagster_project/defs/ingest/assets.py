@@ -6,7 +6,12 @@ import dagster as dg
 
 from dagster_project.defs.resources import Warehouse
 from dagster_project.lib.contract import tables
-from dagster_project.lib.ingest import IngestError, land_table, missing_required_tables
+from dagster_project.lib.ingest import (
+    IngestError,
+    land_table,
+    missing_required_tables,
+    unmatched_files,
+)
 from dagster_project.lib.warehouse import preview_markdown
 
 
@@ -42,8 +47,16 @@ def landing_asset(table_name: str) -> dg.AssetsDefinition:
             )
         for name, columns in report.ignored_columns.items():
             context.log.warning(f"{name}: columns outside the contract ignored: {columns}")
+        # Every export has the required table, so its asset speaks for the whole folder.
+        unmatched = unmatched_files(raw_dir) if table.required_table else []
+        for name in unmatched:
+            context.log.warning(
+                f"{raw_dir / name}: matches no table and is not read (a table's files are"
+                " <table>.csv, .csv.gz or .parquet, or such files in a <table>/ folder)"
+            )
         return dg.MaterializeResult(
             metadata={
+                **({"unmatched_files": unmatched} if table.required_table else {}),
                 "dagster/row_count": report.rows_in_landing,
                 "rows_loaded": report.rows_loaded,
                 "files_loaded": report.files_loaded,

@@ -1,3 +1,3 @@
--- Referential checks read these landing tables (declared so dbt orders them):
--- depends_on: {{ source('raw', 'campaigns') }}
+-- Referential checks read these checked tables (declared so dbt orders them):
+-- depends_on: {{ ref('chk_raw__campaigns') }}
 {{ contract_checked('coupons') }}

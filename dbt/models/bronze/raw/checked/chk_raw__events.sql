@@ -1,5 +1,5 @@
--- Referential checks read these landing tables (declared so dbt orders them):
--- depends_on: {{ source('raw', 'customers') }}
--- depends_on: {{ source('raw', 'products') }}
--- depends_on: {{ source('raw', 'sessions') }}
+-- Referential checks read these checked tables (declared so dbt orders them):
+-- depends_on: {{ ref('chk_raw__customers') }}
+-- depends_on: {{ ref('chk_raw__products') }}
+-- depends_on: {{ ref('chk_raw__sessions') }}
 {{ contract_checked('events') }}

@@ -1,4 +1,4 @@
--- Referential checks read these landing tables (declared so dbt orders them):
--- depends_on: {{ source('raw', 'campaigns') }}
--- depends_on: {{ source('raw', 'customers') }}
+-- Referential checks read these checked tables (declared so dbt orders them):
+-- depends_on: {{ ref('chk_raw__campaigns') }}
+-- depends_on: {{ ref('chk_raw__customers') }}
 {{ contract_checked('marketing_touches') }}

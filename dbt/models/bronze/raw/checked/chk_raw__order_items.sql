@@ -1,4 +1,4 @@
--- Referential checks read these landing tables (declared so dbt orders them):
--- depends_on: {{ source('raw', 'orders') }}
--- depends_on: {{ source('raw', 'products') }}
+-- Referential checks read these checked tables (declared so dbt orders them):
+-- depends_on: {{ ref('chk_raw__orders') }}
+-- depends_on: {{ ref('chk_raw__products') }}
 {{ contract_checked('order_items') }}

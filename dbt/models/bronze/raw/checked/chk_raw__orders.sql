@@ -1,5 +1,5 @@
--- Referential checks read these landing tables (declared so dbt orders them):
--- depends_on: {{ source('raw', 'coupons') }}
--- depends_on: {{ source('raw', 'customers') }}
--- depends_on: {{ source('raw', 'sessions') }}
+-- Referential checks read these checked tables (declared so dbt orders them):
+-- depends_on: {{ ref('chk_raw__coupons') }}
+-- depends_on: {{ ref('chk_raw__customers') }}
+-- depends_on: {{ ref('chk_raw__sessions') }}
 {{ contract_checked('orders') }}

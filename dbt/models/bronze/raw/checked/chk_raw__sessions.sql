@@ -1,3 +1,3 @@
--- Referential checks read these landing tables (declared so dbt orders them):
--- depends_on: {{ source('raw', 'customers') }}
+-- Referential checks read these checked tables (declared so dbt orders them):
+-- depends_on: {{ ref('chk_raw__customers') }}
 {{ contract_checked('sessions') }}
