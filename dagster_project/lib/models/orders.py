@@ -8,11 +8,16 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 ORDER_COLUMNS = ("customer_id", "ordered_at", "order_amount")
 CUTOFF = "event_timestamp"  # the as-of time of an example, as Feast names it
 DAY_US = 86_400_000_000
+# Above 2^53 (9e15) a float no longer holds every whole unit, so sums of money stop reconciling;
+# no real order comes near 1e15 in any currency.
+MAX_ORDER_AMOUNT = 1e15
+SEPARATORS = (",", ";", "\t", "|")
 
 # Features the orders-only path computes; the names match Feast's customer_behaviour view where
 # the meaning is the same, so the baselines read either.
@@ -38,6 +43,48 @@ class OrdersFileError(ValueError):
     """An orders file that breaks the minimal contract: names the file, the row and the rule."""
 
 
+def _read_csv(path: Path) -> pl.DataFrame:
+    """A CSV as strings, with the separator its header uses (comma, semicolon, tab or bar, as
+    ingestion detects); an empty file or a row with the wrong number of fields is an error naming
+    the file (and the line)."""
+    with path.open(encoding="utf-8", errors="replace") as file:
+        header = file.readline().lstrip("\ufeff").strip()
+    if not header:
+        raise OrdersFileError(
+            f"{path}: the file is empty (expected a header row {','.join(ORDER_COLUMNS)})"
+        )
+    separator = max(SEPARATORS, key=lambda sep: len(_names(header, sep) & set(ORDER_COLUMNS)))
+    try:
+        return pl.read_csv(path, infer_schema=False, separator=separator)
+    except pl.exceptions.ComputeError as err:
+        raise OrdersFileError(
+            f"{path}: {_ragged_line(path, separator, len(header.split(separator))) or err}"
+        ) from err
+
+
+def _names(header: str, separator: str) -> set[str]:
+    return {name.strip().strip('"') for name in header.split(separator)}
+
+
+def _ragged_line(path: Path, separator: str, fields: int) -> str | None:
+    """Where a CSV has a row with another number of fields than its header's ``fields``
+    (DuckDB's strict reader names the line; Polars does not)."""
+    columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(fields))
+    try:
+        duckdb.execute(
+            f"select * from read_csv(?, delim = ?, quote = '\"', header = true, "
+            f"auto_detect = false, strict_mode = true, columns = {{{columns}}})",
+            [str(path), separator],
+        ).fetchall()
+    except duckdb.Error as err:
+        lines = str(err).splitlines()
+        line = next((x for x in lines if "CSV Error on Line" in x), "")
+        found = next((x for x in lines if x.startswith("Expected Number of Columns")), "")
+        if line and found:
+            return f"line {line.rsplit(':', 1)[1].strip()}: {found.lower()}"
+    return None
+
+
 def read_orders(path: str | Path) -> pl.DataFrame:
     """An orders CSV or Parquet file as customer_id (string), ordered_at (naive UTC; an ISO
     offset is converted), order_amount_krw (float). Rows are numbered from 1 (CSV: the first line
@@ -48,7 +95,7 @@ def read_orders(path: str | Path) -> pl.DataFrame:
         raise OrdersFileError(f"{path}: no such file")
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        raw = pl.read_csv(path, infer_schema=False)
+        raw = _read_csv(path)
     elif suffix in (".parquet", ".pq"):
         raw = pl.read_parquet(path)
     else:
@@ -56,6 +103,8 @@ def read_orders(path: str | Path) -> pl.DataFrame:
     missing = [c for c in ORDER_COLUMNS if c not in raw.columns]
     if missing:
         raise OrdersFileError(f"{path}: missing required column(s) {', '.join(missing)}")
+    if raw.is_empty():
+        raise OrdersFileError(f"{path}: no order rows (only a header)")
     frame = raw.select(ORDER_COLUMNS).with_row_index("row", offset=1)
 
     ts = pl.col("ordered_at")
@@ -94,7 +143,9 @@ def read_orders(path: str | Path) -> pl.DataFrame:
         ),
         (pl.col("ordered_at_parsed").is_null(), "ordered_at must be a timestamp or date"),
         (pl.col("order_amount_krw").is_null(), "order_amount must be a number"),
+        (~pl.col("order_amount_krw").is_finite(), "order_amount must be a finite number"),
         (pl.col("order_amount_krw") < 0, "order_amount must be >= 0"),
+        (pl.col("order_amount_krw") > MAX_ORDER_AMOUNT, "order_amount must be at most 1e15"),
     ]
     for broken, rule in rules:
         bad = out.filter(broken)
