@@ -63,8 +63,8 @@ def test_bad_options_are_usage_errors(tmp_path: Path, option: list[str], message
     assert message in result.output
 
 
-def test_channel_names_are_normalised_like_the_taxonomy(tmp_path: Path) -> None:
-    touches = TOUCHES + "J2,2025-05-01T10:00:00Z,Search_Ads \n"
+def test_a_trailing_space_does_not_make_a_new_channel(tmp_path: Path) -> None:
+    touches = TOUCHES + "J2,2025-05-01T10:00:00Z,search_ads \n"
     result = attribute(tmp_path, touches, OUTCOMES + "J2,true,50\n")
     assert result.exit_code == 0, result.output
     summary = (tmp_path / "out" / "summary.md").read_text()

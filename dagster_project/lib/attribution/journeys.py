@@ -167,8 +167,8 @@ def journeys_from_touches(
     _require(outcomes, outcomes_name, ["journey_id", "converted", "revenue"])
     t = touches.with_columns(
         journey_id=pl.col("journey_id").cast(pl.Utf8),
-        # As the channel taxonomy reads them: 'Search_Ads ' is search_ads.
-        channel=pl.col("channel").cast(pl.Utf8).str.strip_chars().str.to_lowercase(),
+        # 'search_ads ' (a trailing space from a spreadsheet) is search_ads, not a new channel.
+        channel=pl.col("channel").cast(pl.Utf8).str.strip_chars(),
         touched_at=_to_utc("touched_at", touches, touches_name),
     )
     for col, rule in (
