@@ -1,7 +1,8 @@
 {#
   The bronze layer is generated from the raw data contract (models/bronze/raw/__sources.yml):
   each column is typed with try_cast, and every rule a row breaks is listed in _broken_rules as
-  '<column>:<rule>'. Clean rows form the bronze views, broken ones the quarantine; both read the
+  '<column>:<rule>' (a reference to a row that was itself quarantined is parent_quarantined).
+  Clean rows form the bronze views, broken ones the quarantine; both read the
   same checked table, so bronze + quarantine reconcile with landing by construction (and a test
   says so).
 #}
@@ -95,8 +96,8 @@
             quarantined row, which goes to quarantine too rather than vanish in silver. -#}
         {%- set ref_table = meta['references'].split('.')[0] -%}
         {%- do rules.append((
-            c ~ ' is not null and _parent_clean__' ~ column.name ~ ' is null and exists (select 1 from '
-            ~ ref('chk_raw__' ~ ref_table) ~ ')',
+            c ~ ' is not null and _parent_clean__' ~ column.name ~ ' is null'
+            ~ ' and exists (select 1 from ' ~ ref('chk_raw__' ~ ref_table) ~ ')',
             'unknown_' ~ ref_table)) -%}
         {%- do rules.append(('not _parent_clean__' ~ column.name, 'parent_quarantined')) -%}
     {%- endif -%}

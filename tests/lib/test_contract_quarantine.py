@@ -59,7 +59,10 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     raw.mkdir()
     (raw / "customers.csv").write_text(CUSTOMERS)
     (raw / "orders.csv").write_text(ORDERS)
-    build_warehouse(raw, root / "w.duckdb", "--select", "path:models/bronze").assert_ok()
+    # Cautious: only the tests whose every parent is in bronze (not bronze -> silver).
+    build_warehouse(
+        raw, root / "w.duckdb", "--select", "path:models/bronze", "--indirect-selection", "cautious"
+    ).assert_ok()
     return root
 
 
