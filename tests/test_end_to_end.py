@@ -79,32 +79,35 @@ def test_orders_only_export_materializes_end_to_end(tmp_path: Path, monkeypatch)
     orders = simulate(WorldConfig(customers=1000, days=150, seed=3)).tables["orders"]
     orders.select("customer_id", "ordered_at", "order_amount").write_csv(raw / "orders.csv")
     result = materialize_everything(tmp_path, raw, monkeypatch)
-    # Everything materializes from orders alone, except what the models' blocking checks stop:
-    # on 1,000 customers' orders neither model beats the RFM baselines on the test window, so
-    # neither becomes the champion and this run scores no one.
+    # Everything materializes from orders alone. On 1,000 customers' orders neither model beats
+    # the RFM baselines on the test window: the checks warn, the run succeeds, and the scores are
+    # the RFM baseline's under the same columns, labelled, with one line saying why.
+    assert result.success
     failed_checks = {
-        (c.asset_key.to_user_string(), c.check_name)
+        (c.asset_key.to_user_string(), c.check_name, c.severity)
         for c in result.get_asset_check_evaluations()
         if not c.passed
     }
+    warn = dg.AssetCheckSeverity.WARN
     assert failed_checks == {
-        ("models/purchase_probability", "beats_baselines"),
-        ("models/ltv", "beats_baselines"),
+        ("models/purchase_probability", "beats_baselines", warn),
+        ("models/ltv", "beats_baselines", warn),
         # no coupon campaigns in an orders-only export: nothing shows the uplift model works
-        ("gold/coupon_uplift_evaluation", "qini_above_random"),
+        ("gold/coupon_uplift_evaluation", "qini_above_random", dg.AssetCheckSeverity.ERROR),
     }
-    failed_steps = {e.step_key for e in result.all_events if e.is_step_failure}
-    assert failed_steps == {"models__purchase_probability", "models__ltv"}
-    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert "gold/customer_scores" not in materialized
-
-    # The next daily run does not pick the failed models up: it serves the RFM baseline under
-    # the same columns, labelled, to everything downstream.
-    from dagster_project.definitions import defs
-
-    with dg.DagsterInstance.ephemeral() as instance:
-        daily = defs().resolve_job_def("refresh_all_job").execute_in_process(instance=instance)
-    assert daily.success
+    meta = {
+        e.asset_key.to_user_string(): e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+    note = meta["gold/customer_scores"]["score_source"].value
+    assert note.startswith("no model has passed beats_baselines yet; serving the RFM baseline; ")
+    assert "purchase_probability" in note and "test roc_auc 0." in note
+    assert "ltv_ziln" in note and "test normalized_gini " in note
+    assert note.count("best baseline 0.") == 2
+    # (the snapshots of an orders-only export start at its first order, a day or two in)
+    assert meta["models/training_set"]["plan"].value.endswith(
+        " days: 3 training cutoffs 14 days apart, horizon 30 days"
+    )
     with connect(tmp_path / "warehouse.duckdb", read_only=True) as con:
         sources = con.sql(
             "select model_version, p_buy_source, value_source, count(*) from gold.customer_scores"
@@ -114,6 +117,17 @@ def test_orders_only_export_materializes_end_to_end(tmp_path: Path, monkeypatch)
     [(version, p_buy_source, value_source, scored)] = sources
     assert (version, p_buy_source, value_source) == ("baseline:rfm_cell", "baseline", "baseline")
     assert scored == banded == orders["customer_id"].n_unique()
+
+    # The next daily run keeps serving the labelled baseline.
+    from dagster_project.definitions import defs
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        daily = defs().resolve_job_def("refresh_all_job").execute_in_process(instance=instance)
+    assert daily.success
+    with connect(tmp_path / "warehouse.duckdb", read_only=True) as con:
+        assert con.sql("select distinct model_version from gold.customer_scores").fetchall() == [
+            ("baseline:rfm_cell",)
+        ]
     with connect(tmp_path / "warehouse.duckdb", read_only=True) as con:
         assert con.execute("select count(*) from bronze.stg_raw__orders").fetchone()[0] == len(
             orders

@@ -101,6 +101,7 @@ def training_set(
         orders, store, settings.features_dir / "customer__daily.parquet", cfg
     )
     path = pipeline.save_training_set(ts, models_dir())
+    context.log.info(ts.plan.describe())
     context.log.info(f"{ts.frame.height:,} examples, Feast retrieval {ts.seconds_retrieval:.1f} s")
     splits = (
         ts.frame.group_by("split", "event_timestamp")
@@ -114,6 +115,7 @@ def training_set(
     metadata: dict[str, Any] = {
         "dagster/row_count": ts.frame.height,
         "retrieval_seconds": ts.seconds_retrieval,
+        "plan": ts.plan.describe(),
         "cutoffs": _table(splits),
         "horizon_days": ts.plan.horizon_days,
         "features": len(ts.purchase_features),
@@ -176,9 +178,10 @@ def _train(context: dg.AssetExecutionContext, config: ModelConfig, model: str, m
         dg.AssetCheckSpec(
             "beats_baselines",
             asset=PURCHASE_KEY,
-            blocking=True,
+            blocking=False,
             description="Test ROC AUC above the recency-only and RFM scores; a version that"
-            " fails is registered but never becomes the champion.",
+            " fails is registered but never becomes the champion (a warning: the run goes"
+            " on and serves the champion, or the RFM baseline).",
         )
     ],
 )
@@ -212,9 +215,10 @@ def purchase_probability(
         dg.AssetCheckSpec(
             "beats_baselines",
             asset=LTV_KEY,
-            blocking=True,
+            blocking=False,
             description="Test normalized Gini above past spend and the RFM cell mean; a version"
-            " that fails is registered but never becomes the champion.",
+            " that fails is registered but never becomes the champion (a warning: the run goes"
+            " on and serves the champion, or the RFM baseline).",
         )
     ],
 )
@@ -240,12 +244,14 @@ def ltv(context: dg.AssetExecutionContext, config: ModelConfig) -> dg.Materializ
 
 
 def _beats_baselines(check: dict[str, Any]) -> dg.AssetCheckResult:
-    """The blocking check of a model asset, as the registry recorded it: a version that fails
-    is registered but never becomes the champion, so no run scores with it."""
+    """The check of a model asset, as the registry recorded it. A warning, not a stop: promotion
+    follows the registry's verdict (a version that fails never becomes the champion), so the run
+    goes on and scores with the champion, or the labelled RFM baseline, whichever this gives."""
     values = {"model": check["model"], "best_baseline": check["best_baseline"]}
     return dg.AssetCheckResult(
         check_name="beats_baselines",
         passed=check["passed"],
+        severity=dg.AssetCheckSeverity.WARN,
         metadata={
             "metric": check["metric"],
             **{f"{k}_{check['metric']}": v for k, v in values.items() if math.isfinite(v)},

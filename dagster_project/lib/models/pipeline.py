@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -109,13 +109,13 @@ def build_feature_training_set(
     )
     lo, hi = bounds.collect().row(0)
     # The newest snapshot's as-of time closes the data: the test window is the last H days.
-    test = hi - timedelta(days=config.horizon_days)
-    plan = training.plan_cutoffs(
-        test,
-        lo + timedelta(days=config.min_history_days),
+    plan = training.fit_plan(
+        lo,
+        hi,
         config.horizon_days,
         config.step_days,
         config.max_train_cutoffs,
+        config.min_history_days,
     )
     entities = training.sample_entities(known, plan, config.max_train_customers, config.seed)
     purchase_features = feature_names(store, PURCHASE_SERVICE)
@@ -132,7 +132,7 @@ def build_feature_training_set(
             frame = frame.with_columns(extra.select(sorted(missing)))
         return frame
 
-    frame = training.build_training_set(entities, orders, config.horizon_days, retrieve)
+    frame = training.build_training_set(entities, orders, plan.horizon_days, retrieve)
     seconds = time.perf_counter() - started
     for column in BASELINE_COLUMNS:
         if column not in frame.columns:
@@ -366,16 +366,37 @@ def _fallback_baseline(registry: Registry, horizon_days: int | None) -> tuple[Rf
     return RfmBaseline.fit(train), ts.plan.horizon_days
 
 
-def source_note(versions: dict[str, str]) -> str:
-    """One line on where the scores come from: the champions, or the RFM baseline and why."""
+def check_line(registry: Registry, name: str, version: str | None = None) -> str | None:
+    """``version``'s (default: the newest candidate's) verdict with both figures, e.g.
+    "purchase_probability 20260101T... did not beat its baselines (test roc_auc 0.612, best
+    baseline 0.645)"; None when nothing is trained."""
+    version = version or next(reversed(registry.versions(name)), None)
+    if version is None:
+        return None
+    check = registry.metadata(name, version)["checks"][CHECK]
+    verdict = "beat" if check["passed"] else "did not beat"
+    return (
+        f"{name} {version} {verdict} its baselines (test {check['metric']} "
+        f"{check['model']:.3f}, best baseline {check['best_baseline']:.3f})"
+    )
+
+
+def source_note(versions: dict[str, str], registry: Registry | None = None) -> str:
+    """One line on where the scores come from: the champions, or the RFM baseline and why (with
+    the newest candidate's figures next to its best baseline's when it failed its check and
+    ``registry`` is given)."""
     waiting = [name for name, v in versions.items() if v == BASELINE_VERSION]
     if not waiting:
         return f"champions {', '.join(f'{n} {v}' for n, v in versions.items())} (passed {CHECK})"
     if len(waiting) == len(versions):
-        return f"no model has passed {CHECK} yet; serving the RFM baseline"
-    [name] = waiting
-    served = "p_buy" if name == PURCHASE_MODEL else "expected value"
-    return f"{name} has not passed {CHECK} yet; serving the RFM baseline for {served}"
+        note = f"no model has passed {CHECK} yet; serving the RFM baseline"
+    else:
+        [name] = waiting
+        served = "p_buy" if name == PURCHASE_MODEL else "expected value"
+        note = f"{name} has not passed {CHECK} yet; serving the RFM baseline for {served}"
+    lines = [check_line(registry, name) for name in waiting] if registry else []
+    figures = [line for line in lines if line and " did not beat " in line]
+    return "; ".join([note, *figures])
 
 
 def score_customers(
@@ -445,7 +466,7 @@ def score_customers(
         pl.lit("baseline" if purchase is None else "model").alias("p_buy_source"),
         pl.lit("baseline" if ltv is None else "model").alias("value_source"),
     )
-    return scores, {"as_of": as_of, "versions": versions, "note": source_note(versions)}
+    return scores, {"as_of": as_of, "versions": versions, "note": source_note(versions, registry)}
 
 
 def write_scores(con: duckdb.DuckDBPyConnection, scores: pl.DataFrame, features_dir: Path) -> Path:
@@ -522,6 +543,8 @@ def load_training_set(folder: Path) -> TrainingSet:
         datetime.fromisoformat(meta["plan"]["validation"]),
         datetime.fromisoformat(meta["plan"]["test"]),
         int(meta["plan"]["horizon_days"]),
+        meta["plan"].get("history_days"),
+        meta["plan"].get("requested_horizon_days"),
     )
     return TrainingSet(
         pl.read_parquet(path),
@@ -542,15 +565,9 @@ def champion_summary(models_root: Path) -> list[str]:
         version = registry.champion(name)
         if version is None:
             if registry.versions(name):
-                lines.append(
-                    f"model {name}: no version has passed {CHECK}; scores use the RFM baseline"
-                )
+                lines.append(f"model {check_line(registry, name)}; scores use the RFM baseline")
             continue
-        check = registry.metadata(name, version)["checks"][CHECK]
-        lines.append(
-            f"model {name} {version}: test {check['metric']} {check['model']:.3f} "
-            f"(best baseline {check['best_baseline']:.3f})"
-        )
+        lines.append(f"model {check_line(registry, name, version)}; champion")
     if lines:
         lines.append(f"customer scores: {SCORES_TABLE} and Feast service customer_scores_v1")
     return lines

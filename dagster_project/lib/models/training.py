@@ -24,6 +24,8 @@ from dagster_project.lib.models.orders import CUTOFF, label_orders
 from dagster_project.lib.models.ziln import BoosterParams, PurchaseModel, ZilnModel
 
 SPLITS = ("train", "validation", "test")
+# The shortest horizon worth a model: two weeks of labels hold a week-day cycle twice.
+MIN_HORIZON_DAYS = 14
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,22 @@ class CutoffPlan:
     validation: datetime
     test: datetime
     horizon_days: int
+    history_days: int | None = None  # the days of data the plan was fitted to
+    requested_horizon_days: int | None = None
+
+    def describe(self) -> str:
+        """One line: the history, the training cutoffs and the horizon, and why it is shorter
+        than asked if it is."""
+        step = self.train[1] - self.train[0] if len(self.train) > 1 else None
+        cutoffs = f"{len(self.train)} training cutoff{'s' if len(self.train) > 1 else ''}"
+        if step:
+            cutoffs += f" {step.days} days apart"
+        line = f"horizon {self.horizon_days} days"
+        asked = self.requested_horizon_days
+        if asked and asked != self.horizon_days:
+            line += f" (shortened from {asked} to fit the history)"
+        prefix = f"history {self.history_days} days: " if self.history_days is not None else ""
+        return f"{prefix}{cutoffs}, {line}"
 
     def as_frame(self) -> pl.DataFrame:
         rows = [(c, "train") for c in self.train]
@@ -46,6 +64,8 @@ class CutoffPlan:
             "validation": self.validation.isoformat(),
             "test": self.test.isoformat(),
             "horizon_days": self.horizon_days,
+            "history_days": self.history_days,
+            "requested_horizon_days": self.requested_horizon_days,
         }
 
 
@@ -69,6 +89,38 @@ def plan_cutoffs(
             f"first usable cutoff {earliest:%Y-%m-%d}; use a shorter horizon or more history"
         )
     return CutoffPlan(train, validation, test, horizon_days)
+
+
+def fit_plan(
+    first: datetime,
+    newest: datetime,
+    horizon_days: int,
+    step_days: int = 14,
+    max_train_cutoffs: int = 6,
+    min_history_days: int = 28,
+) -> CutoffPlan:
+    """The cutoffs for data from ``first`` to ``newest``, adapted to the history: the test window
+    is the last H days, with H the asked horizon or, when the history is too short for it, the
+    longest that leaves a training cutoff (min_history_days of features, then training,
+    validation and test windows of H days each), and as many training cutoffs as fit (at most
+    ``max_train_cutoffs``). Below a horizon of MIN_HORIZON_DAYS it is an error."""
+    history = (newest - first).days
+    horizon = min(horizon_days, (history - min_history_days) // 3)
+    if horizon < MIN_HORIZON_DAYS:
+        needed = min_history_days + 3 * MIN_HORIZON_DAYS
+        raise ValueError(
+            f"history {history} days: too short to train the models; they need at least "
+            f"{needed} days ({min_history_days} days of features, then training, validation and "
+            f"test windows of at least {MIN_HORIZON_DAYS} days each)"
+        )
+    plan = plan_cutoffs(
+        newest - timedelta(days=horizon),
+        first + timedelta(days=min_history_days),
+        horizon,
+        step_days,
+        max_train_cutoffs,
+    )
+    return CutoffPlan(plan.train, plan.validation, plan.test, horizon, history, horizon_days)
 
 
 def sample_entities(
