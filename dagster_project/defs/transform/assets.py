@@ -30,7 +30,9 @@ class LayeredTranslator(DagsterDbtTranslator):
 
 
 def dbt_build_args() -> list[str]:
-    return ["build"]
+    # Cautious: a subset (e.g. bronze only) runs the tests whose every parent is selected, not
+    # the reconciliation tests that also read silver tables the subset does not build.
+    return ["build", "--indirect-selection", "cautious"]
 
 
 @cache
