@@ -9,7 +9,8 @@ from pathlib import Path
 
 import yaml
 
-SOURCES_YML = Path(__file__).resolve().parents[2] / "dbt/models/bronze/raw/__sources.yml"
+DBT_DIR = Path(__file__).resolve().parents[2] / "dbt"
+SOURCES_YML = DBT_DIR / "models/bronze/raw/__sources.yml"
 
 
 @dataclass(frozen=True)
@@ -63,3 +64,11 @@ def tables() -> dict[str, Table]:
             versioned="versioned_by" in meta,
         )
     return out
+
+
+@cache
+def money_max() -> float:
+    """The largest money amount that is data, not a broken value: the dbt var
+    `contract_money_max`, so the warehouse's contract and the orders-only path agree."""
+    project = yaml.safe_load((DBT_DIR / "dbt_project.yml").read_text())
+    return float(project["vars"]["contract_money_max"])

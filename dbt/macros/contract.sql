@@ -78,6 +78,9 @@
     {%- if meta.get('max') is not none -%}
         {%- do rules.append((c ~ ' > ' ~ meta['max'], 'above_max')) -%}
     {%- endif -%}
+    {%- if meta.get('money') -%}
+        {%- do rules.append((c ~ ' > ' ~ var('contract_money_max'), 'above_money_max')) -%}
+    {%- endif -%}
     {%- if meta.get('not_future') -%}
         {%- do rules.append((c ~ " > timezone('UTC', now())", 'in_future')) -%}
     {%- endif -%}

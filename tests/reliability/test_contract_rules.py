@@ -29,7 +29,7 @@ ORDERS = {
     "o2,c1,2025-05-05T10:00:00Z,NaN": "order_amount:not_finite",
     "o3,c1,2025-05-05T10:00:00Z,inf": "order_amount:not_finite",
     "o4,c1,2025-05-05T10:00:00Z,1e309": "order_amount:not_finite",
-    "o5,c1,2025-05-05T10:00:00Z,1e308": "order_amount:above_max",
+    "o5,c1,2025-05-05T10:00:00Z,2e11": "order_amount:above_money_max",
     "o6,c1,-infinity,100": "ordered_at:not_finite",
     "o7,c1,epoch,100": "ordered_at:before_2000-01-01",
     "o8,c1,1900-01-01,100": "ordered_at:before_2000-01-01",

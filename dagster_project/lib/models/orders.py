@@ -11,12 +11,11 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from dagster_project.lib import contract
+
 ORDER_COLUMNS = ("customer_id", "ordered_at", "order_amount")
 CUTOFF = "event_timestamp"  # the as-of time of an example, as Feast names it
 DAY_US = 86_400_000_000
-# Above 2^53 (9e15) a float no longer holds every whole unit, so sums of money stop reconciling;
-# no real order comes near 1e15 in any currency.
-MAX_ORDER_AMOUNT = 1e15
 SEPARATORS = (",", ";", "\t", "|")
 
 # Features the orders-only path computes; the names match Feast's customer_behaviour view where
@@ -145,7 +144,10 @@ def read_orders(path: str | Path) -> pl.DataFrame:
         (pl.col("order_amount_krw").is_null(), "order_amount must be a number"),
         (~pl.col("order_amount_krw").is_finite(), "order_amount must be a finite number"),
         (pl.col("order_amount_krw") < 0, "order_amount must be >= 0"),
-        (pl.col("order_amount_krw") > MAX_ORDER_AMOUNT, "order_amount must be at most 1e15"),
+        (
+            pl.col("order_amount_krw") > contract.money_max(),
+            f"order_amount must be at most {contract.money_max():g} (contract_money_max)",
+        ),
     ]
     for broken, rule in rules:
         bad = out.filter(broken)
