@@ -112,8 +112,8 @@ def attribution_credit(
     decay, position-based, Markov orders 1-3 (exact removal effects), funnel-aware Markov,
     Shapley, and the incrementality-aware model (the one the budget should trust), whose
     no-marketing share is the (baseline) row; that model's credit by week, channel and scope
-    is gold.attribution_credit_weekly (the response curves' input). On a simulated world, every model is checked
-    against the true incremental orders in truth/."""
+    is gold.attribution_credit_weekly (the response curves' input). On a simulated world,
+    every model is checked against the true incremental orders in truth/."""
     from dagster_project.lib.attribution.warehouse import attribute_warehouse, read_truth
 
     settings = Settings.from_env()

@@ -183,8 +183,8 @@ def allocate(
             for ch, m in zip(rc.channels, marginal, strict=True)
         },
         at_bound={
-            ch: "min" if xi <= l + tol else "max" if xi >= h - tol else ""
-            for ch, xi, l, h in zip(rc.channels, x, lo, hi, strict=True)
+            ch: "min" if xi <= low + tol else "max" if xi >= high - tol else ""
+            for ch, xi, low, high in zip(rc.channels, x, lo, hi, strict=True)
         },
     )
 
@@ -224,8 +224,10 @@ def _solve(rc, w, lo, hi, budget, objective) -> np.ndarray:
         _fit_to_budget(current, lo, hi, budget),
         _fit_to_budget(np.ones_like(lo), lo, hi, budget),
     ]
-    candidates = [_prune(f, _polish(f, x, lo, hi, budget, objective), lo, hi, budget, objective)
-                  for x in starts]
+    candidates = [
+        _prune(f, _polish(f, x, lo, hi, budget, objective), lo, hi, budget, objective)
+        for x in starts
+    ]
     return max(candidates, key=f.value)
 
 
@@ -483,9 +485,10 @@ def plan_budget(
     splits |= extra_splits or {}
     scenarios = pl.concat(
         [
-            fc(spend).filter(pl.col("channel") == "total").drop("channel").select(
-                pl.lit(name).alias("scenario"), pl.all()
-            )
+            fc(spend)
+            .filter(pl.col("channel") == "total")
+            .drop("channel")
+            .select(pl.lit(name).alias("scenario"), pl.all())
             for name, spend in splits.items()
         ]
     )

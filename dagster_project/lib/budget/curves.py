@@ -401,3 +401,69 @@ def recovery(rc: ResponseCurves, truth: pl.DataFrame) -> pl.DataFrame:
         fitted_rank=pl.col("fitted_marginal_roas").rank("ordinal", descending=True),
         true_rank=pl.col("true_marginal_roas").rank("ordinal", descending=True),
     )
+
+
+# Weekly spend per channel (Monday of the business week), channels that had any.
+SPEND_SQL = """
+select channel, cast(date_trunc('week', activity_date) as date) as week_start,
+    cast(sum(spend_krw) as double) as spend,
+from gold.fct_conversion_tracking
+group by all
+qualify sum(sum(spend_krw)) over (partition by channel) > 0
+order by channel, week_start
+"""
+WEEKLY_CREDIT_TABLE = "gold.attribution_credit_weekly"
+
+
+@dataclass
+class WarehouseInputs:
+    weekly: pl.DataFrame  # the fit's input (channels with spend and journeys)
+    spend_channels: list[str]
+    without_journeys: list[str]  # channels with spend but no touch in any journey
+    reason: str | None  # why nothing can be fitted, or None
+
+
+def warehouse_inputs(con) -> WarehouseInputs:
+    """Weekly spend (gold.fct_conversion_tracking) and weekly incremental credit (the
+    incrementality-aware attribution's, gold.attribution_credit_weekly) of every channel that
+    has both spend and journeys; `reason` says why there is nothing to fit."""
+    spend = con.sql(SPEND_SQL).pl()
+    channels = sorted(spend["channel"].unique().to_list())
+    journeys = set(
+        con.sql(
+            "select distinct channel from gold.fct_touchpoint_journeys where channel is not null"
+        )
+        .pl()["channel"]
+        .to_list()
+    )
+    without = [ch for ch in channels if ch not in journeys]
+    has_credit = con.sql(
+        "select count(*) from information_schema.tables"
+        " where table_schema = 'gold' and table_name = 'attribution_credit_weekly'"
+    ).fetchone()[0]
+    credit = (
+        con.sql(f"select * from {WEEKLY_CREDIT_TABLE}").pl()
+        if has_credit
+        else pl.DataFrame(
+            schema={
+                "week_start": pl.Date,
+                "channel": pl.Utf8,
+                "scope": pl.Utf8,
+                "conversions": pl.Float64,
+                "revenue": pl.Float64,
+            }
+        )
+    )
+    fit = spend.filter(pl.col("channel").is_in(sorted(journeys)))
+    weekly = weekly_inputs(fit, credit)
+    reason = None
+    if not channels:
+        reason = "no marketing spend in the data (e.g. an orders-only export)"
+    elif fit.is_empty():
+        reason = f"spend only for channels without journeys: {', '.join(without)}"
+    elif credit.is_empty():
+        reason = (
+            f"no weekly incremental credit in {WEEKLY_CREDIT_TABLE}: the incrementality model"
+            " needs touches and both converting and non-converting journeys"
+        )
+    return WarehouseInputs(weekly, channels, without, reason)

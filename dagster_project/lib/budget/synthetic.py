@@ -139,8 +139,7 @@ def true_revenue(weekly_spend: dict[str, float], channels: int = 8) -> float:
     """Incremental revenue per week under the planted curves at steady weekly spends."""
     return float(
         sum(
-            true_orders(ch, np.array([weekly_spend.get(ch.channel, 0.0)]))[0]
-            * ch.revenue_per_order
+            true_orders(ch, np.array([weekly_spend.get(ch.channel, 0.0)]))[0] * ch.revenue_per_order
             for ch in planted(channels)
         )
     )
