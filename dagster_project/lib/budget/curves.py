@@ -405,11 +405,14 @@ def recovery(rc: ResponseCurves, truth: pl.DataFrame) -> pl.DataFrame:
 
 # Weekly spend per channel (Monday of the business week), channels that had any.
 SPEND_SQL = """
-select channel, cast(date_trunc('week', activity_date) as date) as week_start,
-    cast(sum(spend_krw) as double) as spend,
-from gold.fct_conversion_tracking
-group by all
-qualify sum(sum(spend_krw)) over (partition by channel) > 0
+with weekly as (
+    select channel, cast(date_trunc('week', activity_date) as date) as week_start,
+        cast(sum(spend_krw) as double) as spend,
+    from gold.fct_conversion_tracking
+    group by channel, week_start
+)
+select * from weekly
+qualify sum(spend) over (partition by channel) > 0
 order by channel, week_start
 """
 WEEKLY_CREDIT_TABLE = "gold.attribution_credit_weekly"
