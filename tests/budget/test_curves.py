@@ -31,7 +31,9 @@ def test_allocator_beats_last_click_roas_split_under_the_true_curves(world) -> N
     budget = sum(c.current_spend for c in rc.curves.values())
     plan = allocate.allocate(rc, budget)
     lc = world["last_click"].with_columns(roas=pl.col("revenue") / pl.col("spend"))
-    last_click = allocate.proportional_split(dict(zip(lc["channel"], lc["roas"])), budget)
+    last_click = allocate.proportional_split(
+        dict(zip(lc["channel"], lc["roas"], strict=True)), budget
+    )
     ours = synthetic.true_revenue(plan.spend)
     # the allocator's plan earns clearly more, in truth, than either naive split
     assert ours > 1.05 * synthetic.true_revenue(last_click)

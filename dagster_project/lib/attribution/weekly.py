@@ -48,7 +48,7 @@ def weekly_credit(jr: Journeys, result: IncrementalityResult, timezone: str) -> 
     )
     parts = [long.with_columns(scope=pl.lit("all")), long.filter(pl.col("scope").is_not_null())]
     return (
-        pl.concat([p.select(WEEKLY_SCHEMA) for p in parts])
+        pl.concat([p.select(list(WEEKLY_SCHEMA)) for p in parts])
         .group_by("week_start", "channel", "scope")
         .agg(pl.col("conversions").sum(), pl.col("revenue").sum())
         .sort("week_start", "channel", "scope")
