@@ -585,6 +585,19 @@ def bench_segments(
     segments.run(warehouse or Settings.from_env().duckdb_path, repeats)
 
 
+@bench_app.command("budget")
+def bench_budget(
+    repeats: Annotated[int, typer.Option(help="Runs of fit + plan; the median is reported.")] = 3,
+) -> None:
+    """Response curves and the budget allocator on seeded planted data.
+
+    Fit + plan for 8 channels x 52 weeks (median wall time), the recovery of the planted curves
+    over 12 seeds, and the allocator's plan against the true optimum and the naive splits."""
+    from dagster_project.lib.bench import budget
+
+    budget.run_fit(repeats)
+
+
 @bench_app.command("attribution")
 def bench_attribution(
     sizes: Annotated[str, typer.Option(help="Comma-separated journey counts.")] = "100000,1000000",
