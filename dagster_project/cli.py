@@ -289,6 +289,8 @@ def plan_budget(
         console.print(f"nothing to plan: {inputs.reason}")
         return
     rc = curves.fit_curves(inputs.weekly)
+    for ch, why in rc.skipped.items():
+        console.print(f"not planned: {ch} ({why})")
     try:
         limits = allocate.load_bounds(bounds, rc) if bounds else None
         result = allocate.plan_budget(rc, budget, weeks, limits, objective, margin)

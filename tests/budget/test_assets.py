@@ -75,3 +75,18 @@ def test_spend_without_journeys_names_the_channel(warehouses, tmp_path: Path) ->
     for key in ("gold/response_curves", "gold/budget_plan"):
         assert meta[key]["channels_without_journeys"] == "display"
         assert meta[key]["skipped"] == "spend only for channels without journeys: display"
+
+
+def test_plan_budget_cli_says_why_on_spend_without_journeys(warehouses, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from dagster_project.cli import app
+    from dagster_project.lib.warehouse import publish_read_copy
+
+    publish_read_copy(warehouses["spend_only"])
+    monkeypatch.setenv("MOPT_DUCKDB_PATH", str(warehouses["spend_only"]))
+    result = CliRunner().invoke(app, ["plan-budget", "--budget", "1000000", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "spend without journeys (not planned): display" in result.output
+    assert "nothing to plan: spend only for channels without journeys: display" in result.output
+    assert not (tmp_path / "plan.csv").exists()

@@ -403,7 +403,7 @@ def recovery(rc: ResponseCurves, truth: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-# Weekly spend per channel (Monday of the business week), channels that had any.
+# Weekly spend per channel (Monday of the business week), for the channels that had any.
 SPEND_SQL = """
 with weekly as (
     select channel, cast(date_trunc('week', activity_date) as date) as week_start,
@@ -411,8 +411,9 @@ with weekly as (
     from gold.fct_conversion_tracking
     group by channel, week_start
 )
+-- from each channel's first week with spend: before it there was no such channel to plan
 select * from weekly
-qualify sum(spend) over (partition by channel) > 0
+qualify week_start >= min(case when spend > 0 then week_start end) over (partition by channel)
 order by channel, week_start
 """
 WEEKLY_CREDIT_TABLE = "gold.attribution_credit_weekly"
