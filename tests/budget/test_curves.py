@@ -63,3 +63,15 @@ def test_bad_weekly_rows_are_named() -> None:
         curves.fit_curves(broken)
     with pytest.raises(curves.CurveInputError, match="one row per channel and week"):
         curves.fit_curves(pl.concat([weekly, weekly.head(1)]))
+
+
+def test_fitted_parameters_sit_next_to_the_planted_ones(tmp_path) -> None:
+    w = synthetic.weekly_world(seed=0)
+    (tmp_path / "truth").mkdir()
+    w["truth_params"].write_parquet(tmp_path / curves.TRUTH_PARAMS)
+    rc = curves.fit_curves(w["weekly"])
+    table = curves.params_against_truth(rc, tmp_path)
+    assert table.height == 8 and table["true_adstock_decay"].null_count() == 0
+    # the decay is identified from the flighting: fitted within 0.15 of the planted one
+    assert (table["decay"] - table["true_adstock_decay"]).abs().max() < 0.15, table
+    assert curves.params_against_truth(rc, tmp_path / "none") is None

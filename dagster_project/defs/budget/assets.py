@@ -129,6 +129,9 @@ def response_curves(context: dg.AssetExecutionContext, warehouse: Warehouse):
         metadata["marginal_roas_rank_right"] = bool(
             (check["fitted_rank"] == check["true_rank"]).all()
         )
+    planted = curves.params_against_truth(rc, Path(warehouse.raw_dir))
+    if planted is not None:
+        metadata["truth_params"] = dg.MetadataValue.md(markdown_table(_rounded(planted, 3)))
     return dg.MaterializeResult(metadata=metadata)
 
 

@@ -367,6 +367,19 @@ def read_truth_curves(raw_dir: Path) -> pl.DataFrame | None:
     return pl.read_parquet(path) if path.exists() else None
 
 
+def params_against_truth(rc: ResponseCurves, raw_dir: Path) -> pl.DataFrame | None:
+    """The fitted decay, half-saturation and shape next to a simulated world's planted
+    parameters (every column of truth/channel_response_params.parquet, prefixed true_), if it
+    has them."""
+    path = Path(raw_dir) / TRUTH_PARAMS
+    if not path.exists():
+        return None
+    truth = pl.read_parquet(path)
+    truth = truth.rename({c: f"true_{c}" for c in truth.columns if c != "channel"})
+    fitted = params_table(rc).select("channel", "decay", "half_saturation_krw", "shape")
+    return fitted.join(truth, on="channel", how="left")
+
+
 def recovery(rc: ResponseCurves, truth: pl.DataFrame) -> pl.DataFrame:
     """Per fitted channel: fitted and true incremental orders at the current weekly spend (the
     truth interpolated on its spend grid), their relative error, and the fitted and true marginal
