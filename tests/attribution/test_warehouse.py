@@ -213,3 +213,27 @@ def test_markov_on_the_world_is_identical_across_runs(small_world: Path):
         wa, ra = models.markov(a, order)
         wb, rb = models.markov(b, order)
         assert (wa == wb).all() and (ra.removal_effects == rb.removal_effects).all()
+
+
+def test_weekly_incremental_credit_reconciles_with_the_model_credit(materialized):
+    """gold.attribution_credit_weekly (the response curves' input) splits the incrementality
+    model's channel credit by week: per channel and scope, it adds up to gold.attribution_credit."""
+    path, _, _ = materialized
+    with connect(path, read_only=True) as con:
+        weekly = con.sql(
+            "select channel, scope, sum(conversions) as c, sum(revenue) as r"
+            " from gold.attribution_credit_weekly group by all"
+        ).pl()
+        total = con.sql(
+            "select channel, scope, sum(conversions) as c, sum(revenue) as r"
+            " from gold.attribution_credit where model = 'incrementality'"
+            " and channel != '(baseline)' group by all"
+        ).pl()
+        weeks = con.sql(
+            "select count(*) from gold.attribution_credit_weekly where isodow(week_start) != 1"
+        ).fetchone()[0]
+    assert weeks == 0 and weekly.height > 0
+    joined = total.join(weekly, on=["channel", "scope"], how="full", suffix="_weekly")
+    assert joined.height == total.height == weekly.height
+    assert (joined["c"] - joined["c_weekly"]).abs().max() < 1e-6
+    assert (joined["r"] - joined["r_weekly"]).abs().max() < 1e-3

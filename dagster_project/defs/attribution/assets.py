@@ -12,6 +12,7 @@ from dagster_project.defs.resources import Warehouse
 from dagster_project.defs.transform.assets import model_key
 from dagster_project.lib.attribution import report, tracking
 from dagster_project.lib.attribution.journeys import BASELINE
+from dagster_project.lib.attribution.weekly import WEEKLY_SCHEMA, weekly_credit
 from dagster_project.lib.settings import Settings
 from dagster_project.lib.warehouse import markdown_table
 
@@ -110,8 +111,9 @@ def attribution_credit(
     all), channel and campaign, on the same journeys: last click, first click, linear, time
     decay, position-based, Markov orders 1-3 (exact removal effects), funnel-aware Markov,
     Shapley, and the incrementality-aware model (the one the budget should trust), whose
-    no-marketing share is the (baseline) row. On a simulated world, every model is checked
-    against the true incremental orders in truth/."""
+    no-marketing share is the (baseline) row; that model's credit by week, channel and scope
+    is gold.attribution_credit_weekly (the response curves' input). On a simulated world,
+    every model is checked against the true incremental orders in truth/."""
     from dagster_project.lib.attribution.warehouse import attribute_warehouse, read_truth
 
     settings = Settings.from_env()
@@ -123,10 +125,17 @@ def attribution_credit(
             markov_orders=tuple(config.markov_orders),
             timezone=settings.business_timezone,
         )
+    inc = run.incrementality
+    weekly = (
+        pl.DataFrame(schema=WEEKLY_SCHEMA)
+        if inc is None
+        else weekly_credit(jr, inc, settings.business_timezone)
+    )
     with warehouse.connect() as con:
         _write(con, "gold.attribution_credit", run.credit)
         _write(con, "gold.attribution_removal_effects", run.removal_effects)
-    inc = run.incrementality
+        # the response curves' input (gold/response_curves); empty without the model
+        _write(con, "gold.attribution_credit_weekly", weekly)
     matrix = report.channel_matrix(run.credit)
     metadata: dict[str, Any] = {
         "dagster/row_count": run.credit.height,

@@ -1,0 +1,1 @@
+"""Budget allocation: response curves fitted on incremental outcomes, the allocator, and charts."""

@@ -1,0 +1,486 @@
+"""Response curves: per channel, weekly spend -> incremental orders, with geometric adstock
+(carry-over) and Hill saturation (diminishing returns), fitted by penalized maximum likelihood
+(MAP) in scipy, with a Laplace approximation for the uncertainty.
+
+Model, per channel and week t: adstocked spend a_t = sum_l w_l x_{t-l} with w_l proportional to
+decay^l over `ADSTOCK_WEEKS` lags, normalized to sum to 1 (so a steady weekly spend S has a = S,
+and the steady-state curve does not depend on the decay); expected incremental orders
+mu_t = scale * a_t^shape / (half_saturation^shape + a_t^shape); Gaussian noise. No intercept: the
+outcome is already incremental (the incrementality-aware attribution's credit, calibrated by the
+randomized holdouts where there are any), so no spend means no incremental orders.
+
+Why not pymc-marketing: its MMM (NUTS over the same adstock + saturation model) is the reference
+design, but sampling 8 channels x 52 weeks took minutes here (docs/budget.md has the measured
+time), far over the 60 s the whole fit + plan may take. The MAP fit below takes milliseconds per
+channel; weak priors (normal on the transformed parameters) keep a channel whose spend never
+reached saturation identifiable, as the MMM's priors do.
+
+Why Laplace: the posterior is approximated by a normal around the MAP in the unconstrained
+parameters (covariance from the Jacobian of the weighted residuals); draws from it, mapped back,
+give curve and forecast intervals at the cost of evaluating the curve, where a parametric
+bootstrap would refit every channel hundreds of times. Intervals are of the expected incremental
+outcome (parameter uncertainty), not of one week's noisy realization.
+
+Revenue and acquisitions (first orders) scale the orders curve by the channel's incremental
+revenue per incremental order and its incremental first-order share over the fitted weeks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from scipy.optimize import least_squares
+from scipy.special import expit
+
+# Carry-over lags kept (weeks): at the largest decay allowed, 0.8^12 = 7 % of a week's effect
+# is left after 12 weeks.
+ADSTOCK_WEEKS = 12
+DECAY_MAX = 0.8
+# Weak priors (mean, sd) on the unconstrained parameters: decay logit (0 -> decay 0.4), log of
+# half-saturation / mean spend, log shape (1.5), log of scale / mean outcome (2: half saturation
+# at the mean spend).
+PRIORS = np.array([[0.0, 2.0], [0.0, 1.5], [np.log(1.5), 0.5], [np.log(2.0), 1.5]])
+SHAPE_MIN = 0.5
+# Channels with fewer weeks of spend than this are not fitted (four parameters need data).
+MIN_WEEKS = 12
+OUTCOMES = ("orders", "revenue", "acquisitions")
+WEEKLY_COLUMNS = ("channel", "week_start", "spend", "orders", "revenue", "first_orders")
+
+
+class CurveInputError(ValueError):
+    """Weekly inputs the curves cannot be fitted on (the message names the rule)."""
+
+
+@dataclass(frozen=True)
+class ChannelCurve:
+    """One channel's fitted curve. theta: MAP of (decay logit, log half-saturation / spend_unit,
+    log shape, log scale / outcome_unit); cov: its Laplace covariance."""
+
+    channel: str
+    theta: np.ndarray
+    cov: np.ndarray
+    spend_unit: float
+    outcome_unit: float
+    revenue_per_order: float
+    first_share: float
+    current_spend: float
+    max_spend: float
+    history: np.ndarray  # the last ADSTOCK_WEEKS weeks of spend, oldest first
+    weeks: int
+    r2: float
+
+    def params(self, theta: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """decay, half_saturation (KRW per week), shape, scale (orders per week at saturation),
+        for the MAP or for draws (rows of `theta`)."""
+        t = np.atleast_2d(self.theta if theta is None else theta)
+        return {
+            "decay": DECAY_MAX * expit(t[:, 0]),
+            "half_saturation": np.exp(t[:, 1]) * self.spend_unit,
+            "shape": SHAPE_MIN + np.exp(t[:, 2]),
+            "scale": np.exp(t[:, 3]) * self.outcome_unit,
+        }
+
+    def per_order(self, outcome: str) -> float:
+        return {"orders": 1.0, "revenue": self.revenue_per_order, "acquisitions": self.first_share}[
+            outcome
+        ]
+
+    def steady(self, spend: np.ndarray, theta: np.ndarray | None = None) -> np.ndarray:
+        """Incremental orders per week at a steady weekly spend: (draws, len(spend))."""
+        p = self.params(theta)
+        return _hill(np.asarray(spend, dtype=np.float64)[None, :], p)
+
+    def marginal(self, spend: np.ndarray, theta: np.ndarray | None = None) -> np.ndarray:
+        """d(incremental orders per week) / d(weekly spend) at a steady spend: (draws, n)."""
+        p = self.params(theta)
+        s = np.maximum(np.asarray(spend, dtype=np.float64)[None, :], 1e-9)
+        k, n = p["half_saturation"][:, None], p["shape"][:, None]
+        ratio = (s / k) ** n
+        return p["scale"][:, None] * n * ratio / (s * (1 + ratio) ** 2)
+
+    def draws(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return rng.multivariate_normal(self.theta, self.cov, size=n, method="cholesky")
+
+
+@dataclass
+class ResponseCurves:
+    curves: dict[str, ChannelCurve]
+    last_week: object  # date of the last fitted week's Monday
+    skipped: dict[str, str] = field(default_factory=dict)  # channel -> why not fitted
+
+    @property
+    def channels(self) -> list[str]:
+        return sorted(self.curves)
+
+
+def _hill(adstocked: np.ndarray, p: dict[str, np.ndarray]) -> np.ndarray:
+    k, n = p["half_saturation"][:, None], p["shape"][:, None]
+    ratio = (np.maximum(adstocked, 0.0) / k) ** n
+    return p["scale"][:, None] * ratio / (1 + ratio)
+
+
+def adstock(spend: np.ndarray, decay: np.ndarray) -> np.ndarray:
+    """Normalized geometric adstock of one spend series for each decay: (len(decay), T). The
+    weeks before the series are taken at its first week's spend (steady state before the data)."""
+    decay = np.atleast_1d(decay)
+    padded = np.concatenate([np.full(ADSTOCK_WEEKS - 1, spend[0]), spend])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, ADSTOCK_WEEKS)[:, ::-1]
+    w = decay[:, None] ** np.arange(ADSTOCK_WEEKS)[None, :]
+    w /= w.sum(axis=1, keepdims=True)
+    return w @ windows.T
+
+
+def _residuals(theta, x, y, sigma, spend_unit, outcome_unit):
+    decay = DECAY_MAX * expit(theta[0])
+    p = {
+        "half_saturation": np.array([np.exp(theta[1]) * spend_unit]),
+        "shape": np.array([SHAPE_MIN + np.exp(theta[2])]),
+        "scale": np.array([np.exp(theta[3]) * outcome_unit]),
+    }
+    mu = _hill(adstock(x, np.array([decay])), p)[0]
+    prior = (theta - PRIORS[:, 0]) / PRIORS[:, 1]
+    return np.concatenate([(y - mu) / sigma, prior])
+
+
+def fit_channel(
+    channel: str, spend: np.ndarray, orders: np.ndarray, current_weeks: int = 13
+) -> ChannelCurve:
+    """MAP fit of one channel's weekly series (oldest week first), from a few starts."""
+    spend = np.asarray(spend, dtype=np.float64)
+    orders = np.asarray(orders, dtype=np.float64)
+    spend_unit = float(spend.mean())
+    outcome_unit = max(float(orders.mean()), 1e-9)
+    # First pass with a rough noise level, second with the first pass's residual spread.
+    sigma = max(float(orders.std()), outcome_unit * 0.05, 1e-9)
+    best = None
+    for _ in range(2):
+        fits = [
+            least_squares(
+                _residuals,
+                np.array([u, 0.0, v, np.log(2.0)]),
+                args=(spend, orders, sigma, spend_unit, outcome_unit),
+                method="lm",
+            )
+            for u in (-2.0, 0.0, 2.0)
+            for v in (np.log(0.5), np.log(1.5))
+        ]
+        best = min(fits, key=lambda f: f.cost)
+        resid = best.fun[: orders.size] * sigma
+        sigma = max(float(np.sqrt(np.mean(resid**2))), outcome_unit * 0.01)
+    theta = best.x
+    resid = _residuals(theta, spend, orders, sigma, spend_unit, outcome_unit)
+    jac = _jacobian(theta, spend, orders, sigma, spend_unit, outcome_unit)
+    cov = np.linalg.pinv(jac.T @ jac)
+    fitted = orders - resid[: orders.size] * sigma
+    ss_tot = float(((orders - orders.mean()) ** 2).sum())
+    return ChannelCurve(
+        channel=channel,
+        theta=theta,
+        cov=(cov + cov.T) / 2,
+        spend_unit=spend_unit,
+        outcome_unit=outcome_unit,
+        revenue_per_order=0.0,
+        first_share=0.0,
+        current_spend=float(spend[-current_weeks:].mean()),
+        max_spend=float(spend.max()),
+        history=np.concatenate([np.full(ADSTOCK_WEEKS, spend[0]), spend])[-ADSTOCK_WEEKS:],
+        weeks=int(spend.size),
+        r2=1 - float(((orders - fitted) ** 2).sum()) / ss_tot if ss_tot > 0 else 0.0,
+    )
+
+
+def _jacobian(theta, *args, step: float = 1e-5) -> np.ndarray:
+    """Central-difference Jacobian of the weighted residuals at the optimum (for the Laplace
+    covariance, with the noise level of the final pass)."""
+    cols = []
+    for i in range(theta.size):
+        e = np.zeros_like(theta)
+        e[i] = step
+        cols.append((_residuals(theta + e, *args) - _residuals(theta - e, *args)) / (2 * step))
+    return np.stack(cols, axis=1)
+
+
+def validate_weekly(weekly: pl.DataFrame) -> pl.DataFrame:
+    """The weekly inputs with every rule checked: required columns, one row per channel and
+    week, no negative spend, and no missing values (an error names the first offending row)."""
+    missing = [c for c in WEEKLY_COLUMNS if c not in weekly.columns]
+    if missing:
+        raise CurveInputError(f"weekly inputs: missing column(s) {', '.join(missing)}")
+    weekly = weekly.select(WEEKLY_COLUMNS).with_row_index("row")
+    rules = {
+        "spend, orders, revenue and first_orders are not null": pl.any_horizontal(
+            pl.col("spend", "orders", "revenue", "first_orders").is_null()
+        ),
+        "spend is not negative": pl.col("spend") < 0,
+        "one row per channel and week": pl.struct("channel", "week_start").is_duplicated(),
+    }
+    for rule, broken in rules.items():
+        bad = weekly.filter(broken)
+        if bad.height:
+            r = bad.row(0, named=True)
+            raise CurveInputError(
+                f"weekly inputs row {r['row']} (channel {r['channel']}, week {r['week_start']}):"
+                f" breaks the rule '{rule}' ({bad.height} row(s))"
+            )
+    return weekly.drop("row")
+
+
+def fit_curves(weekly: pl.DataFrame, current_weeks: int = 13) -> ResponseCurves:
+    """Per channel of `weekly` (channel, week_start, spend, orders, revenue, first_orders: the
+    incremental outcomes), the fitted curve; weeks missing inside the span count as zero spend
+    and zero incremental outcome. Channels with fewer than MIN_WEEKS weeks of spend, or without
+    any incremental order, are listed in `skipped`."""
+    weekly = validate_weekly(weekly)
+    if weekly.is_empty():
+        raise CurveInputError("weekly inputs: no rows")
+    weeks = pl.date_range(
+        weekly["week_start"].min(), weekly["week_start"].max(), interval="1w", eager=True
+    ).alias("week_start")
+    curves, skipped = {}, {}
+    for channel in sorted(weekly["channel"].unique().to_list()):
+        rows = (
+            pl.DataFrame(weeks)
+            .join(weekly.filter(pl.col("channel") == channel), on="week_start", how="left")
+            .fill_null(0.0)
+        )
+        spend = rows["spend"].to_numpy()
+        orders = rows["orders"].to_numpy()
+        if int((spend > 0).sum()) < MIN_WEEKS:
+            skipped[channel] = f"{int((spend > 0).sum())} week(s) with spend (< {MIN_WEEKS})"
+            continue
+        if orders.sum() <= 0:
+            skipped[channel] = "no incremental orders credited"
+            continue
+        curve = fit_channel(channel, spend, orders, current_weeks)
+        total = float(orders.sum())
+        curves[channel] = ChannelCurve(
+            **{
+                **curve.__dict__,
+                "revenue_per_order": float(rows["revenue"].sum()) / total,
+                "first_share": float(rows["first_orders"].sum()) / total,
+            }
+        )
+    return ResponseCurves(curves, weeks.max(), skipped)
+
+
+def curve_table(
+    rc: ResponseCurves,
+    upper: dict[str, float] | None = None,
+    points: int = 60,
+    n_draws: int = 400,
+    seed: int = 0,
+    level: float = 0.9,
+) -> pl.DataFrame:
+    """Per channel and weekly spend on a grid from 0 to max(2 x the largest weekly spend seen,
+    `upper`): MAP incremental orders and revenue per week, their `level` interval from the
+    Laplace draws, and the marginal ROAS (incremental revenue per extra KRW)."""
+    rng = np.random.default_rng(seed)
+    lo_q, hi_q = (1 - level) / 2, (1 + level) / 2
+    parts = []
+    for ch in rc.channels:
+        c = rc.curves[ch]
+        top = max(2 * c.max_spend, (upper or {}).get(ch, 0.0))
+        grid = np.linspace(0.0, top, points)
+        sample = c.steady(grid, c.draws(n_draws, rng))
+        mean = c.steady(grid)[0]
+        parts.append(
+            pl.DataFrame(
+                {
+                    "channel": ch,
+                    "weekly_spend": grid,
+                    "orders": mean,
+                    "orders_low": np.quantile(sample, lo_q, axis=0),
+                    "orders_high": np.quantile(sample, hi_q, axis=0),
+                    "revenue": mean * c.revenue_per_order,
+                    "revenue_low": np.quantile(sample, lo_q, axis=0) * c.revenue_per_order,
+                    "revenue_high": np.quantile(sample, hi_q, axis=0) * c.revenue_per_order,
+                    "marginal_roas": c.marginal(grid)[0] * c.revenue_per_order,
+                }
+            )
+        )
+    return pl.concat(parts)
+
+
+def params_table(rc: ResponseCurves) -> pl.DataFrame:
+    """One row per fitted channel: the MAP parameters with their Laplace standard errors (on the
+    transformed scale), the fit's R^2, and the outcomes at the current spend."""
+    rows = []
+    for ch in rc.channels:
+        c = rc.curves[ch]
+        p = {k: float(v[0]) for k, v in c.params().items()}
+        at_current = float(c.steady(np.array([c.current_spend]))[0, 0])
+        rows.append(
+            {
+                "channel": ch,
+                "weeks": c.weeks,
+                "decay": p["decay"],
+                "half_saturation_krw": p["half_saturation"],
+                "shape": p["shape"],
+                "scale_orders": p["scale"],
+                "log_half_saturation_se": float(np.sqrt(c.cov[1, 1])),
+                "r2": c.r2,
+                "current_weekly_spend_krw": c.current_spend,
+                "orders_at_current": at_current,
+                "revenue_at_current_krw": at_current * c.revenue_per_order,
+                "marginal_roas_at_current": float(
+                    c.marginal(np.array([c.current_spend]))[0, 0] * c.revenue_per_order
+                ),
+                "revenue_per_order_krw": c.revenue_per_order,
+                "first_order_share": c.first_share,
+            }
+        )
+    return pl.DataFrame(rows)
+
+
+def weekly_inputs(spend: pl.DataFrame, credit: pl.DataFrame) -> pl.DataFrame:
+    """The fit's input from the warehouse frames: `spend` (channel, week_start, spend) and the
+    weekly incremental credit (week_start, channel, scope, conversions, revenue; scope all and
+    first). Weeks are those with spend; a channel's week without credit has zero outcome."""
+    outcome = (
+        credit.group_by("channel", "week_start")
+        .agg(
+            orders=pl.col("conversions").filter(pl.col("scope") == "all").sum(),
+            revenue=pl.col("revenue").filter(pl.col("scope") == "all").sum(),
+            first_orders=pl.col("conversions").filter(pl.col("scope") == "first").sum(),
+        )
+        .with_columns(pl.col("channel").cast(pl.Utf8))
+    )
+    return (
+        spend.join(outcome, on=["channel", "week_start"], how="left")
+        .with_columns(pl.col("orders", "revenue", "first_orders").fill_null(0.0))
+        .select(WEEKLY_COLUMNS)
+        .sort("channel", "week_start")
+    )
+
+
+TRUTH_CURVES = Path("truth") / "response_curves.parquet"
+TRUTH_PARAMS = Path("truth") / "channel_response_params.parquet"
+
+
+def read_truth_curves(raw_dir: Path) -> pl.DataFrame | None:
+    """A simulated world's planted curves (channel, weekly_spend, incremental_orders,
+    incremental_revenue), if it has them."""
+    path = Path(raw_dir) / TRUTH_CURVES
+    return pl.read_parquet(path) if path.exists() else None
+
+
+def params_against_truth(rc: ResponseCurves, raw_dir: Path) -> pl.DataFrame | None:
+    """The fitted decay, half-saturation and shape next to a simulated world's planted
+    parameters (every column of truth/channel_response_params.parquet, prefixed true_), if it
+    has them."""
+    path = Path(raw_dir) / TRUTH_PARAMS
+    if not path.exists():
+        return None
+    truth = pl.read_parquet(path)
+    truth = truth.rename({c: f"true_{c}" for c in truth.columns if c != "channel"})
+    fitted = params_table(rc).select("channel", "decay", "half_saturation_krw", "shape")
+    return fitted.join(truth, on="channel", how="left")
+
+
+def recovery(rc: ResponseCurves, truth: pl.DataFrame) -> pl.DataFrame:
+    """Per fitted channel: fitted and true incremental orders at the current weekly spend (the
+    truth interpolated on its spend grid), their relative error, and the fitted and true marginal
+    ROAS there with their ranks (1 = highest)."""
+    rows = []
+    for ch in rc.channels:
+        t = truth.filter(pl.col("channel") == ch).sort("weekly_spend")
+        if t.is_empty():
+            continue
+        c = rc.curves[ch]
+        s = c.current_spend
+        x = t["weekly_spend"].to_numpy()
+        true_orders = float(np.interp(s, x, t["incremental_orders"].to_numpy()))
+        slope = np.gradient(t["incremental_revenue"].to_numpy(), x)
+        fitted = float(c.steady(np.array([s]))[0, 0])
+        rows.append(
+            {
+                "channel": ch,
+                "current_weekly_spend_krw": s,
+                "fitted_orders": fitted,
+                "true_orders": true_orders,
+                "orders_error": fitted / true_orders - 1 if true_orders else float("nan"),
+                "fitted_marginal_roas": float(c.marginal(np.array([s]))[0, 0])
+                * c.revenue_per_order,
+                "true_marginal_roas": float(np.interp(s, x, slope)),
+            }
+        )
+    out = pl.DataFrame(rows)
+    if out.is_empty():
+        return out
+    return out.with_columns(
+        fitted_rank=pl.col("fitted_marginal_roas").rank("ordinal", descending=True),
+        true_rank=pl.col("true_marginal_roas").rank("ordinal", descending=True),
+    )
+
+
+# Weekly spend per channel (Monday of the business week), for the channels that had any.
+SPEND_SQL = """
+with weekly as (
+    select channel, cast(date_trunc('week', activity_date) as date) as week_start,
+        cast(sum(spend_krw) as double) as spend,
+    from gold.fct_conversion_tracking
+    group by channel, week_start
+)
+-- from each channel's first week with spend: before it there was no such channel to plan
+select * from weekly
+qualify week_start >= min(case when spend > 0 then week_start end) over (partition by channel)
+order by channel, week_start
+"""
+WEEKLY_CREDIT_TABLE = "gold.attribution_credit_weekly"
+
+
+@dataclass
+class WarehouseInputs:
+    weekly: pl.DataFrame  # the fit's input (channels with spend and journeys)
+    spend_channels: list[str]
+    without_journeys: list[str]  # channels with spend but no touch in any journey
+    reason: str | None  # why nothing can be fitted, or None
+
+
+def warehouse_inputs(con) -> WarehouseInputs:
+    """Weekly spend (gold.fct_conversion_tracking) and weekly incremental credit (the
+    incrementality-aware attribution's, gold.attribution_credit_weekly) of every channel that
+    has both spend and journeys; `reason` says why there is nothing to fit."""
+    spend = con.sql(SPEND_SQL).pl()
+    channels = sorted(spend["channel"].unique().to_list())
+    journeys = set(
+        con.sql(
+            "select distinct channel from gold.fct_touchpoint_journeys where channel is not null"
+        )
+        .pl()["channel"]
+        .to_list()
+    )
+    without = [ch for ch in channels if ch not in journeys]
+    has_credit = con.sql(
+        "select count(*) from information_schema.tables"
+        " where table_schema = 'gold' and table_name = 'attribution_credit_weekly'"
+    ).fetchone()[0]
+    credit = (
+        con.sql(f"select * from {WEEKLY_CREDIT_TABLE}").pl()
+        if has_credit
+        else pl.DataFrame(
+            schema={
+                "week_start": pl.Date,
+                "channel": pl.Utf8,
+                "scope": pl.Utf8,
+                "conversions": pl.Float64,
+                "revenue": pl.Float64,
+            }
+        )
+    )
+    fit = spend.filter(pl.col("channel").is_in(sorted(journeys)))
+    weekly = weekly_inputs(fit, credit)
+    reason = None
+    if not channels:
+        reason = "no marketing spend in the data (e.g. an orders-only export)"
+    elif fit.is_empty():
+        reason = f"spend only for channels without journeys: {', '.join(without)}"
+    elif credit.is_empty():
+        reason = (
+            f"no weekly incremental credit in {WEEKLY_CREDIT_TABLE}: the incrementality model"
+            " needs touches and both converting and non-converting journeys"
+        )
+    return WarehouseInputs(weekly, channels, without, reason)
