@@ -31,9 +31,9 @@ FAVOURITE_SHARE = (
     0.5  # of views and basket lines from a favourite seller (when it lists the category)
 )
 CANDIDATES = 4  # products a customer weighs before taking one
-STYLE_BONUS = 1.5  # utility of a product in the customer's style
+STYLE_BONUS = 3.0  # utility of a product in the customer's style
 PRICE_WEIGHT = 2.0  # utility lost per unit of |log price - log target price| (views)
-BASKET_PRICE_WEIGHT = 6.0  # baskets follow the customer's order value closely
+BASKET_PRICE_WEIGHT = 3.0  # baskets follow the customer's order value closely
 POPULARITY_SIGMA = 1.0
 COMPLEMENT_PAIRS_PER_CATEGORY = 6
 COMPLEMENT_PROB = 0.6
