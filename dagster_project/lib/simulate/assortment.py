@@ -38,7 +38,7 @@ POPULARITY_SIGMA = 1.0
 COMPLEMENT_PAIRS_PER_CATEGORY = 6
 COMPLEMENT_PROB = 0.6
 RISERS_PER_CATEGORY = 2
-RISER_SHARE = 0.04  # of the category's views and basket lines, each, once risen
+RISER_SHARE = 0.03
 # Complements go from clothing to what is worn with it.
 COMPLEMENT_OF = {
     "womens_clothing": "bags",
