@@ -1,6 +1,8 @@
 """Embeddings on the three axes from behaviour: products from co-occurrence in customers' histories
-(randomized SVD of the positive PMI matrix), customers as the recency-weighted mean of what they
-viewed and bought, sellers as the popularity-weighted mean of their products."""
+(randomized SVD of the positive PMI matrix, or implicit-feedback ALS from the `implicit` package;
+docs/products.md compares them), customers as the recency-weighted mean of what they viewed and
+bought, sellers as the popularity-weighted mean of their products. Nearest neighbours: exact
+(chunked brute force) or an hnswlib index."""
 
 from __future__ import annotations
 
@@ -14,6 +16,9 @@ from sklearn.utils.extmath import randomized_svd
 
 DIM = 32
 SEED = 7
+METHODS = ("ppmi_svd", "als")
+ALS_ITERATIONS = 15
+ALS_REGULARIZATION = 0.05
 
 
 @dataclass
@@ -61,16 +66,42 @@ def ppmi_svd(customer_idx, product_idx, weight, n_customers, n_products, dim=DIM
     return normalize(vec)
 
 
-def build_embeddings(inter: pl.DataFrame, products: pl.DataFrame, dim: int = DIM) -> Embeddings:
+def als(customer_idx, product_idx, weight, n_customers, n_products, dim=DIM) -> np.ndarray:
+    """Product vectors: implicit-feedback ALS (confidence = the decayed event weights)."""
+    from implicit.cpu.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
+
+    x = sparse.csr_matrix(
+        (weight.astype(np.float32), (customer_idx, product_idx)), shape=(n_customers, n_products)
+    )
+    x.sum_duplicates()
+    model = AlternatingLeastSquares(
+        factors=dim,
+        regularization=ALS_REGULARIZATION,
+        iterations=ALS_ITERATIONS,
+        random_state=SEED,
+        num_threads=1,  # deterministic: the same seed gives the same vectors
+    )
+    with threadpool_limits(1, "blas"):
+        model.fit(x, show_progress=False)
+    return normalize(np.asarray(model.item_factors, dtype=np.float64))
+
+
+def build_embeddings(
+    inter: pl.DataFrame, products: pl.DataFrame, dim: int = DIM, method: str = "ppmi_svd"
+) -> Embeddings:
     """``inter`` from behaviour.interactions; ``products`` the catalogue (every product and seller
     gets a vector: one never seen is the zero vector, and neighbours then fall back)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown embedding method {method!r}: use one of {METHODS}")
     product_id = np.sort(products["product_id"].to_numpy().astype(str))
     pos = {p: j for j, p in enumerate(product_id)}
     known = inter.filter(pl.col("product_id").is_in(list(pos)))
     customer_id, c_idx = _index(known["customer_id"])
     p_idx = pl.Series(known["product_id"]).replace_strict(pos, return_dtype=pl.Int64).to_numpy()
     w = known["weight"].to_numpy()
-    prod = ppmi_svd(c_idx, p_idx, w, customer_id.size, product_id.size, dim)
+    fit = ppmi_svd if method == "ppmi_svd" else als
+    prod = fit(c_idx, p_idx, w, customer_id.size, product_id.size, dim)
     cust = normalize(
         sparse.csr_matrix((w, (c_idx, p_idx)), shape=(customer_id.size, product_id.size)) @ prod
     )
@@ -105,3 +136,17 @@ def top_k(query: np.ndarray, items: np.ndarray, k: int, chunk: int = 4096):
         idx[a : a + chunk] = np.take_along_axis(part, order, axis=1)
         val[a : a + chunk] = np.take_along_axis(ps, order, axis=1)
     return idx, val
+
+
+def hnsw_top_k(query: np.ndarray, items: np.ndarray, k: int, ef: int = 200):
+    """Approximate top-k by inner product through an hnswlib index (M=16, ef_construction=200,
+    one thread so the index is the same on every run): (indices, scores), best first."""
+    import hnswlib
+
+    index = hnswlib.Index(space="ip", dim=items.shape[1])
+    index.init_index(max_elements=items.shape[0], ef_construction=200, M=16, random_seed=SEED)
+    index.set_num_threads(1)
+    index.add_items(items.astype(np.float32), np.arange(items.shape[0]))
+    index.set_ef(max(ef, k))
+    labels, dist = index.knn_query(query.astype(np.float32), k=min(k, items.shape[0]))
+    return labels.astype(np.int64), (1 - dist).astype(np.float32)
