@@ -12,6 +12,8 @@ import pytest
 
 from dagster_project.lib.products import pairs, trending
 from dagster_project.lib.products.behaviour import interactions
+from dagster_project.lib.products.build import build_product_tables
+from dagster_project.lib.products.campaign import campaign_products
 from dagster_project.lib.products.candidates import candidate_lists, seller_similarity
 from dagster_project.lib.products.embeddings import build_embeddings
 from dagster_project.lib.products.evaluate import hit_rate_ndcg, next_purchase
@@ -118,3 +120,49 @@ def test_fallbacks_for_bad_input(world):
     assert n.height == 5 * customers.height and (n["len"] == 10).all()
     new = lists.filter(pl.col("customer_id").is_in(["NEW1", "NEW2"]))
     assert (new["source"] == "fallback").all()
+
+
+def test_product_tables_cover_every_customer_and_feed_feast(world):
+    t = world.tables
+    customers = t["customers"].select("customer_id", segment=pl.lit("all"))
+    tables = build_product_tables(
+        customers, t["products"], t["events"], t["orders"], t["order_items"], as_of=CFG.end_date
+    )
+    n = tables.candidates.group_by("list", "customer_id").agg(pl.len())
+    assert n["customer_id"].n_unique() == customers.height and (n["len"] == 10).all()
+    wide = tables.feast_files["customer_candidates"]
+    assert wide.height == customers.height
+    assert (wide["affinity_product_ids"].list.len() == 10).all()
+    emb = tables.feast_files["product_embedding"]
+    assert emb.height == t["products"].height and (emb["embedding"].list.len() == 32).all()
+    assert tables.trending_products["category_l1"].n_unique() >= 6
+    assert tables.complements.height > 0 and tables.substitutes.height > 0
+
+
+def test_campaign_products_never_empty(world, held_out):
+    _, lists, _ = held_out
+    trend = trending.trending_products(
+        world.tables["events"], world.tables["products"], [CFG.end_date - timedelta(days=1)]
+    )
+    ids = pl.concat([lists["customer_id"].unique().head(20), pl.Series(["NOBODY"])])
+    top = pl.DataFrame(
+        {"customer_id": ["NOBODY"], "top_category": [None]},
+        schema_overrides={"top_category": pl.Utf8},
+    )
+    for name in ("affinity", "trending"):
+        out = campaign_products(ids, name, 3, lists, trend, top)
+        assert out.height == ids.len()
+        assert (out["product_ids"].str.split("|").list.len() == 3).all(), name
+    mine = campaign_products(ids.head(5), "affinity", 3, lists, trend, top)
+    first = lists.filter(pl.col("list") == "affinity", pl.col("rank") <= 3).sort(
+        "customer_id", "rank"
+    )
+    want = first.group_by("customer_id", maintain_order=True).agg(
+        pl.col("product_id").str.join("|")
+    )
+    assert (
+        mine.join(want, on="customer_id")
+        .filter(pl.col("product_ids") != pl.col("product_id"))
+        .height
+        == 0
+    )

@@ -72,6 +72,9 @@ def seller_similarity(inter: pl.DataFrame, k: int = SIMILAR_SELLERS) -> pl.DataF
     (sellers whose customers overlap), the seller itself first with similarity 1. A seller with no
     behaviour has only itself."""
     w = inter.group_by("customer_id", "seller_id").agg(w=pl.col("weight").sum())
+    if w.height == 0:
+        schema = {"seller_id": pl.Utf8, "similar_seller_id": pl.Utf8, "similarity": pl.Float64}
+        return pl.DataFrame(schema=schema)
     sellers = np.unique(w["seller_id"].to_numpy().astype(str))
     customers, c_idx = np.unique(w["customer_id"].to_numpy().astype(str), return_inverse=True)
     s_idx = np.searchsorted(sellers, w["seller_id"].to_numpy().astype(str))

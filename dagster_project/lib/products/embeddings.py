@@ -100,6 +100,16 @@ def build_embeddings(
     customer_id, c_idx = _index(known["customer_id"])
     p_idx = pl.Series(known["product_id"]).replace_strict(pos, return_dtype=pl.Int64).to_numpy()
     w = known["weight"].to_numpy()
+    if known.height == 0 or product_id.size < 2:  # nothing to learn from: zero vectors
+        sellers = np.unique(products["seller_id"].fill_null("unknown").to_numpy().astype(str))
+        return Embeddings(
+            product_id,
+            np.zeros((product_id.size, dim)),
+            customer_id,
+            np.zeros((customer_id.size, dim)),
+            sellers,
+            np.zeros((sellers.size, dim)),
+        )
     fit = ppmi_svd if method == "ppmi_svd" else als
     prod = fit(c_idx, p_idx, w, customer_id.size, product_id.size, dim)
     cust = normalize(
