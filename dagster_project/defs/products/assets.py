@@ -57,7 +57,7 @@ def _read(con) -> dict[str, pl.DataFrame]:
             key,
             description=TABLES[name],
             deps=[*(model_key(m) for m in UPSTREAM), model_key("dim_customers"), SEGMENTS_KEY],
-            group_name="products",
+            group_name="gold",
             kinds={"polars", "duckdb"},
             owners=["team:marketing-data"],
         )
