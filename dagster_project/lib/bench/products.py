@@ -19,7 +19,8 @@ import numpy as np
 import polars as pl
 from tqdm import tqdm
 
-from dagster_project.lib.bench.common import publish
+from dagster_project.lib.bench.common import publish, replace_marked_block
+from dagster_project.lib.settings import REPO_ROOT
 from dagster_project.lib.warehouse import markdown_table
 
 SERVICE = "campaign_products_v1"
@@ -199,5 +200,7 @@ def run(
     recall = next((r["recall_at_10"] for r in results if "recall_at_10" in r), None)
     if recall is not None:
         online_line += f" hnswlib recall at 10 vs brute force: {recall:.3f}."
-    publish("products", payload, head + markdown_table(table) + online_line)
+    block = head + markdown_table(table) + online_line
+    publish("products", payload, block)
+    replace_marked_block(REPO_ROOT / "docs" / "products.md", "products", block)
     return results

@@ -5,8 +5,8 @@ count a fifth: they add volume where a small marketplace has few transactions) i
 recent window, q = its share in the earlier window (additively smoothed so a product new to the
 category has a finite contribution). KL(p || q) = sum p log(p / q) says how much the category
 moved; each product's term p log(p / q) ranks the risers. Business rules: at least MIN_RECENT
-recent events, and in stock (listed, and with a transaction in the recent window; the contract
-has no stock table, so a product that stopped selling is treated as out of stock).
+recent events and listed by the day (the contract has no stock table, so stock itself is not
+checked).
 """
 
 from __future__ import annotations
