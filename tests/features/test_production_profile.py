@@ -74,6 +74,6 @@ def test_production_profile_materializes_to_redis_with_the_registry_on_postgres(
             stored = conn.execute(
                 "select count(*) from feature_views where project_id = %s", (project,)
             ).fetchone()[0]
-        assert stored == 5  # four feature views and the model scores
+        assert stored == 9  # four feature views, the model scores and the product axis' four
     finally:
         store.teardown()  # removes the project's keys from Redis

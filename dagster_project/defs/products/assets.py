@@ -48,7 +48,16 @@ def _read(con) -> dict[str, pl.DataFrame]:
         "orders": "select order_id, customer_id, ordered_at from silver.int_orders__enriched",
         "order_items": "select order_id, product_id from silver.int_order_lines__joined",
     }
-    return {name: con.sql(q).pl() for name, q in sql.items()}
+    frames = {name: con.sql(q).pl() for name, q in sql.items()}
+    # Silver keeps UTC timestamps without a zone; lib/products compares them with aware ones.
+    return {
+        name: frame.with_columns(
+            pl.col(c).dt.replace_time_zone("UTC")
+            for c, t in frame.schema.items()
+            if isinstance(t, pl.Datetime) and t.time_zone is None
+        )
+        for name, frame in frames.items()
+    }
 
 
 @dg.multi_asset(
