@@ -600,6 +600,26 @@ def bench_budget(
     budget.run_fit(repeats)
 
 
+@bench_app.command("products")
+def bench_products(
+    customers: Annotated[int, typer.Option(help="Customers in the simulated world.")] = 100_000,
+    days: Annotated[int, typer.Option(help="Days in the simulated world.")] = 90,
+    products: Annotated[int, typer.Option(help="Products in the catalogue (about).")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    repeats: Annotated[int, typer.Option(help="Runs per stage; the median is reported.")] = 1,
+    reads: Annotated[int, typer.Option(help="Online reads of one customer's candidates.")] = 500,
+    workdir: Annotated[Path, typer.Option(help="Scratch folder.")] = WORKDIR / "products",
+) -> None:
+    """Product axis: embeddings, candidates, neighbours, online read.
+
+    Simulates a world (factual only), then per stage in its own process: PPMI-SVD and ALS
+    embeddings, candidate lists for every customer, product neighbours (brute force vs hnswlib),
+    and the p50/p99 of reading one customer's candidates through Feast."""
+    from dagster_project.lib.bench import products as bench
+
+    bench.run(customers, days, products, seed, repeats, reads, workdir.resolve())
+
+
 @bench_app.command("attribution")
 def bench_attribution(
     sizes: Annotated[str, typer.Option(help="Comma-separated journey counts.")] = "100000,1000000",

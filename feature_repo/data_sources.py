@@ -50,3 +50,26 @@ customer_scores_source = FileSource(
     owner="marketing-data",
     tags={"asset": "gold/customer_scores", "layer": "gold"},
 )
+
+
+def _product_axis(name: str, what: str) -> FileSource:
+    """Files the Dagster asset gold/product_candidates writes (dagster_project/defs/products): one
+    row per entity, stamped with the end of the as-of business day."""
+    return FileSource(
+        name=f"{name}_source",
+        path=str(features_dir() / f"{name}.parquet"),
+        file_format=ParquetFormat(),
+        timestamp_field="event_timestamp",
+        created_timestamp_column="created_timestamp",
+        description=what,
+        owner="marketing-data",
+        tags={"asset": "gold/product_candidates", "layer": "gold"},
+    )
+
+
+customer_candidates_source = _product_axis(
+    "customer_candidates", "Candidate product ids per customer, one list per rule."
+)
+customer_embedding_source = _product_axis("customer_embedding", "Customer embeddings.")
+product_embedding_source = _product_axis("product_embedding", "Product embeddings.")
+seller_embedding_source = _product_axis("seller_embedding", "Seller embeddings.")

@@ -3,7 +3,12 @@ never for a hand-written list of features. A changed feature set is a new versio
 trained model keeps the exact features it was trained on."""
 
 from feast import FeatureService
-from feature_views import customer_behaviour, customer_profile, customer_scores
+from feature_views import (
+    customer_behaviour,
+    customer_candidates,
+    customer_profile,
+    customer_scores,
+)
 
 OWNER = "marketing-data"
 
@@ -81,4 +86,12 @@ customer_scores_v1 = FeatureService(
     description="Model scores for segments and campaigns: p_buy, expected value and quantiles.",
     owner=OWNER,
     tags={"consumer": "segments", "version": "1"},
+)
+
+campaign_products_v1 = FeatureService(
+    name="campaign_products_v1",
+    features=[customer_candidates],
+    description="Campaign exports: each customer's candidate product lists.",
+    owner=OWNER,
+    tags={"consumer": "campaigns", "version": "1"},
 )

@@ -11,14 +11,18 @@ day means "no recent activity", so the product TTL is 1 day and yesterday's row 
 from datetime import timedelta
 
 from data_sources import (
+    customer_candidates_source,
     customer_daily_source,
+    customer_embedding_source,
     customer_scores_source,
     product_daily_source,
+    product_embedding_source,
     seller_daily_source,
+    seller_embedding_source,
 )
 from entities import customer, product, seller
 from feast import FeatureView, Field
-from feast.types import Bool, Float64, Int32, String
+from feast.types import Array, Bool, Float32, Float64, Int32, String
 
 OWNER = "marketing-data"
 DENSE_TTL = timedelta(days=2)
@@ -189,4 +193,57 @@ customer_scores = FeatureView(
     ),
     owner=OWNER,
     tags={"entity": "customer", "theme": "scores", "asset": "gold/customer_scores"},
+)
+
+
+# The product axis (docs/products.md): rebuilt daily by gold/product_candidates, so 8 days of TTL
+# covers a missed week without serving lists older than that.
+PRODUCT_AXIS_TTL = timedelta(days=8)
+
+customer_candidates = FeatureView(
+    name="customer_candidates",
+    entities=[customer],
+    ttl=PRODUCT_AXIS_TTL,
+    source=customer_candidates_source,
+    schema=[
+        Field(name=f"{name}_product_ids", dtype=Array(String), description=what)
+        for name, what in (
+            ("rule_a", "Rule a: last product's category and style, the customer's sellers."),
+            ("rule_b", "Rule b: the same from sellers similar to that product's seller."),
+            ("rule_c", "Rule c: rule b in the customer's preferred price band."),
+            ("affinity", "P(category) x P(seller | category) x P(product | seller): the best."),
+            ("embedding", "Nearest products to the customer's embedding, x sqrt(popularity)."),
+            ("popular", "Most popular in the customer's preferred category (baseline)."),
+        )
+    ],
+    online=True,
+    description="Ten candidate product ids per customer and list, best first, topped up from "
+    "the fallback (popular in category, then segment).",
+    owner=OWNER,
+    tags={"entity": "customer", "theme": "candidates", "asset": "gold/product_candidates"},
+)
+
+
+def _embedding_view(name: str, entity, source, what: str) -> FeatureView:
+    return FeatureView(
+        name=name,
+        entities=[entity],
+        ttl=PRODUCT_AXIS_TTL,
+        source=source,
+        schema=[Field(name="embedding", dtype=Array(Float32), description=what)],
+        online=True,
+        description=what,
+        owner=OWNER,
+        tags={"theme": "embedding", "asset": "gold/product_candidates"},
+    )
+
+
+customer_embedding = _embedding_view(
+    "customer_embedding", customer, customer_embedding_source, "32-d customer embedding."
+)
+product_embedding = _embedding_view(
+    "product_embedding", product, product_embedding_source, "32-d product embedding."
+)
+seller_embedding = _embedding_view(
+    "seller_embedding", seller, seller_embedding_source, "32-d seller embedding."
 )

@@ -76,7 +76,9 @@ def test_tiny_world_materializes_end_to_end(tmp_path: Path, monkeypatch) -> None
 def test_orders_only_export_materializes_end_to_end(tmp_path: Path, monkeypatch) -> None:
     raw = tmp_path / "raw"
     raw.mkdir()
-    orders = simulate(WorldConfig(customers=1000, days=150, seed=3)).tables["orders"]
+    # A world where neither model beats the baselines (seed 3 stopped being one when the
+    # simulator's baskets began to follow product preferences, issue 14).
+    orders = simulate(WorldConfig(customers=1000, days=150, seed=4)).tables["orders"]
     orders.select("customer_id", "ordered_at", "order_amount").write_csv(raw / "orders.csv")
     result = materialize_everything(tmp_path, raw, monkeypatch)
     # Everything materializes from orders alone. On 1,000 customers' orders neither model beats

@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from dagster_project.defs.campaigns.assets import campaign_asset
+from dagster_project.defs.products.assets import product_tables
 from dagster_project.defs.resources import Warehouse
 from dagster_project.defs.segments.assets import segment_tables
 from dagster_project.defs.uplift.assets import campaign_uplift, coupon_uplift_scores
@@ -27,7 +28,13 @@ def test_assets_build_audiences_reports_and_scores(world: Path, tmp_path: Path) 
         features_dir=str(tmp_path / "features"),
     )
     files = campaign_files(REPO_ROOT / "campaigns")
-    assets = [segment_tables, campaign_uplift, coupon_uplift_scores, *map(campaign_asset, files)]
+    assets = [
+        segment_tables,
+        campaign_uplift,
+        coupon_uplift_scores,
+        product_tables,  # a sample campaign carries products
+        *map(campaign_asset, files),
+    ]
     result = dg.materialize(assets, resources={"warehouse": warehouse})
     assert result.success
     checks = result.get_asset_check_evaluations()
@@ -62,7 +69,7 @@ def test_assets_build_audiences_reports_and_scores(world: Path, tmp_path: Path) 
     )
 
     # Re-running gives the same groups and does not duplicate rows.
-    again = dg.materialize(assets[3:], resources={"warehouse": warehouse})
+    again = dg.materialize(assets[4:], resources={"warehouse": warehouse})
     assert again.success
     with connect(tmp_path / "warehouse.duckdb", read_only=True) as con:
         second = con.sql("select * from gold.campaign_assignments").pl()

@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 
 from dagster_project.defs.campaigns.assets import campaign_asset
+from dagster_project.defs.products.assets import product_tables
 from dagster_project.defs.resources import Warehouse
 from dagster_project.defs.segments.assets import segment_tables
 from dagster_project.lib.campaigns import config, source
@@ -31,9 +32,11 @@ MOVED_TO = ("Europe/London", "America/Los_Angeles")
 
 
 def run_campaigns(warehouse: Warehouse) -> dict[str, pl.DataFrame]:
-    """Materialize segments and every campaign; the exported rows by campaign id."""
+    """Materialize segments, the product tables (a campaign carries products) and every
+    campaign; the exported rows by campaign id."""
     result = dg.materialize(
-        [segment_tables, *map(campaign_asset, FILES)], resources={"warehouse": warehouse}
+        [segment_tables, product_tables, *map(campaign_asset, FILES)],
+        resources={"warehouse": warehouse},
     )
     assert result.success
     folder = Path(warehouse.duckdb_path).parent / "exports" / "campaigns"

@@ -23,8 +23,8 @@ def test_registry_and_online_store_assets(settings) -> None:
             first.asset_materializations_for_node(n)[0].metadata
             for n in ("features__registry", "features__online_store")
         )
-        assert registry["feature_view_count"].value == 5  # with the model scores
-        assert registry["registry_changes"].value == 17  # project, 3 entities, 3 sources...
+        assert registry["feature_view_count"].value == 9  # with the model scores and product axis
+        assert registry["registry_changes"].value == 26  # project, 3 entities, 8 sources...
         assert registry["profile"].value == "embedded"
         assert "customer_behaviour" in registry["feature_views"].value
         assert "purchase_probability_v1" in registry["feature_services"].value

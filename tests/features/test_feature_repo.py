@@ -62,6 +62,10 @@ def test_views_and_services_are_documented(repo) -> None:
         "product_performance",
         "seller_performance",
         "customer_scores",
+        "customer_candidates",
+        "customer_embedding",
+        "product_embedding",
+        "seller_embedding",
     }
     for view in repo.feature_views:
         assert view.ttl and view.owner and view.description and view.tags, view.name
@@ -72,6 +76,7 @@ def test_views_and_services_are_documented(repo) -> None:
         "ltv_v1",
         "campaign_targeting_v1",
         "customer_scores_v1",
+        "campaign_products_v1",
     }
     for service in repo.feature_services:
         assert service.owner and service.description and service.tags, service.name

@@ -47,8 +47,12 @@ def test_production_profile_materializes_to_redis_with_the_registry_on_postgres(
 
         # A new process's view: a fresh store object reads the registry back from PostgreSQL.
         reader = features.feature_store(settings, project=project)
-        # The model scores' view has no file until gold/customer_scores runs: nothing to load.
-        views = {v.name for v in reader.list_feature_views()} - {"customer_scores"}
+        # The model scores' and the product axis' views have no file until gold/customer_scores
+        # and gold/product_candidates run: nothing to load.
+        later = {"customer_scores", "customer_candidates"} | {
+            f"{axis}_embedding" for axis in ("customer", "product", "seller")
+        }
+        views = {v.name for v in reader.list_feature_views()} - later
         assert views == {r.feature_view for r in runs}
         latest = (
             pl.read_parquet(world_dir / "features" / "customer__daily.parquet")
@@ -70,6 +74,6 @@ def test_production_profile_materializes_to_redis_with_the_registry_on_postgres(
             stored = conn.execute(
                 "select count(*) from feature_views where project_id = %s", (project,)
             ).fetchone()[0]
-        assert stored == 5  # four feature views and the model scores
+        assert stored == 9  # four feature views, the model scores and the product axis' four
     finally:
         store.teardown()  # removes the project's keys from Redis

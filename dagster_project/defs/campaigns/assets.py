@@ -53,6 +53,7 @@ def campaign_asset(path: Path) -> dg.AssetsDefinition:
             model_key("feat_customer__daily"),
             model_key("fct_campaign_sends"),
             model_key("dim_dates"),
+            dg.AssetKey(["gold", "product_candidates"]),  # read when the file asks for products
         ],
         description=f"The audience of campaign file {path.name}: segment rule, marketing and "
         "night-time consent, frequency cap, stable hash holdout; exported for sending.",
@@ -74,8 +75,12 @@ def campaign_asset(path: Path) -> dg.AssetsDefinition:
             campaigns, customers, history, send_date, settings.business_timezone
         )
         result = planned[this.campaign_id]
+        products = None
+        if this.products is not None:
+            with warehouse.connect(read_only=True) as con:
+                products = source.campaign_products(con, result.treatment, this.products)
         folder = Path(warehouse.duckdb_path).parent / "exports" / "campaigns"
-        paths = export.write_exports(result, folder)
+        paths = export.write_exports(result, folder, products)
         with warehouse.connect() as con:
             already_sent = store.record_assignments(con, result.assignments, [this.campaign_id])
         f = result.funnel
@@ -112,7 +117,10 @@ def campaign_asset(path: Path) -> dg.AssetsDefinition:
                 "send_at_utc": str(result.assignments["sent_at"].min()),
                 "export_csv": dg.MetadataValue.path(str(paths["csv"])),
                 "export_parquet": dg.MetadataValue.path(str(paths["parquet"])),
-                "preview": dg.MetadataValue.md(markdown_table(export.export_frame(result).head(5))),
+                "preview": dg.MetadataValue.md(
+                    markdown_table(export.export_frame(result, products).head(5))
+                ),
+                "products": "none" if this.products is None else str(this.products),
             },
             check_results=[
                 dg.AssetCheckResult(

@@ -108,7 +108,8 @@ class OnlineStoreConfig(dg.Config):
     group_name="features",
     kinds={"feast"},
     pool="duckdb",
-    deps=[REGISTRY_KEY, *FEATURE_FILE_KEYS],
+    # gold/product_candidates writes the product axis' files (candidates, embeddings).
+    deps=[REGISTRY_KEY, *FEATURE_FILE_KEYS, dg.AssetKey(["gold", "product_candidates"])],
     check_specs=[
         dg.AssetCheckSpec(
             "online_matches_offline",

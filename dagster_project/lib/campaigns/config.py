@@ -16,7 +16,11 @@ coupon: {discount_type: fixed, discount_value: 5000, min_order_amount: 30000}   
 segment:                            # a rule (see rules.py)
   all:
     - {column: rfm_segment, op: in, value: [at_risk, cant_lose]}
-```"""
+products: {list: affinity, count: 3}  # optional: the export carries each customer's top products
+```
+`products.list` is a candidate list of gold.product_candidates (rule_a, rule_b, rule_c, affinity,
+embedding, popular) or `trending` (the trending products of the customer's top category);
+docs/products.md explains them."""
 
 from __future__ import annotations
 
@@ -61,7 +65,10 @@ KEYS = {
     "response_window_days",
     "coupon",
     "segment",
+    "products",
 }
+PRODUCT_LISTS = ("rule_a", "rule_b", "rule_c", "affinity", "embedding", "popular", "trending")
+MAX_PRODUCTS = 10
 
 
 class CampaignError(ValueError):
@@ -73,6 +80,14 @@ class Coupon:
     discount_type: str
     discount_value: float
     min_order_amount: float = 0.0
+
+
+@dataclass(frozen=True)
+class ProductPick:
+    """Which candidate list the export draws products from, and how many per customer."""
+
+    list: str
+    count: int
 
 
 @dataclass(frozen=True)
@@ -91,6 +106,7 @@ class Campaign:
     send_time: time | None = None
     send_at: datetime | None = None  # or one instant (time-zone aware)
     coupon: Coupon | None = None
+    products: ProductPick | None = None
 
     def segment_expr(self) -> pl.Expr:
         return parse_rule(self.segment, self.source)
@@ -184,6 +200,16 @@ def parse_campaign(raw: Any, source: str, default_id: str) -> Campaign:
             _number(c, "discount_value", source, None, 0.01, high),
             _number(c, "min_order_amount", source, 0.0, 0.0, 1e9),
         )
+    products = None
+    if raw.get("products") is not None:
+        p = raw["products"]
+        if (
+            not isinstance(p, dict)
+            or set(p) - {"list", "count"}
+            or p.get("list") not in PRODUCT_LISTS
+        ):
+            _fail(source, f"products is {{list: one of {', '.join(PRODUCT_LISTS)}, count: 1-10}}")
+        products = ProductPick(p["list"], _number(p, "count", source, 3, 1, MAX_PRODUCTS, True))
     campaign = Campaign(
         campaign_id=campaign_id,
         name=str(raw.get("name", campaign_id)),
@@ -199,6 +225,7 @@ def parse_campaign(raw: Any, source: str, default_id: str) -> Campaign:
         send_time=send_time,
         send_at=send_at,
         coupon=coupon,
+        products=products,
     )
     try:
         campaign.segment_expr()

@@ -22,19 +22,22 @@ EXPORT_COLUMNS = (
 )
 
 
-def export_frame(audience: Audience) -> pl.DataFrame:
-    return (
-        audience.treatment.select(EXPORT_COLUMNS)
-        .rename({"sent_at": "send_at_utc"})
-        .sort("customer_id")
-    )
+def export_frame(audience: Audience, products: pl.DataFrame | None = None) -> pl.DataFrame:
+    """The treatment rows; with ``products`` (customer_id, product_ids: "P1|P2|P3", from
+    lib/products/campaign.py), the products the message carries."""
+    frame = audience.treatment.select(EXPORT_COLUMNS).rename({"sent_at": "send_at_utc"})
+    if products is not None:
+        frame = frame.join(products, on="customer_id", how="left")
+    return frame.sort("customer_id")
 
 
-def write_exports(audience: Audience, folder: str | Path) -> dict[str, Path]:
+def write_exports(
+    audience: Audience, folder: str | Path, products: pl.DataFrame | None = None
+) -> dict[str, Path]:
     """`<folder>/<campaign_id>.csv` and `.parquet` (the same rows)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    frame = export_frame(audience)
+    frame = export_frame(audience, products)
     paths = {
         "csv": folder / f"{audience.campaign.campaign_id}.csv",
         "parquet": folder / f"{audience.campaign.campaign_id}.parquet",

@@ -84,3 +84,23 @@ def next_send_date(con: duckdb.DuckDBPyConnection) -> date:
     if last is None:
         raise ValueError("gold.dim_dates has no observed date: build the warehouse first")
     return last + timedelta(days=1)
+
+
+def campaign_products(
+    con: duckdb.DuckDBPyConnection, treatment: pl.DataFrame, pick
+) -> pl.DataFrame:
+    """customer_id, product_ids for the treatment customers (``pick``: config.ProductPick), from
+    gold.product_candidates / gold.trending_products (the products assets)."""
+    from dagster_project.lib.products.campaign import campaign_products as pick_products
+
+    if not _has_table(con, "gold", "product_candidates"):
+        raise ValueError(
+            "the campaign asks for products but gold.product_candidates does not exist: "
+            "materialize the products assets (gold/product_candidates) first"
+        )
+    candidates = con.sql(
+        "select customer_id, list, rank, product_id from gold.product_candidates"
+    ).pl()
+    trending = con.sql("select category_l1, rank, product_id from gold.trending_products").pl()
+    top = con.sql("select customer_id, top_category from gold.customer_segments").pl()
+    return pick_products(treatment["customer_id"], pick.list, pick.count, candidates, trending, top)

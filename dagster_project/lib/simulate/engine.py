@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._rng import Streams
+from .assortment import BASKET_PRICE_WEIGHT, COMPLEMENT_PROB, Assortment
 from .calendar import Calendar
 from .entities import DAILY_REACH, Campaigns, Catalogue, Customers, coupon_response
 from .params import (
@@ -328,11 +329,18 @@ def _exposure_prob(
 
 
 def order_lines(
-    st: Streams, cust: Customers, catalogue: Catalogue, i: np.ndarray, d: np.ndarray, k: np.ndarray
+    st: Streams,
+    cust: Customers,
+    catalogue: Catalogue,
+    assortment: Assortment,
+    i: np.ndarray,
+    d: np.ndarray,
+    k: np.ndarray,
 ) -> dict[str, np.ndarray]:
     """The basket of the purchase in session (i, d, k): a fixed function of those coordinates, so
     counterfactual worlds price the same purchase identically. 1-3 distinct products whose unit
-    prices track the customer's lognormal order value."""
+    prices track the customer's lognormal order value, chosen by the customer's style, favourite
+    sellers and the risers (``assortment.choose``); an anchor product pulls its complement in."""
     n_cat = len(CAT_NAMES)
     arch = cust.archetype[i]
     cuts = np.asarray(ARCH["lines"])[arch]
@@ -354,12 +362,25 @@ def order_lines(
         q2 = np.where(cat == beauty, np.where(arch == 1, 0.35, 0.15), 0.05)
         qty[:, j] += st.uniform("order", i, d, k, slot + 2) < q2
         target = np.log(value / n_lines / qty[:, j])
-        cands = np.stack(
-            [catalogue.pick(cat, d, st.uniform("order", i, d, k, slot + 3 + m)) for m in range(4)],
-            axis=1,
+        prods[:, j] = assortment.choose(
+            cust,
+            catalogue,
+            i,
+            d,
+            cat,
+            target,
+            BASKET_PRICE_WEIGHT,
+            lambda m, slot=slot: st.uniform("order", i, d, k, slot + 3, m),
         )
-        best = np.abs(np.log(catalogue.price[cands]) - target[:, None]).argmin(axis=1)
-        prods[:, j] = cands[np.arange(i.size), best]
+    partner = assortment.partner[prods[:, 0]]
+    pull = (
+        (partner >= 0)
+        & (catalogue.created_day[np.maximum(partner, 0)] < d)
+        & (st.uniform("order", i, d, k, 5) < COMPLEMENT_PROB)
+    )
+    n_lines = np.where(pull, np.maximum(n_lines, 2), n_lines)
+    prods[:, 1] = np.where(pull, partner, prods[:, 1])
+    qty[:, 1] = np.where(pull, 1, qty[:, 1])
     valid = np.arange(3)[None, :] < n_lines[:, None]
     valid[:, 1] &= prods[:, 1] != prods[:, 0]
     valid[:, 2] &= (prods[:, 2] != prods[:, 0]) & (prods[:, 2] != prods[:, 1])

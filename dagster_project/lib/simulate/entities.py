@@ -356,6 +356,7 @@ class Sellers:
     main_cat: np.ndarray
     joined_day: np.ndarray
     joined_sec: np.ndarray
+    price_level: np.ndarray  # multiplies the category's median price of the seller's products
 
 
 _ADJ = (
@@ -445,6 +446,7 @@ def build_sellers(cfg: WorldConfig, rng: np.random.Generator) -> Sellers:
         main_cat=rng.choice(len(CAT_NAMES), size=n, p=pop / pop.sum()),
         joined_day=joined,
         joined_sec=rng.integers(0, 43_200, size=n),
+        price_level=rng.lognormal(0.0, 0.35, size=n),
     )
 
 
@@ -489,7 +491,7 @@ def build_catalogue(cfg: WorldConfig, rng: np.random.Generator, sellers: Sellers
     created = np.where(late, sellers.joined_day[seller] + 1, created)
     l2 = (rng.random(n) * np.array([len(CATEGORIES[c][2]) for c in CAT_NAMES])[cat]).astype(int)
     median = np.array([CATEGORIES[c][1] for c in CAT_NAMES])[cat]
-    raw_price = median * rng.lognormal(0.0, 0.5, size=n)
+    raw_price = median * sellers.price_level[seller] * rng.lognormal(0.0, 0.35, size=n)
     price = np.maximum(900.0, np.round(raw_price / 1000.0) * 1000.0 - 100.0)
     style = np.where(
         rng.random(n) < 0.8, sellers.style[seller], rng.integers(0, len(STYLES), size=n)

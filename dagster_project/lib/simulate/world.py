@@ -14,6 +14,13 @@ import polars as pl
 from dagster_project.lib.contract import tables as contract_tables
 
 from ._rng import Streams
+from .assortment import (
+    PRICE_WEIGHT,
+    Assortment,
+    assortment_truth,
+    build_assortment,
+    category_median,
+)
 from .calendar import Calendar, build_calendar, calendar_truth
 from .engine import LoopResult, hazard, order_lines, run_days
 from .entities import (
@@ -102,6 +109,7 @@ def simulate(
     )
     sellers = build_sellers(cfg, st.rng("sellers"))
     cat = build_catalogue(cfg, st.rng("products"), sellers)
+    assort = build_assortment(cfg, st.rng("assortment"), cust, sellers, cat)
     first_day = int(min(cust.signup_day.min(), sellers.joined_day.min(), cat.created_day.min()))
     cal = build_calendar(cfg, st.rng("calendar"), first_day, cfg.days + 1)
     say(
@@ -112,7 +120,7 @@ def simulate(
     loop = run_days(cfg, st, cal, cust, camps, progress)
     say(f"day loop ({len(loop.scenarios)} scenarios): {time.perf_counter() - t0:.1f}s")
 
-    b = _Builder(cfg, st, cal, cust, sellers, cat, camps, loop)
+    b = _Builder(cfg, st, cal, cust, sellers, cat, camps, loop, assort)
     tables = b.build_tables()
     later_files = {"customers/profile_changes": b.profile_changes()}
     truth = b.build_truth()
@@ -205,7 +213,9 @@ class _Builder:
         cat: Catalogue,
         camps: Campaigns,
         loop: LoopResult,
+        assortment: Assortment,
     ):
+        self.assortment = assortment
         self.cfg, self.st, self.cal, self.cust = cfg, st, cal, cust
         self.sellers, self.cat, self.camps, self.loop = sellers, cat, camps, loop
         self.rng = st.rng("details")
@@ -241,18 +251,16 @@ class _Builder:
         )
 
     def random_products(self, i: np.ndarray, d: np.ndarray) -> np.ndarray:
-        """A product a customer looks at: mostly the preferred category; of two candidates the
-        mania type takes the dearer, the easygoing type the cheaper."""
+        """A product a customer looks at: mostly the preferred category; within it, the customer's
+        style, price level, favourite sellers and the risers (``Assortment.choose``)."""
         n = i.size
         pop = np.array([CATEGORIES[c][0] for c in CAT_NAMES])
         other = self.rng.choice(len(CAT_NAMES), size=n, p=pop / pop.sum())
         cat = np.where(self.rng.random(n) < 0.6, self.cust.pref_cat[i], other)
-        a = self.cat.pick(cat, d, self.rng.random(n))
-        b = self.cat.pick(cat, d, self.rng.random(n))
-        arch = self.cust.archetype[i]
-        dearer = self.cat.price[b] > self.cat.price[a]
-        take_b = np.where(arch == 1, dearer, np.where(arch == 2, ~dearer, False))
-        return np.where(take_b, b, a)
+        target = self.assortment.view_target(category_median()[cat], i)
+        return self.assortment.choose(
+            self.cust, self.cat, i, d, cat, target, PRICE_WEIGHT, lambda _m: self.rng.random(n)
+        )
 
     def cid(self, idx: str | pl.Expr = "i") -> pl.Expr:
         return _at(self.customer_id, idx)
@@ -263,7 +271,7 @@ class _Builder:
         buys = pl.DataFrame(self.loop.purchases)
         keys = buys.select("i", "d", "k").unique().sort("i", "d", "k")
         ki, kd, kk = (keys[c].to_numpy() for c in ("i", "d", "k"))
-        lines = order_lines(self.st, self.cust, self.cat, ki, kd, kk)
+        lines = order_lines(self.st, self.cust, self.cat, self.assortment, ki, kd, kk)
         self.lines = (
             pl.DataFrame(
                 {
@@ -920,6 +928,17 @@ class _Builder:
             "shopping_episodes": self._shopping_episodes(),
         }
         truth.update(calendar_truth(self.cal))
+        truth.update(
+            assortment_truth(
+                self.assortment,
+                self.cust,
+                self.sellers,
+                self.cat,
+                self.customer_id,
+                self.seller_id,
+                self.cfg.start_date,
+            )
+        )
         truth["daily"] = self._daily()
         return truth
 

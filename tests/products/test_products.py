@@ -1,0 +1,168 @@
+"""The product axis against the simulator's planted truth: candidate lists on the next purchase
+(held out by time) against the most-popular-in-category baseline, trending risers, complement
+pairs, seller similarity, and the fallbacks for bad input."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from dagster_project.lib.products import pairs, trending
+from dagster_project.lib.products.behaviour import interactions
+from dagster_project.lib.products.build import build_product_tables
+from dagster_project.lib.products.campaign import campaign_products
+from dagster_project.lib.products.candidates import candidate_lists, seller_similarity
+from dagster_project.lib.products.embeddings import build_embeddings
+from dagster_project.lib.products.evaluate import hit_rate_ndcg, next_purchase
+from dagster_project.lib.simulate import WorldConfig, simulate
+
+CFG = WorldConfig(customers=12_000, days=150, seed=5, start_date=date(2025, 3, 1))
+HOLDOUT_DAYS = 28
+
+
+@pytest.fixture(scope="module")
+def world():
+    return simulate(CFG)
+
+
+@pytest.fixture(scope="module")
+def held_out(world):
+    t = world.tables
+    cutoff = datetime.combine(CFG.end_date - timedelta(days=HOLDOUT_DAYS), datetime.min.time(), UTC)
+    inter = interactions(t["events"], t["products"], cutoff)
+    target = next_purchase(t["orders"], t["order_items"], cutoff)
+    customers = (
+        target.select("customer_id")
+        .unique()
+        .join(inter.select("customer_id").unique(), on="customer_id")
+    )
+    emb = build_embeddings(inter, t["products"])
+    lists = candidate_lists(customers, inter, emb)
+    return inter, lists, target.join(customers, on="customer_id")
+
+
+def test_best_list_beats_popularity_on_the_next_purchase(held_out):
+    _, lists, target = held_out
+    scores = hit_rate_ndcg(lists, target)
+    by = {r["list"]: r for r in scores.iter_rows(named=True)}
+    print(scores)
+    assert by["popular"]["customers"] > 500
+    assert by["affinity"]["hit_rate_at_k"] >= 1.5 * by["popular"]["hit_rate_at_k"]
+    assert by["affinity"]["ndcg_at_k"] >= 1.5 * by["popular"]["ndcg_at_k"]
+    assert by["embedding"]["hit_rate_at_k"] > by["popular"]["hit_rate_at_k"]
+
+
+def test_every_list_has_ten_products_per_customer(held_out):
+    _, lists, target = held_out
+    n = lists.group_by("list", "customer_id").agg(pl.len(), pl.col("product_id").n_unique())
+    assert (n["len"] == 10).all() and (n["product_id"] == 10).all()
+    assert n["customer_id"].n_unique() == target["customer_id"].n_unique()
+
+
+def test_similar_sellers_share_the_planted_style_and_price_level(world, held_out):
+    inter, _, _ = held_out
+    truth = world.truth["sellers"]
+    sim = seller_similarity(inter).filter(pl.col("seller_id") != pl.col("similar_seller_id"))
+    pairs_ = sim.join(truth, on="seller_id").join(
+        truth.rename(lambda c: f"{c}_other"),
+        left_on="similar_seller_id",
+        right_on="seller_id_other",
+    )
+    same_style = (pairs_["style"] == pairs_["style_other"]).mean()
+    gap = (pairs_["price_level"].log() - pairs_["price_level_other"].log()).abs().mean()
+    # random pairs: 1 in 8 share a style
+    levels = np.log(truth["price_level"].to_numpy())
+    random_gap = np.abs(levels[:, None] - levels[None, :]).mean()
+    print(f"same style {same_style:.2f}, gap {gap:.2f} vs random {random_gap:.2f}")
+    assert same_style > 2 * (1 / 8)
+    assert gap < random_gap
+
+
+def test_planted_risers_trend_within_three_days(world):
+    t, tr = world.tables, world.truth
+    rise = tr["trending_products"]
+    first, last = rise["rise_date"].min(), rise["rise_date"].max() + timedelta(days=3)
+    days = [first + timedelta(days=k) for k in range((last - first).days + 1)]
+    top = trending.trending_products(t["events"], t["products"], days)
+    recall = trending.riser_recall(top, rise)
+    before = trending.trending_products(t["events"], t["products"], [first - timedelta(days=3)])
+    print(f"riser recall within 3 days: {recall:.2f}")
+    assert recall >= 0.8
+    # before any rise, the risers are not what trends
+    assert before.join(rise, on="product_id", how="semi").height <= 2
+
+
+def test_planted_complements_are_recovered(world):
+    t, tr = world.tables, world.truth
+    found = pairs.complements(t["order_items"])
+    rec = pairs.planted_pair_recovery(found, tr["complement_pairs"])
+    print(rec)
+    assert rec["hit_rate_at_5"] >= 0.4
+    assert rec["precision_top_pairs"] >= 0.4
+
+
+def test_fallbacks_for_bad_input(world):
+    t = world.tables
+    cutoff = datetime.combine(CFG.end_date, datetime.min.time(), UTC)
+    products = t["products"].with_columns(
+        style=pl.when(pl.int_range(pl.len()) % 3 == 0).then(None).otherwise("style"),
+        category_l1=pl.when(pl.int_range(pl.len()) % 5 == 0).then(None).otherwise("category_l1"),
+    )
+    inter = interactions(t["events"], products, cutoff)
+    no_views = pl.DataFrame({"customer_id": ["NEW1", "NEW2"], "segment": ["vip", None]})
+    some = inter.select("customer_id").unique().sort("customer_id").head(50)
+    customers = pl.concat([some.with_columns(segment=pl.lit("vip")), no_views])
+    lists = candidate_lists(customers, inter)
+    n = lists.group_by("list", "customer_id").agg(pl.len())
+    assert n.height == 5 * customers.height and (n["len"] == 10).all()
+    new = lists.filter(pl.col("customer_id").is_in(["NEW1", "NEW2"]))
+    assert (new["source"] == "fallback").all()
+
+
+def test_product_tables_cover_every_customer_and_feed_feast(world):
+    t = world.tables
+    customers = t["customers"].select("customer_id", segment=pl.lit("all"))
+    tables = build_product_tables(
+        customers, t["products"], t["events"], t["orders"], t["order_items"], as_of=CFG.end_date
+    )
+    n = tables.candidates.group_by("list", "customer_id").agg(pl.len())
+    assert n["customer_id"].n_unique() == customers.height and (n["len"] == 10).all()
+    wide = tables.feast_files["customer_candidates"]
+    assert wide.height == customers.height
+    assert (wide["affinity_product_ids"].list.len() == 10).all()
+    emb = tables.feast_files["product_embedding"]
+    assert emb.height == t["products"].height and (emb["embedding"].list.len() == 32).all()
+    assert tables.trending_products["category_l1"].n_unique() >= 6
+    assert tables.complements.height > 0 and tables.substitutes.height > 0
+
+
+def test_campaign_products_never_empty(world, held_out):
+    _, lists, _ = held_out
+    trend = trending.trending_products(
+        world.tables["events"], world.tables["products"], [CFG.end_date - timedelta(days=1)]
+    )
+    ids = pl.concat([lists["customer_id"].unique().head(20), pl.Series(["NOBODY"])])
+    top = pl.DataFrame(
+        {"customer_id": ["NOBODY"], "top_category": [None]},
+        schema_overrides={"top_category": pl.Utf8},
+    )
+    for name in ("affinity", "trending"):
+        out = campaign_products(ids, name, 3, lists, trend, top)
+        assert out.height == ids.len()
+        assert (out["product_ids"].str.split("|").list.len() == 3).all(), name
+    mine = campaign_products(ids.head(5), "affinity", 3, lists, trend, top)
+    first = lists.filter(pl.col("list") == "affinity", pl.col("rank") <= 3).sort(
+        "customer_id", "rank"
+    )
+    want = first.group_by("customer_id", maintain_order=True).agg(
+        pl.col("product_id").str.join("|")
+    )
+    assert (
+        mine.join(want, on="customer_id")
+        .filter(pl.col("product_ids") != pl.col("product_id"))
+        .height
+        == 0
+    )
