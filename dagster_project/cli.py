@@ -324,10 +324,14 @@ def forecast(
     out: Annotated[
         Path, typer.Option(help="Folder for forecast.csv, backtest.csv, metrics.json, report.md.")
     ],
-    horizon: Annotated[int, typer.Option(help="Forecast this many days (1-28) past the last.")] = 28,
+    horizon: Annotated[
+        int, typer.Option(help="Forecast this many days (1-28) past the last.")
+    ] = 28,
     weather: Annotated[
         Path | None,
-        typer.Option(help="Optional weather CSV/Parquet: date, region, precipitation_mm, mean_temp_c."),
+        typer.Option(
+            help="Optional weather CSV/Parquet: date, region, precipitation_mm, mean_temp_c."
+        ),
     ] = None,
     time_zone: Annotated[
         str, typer.Option(help="Business time zone: an order's day is its date there.")

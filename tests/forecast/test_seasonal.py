@@ -25,9 +25,7 @@ def _total_orders(world: World) -> pl.DataFrame:
 
 def _relative_errors(estimated: pl.DataFrame, truth: pl.DataFrame, on: str) -> dict:
     joined = estimated.join(truth, on=on)
-    return dict(
-        zip(joined[on], (joined["estimate"] / joined["truth"] - 1).abs(), strict=True)
-    )
+    return dict(zip(joined[on], (joined["estimate"] / joined["truth"] - 1).abs(), strict=True))
 
 
 def test_weekday_index_recovered_per_category_and_in_total(

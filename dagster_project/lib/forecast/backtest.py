@@ -58,9 +58,12 @@ class BacktestResult:
                 (pl.col("mase") < pl.col("naive_mase")).sum().alias("series_beating_naive"),
                 pl.len().alias("series"),
             )
-            .sort("horizon", pl.col("method").replace_strict(
-                {m: i for i, m in enumerate(METHODS)}, return_dtype=pl.Int8
-            ))
+            .sort(
+                "horizon",
+                pl.col("method").replace_strict(
+                    {m: i for i, m in enumerate(METHODS)}, return_dtype=pl.Int8
+                ),
+            )
         )
 
 
@@ -105,9 +108,7 @@ def _mase_scale(daily: pl.DataFrame, measure: str, before: date) -> pl.DataFrame
     return (
         daily.filter(pl.col("date") < before)
         .sort("series", "date")
-        .with_columns(
-            diff=(pl.col(measure) - pl.col(measure).shift(7)).abs().over("series")
-        )
+        .with_columns(diff=(pl.col(measure) - pl.col(measure).shift(7)).abs().over("series"))
         .group_by("series")
         .agg(scale=pl.col("diff").mean())
     )
@@ -142,13 +143,19 @@ def run_backtest(
         block_end = min(cutoff + timedelta(days=refit_days), last)
         origins = states.filter(pl.col("date").is_between(cutoff, block_end - timedelta(days=1)))
         rows = forecast_rows(
-            states, origins.select("series", "date"), range(1, MAX_HORIZON + 1), calendar,
-            index, codes,
+            states,
+            origins.select("series", "date"),
+            range(1, MAX_HORIZON + 1),
+            calendar,
+            index,
+            codes,
         ).filter(pl.col("target_date") <= last)
         block = model.predict(rows).rename({"forecast": "lightgbm"})
         seconds["lightgbm"] += time.perf_counter() - started
         started = time.perf_counter()
-        block = block.join(_ets_block(states, cutoff, block_end), on=["series", "origin", "horizon"])
+        block = block.join(
+            _ets_block(states, cutoff, block_end), on=["series", "origin", "horizon"]
+        )
         seconds["ets"] += time.perf_counter() - started
         blocks.append(block)
         cutoff = block_end
@@ -166,9 +173,7 @@ def _ets_block(states: pl.DataFrame, cutoff: date, block_end: date) -> pl.DataFr
     parts = []
     for (series,), frame in states.sort("date").group_by("series", maintain_order=True):
         dates = frame["date"]
-        positions = np.flatnonzero(
-            ((dates >= cutoff) & (dates < block_end)).to_numpy()
-        ).tolist()
+        positions = np.flatnonzero(((dates >= cutoff) & (dates < block_end)).to_numpy()).tolist()
         fit_until = int(np.flatnonzero((dates == cutoff).to_numpy())[0])
         values = ets_forecasts(frame["y"].to_numpy(), positions, MAX_HORIZON, fit_until)
         parts.append(
@@ -209,11 +214,11 @@ def _metrics(predictions: pl.DataFrame, scale: pl.DataFrame) -> pl.DataFrame:
 
 def _coverage(predictions: pl.DataFrame) -> pl.DataFrame:
     inside = pl.col("actual").is_between(pl.col("forecast_low"), pl.col("forecast_high"))
-    by_horizon = predictions.group_by("horizon").agg(
-        coverage=inside.mean(), rows=pl.len()
-    )
+    by_horizon = predictions.group_by("horizon").agg(coverage=inside.mean(), rows=pl.len())
     overall = predictions.select(
-        pl.lit(0, pl.Int64).alias("horizon"), inside.mean().alias("coverage"), pl.len().alias("rows")
+        pl.lit(0, pl.Int64).alias("horizon"),
+        inside.mean().alias("coverage"),
+        pl.len().alias("rows"),
     )
     return (
         pl.concat([overall, by_horizon.cast({"horizon": pl.Int64, "rows": pl.UInt32})])
@@ -237,7 +242,9 @@ def forecast_ahead(
     last = daily["date"].max()
     states = origin_states(daily, measure)
     codes = _series_codes(daily)
-    model, index = _fit_at(daily, states, measure, calendar, last, codes, params or ForecastParams())
+    model, index = _fit_at(
+        daily, states, measure, calendar, last, codes, params or ForecastParams()
+    )
     rows = forecast_rows(
         states,
         states.filter(pl.col("date") == last).select("series", "date"),

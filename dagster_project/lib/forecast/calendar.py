@@ -21,21 +21,25 @@ def holiday_calendar(first: date, last: date, country: str = HOLIDAY_COUNTRY) ->
     day_off; null on ordinary days)."""
     days = pl.date_range(first, last, eager=True)
     named = holidays.country_holidays(country, years=range(first.year, last.year + 1))
-    return pl.DataFrame({"date": days}).join(
-        pl.DataFrame(
-            {"date": list(named.keys()), "holiday_name": list(named.values())},
-            schema={"date": pl.Date, "holiday_name": pl.String},
-        ),
-        on="date",
-        how="left",
-    ).with_columns(
-        is_holiday=pl.col("holiday_name").is_not_null(),
-        holiday_kind=pl.when(
-            pl.col("holiday_name").str.contains("|".join(FAMILY_HOLIDAY_WORDS))
+    return (
+        pl.DataFrame({"date": days})
+        .join(
+            pl.DataFrame(
+                {"date": list(named.keys()), "holiday_name": list(named.values())},
+                schema={"date": pl.Date, "holiday_name": pl.String},
+            ),
+            on="date",
+            how="left",
         )
-        .then(pl.lit(FAMILY))
-        .when(pl.col("holiday_name").is_not_null())
-        .then(pl.lit(DAY_OFF)),
+        .with_columns(
+            is_holiday=pl.col("holiday_name").is_not_null(),
+            holiday_kind=pl.when(
+                pl.col("holiday_name").str.contains("|".join(FAMILY_HOLIDAY_WORDS))
+            )
+            .then(pl.lit(FAMILY))
+            .when(pl.col("holiday_name").is_not_null())
+            .then(pl.lit(DAY_OFF)),
+        )
     )
 
 

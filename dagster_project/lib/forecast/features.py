@@ -32,15 +32,12 @@ def _kind_code(column: str) -> pl.Expr:
 def origin_states(daily: pl.DataFrame, measure: str) -> pl.DataFrame:
     """Per series and day: y, level (trailing LEVEL_DAYS mean) and recent (trailing 7-day mean)."""
     y = pl.col(measure).cast(pl.Float64)
-    return (
-        daily.sort("series", "date")
-        .select(
-            "series",
-            "date",
-            y.alias("y"),
-            y.rolling_mean(LEVEL_DAYS).over("series").alias("level"),
-            y.rolling_mean(RECENT_DAYS).over("series").alias("recent"),
-        )
+    return daily.sort("series", "date").select(
+        "series",
+        "date",
+        y.alias("y"),
+        y.rolling_mean(LEVEL_DAYS).over("series").alias("level"),
+        y.rolling_mean(RECENT_DAYS).over("series").alias("recent"),
     )
 
 
@@ -64,11 +61,11 @@ def forecast_rows(
         lag_date=pl.col("target_date") - pl.duration(weeks=pl.col("weeks_back")),
     ).with_columns(lag2_date=pl.col("lag_date") - pl.duration(weeks=1))
     for name, on in (("actual", "target_date"), ("lag_y", "lag_date"), ("lag2_y", "lag2_date")):
-        rows = rows.join(
-            ys.rename({"date": on, "y": name}), on=["series", on], how="left"
-        )
+        rows = rows.join(ys.rename({"date": on, "y": name}), on=["series", on], how="left")
     cal = calendar.select(
-        "date", "holiday_kind", *[c for c in ("precipitation_mm", "mean_temp_c") if c in calendar.columns]
+        "date",
+        "holiday_kind",
+        *[c for c in ("precipitation_mm", "mean_temp_c") if c in calendar.columns],
     )
     rows = rows.join(cal.rename({"date": "target_date"}), on="target_date", how="left").join(
         cal.select(pl.col("date").alias("lag_date"), pl.col("holiday_kind").alias("lag_kind")),
@@ -93,9 +90,14 @@ def forecast_rows(
             seasonal_naive=pl.col("lag_y"),
         )
         .select(
-            "series", "origin", "target_date", "level", "actual", "seasonal_naive",
-            "target_ratio", *FEATURES,
+            "series",
+            "origin",
+            "target_date",
+            "level",
+            "actual",
+            "seasonal_naive",
+            "target_ratio",
+            *FEATURES,
         )
         .sort("series", "origin", "horizon")
     )
-

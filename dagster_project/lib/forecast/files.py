@@ -15,7 +15,11 @@ from dagster_project.lib.forecast.backtest import (
     model_calendar,
     run_backtest,
 )
-from dagster_project.lib.forecast.calendar import WEATHER_COLUMNS, holiday_calendar, national_weather
+from dagster_project.lib.forecast.calendar import (
+    WEATHER_COLUMNS,
+    holiday_calendar,
+    national_weather,
+)
 from dagster_project.lib.forecast.daily import daily_from_orders
 from dagster_project.lib.forecast.report import backtest_markdown
 from dagster_project.lib.models.orders import read_orders
@@ -40,13 +44,21 @@ def read_weather(path: Path) -> pl.DataFrame:
     missing = [c for c in WEATHER_COLUMNS if c not in raw.columns]
     if missing:
         raise WeatherFileError(f"{path}: missing required column(s) {', '.join(missing)}")
-    frame = raw.select(WEATHER_COLUMNS).with_row_index("row", offset=1).with_columns(
-        pl.col("date").cast(pl.String).str.to_date("%Y-%m-%d", strict=False).alias("day"),
-        pl.col("region").cast(pl.String).str.strip_chars(),
-        *[
-            pl.col(c).cast(pl.String).str.strip_chars().cast(pl.Float64, strict=False).alias(f"_{c}")
-            for c in ("precipitation_mm", "mean_temp_c")
-        ],
+    frame = (
+        raw.select(WEATHER_COLUMNS)
+        .with_row_index("row", offset=1)
+        .with_columns(
+            pl.col("date").cast(pl.String).str.to_date("%Y-%m-%d", strict=False).alias("day"),
+            pl.col("region").cast(pl.String).str.strip_chars(),
+            *[
+                pl.col(c)
+                .cast(pl.String)
+                .str.strip_chars()
+                .cast(pl.Float64, strict=False)
+                .alias(f"_{c}")
+                for c in ("precipitation_mm", "mean_temp_c")
+            ],
+        )
     )
     rules = [
         (pl.col("day").is_null(), "date must be a date YYYY-MM-DD"),
@@ -90,7 +102,9 @@ def forecast_file(
     first, last = daily["date"].min(), daily["date"].max()
     weather = national_weather(read_weather(weather_path)) if weather_path else None
     calendar = model_calendar(
-        first, last + timedelta(days=horizon), holiday_calendar(first, last + timedelta(days=horizon), holiday_country),
+        first,
+        last + timedelta(days=horizon),
+        holiday_calendar(first, last + timedelta(days=horizon), holiday_country),
         weather,
     )
     result = run_backtest(daily, measure, calendar, eval_days=eval_days)

@@ -70,7 +70,9 @@ class GlobalModel:
         widen = 0.0
         if early.height and held.height:
             first = _boosters(early, params, quantiles_only=True)
-            low, high = (first[f"q{q}"].predict(held.select(FEATURES).to_numpy()) for q in QUANTILES)
+            low, high = (
+                first[f"q{q}"].predict(held.select(FEATURES).to_numpy()) for q in QUANTILES
+            )
             y = held["target_ratio"].to_numpy()
             scores = np.maximum(low - y, y - high)
             level = min(1.0, np.ceil((len(y) + 1) * NOMINAL_COVERAGE) / len(y))

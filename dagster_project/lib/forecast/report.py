@@ -20,9 +20,8 @@ def backtest_markdown(result: BacktestResult) -> str:
             if row["method"] == "seasonal_naive"
             else f"{row['series_beating_naive']} of {row['series']}"
         )
-        lines.append(
-            f"| {row['horizon']} | {row['method']} | {row['mase']:.3f} | {row['wape']:.1%} | {beat} |"
-        )
+        mase, wape = f"{row['mase']:.3f}", f"{row['wape']:.1%}"
+        lines.append(f"| {row['horizon']} | {row['method']} | {mase} | {wape} | {beat} |")
     nominal = result.coverage["nominal"][0]
     lines += [
         "",

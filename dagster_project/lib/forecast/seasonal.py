@@ -57,13 +57,17 @@ def holiday_multipliers(
     ordinary = frame.filter(~pl.col("date").is_in(holiday_dates.implode()))
     on_holidays = frame.filter(pl.col("date").is_in(holiday_dates.implode()))
     spans = on_holidays.select(
-        "series", "date", "deseasonalised",
+        "series",
+        "date",
+        "deseasonalised",
         start=pl.col("date") - pl.duration(days=HOLIDAY_LEVEL_DAYS),
         end=pl.col("date") + pl.duration(days=HOLIDAY_LEVEL_DAYS),
     )
     levels = (
         spans.join(
-            ordinary.select("series", pl.col("date").alias("other"), pl.col("deseasonalised").alias("y")),
+            ordinary.select(
+                "series", pl.col("date").alias("other"), pl.col("deseasonalised").alias("y")
+            ),
             on="series",
         )
         .filter(pl.col("other").is_between(pl.col("start"), pl.col("end")))
@@ -94,7 +98,9 @@ def naive_weekday_index(daily: pl.DataFrame, measure: str) -> pl.DataFrame:
     )
 
 
-def naive_holiday_multipliers(daily: pl.DataFrame, measure: str, holidays: pl.DataFrame) -> pl.DataFrame:
+def naive_holiday_multipliers(
+    daily: pl.DataFrame, measure: str, holidays: pl.DataFrame
+) -> pl.DataFrame:
     """The shortcut: sales on the holiday over the series' mean day."""
     return (
         daily.with_columns(mean=pl.col(measure).mean().over("series"))
