@@ -543,6 +543,20 @@ def bench_models(
     )
 
 
+@bench_app.command("forecast")
+def bench_forecast(
+    size: Annotated[str, typer.Option(help="Simulated world, customers x days.")] = "20000x400",
+    repeats: Annotated[int, typer.Option(help="Runs per stage; the median is reported.")] = 3,
+) -> None:
+    """Demand forecast: backtest (fit + rolling origins) and a forward fit, on a simulated
+    world's category sales and on CDNOW's daily revenue; median wall time over --repeats."""
+    from dagster_project.lib.bench import forecast
+    from dagster_project.lib.bench.common import parse_size
+
+    customers, days = parse_size(size)
+    forecast.run(customers, days, repeats)
+
+
 @bench_app.command("segments")
 def bench_segments(
     warehouse: Annotated[
