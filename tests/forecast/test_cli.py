@@ -21,6 +21,7 @@ def cdnow_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow  # CDNOW backtest end to end, ~20 s on the shared machine
 def test_cdnow_daily_revenue_backtest_and_forecast(cdnow_csv: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = CliRunner().invoke(
