@@ -91,3 +91,32 @@ def test_coupon_uplift_is_a_rule_column_only_while_the_model_passes(tmp_path: Pa
         campaign, customers, audience.empty_history(), date(2025, 10, 9)
     )
     assert result.assignments["customer_id"].to_list() == ["A", "B"]  # C: no consent
+
+
+DIP_RAW = {**RAW, "segment": {"column": "dip_category", "op": "==", "value": "shoes"}}
+
+
+def test_demand_dip_targets_are_rule_columns_once_the_forecast_lists_them(tmp_path: Path) -> None:
+    _warehouse(tmp_path / "w.duckdb", with_scores=False)
+    campaign = parse_campaign(DIP_RAW, "campaigns/shoes_dip.yml", "shoes_dip")
+    with connect(tmp_path / "w.duckdb", read_only=True) as con:
+        customers = source.audience_source(con)
+    with pytest.raises(ValueError, match=r"shoes_dip.yml: .* dip_category .*demand_dip_targets"):
+        audience.build_audience(campaign, customers, audience.empty_history(), date(2025, 10, 9))
+    with connect(tmp_path / "w.duckdb") as con:
+        # B is a target of two dips: the earliest (bags on 10-12) is the one a rule sees.
+        con.execute(
+            "create table gold.demand_dip_targets as select * from (values"
+            " ('shoes', date '2025-10-14', 0.8, 'A', 90.0, 1),"
+            " ('shoes', date '2025-10-14', 0.8, 'B', 70.0, 2),"
+            " ('bags', date '2025-10-12', 0.7, 'B', 60.0, 1))"
+            " as t(category_l1, date, dip_ratio, customer_id, preference_index, target_rank)"
+        )
+    with connect(tmp_path / "w.duckdb", read_only=True) as con:
+        customers = source.audience_source(con).sort("customer_id")
+    assert customers["dip_category"].to_list() == ["shoes", "bags", None]
+    assert customers["dip_date"].to_list() == [date(2025, 10, 14), date(2025, 10, 12), None]
+    result = audience.build_audience(
+        campaign, customers, audience.empty_history(), date(2025, 10, 9)
+    )
+    assert result.assignments["customer_id"].to_list() == ["A"]

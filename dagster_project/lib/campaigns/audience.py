@@ -123,7 +123,8 @@ def _check_columns(campaign: Campaign, customers: pl.DataFrame) -> None:
             f"{campaign.source}: the customer table lacks column(s) {', '.join(missing)} "
             "(a score column needs gold.customer_scores; coupon_uplift needs "
             "gold.coupon_uplift_scores, written once the coupon uplift model passes its "
-            "qini_above_random check)"
+            "qini_above_random check; dip_* columns need gold.demand_dip_targets, from the "
+            "demand forecast)"
         )
 
 

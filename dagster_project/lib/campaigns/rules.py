@@ -75,12 +75,15 @@ SCORE_COLUMNS = {  # gold.customer_scores (purchase-probability and LTV models),
 # coupon uplift model's held-out Qini is above random (asset check qini_above_random).
 UPLIFT_COLUMNS = {"coupon_uplift": NUMBER, "coupon_uplift_decile": NUMBER}
 UPLIFT_SOURCE = {"coupon_uplift": "uplift", "coupon_uplift_decile": "uplift_decile"}
+# gold.demand_dip_targets (forecast): the customer's earliest upcoming dip, when they are a target.
+DIP_COLUMNS = {"dip_category": STRING, "dip_date": DATE, "dip_preference_index": NUMBER}
 KNOWN_COLUMNS: dict[str, str] = {
     **CUSTOMER_COLUMNS,
     **FEATURE_COLUMNS,
     **SEGMENT_COLUMNS,
     **SCORE_COLUMNS,
     **UPLIFT_COLUMNS,
+    **DIP_COLUMNS,
 }
 OPERATORS = ("==", "!=", "<", "<=", ">", ">=", "in", "not_in", "between", "is_null", "is_not_null")
 ORDERED = (NUMBER, DATE)

@@ -33,7 +33,8 @@ def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str
 
 def audience_source(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """dim_customers + the newest feature snapshot + segments + (when present) the newest
-    scores and the coupon uplift scores (present only while that model passes its check).
+    scores, the coupon uplift scores (present only while that model passes its check) and the
+    customer's earliest upcoming demand dip as a target (gold.demand_dip_targets).
     Column names come from rules.KNOWN_COLUMNS only, quoted as identifiers."""
 
     def select(alias: str, wanted: dict[str, str], have: set[str]) -> list[str]:
@@ -66,6 +67,14 @@ def audience_source(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
             f'u."{src}" as "{col}"' for col, src in rules.UPLIFT_SOURCE.items() if src in have
         ]
         joins.append("left join gold.coupon_uplift_scores as u using (customer_id)")
+    if _has_table(con, "gold", "demand_dip_targets"):
+        parts += ['d."dip_category"', 'd."dip_date"', 'd."dip_preference_index"']
+        joins.append(
+            "left join (select customer_id, category_l1 as dip_category, date as dip_date,"
+            " preference_index as dip_preference_index from gold.demand_dip_targets"
+            " qualify row_number() over (partition by customer_id"
+            " order by date, preference_index desc, category_l1) = 1) as d using (customer_id)"
+        )
     sql = f"select {', '.join(parts)} from gold.dim_customers as c {' '.join(joins)}"
     return con.sql(sql + " order by c.customer_id").pl()
 

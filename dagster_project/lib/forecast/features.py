@@ -1,0 +1,103 @@
+"""The global model's rows: one per series, forecast origin t (the last day seen) and horizon h
+(target day t + h). Sales are divided by the series' level at the origin (its trailing 28-day
+mean) so one model fits categories of any size; every feature is known at the origin, except the
+target day's weather, which stands for a weather forecast (null when the weather file stops)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+LEVEL_DAYS = 28
+RECENT_DAYS = 7
+KIND_CODE = {None: 0, "day_off": 1, "family": 2}
+FEATURES = [
+    "series_code",
+    "horizon",
+    "day_of_week",
+    "seasonal_index",
+    "holiday_code",
+    "lag_holiday_code",
+    "recent_ratio",
+    "lag_ratio",
+    "lag2_ratio",
+    "precipitation_mm",
+    "mean_temp_c",
+]
+
+
+def _kind_code(column: str) -> pl.Expr:
+    return pl.col(column).replace_strict(KIND_CODE, default=0, return_dtype=pl.Int8)
+
+
+def origin_states(daily: pl.DataFrame, measure: str) -> pl.DataFrame:
+    """Per series and day: y, level (trailing LEVEL_DAYS mean) and recent (trailing 7-day mean)."""
+    y = pl.col(measure).cast(pl.Float64)
+    return daily.sort("series", "date").select(
+        "series",
+        "date",
+        y.alias("y"),
+        y.rolling_mean(LEVEL_DAYS).over("series").alias("level"),
+        y.rolling_mean(RECENT_DAYS).over("series").alias("recent"),
+    )
+
+
+def forecast_rows(
+    states: pl.DataFrame,
+    origins: pl.DataFrame,
+    horizons: range,
+    calendar: pl.DataFrame,
+    index: pl.DataFrame,
+    series_codes: dict[str, int],
+) -> pl.DataFrame:
+    """Rows for each (series, origin) in ``origins`` x each horizon: the features, the level,
+    the seasonal-naive forecast (the latest same weekday seen) and the actual y where known."""
+    ys = states.select("series", "date", "y")
+    base = origins.join(states, on=["series", "date"]).rename({"date": "origin"})
+    rows = base.join(pl.DataFrame({"horizon": list(horizons)}), how="cross").with_columns(
+        target_date=pl.col("origin") + pl.duration(days=pl.col("horizon")),
+        weeks_back=(pl.col("horizon") + 6) // 7,
+    )
+    rows = rows.with_columns(
+        lag_date=pl.col("target_date") - pl.duration(weeks=pl.col("weeks_back")),
+    ).with_columns(lag2_date=pl.col("lag_date") - pl.duration(weeks=1))
+    for name, on in (("actual", "target_date"), ("lag_y", "lag_date"), ("lag2_y", "lag2_date")):
+        rows = rows.join(ys.rename({"date": on, "y": name}), on=["series", on], how="left")
+    cal = calendar.select(
+        "date",
+        "holiday_kind",
+        *[c for c in ("precipitation_mm", "mean_temp_c") if c in calendar.columns],
+    )
+    rows = rows.join(cal.rename({"date": "target_date"}), on="target_date", how="left").join(
+        cal.select(pl.col("date").alias("lag_date"), pl.col("holiday_kind").alias("lag_kind")),
+        on="lag_date",
+        how="left",
+    )
+    for weather in ("precipitation_mm", "mean_temp_c"):
+        if weather not in rows.columns:
+            rows = rows.with_columns(pl.lit(None, pl.Float64).alias(weather))
+    level = pl.when(pl.col("level") > 0).then(pl.col("level"))
+    return (
+        rows.with_columns(day_of_week=pl.col("target_date").dt.weekday() - 1)
+        .join(index, on=["series", "day_of_week"], how="left")
+        .with_columns(
+            series_code=pl.col("series").replace_strict(series_codes, return_dtype=pl.Int32),
+            holiday_code=_kind_code("holiday_kind"),
+            lag_holiday_code=_kind_code("lag_kind"),
+            recent_ratio=pl.col("recent") / level,
+            lag_ratio=pl.col("lag_y") / level,
+            lag2_ratio=pl.col("lag2_y") / level,
+            target_ratio=pl.col("actual") / level,
+            seasonal_naive=pl.col("lag_y"),
+        )
+        .select(
+            "series",
+            "origin",
+            "target_date",
+            "level",
+            "actual",
+            "seasonal_naive",
+            "target_ratio",
+            *FEATURES,
+        )
+        .sort("series", "origin", "horizon")
+    )
