@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from dagster_project.lib.models.training import MIN_HORIZON_DAYS, fit_plan
+from dagster_project.lib.models.training import MIN_HORIZON_DAYS, fit_plan, plan_cutoffs
 
 FIRST = datetime(2025, 1, 1)
 
@@ -62,3 +62,18 @@ def test_a_short_asked_horizon_is_kept() -> None:
     # test day 76, validation 62, training 48 and 34 (day 20 has under 28 days of features)
     assert plan.horizon_days == 14 and len(plan.train) == 2
     assert plan.describe() == "history 90 days: 2 training cutoffs 14 days apart, horizon 14 days"
+
+
+@pytest.mark.parametrize(("horizon", "step"), [(90, 7), (30, 14), (28, 14)])
+def test_refit_cutoffs_lie_between_the_last_training_and_the_validation_cutoff(
+    horizon: int, step: int
+) -> None:
+    test = datetime(2025, 12, 1)
+    plan = plan_cutoffs(test, FIRST, horizon, step, 4, refit_cutoffs=True)
+    gaps = {b - a for a, b in zip(plan.refit, plan.refit[1:], strict=False)}
+    assert plan.refit, plan
+    assert max(plan.train) < min(plan.refit) and max(plan.refit) < plan.validation
+    assert gaps <= {timedelta(days=step)} and plan.validation - max(plan.refit) == timedelta(step)
+    assert max(plan.refit) + timedelta(days=horizon) <= test  # labels end before the test cutoff
+    assert min(plan.refit) - max(plan.train) <= timedelta(days=step)  # no cutoff left out
+    assert plan_cutoffs(test, FIRST, horizon, step, 4).refit == []  # only when asked

@@ -8,14 +8,16 @@ Customers scored: everyone with an order before the cutoff (orders alone know no
 Cutoffs are midnight UTC. Training cutoffs: validation at cutoff - H, training at cutoff - 2H,
 then every ``step_days`` earlier, so every label used for fitting ends before the cutoff. Early
 stopping on the validation cutoff picks the number of boosting rounds; the model is then refitted
-on all of them, the validation cutoff included (see ``fit_model``).
+on all of them, the validation cutoff and the refit cutoffs (every ``step_days`` between the
+last training cutoff and the validation one) included, and its level set on the cutoffs of the
+last horizon (see ``training.fit_ziln``).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,7 @@ from dagster_project.lib.models.orders import (
     orders_features,
     read_orders,
 )
-from dagster_project.lib.models.ziln import BoosterParams, ZilnModel
+from dagster_project.lib.models.ziln import BoosterParams
 
 
 @dataclass
@@ -88,28 +90,6 @@ def _labelled(
     return frame
 
 
-def fit_model(
-    train: pl.DataFrame,
-    validation: pl.DataFrame,
-    features: list[str],
-    params: BoosterParams | None,
-    base: tuple[str, str] | None,
-) -> ZilnModel:
-    """Early stopping on the validation cutoff picks the rounds, then the model is refitted with
-    them on the training and validation cutoffs together. The validation window is the newest
-    labelled one and its customers the closest in age to those scored: on a young cohort (CDNOW
-    at 1997-10-01) the training cutoffs fall in the acquisition months, when nobody had more than
-    a few weeks of history. The calibration (Platt, spend level) is then fitted on the validation
-    rows in sample, one cutoff among many in the refit."""
-    params = params or BoosterParams()
-    first = ZilnModel.fit(train, validation, features, params=params, base=base)
-    rounds = max(first.purchase.booster.current_iteration(), first.mu.current_iteration())
-    fixed = replace(params, max_rounds=rounds, early_stopping_rounds=rounds + 1)
-    return ZilnModel.fit(
-        pl.concat([train, validation]), validation, features, params=fixed, base=base
-    )
-
-
 def run_backtest(
     orders: pl.DataFrame,
     cutoff: date | datetime,
@@ -135,23 +115,24 @@ def run_backtest(
         horizon_days,
         step_days,
         max_train_cutoffs,
+        refit_cutoffs=True,
     )
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     past = orders.filter(pl.col("ordered_at") < cutoff_ts)  # the model never sees later orders
     fit_frame = _labelled(
-        past, [*plan.train, plan.validation], horizon_days, bgnbd_as_features
+        past, [*plan.train, *plan.refit, plan.validation], horizon_days, bgnbd_as_features
     ).join(plan.as_frame(), on=CUTOFF)
     test = _labelled(orders, [cutoff_ts], horizon_days, bgnbd_as_features)
     features = ORDER_FEATURES + (BGNBD_FEATURES if bgnbd_as_features else [])
     seconds["features"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    parts = {s: fit_frame.filter(pl.col("split") == s) for s in ("train", "validation")}
-    model = fit_model(
-        parts["train"],
-        parts["validation"],
+    parts = {s: fit_frame.filter(pl.col("split") == s) for s in training.FIT_SPLITS}
+    model = training.fit_ziln(
+        fit_frame,
         features,
+        horizon_days,
         params,
         ("bgnbd_p_buy", "bgnbd_expected_value_krw") if bgnbd_as_features else None,
     )
@@ -211,7 +192,7 @@ def run_backtest(
         plan,
         seconds,
         {
-            "train": parts["train"].height,
+            "train": parts["train"].height + parts["refit"].height,
             "validation": parts["validation"].height,
             "scored": predictions.height,
         },

@@ -282,7 +282,7 @@ def train_ltv(
     params = params or BoosterParams()
     parts = _split(ts.frame)
     started = time.perf_counter()
-    model = ZilnModel.fit(parts["train"], parts["validation"], ts.ltv_features, params=params)
+    model = training.fit_ziln(ts.frame, ts.ltv_features, ts.plan.horizon_days, params)
     seconds = time.perf_counter() - started
     rfm = RfmBaseline.fit(parts["train"])
     test = parts["test"]
