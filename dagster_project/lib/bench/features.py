@@ -145,18 +145,23 @@ class Stores:
         features.apply_repo(store, self.settings.features_dir)
         return store
 
-    def median(self, run: Callable[[FeatureStore], None], repeats: int) -> float:
-        """Median seconds of ``run(store)`` over ``repeats`` fresh stores."""
+    def median(
+        self, run: Callable[[FeatureStore], None], repeats: int, keep_last: bool = False
+    ) -> tuple[float, FeatureStore | None]:
+        """Median seconds of ``run(store)`` over ``repeats`` fresh stores, and the last store if
+        ``keep_last`` (the caller tears it down)."""
         times = []
-        for _ in range(repeats):
+        for k in range(repeats):
             store = self.new()
+            kept = keep_last and k == repeats - 1
             try:
                 started = time.perf_counter()
                 run(store)
                 times.append(time.perf_counter() - started)
             finally:
-                store.teardown()
-        return statistics.median(times)
+                if not kept:
+                    store.teardown()
+        return statistics.median(times), store if keep_last else None
 
 
 def sample_customers(features_dir: Path, workdir: Path, customers: int, seed: int) -> Path:
@@ -187,7 +192,9 @@ def bench_paths(stores: Stores, repeats: int) -> list[PathResult]:
     def materialize(store: FeatureStore) -> None:
         store.materialize(first, last, feature_views=[PATH_VIEW])
 
-    results.append(PathResult("materialize", 10_000, entities, stores.median(materialize, repeats)))
+    results.append(
+        PathResult("materialize", 10_000, entities, stores.median(materialize, repeats)[0])
+    )
 
     times = []
     for _ in range(repeats):
@@ -212,7 +219,7 @@ def bench_paths(stores: Stores, repeats: int) -> list[PathResult]:
                 features.write_online(store, view, features.latest_rows(view, None, last), batch)
 
             name = "write_to_online_store" + (" (timestamp check)" if dedup else "")
-            results.append(PathResult(name, batch, entities, stores.median(write, repeats)))
+            results.append(PathResult(name, batch, entities, stores.median(write, repeats)[0]))
     for r in results:
         print(f"  {r.path} batch {r.batch_size}: {r.rows_per_second:,.0f} rows/s", flush=True)
     return results
@@ -328,7 +335,7 @@ def bench_feature_store(
     entity_rows: int = 100_000,
     reads: int = 500,
     repeats: int = 3,
-    path_customers: int = 20_000,
+    path_customers: int = 10_000,
     historical: bool = True,
     seed: int = 42,
 ) -> ProfileResult:
@@ -353,14 +360,13 @@ def bench_feature_store(
         nonlocal runs
         runs = features.materialize_online_store(store)
 
-    materialize_s = stores.median(full, repeats)
+    materialize_s, store = stores.median(full, repeats, keep_last=True)
+    assert store is not None
     rows = sum(r.rows for r in runs)
     print(f"{profile}: all views {rows / materialize_s:,.0f} rows/s", flush=True)
 
-    # The store that is read: materialized once more, kept until the reads are done.
-    store = stores.new()
+    # The last materialized store is the one read, kept until the reads are done.
     try:
-        features.materialize_online_store(store)
         historical_s, width = None, 0
         if historical:
             entity_df = pl.DataFrame(
