@@ -576,14 +576,20 @@ def bench_features(
         str | None, typer.Option(help="postgresql+psycopg://... for the Feast SQL registry.")
     ] = None,
     entity_rows: Annotated[int, typer.Option(help="Rows of the historical retrieval.")] = 100_000,
-    reads: Annotated[int, typer.Option(help="Online reads per batch size.")] = 500,
+    reads: Annotated[int, typer.Option(help="Online reads per batch size and run.")] = 500,
+    repeats: Annotated[int, typer.Option(help="Runs of each measurement; medians.")] = 3,
+    profiles: Annotated[
+        str, typer.Option(help="Profiles to run, comma-separated (production needs both URLs).")
+    ] = "embedded,production",
 ) -> None:
-    """Feast: materialization, historical retrieval, online latency.
+    """Feast: materialization paths and rows/s, historical retrieval, online latency.
 
     Builds the feature files of a simulated world (unless --features-dir), then per online store
-    (SQLite; with both URLs also Redis with a PostgreSQL registry): a full materialization, a
-    point-in-time retrieval of --entity-rows rows, and online read latency (p50/p99) at batch 1,
-    10 and 100."""
+    (SQLite; with both URLs also Redis with a PostgreSQL registry): Feast's materialization paths
+    on a sample of customers (materialize, materialize_incremental, write_to_online_store at
+    several batch sizes), the platform's full materialization of every view, a point-in-time
+    retrieval of --entity-rows rows, and online read latency (p50/p99) at batch 1, 10 and 100,
+    in process and through `feast serve`. Medians of --repeats runs."""
     from dagster_project.lib.bench import features
 
     features.run(
@@ -596,6 +602,8 @@ def bench_features(
         registry_url,
         entity_rows,
         reads,
+        repeats,
+        tuple(p.strip() for p in profiles.split(",") if p.strip()),
     )
 
 

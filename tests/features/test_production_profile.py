@@ -4,6 +4,7 @@ without the servers, fails under CI=true."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import polars as pl
 import psycopg
 import pytest
 import redis
+from feast import FeatureService
 
 from dagster_project.lib import features
 from tests.features.conftest import settings_for
@@ -69,6 +71,16 @@ def test_production_profile_materializes_to_redis_with_the_registry_on_postgres(
         assert features.online_offline_mismatches(reader, "purchase_probability_v1", ids) == []
         # Incremental afterwards: nothing new, nothing written.
         assert {r.mode for r in features.materialize_online_store(reader)} == {"up_to_date"}
+
+        # A service added by another process reaches the reader: the SQL registry's
+        # last-updated time (whole seconds, hence the pause) tells it to refresh.
+        monkeypatch.setattr(features, "REGISTRY_CHECK_INTERVAL_S", 0.0)
+        features.refresh_if_changed(reader)
+        time.sleep(1.1)
+        profile = store.get_feature_view("customer_profile")
+        store.apply([FeatureService(name="probe_v1", features=[profile[["region"]]])])
+        probe = features.online_features(ids, "probe_v1", store=reader)
+        assert probe["region"].to_list() == online["region"].to_list()
 
         with psycopg.connect(**fresh_postgres_db) as conn:
             stored = conn.execute(

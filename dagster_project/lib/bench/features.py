@@ -1,27 +1,66 @@
-"""Feature-store benchmark (`mopt bench features`): materialization throughput, historical
-retrieval of 100k entity rows, and online read latency (p50/p99 at batch 1, 10 and 100) for the
-SQLite and Redis online stores, on the gold feature files of a simulated world. Without a Redis
-and a registry URL only the embedded profile (SQLite) runs."""
+"""Feature-store benchmark (`mopt bench features`) on the gold feature files of a simulated world,
+per online store (SQLite embedded; Redis with a PostgreSQL registry in production):
+
+- materialization paths, on `customer_behaviour` (38 features, the widest view) of a sample of
+  customers: Feast's `materialize` (whole history, `pull_latest_features`), its
+  `materialize_incremental` (one new day), and `write_to_online_store` of each customer's newest
+  row at several batch sizes (on Redis with and without `skip_dedup`);
+- the platform's materialization (`features.materialize_online_store`, every view, full);
+- historical retrieval of 100k (customer, as-of time) rows of `purchase_probability_v1`;
+- online reads of that service (p50/p99 at batch 1, 10 and 100), in process and through
+  `feast serve` over HTTP (started here, stopped afterwards).
+
+Every figure is the median of `repeats` runs, each from an empty online store."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
+from feast import FeatureStore
 
 from dagster_project.lib import features
-from dagster_project.lib.bench.common import BIN, publish
-from dagster_project.lib.settings import Settings, feature_models
+from dagster_project.lib.bench.common import BIN, OUT_DIR, publish
+from dagster_project.lib.settings import FEATURE_REPO_DIR, Settings, feature_models
 
 SERVICE = "purchase_probability_v1"
+PATH_VIEW = "customer_behaviour"
+WRITE_BATCHES = (1_000, 10_000, 50_000)
+READ_BATCHES = (1, 10, 100)
+PROFILE_ORDER = ("embedded", "production")
+
+
+@dataclass
+class PathResult:
+    path: str
+    batch_size: int | None
+    rows: int
+    seconds: float
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds
+
+
+@dataclass
+class ReadResult:
+    path: str
+    batch: int
+    p50_ms: float
+    p99_ms: float
 
 
 @dataclass
@@ -31,17 +70,14 @@ class ProfileResult:
     customers: int
     days: int
     feature_rows: dict[str, int]
+    path_customers: int
+    paths: list[PathResult]
     materialize_seconds: float
-    rows_scanned: int
     rows_written: int
     historical_entity_rows: int
-    historical_seconds: float
+    historical_seconds: float | None
     historical_features: int
-    online_latency_ms: dict[str, dict[str, float]] = field(default_factory=dict)
-
-    @property
-    def scanned_per_second(self) -> float:
-        return self.rows_scanned / self.materialize_seconds
+    reads: list[ReadResult] = field(default_factory=list)
 
     @property
     def written_per_second(self) -> float:
@@ -80,14 +116,216 @@ def build_feature_files(customers: int, days: int, workdir: Path, seed: int = 42
     return out
 
 
-def _percentiles(samples_s: list[float]) -> dict[str, float]:
-    ms = sorted(s * 1000 for s in samples_s)
-    return {
-        "p50": statistics.median(ms),
-        "p99": ms[min(len(ms) - 1, int(round(0.99 * (len(ms) - 1))))],
-        "mean": statistics.fmean(ms),
-        "reads": len(ms),
-    }
+def _settings(workdir: Path, features_dir: Path) -> Settings:
+    return Settings(
+        data_dir=workdir,
+        raw_dir=workdir / "raw",
+        duckdb_path=workdir / "warehouse.duckdb",
+        features_dir=features_dir.resolve(),
+        business_timezone="Asia/Seoul",
+    )
+
+
+@dataclass
+class Stores:
+    """Stores of one profile over one folder of feature files, each in a project of its own:
+    every timed run starts from an empty online store (Redis skips a row whose timestamp is not
+    newer than the stored one) and is torn down afterwards."""
+
+    settings: Settings
+    profile: str
+    prefix: str = field(default_factory=lambda: f"mopt_bench_{uuid.uuid4().hex[:8]}")
+    made: int = 0
+
+    def new(self) -> FeatureStore:
+        self.made += 1
+        store = features.feature_store(
+            self.settings, profile=self.profile, project=f"{self.prefix}_{self.made}"
+        )
+        features.apply_repo(store, self.settings.features_dir)
+        return store
+
+    def median(
+        self, run: Callable[[FeatureStore], None], repeats: int, keep_last: bool = False
+    ) -> tuple[float, FeatureStore | None]:
+        """Median seconds of ``run(store)`` over ``repeats`` fresh stores, and the last store if
+        ``keep_last`` (the caller tears it down)."""
+        times = []
+        for k in range(repeats):
+            store = self.new()
+            kept = keep_last and k == repeats - 1
+            try:
+                started = time.perf_counter()
+                run(store)
+                times.append(time.perf_counter() - started)
+            finally:
+                if not kept:
+                    store.teardown()
+        return statistics.median(times), store if keep_last else None
+
+
+def sample_customers(features_dir: Path, workdir: Path, customers: int, seed: int) -> Path:
+    """``customer__daily.parquet`` of ``customers`` random customers (every day of each), in a
+    folder of its own: the path comparison's input."""
+    path = features_dir / "customer__daily.parquet"
+    ids = pl.scan_parquet(path).select("customer_id").unique().collect()["customer_id"].sort()
+    keep = ids.sample(min(customers, len(ids)), seed=seed)
+    out = workdir / "path_sample"
+    out.mkdir(parents=True, exist_ok=True)
+    pl.scan_parquet(path).filter(pl.col("customer_id").is_in(keep.implode())).sink_parquet(
+        out / "customer__daily.parquet"
+    )
+    return out
+
+
+def bench_paths(stores: Stores, repeats: int) -> list[PathResult]:
+    """Feast's materialization paths on one view of the sample."""
+    path = stores.settings.features_dir / "customer__daily.parquet"
+    first, last = features._timestamp_range(str(path))
+    probe = stores.new()
+    view = probe.get_feature_view(PATH_VIEW)
+    entities = features.latest_rows(view, None, last).height
+    last_day = features.latest_rows(view, last, last).height
+    probe.teardown()
+    results = []
+
+    def materialize(store: FeatureStore) -> None:
+        store.materialize(first, last, feature_views=[PATH_VIEW])
+
+    results.append(
+        PathResult("materialize", 10_000, entities, stores.median(materialize, repeats)[0])
+    )
+
+    times = []
+    for _ in range(repeats):
+        store = stores.new()
+        store.materialize(first, last - timedelta(days=1), feature_views=[PATH_VIEW])
+        started = time.perf_counter()
+        store.materialize_incremental(last, feature_views=[PATH_VIEW])
+        times.append(time.perf_counter() - started)
+        store.teardown()
+    results.append(
+        PathResult("materialize_incremental (one day)", 10_000, last_day, statistics.median(times))
+    )
+
+    redis = stores.profile == "production"
+    for dedup in [False, True] if redis else [False]:
+        for batch in (10_000,) if dedup else WRITE_BATCHES:
+
+            def write(store: FeatureStore, batch: int = batch, dedup: bool = dedup) -> None:
+                if redis:
+                    store.config.online_store.skip_dedup = not dedup
+                view = store.get_feature_view(PATH_VIEW)
+                features.write_online(store, view, features.latest_rows(view, None, last), batch)
+
+            name = "write_to_online_store" + (" (timestamp check)" if dedup else "")
+            results.append(PathResult(name, batch, entities, stores.median(write, repeats)[0]))
+    for r in results:
+        print(f"  {r.path} batch {r.batch_size}: {r.rows_per_second:,.0f} rows/s", flush=True)
+    return results
+
+
+def _percentile(ms: list[float], q: float) -> float:
+    ms = sorted(ms)
+    return ms[min(len(ms) - 1, int(round(q * (len(ms) - 1))))]
+
+
+def _latency(call: Callable[[list[str]], object], ids: pl.Series, batch: int, reads: int):
+    call(ids[:batch].to_list())  # warm-up
+    samples = []
+    for k in range(reads):
+        chunk = ids[k * batch : (k + 1) * batch].to_list()
+        started = time.perf_counter()
+        call(chunk)
+        samples.append((time.perf_counter() - started) * 1000)
+    return _percentile(samples, 0.5), _percentile(samples, 0.99)
+
+
+def bench_reads(
+    calls: dict[str, Callable[[list[str]], object]],
+    customer_ids: pl.Series,
+    reads: int,
+    repeats: int,
+    seed: int,
+) -> list[ReadResult]:
+    results = []
+    for path, call in calls.items():
+        for batch in READ_BATCHES:
+            rounds = [
+                _latency(
+                    call,
+                    customer_ids.sample(batch * reads, with_replacement=True, seed=seed + r),
+                    batch,
+                    reads,
+                )
+                for r in range(repeats)
+            ]
+            p50 = statistics.median(r[0] for r in rounds)
+            p99 = statistics.median(r[1] for r in rounds)
+            results.append(ReadResult(path, batch, p50, p99))
+            print(f"  {path} batch {batch}: p50 {p50:.1f} ms, p99 {p99:.1f} ms", flush=True)
+    return results
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def feast_server(yaml_path: Path) -> Iterator[Callable[[list[str]], object]]:
+    """`feast serve` on a free port for the benchmark's store; yields a read function over one
+    kept-alive HTTP connection, and stops the server afterwards."""
+    port = _free_port()
+    log = (yaml_path.parent / "feast_serve.log").open("w")
+    server = subprocess.Popen(
+        [
+            str(BIN / "feast"),
+            "-c",
+            str(FEATURE_REPO_DIR),
+            "-f",
+            str(yaml_path),
+            "serve",
+            "-p",
+            str(port),
+            "--no-access-log",
+            # The default restarts the worker every ~1,000 requests: a cold start inside the run.
+            "--max-requests",
+            "1000000",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                conn.request("GET", "/health")
+                if conn.getresponse().read() is not None:
+                    break
+            except OSError:
+                conn.close()
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"feast serve did not start; see {log.name}") from None
+                time.sleep(0.5)
+
+        def read(ids: list[str]) -> object:
+            body = json.dumps({"feature_service": SERVICE, "entities": {"customer_id": ids}})
+            conn.request("POST", "/get-online-features", body, {"Content-Type": "application/json"})
+            response = conn.getresponse()
+            payload = response.read()
+            if response.status != 200:
+                raise RuntimeError(f"feast serve answered {response.status}: {payload[:300]!r}")
+            return json.loads(payload)
+
+        yield read
+        conn.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
 
 
 def bench_feature_store(
@@ -95,69 +333,77 @@ def bench_feature_store(
     workdir: Path,
     profile: str = "embedded",
     entity_rows: int = 100_000,
-    batch_sizes: tuple[int, ...] = (1, 10, 100),
     reads: int = 500,
+    repeats: int = 3,
+    path_customers: int = 10_000,
+    historical: bool = True,
     seed: int = 42,
 ) -> ProfileResult:
-    """One profile end to end on fresh state: apply, full materialization (timed), historical
-        retrieval of ``entity_rows`` random (customer, as-of time) rows of the purchase-probability
-        service (timed), then ``reads`` online reads per batch size of random customers through
-    ``features.online_features`` (Feast's ``get_online_features`` plus typing into Polars). For
-        ``production``, MOPT_REDIS_URL and FEAST_REGISTRY_URL must be set; the run uses a project of
-        its own and tears it down afterwards."""
-    shutil.rmtree(workdir, ignore_errors=True)  # fresh registry and online store: a first run
+    """One profile, on fresh state. For ``production``, MOPT_REDIS_URL and FEAST_REGISTRY_URL
+    must be set. Every run uses a project of its own and tears it down afterwards."""
+    shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
-    settings = Settings(
-        data_dir=workdir,
-        raw_dir=workdir / "raw",
-        duckdb_path=workdir / "warehouse.duckdb",
-        features_dir=features_dir.resolve(),
-        business_timezone="Asia/Seoul",
-    )
-    project = f"mopt_bench_{uuid.uuid4().hex[:8]}"
-    store = features.feature_store(settings, profile=profile, project=project)
-    customers_path = features_dir / "customer__daily.parquet"
-    snapshots = pl.scan_parquet(customers_path).select("customer_id", "event_timestamp").collect()
+    settings = _settings(workdir, features_dir)
+    sample_dir = sample_customers(features_dir, workdir, path_customers, seed)
+    snapshots = pl.scan_parquet(features_dir / "customer__daily.parquet")
+    snapshots = snapshots.select("customer_id", "event_timestamp").collect()
     stamps = snapshots["event_timestamp"].unique().sort()
     customer_ids = snapshots["customer_id"].unique().sort()
-    try:
-        features.apply_repo(store, settings.features_dir)
-        started = time.perf_counter()
+
+    print(f"{profile}: materialization paths on {PATH_VIEW}", flush=True)
+    paths = bench_paths(Stores(_settings(workdir / "paths", sample_dir), profile), repeats)
+
+    stores = Stores(settings, profile)
+    runs: list[features.ViewMaterialization] = []
+
+    def full(store: FeatureStore) -> None:
+        nonlocal runs
         runs = features.materialize_online_store(store)
-        materialize_s = time.perf_counter() - started
-        scanned = sum(
-            pl.scan_parquet(store.get_feature_view(r.feature_view).batch_source.path)
-            .select(pl.len())
-            .collect()
-            .item()
-            for r in runs
-        )
 
-        entity_df = pl.DataFrame(
-            {
-                "customer_id": customer_ids.sample(entity_rows, with_replacement=True, seed=seed),
-                "event_timestamp": stamps.sample(entity_rows, with_replacement=True, seed=seed + 1)
-                + timedelta(hours=1),
-            }
-        )
-        started = time.perf_counter()
-        training = features.historical_features(entity_df, SERVICE, store=store)
-        historical_s = time.perf_counter() - started
-        assert training.height == entity_rows
+    materialize_s, store = stores.median(full, repeats, keep_last=True)
+    assert store is not None
+    rows = sum(r.rows for r in runs)
+    print(f"{profile}: all views {rows / materialize_s:,.0f} rows/s", flush=True)
 
-        latency = {}
-        for batch in batch_sizes:
-            ids = customer_ids.sample(batch * reads, with_replacement=True, seed=seed + batch)
-            features.online_features(ids[:batch], SERVICE, store=store)  # warm-up
-            samples = []
-            for k in range(reads):
-                t0 = time.perf_counter()
-                features.online_features(ids[k * batch : (k + 1) * batch], SERVICE, store=store)
-                samples.append(time.perf_counter() - t0)
-            latency[str(batch)] = _percentiles(samples)
+    # The last materialized store is the one read, kept until the reads are done.
+    try:
+        historical_s, width = None, 0
+        if historical:
+            entity_df = pl.DataFrame(
+                {
+                    "customer_id": customer_ids.sample(
+                        entity_rows, with_replacement=True, seed=seed
+                    ),
+                    "event_timestamp": stamps.sample(
+                        entity_rows, with_replacement=True, seed=seed + 1
+                    )
+                    + timedelta(hours=1),
+                }
+            )
+            times = []
+            for _ in range(repeats):
+                started = time.perf_counter()
+                training = features.historical_features(entity_df, SERVICE, store=store)
+                times.append(time.perf_counter() - started)
+            assert training.height == entity_rows
+            historical_s, width = statistics.median(times), training.width - 2
+            print(f"{profile}: historical {entity_rows:,} rows {historical_s:.1f} s", flush=True)
+
+        yaml_path = workdir / "feature_store.yaml"
+        yaml_path.write_text(features.feature_store_yaml(settings, profile, store.project))
+        with feast_server(yaml_path) as http_read:
+            latency = bench_reads(
+                {
+                    "in process": lambda ids: features.online_features(ids, SERVICE, store=store),
+                    "feast serve": http_read,
+                },
+                customer_ids,
+                reads,
+                repeats,
+                seed,
+            )
     finally:
-        if profile == "production":
-            store.teardown()
+        store.teardown()
 
     return ProfileResult(
         profile=profile,
@@ -171,32 +417,60 @@ def bench_feature_store(
             .item()
             for name in (m.removeprefix("feat_") for m in feature_models())
         },
+        path_customers=path_customers,
+        paths=paths,
         materialize_seconds=materialize_s,
-        rows_scanned=scanned,
-        rows_written=sum(r.rows for r in runs),
+        rows_written=rows,
         historical_entity_rows=entity_rows,
         historical_seconds=historical_s,
-        historical_features=training.width - 2,
-        online_latency_ms=latency,
+        historical_features=width,
+        reads=latency,
     )
 
 
 def report_markdown(results: list[ProfileResult]) -> str:
     lines = [
-        "| online store | customers | days | materialize s | rows scanned/s | online rows "
-        "written/s | historical 100k rows s | p50/p99 ms batch 1 | batch 10 | batch 100 |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "Materialization, by path (`customer_behaviour`, 38 features, newest row of each of "
+        f"{results[0].path_customers:,} customers; one day: their rows of the last day):",
+        "",
+        "| online store | path | batch | rows | median s | online rows/s |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
-        lat = [
-            f"{r.online_latency_ms[b]['p50']:.1f} / {r.online_latency_ms[b]['p99']:.1f}"
-            for b in ("1", "10", "100")
-        ]
+        for p in r.paths:
+            lines.append(
+                f"| {r.online_store} | {p.path} | {p.batch_size or ''} | {p.rows:,} "
+                f"| {p.seconds:.2f} | {p.rows_per_second:,.0f} |"
+            )
+    lines += [
+        "",
+        "The platform's materialization (`materialize_online_store`: every view, whole history),"
+        " historical retrieval and online reads of `purchase_probability_v1` (45 features):",
+        "",
+        "| online store | customers | days | online rows | materialize s | online rows/s "
+        "| historical 100k rows s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        hist = f"{r.historical_seconds:.1f}" if r.historical_seconds is not None else "-"
         lines.append(
-            f"| {r.online_store} | {r.customers:,} | {r.days} | {r.materialize_seconds:.1f} "
-            f"| {r.scanned_per_second:,.0f} | {r.written_per_second:,.0f} "
-            f"| {r.historical_seconds:.1f} | {' | '.join(lat)} |"
+            f"| {r.online_store} | {r.customers:,} | {r.days} | {r.rows_written:,} "
+            f"| {r.materialize_seconds:.1f} | {r.written_per_second:,.0f} | {hist} |"
         )
+    lines += [
+        "",
+        "| online store | read path | p50/p99 ms batch 1 | batch 10 | batch 100 |",
+        "| --- | --- | ---: | ---: | ---: |",
+    ]
+    for r in results:
+        for path in dict.fromkeys(x.path for x in r.reads):
+            cells = [
+                f"{x.p50_ms:.1f} / {x.p99_ms:.1f}"
+                for b in READ_BATCHES
+                for x in r.reads
+                if x.path == path and x.batch == b
+            ]
+            lines.append(f"| {r.online_store} | {path} | {' | '.join(cells)} |")
     return "\n".join(lines)
 
 
@@ -210,40 +484,68 @@ def run(
     registry_url: str | None,
     entity_rows: int,
     reads: int,
+    repeats: int = 3,
+    profiles: tuple[str, ...] = ("embedded", "production"),
 ) -> list[ProfileResult]:
     """Build the feature files (unless `features_dir` has them), bench the embedded profile and,
     with both URLs, the production one, then write the report."""
     features_dir = features_dir or build_feature_files(customers, days, workdir / "world", seed)
-    profiles = ["embedded"]
     if redis_url and registry_url:
         os.environ["MOPT_REDIS_URL"] = redis_url
         os.environ["FEAST_REGISTRY_URL"] = registry_url
-        profiles.append("production")
+    else:
+        profiles = tuple(p for p in profiles if p != "production")
     results = []
     for profile in profiles:
-        result = bench_feature_store(
-            features_dir,
-            workdir / profile,
-            profile=profile,
-            entity_rows=entity_rows,
-            reads=reads,
-            seed=seed,
+        results.append(
+            bench_feature_store(
+                features_dir,
+                workdir / profile,
+                profile=profile,
+                entity_rows=entity_rows,
+                reads=reads,
+                repeats=repeats,
+                historical=profile == profiles[0],
+                seed=seed,
+            )
         )
-        print(report_markdown([result]).splitlines()[-1], flush=True)
-        results.append(result)
     write_report(results)
     return results
 
 
-def write_report(results: list[ProfileResult]) -> None:
-    payload = {
-        "results": [
-            asdict(r)
-            | {
-                "rows_scanned_per_second": r.scanned_per_second,
-                "rows_written_per_second": r.written_per_second,
-            }
-            for r in results
-        ],
+def _payload(r: ProfileResult) -> dict:
+    return asdict(r) | {
+        "rows_written_per_second": r.written_per_second,
+        "paths": [asdict(p) | {"rows_per_second": p.rows_per_second} for p in r.paths],
     }
-    publish("features", payload, report_markdown(results))
+
+
+def _from_payload(payload: dict) -> ProfileResult:
+    names = {f.name for f in fields(ProfileResult)}
+    result = ProfileResult(**{k: v for k, v in payload.items() if k in names})
+    result.paths = [
+        PathResult(**{k: v for k, v in p.items() if k != "rows_per_second"})
+        for p in payload["paths"]
+    ]
+    result.reads = [ReadResult(**r) for r in payload["reads"]]
+    return result
+
+
+def write_report(results: list[ProfileResult]) -> None:
+    """Publish these profiles' results with the last published ones of the other profiles, so
+    each profile can run as a command of its own."""
+    previous = OUT_DIR / "features.json"
+    ran = {r.profile for r in results}
+    kept = []
+    if previous.exists():
+        kept = [
+            _from_payload(r)
+            for r in json.loads(previous.read_text()).get("results", [])
+            if r.get("profile") not in ran and "paths" in r
+        ]
+    merged = sorted([*kept, *results], key=lambda r: PROFILE_ORDER.index(r.profile))
+    publish(
+        "features",
+        {"results": [_payload(r) for r in merged]},
+        report_markdown(merged),
+    )
