@@ -53,12 +53,38 @@ def export_landing(duckdb_path: Path, landing_dir: Path) -> list[str]:
 
 def dbt_on_spark(warehouse: SparkWarehouse, *args: str) -> None:
     """Run one dbt command on the `spark` target in this process; raises if any node failed."""
+    # The profile and the feature_file materialization read these; restored afterwards, as
+    # this process's own settings read MOPT_FEATURES_DIR too.
+    paths = {
+        "MOPT_SPARK_WAREHOUSE": str(warehouse.warehouse_dir),
+        "MOPT_FEATURES_DIR": str(warehouse.features_dir),
+    }
+    saved = {name: os.environ.get(name) for name in paths}
+    os.environ.update(paths)
+    warehouse.features_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        result = _invoke(warehouse, args)
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name)
+            else:
+                os.environ[name] = value
+    if not result.success:
+        failed = [
+            f"{r.node.unique_id}: {r.status} {r.message}"
+            for r in getattr(result.result, "results", None) or []
+            if str(r.status) not in ("success", "pass")
+        ]
+        raise RuntimeError(
+            f"dbt {' '.join(args)} on Spark failed: " + ("; ".join(failed) or str(result.exception))
+        )
+
+
+def _invoke(warehouse: SparkWarehouse, args: tuple[str, ...]):
     from dbt.cli.main import dbtRunner
 
-    os.environ["MOPT_SPARK_WAREHOUSE"] = str(warehouse.warehouse_dir)
-    os.environ["MOPT_FEATURES_DIR"] = str(warehouse.features_dir)
-    warehouse.features_dir.mkdir(parents=True, exist_ok=True)
-    result = dbtRunner().invoke(
+    return dbtRunner().invoke(
         [
             *args,
             "--target",
@@ -73,15 +99,6 @@ def dbt_on_spark(warehouse: SparkWarehouse, *args: str) -> None:
             str(warehouse.root / "dbt_logs"),
         ]
     )
-    if not result.success:
-        failed = [
-            f"{r.node.unique_id}: {r.status} {r.message}"
-            for r in getattr(result.result, "results", None) or []
-            if str(r.status) not in ("success", "pass")
-        ]
-        raise RuntimeError(
-            f"dbt {' '.join(args)} on Spark failed: " + ("; ".join(failed) or str(result.exception))
-        )
 
 
 def build_on_spark(

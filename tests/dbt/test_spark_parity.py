@@ -56,7 +56,7 @@ def spark_build(world: DbtRun, tmp_path_factory: pytest.TempPathFactory):
 
     warehouse = SparkWarehouse(tmp_path_factory.mktemp("spark_build"))
     build_on_spark(world.duckdb_path, warehouse, select=PORTED_LAYERS)
-    spark = SparkSession.getActiveSession()
+    spark = SparkSession.builder.getOrCreate()  # the session dbt-spark started
     yield warehouse, spark
     spark.stop()
 
