@@ -37,9 +37,9 @@
 {% macro contract_cast(column) %}
     {%- set raw = contract_text(column) -%}
     {%- if column.data_type == 'timestamp' -%}
-        timezone('UTC', try_cast({{ raw }} as timestamptz))
+        {{ try_cast_utc_timestamp(raw) }}
     {%- else -%}
-        try_cast({{ raw }} as {{ column.data_type }})
+        try_cast({{ raw }} as {{ sql_type(column.data_type) }})
     {%- endif -%}
 {% endmacro %}
 
@@ -52,11 +52,11 @@
     {%- set rules = [(raw ~ ' is not null and ' ~ c ~ ' is null', 'type_' ~ column.data_type)] -%}
     {#- Values that cast but are no data: NaN, inf, 1e309, -infinity; 1.5 rounded to an integer. -#}
     {%- if column.data_type in ('double', 'timestamp', 'date') -%}
-        {%- do rules.append(('not isfinite(' ~ c ~ ')', 'not_finite')) -%}
+        {%- do rules.append((is_not_finite(c, column.data_type), 'not_finite')) -%}
     {%- endif -%}
     {%- if column.data_type == 'bigint' -%}
         {%- do rules.append((
-            c ~ ' is not null and not regexp_full_match(' ~ raw ~ ", '[+-]?[0-9]+([.]0*)?')",
+            c ~ ' is not null and not ' ~ regexp_full_match(raw, '[+-]?[0-9]+([.]0*)?'),
             'not_integer')) -%}
     {%- endif -%}
     {%- if column.data_type in ('timestamp', 'date') -%}
@@ -82,7 +82,7 @@
         {%- do rules.append((c ~ ' > ' ~ var('contract_money_max'), 'above_money_max')) -%}
     {%- endif -%}
     {%- if meta.get('not_future') -%}
-        {%- do rules.append((c ~ " > timezone('UTC', now())", 'in_future')) -%}
+        {%- do rules.append((c ~ ' > ' ~ utc_now(), 'in_future')) -%}
     {%- endif -%}
     {%- if meta.get('not_before') -%}
         {%- do rules.append((c ~ ' < ' ~ adapter.quote(meta['not_before']), 'before_' ~ meta['not_before'])) -%}
@@ -100,7 +100,7 @@
         {%- set ref_table = meta['references'].split('.')[0] -%}
         {%- do rules.append((
             c ~ ' is not null and _parent_clean__' ~ column.name ~ ' is null'
-            ~ ' and exists (select 1 from ' ~ ref('chk_raw__' ~ ref_table) ~ ')',
+            ~ ' and _parent_exported__' ~ column.name,
             'unknown_' ~ ref_table)) -%}
         {%- do rules.append(('not _parent_clean__' ~ column.name, 'parent_quarantined')) -%}
     {%- endif -%}
@@ -144,13 +144,22 @@ typed as (
 
 with_ids as (
     select
-        * replace (
-            coalesce(
-                {{ adapter.quote(id_column) }},
-                '{{ table_name }}_' || md5(concat_ws('|', {{ parts | join(', ') }}, row_number() over (
-                    partition by {{ parts | join(', ') }}, _source_file order by _row_number)))
-            ) as {{ adapter.quote(id_column) }}
-        )
+        {%- for column in columns %}
+        {%- if column.name == id_column %}
+        coalesce(
+            {{ adapter.quote(id_column) }},
+            '{{ table_name }}_' || md5(concat_ws('|', {{ parts | join(', ') }}, cast(row_number() over (
+                partition by {{ parts | join(', ') }}, _source_file order by _row_number) as string)))
+        ) as {{ adapter.quote(id_column) }},
+        {%- else %}
+        {{ adapter.quote(column.name) }},
+        {%- endif %}
+        _raw__{{ column.name }},
+        {%- endfor %}
+        _source_file,
+        _row_number,
+        _load_id,
+        _loaded_at
     from typed
 ),
 {%- set previous = 'with_ids' %}
@@ -166,7 +175,7 @@ with_ids as (
     Such tables are small (one row per customer version), so a window over all rows will do. #}
 
 {%- set content -%}
-md5(to_json(struct_pack({% for column in columns %}{{ adapter.quote(column.name) }} := {{ adapter.quote(column.name) }}{{ ', ' if not loop.last }}{% endfor %})))
+md5(to_json({{ struct_of(columns | map(attribute='name') | list) }}))
 {%- endset %}
 
 ranked as (
@@ -201,7 +210,7 @@ first_rows as (
         {%- for k in key %}
         {{ adapter.quote(k) }},
         {%- endfor %}
-        min(struct_pack(f := _source_file, r := _row_number)) as _first_row
+        min({{ struct_of(['_source_file', '_row_number']) }}) as _first_row
     from {{ previous }}
     semi join duplicate_keys
         using ({% for k in key %}{{ adapter.quote(k) }}{{ ', ' if not loop.last }}{% endfor %})
@@ -210,11 +219,11 @@ first_rows as (
 
 ranked as (
     select
-        rows.*,
+        candidates.*,
         first_rows._first_row is not null
-            and struct_pack(f := rows._source_file, r := rows._row_number)
+            and {{ struct_of(['_source_file', '_row_number']) }}
                 != first_rows._first_row as _is_duplicate
-    from {{ previous }} as rows
+    from {{ previous }} as candidates
     left join first_rows
         using ({% for k in key %}{{ adapter.quote(k) }}{{ ', ' if not loop.last }}{% endfor %})
 ),
@@ -231,10 +240,17 @@ ranked as (
 parents__{{ column }} as (
     select
         {{ adapter.quote(ref_column) }} as _parent_key__{{ column }},
-        bool_or(len(_broken_rules) = 0) as _parent_clean__{{ column }}
+        bool_or({{ list_length('_broken_rules') }} = 0) as _parent_clean__{{ column }}
     from {{ ref('chk_raw__' ~ ref_table) }}
     where {{ adapter.quote(ref_column) }} is not null
     group by 1
+),
+
+{#- Whether that table was exported at all (a flag, not a subquery: Spark allows none in the
+    list of rules). -#}
+exported__{{ column }} as (
+    select count(*) > 0 as _parent_exported__{{ column }}
+    from {{ ref('chk_raw__' ~ ref_table) }}
 ),
 {%- endfor %}
 
@@ -247,18 +263,19 @@ checked as (
         _row_number,
         _load_id,
         _loaded_at,
-        list_filter([
-            {%- for column in columns %}
-            {%- for condition, rule in contract_rules(column) %}
-            case when {{ condition }} then '{{ column.name }}:{{ rule }}' end,
-            {%- endfor %}
-            {%- endfor %}
-            case when _is_duplicate then '{{ key | join("+") }}:duplicate_key' end
-        ], rule -> rule is not null) as _broken_rules
+        {%- set rule_checks = [] %}
+        {%- for column in columns %}
+        {%- for condition, rule in contract_rules(column) %}
+        {%- do rule_checks.append("case when " ~ condition ~ " then '" ~ column.name ~ ":" ~ rule ~ "' end") %}
+        {%- endfor %}
+        {%- endfor %}
+        {%- do rule_checks.append("case when _is_duplicate then '" ~ key | join('+') ~ ":duplicate_key' end") %}
+        {{ list_of_non_null(rule_checks) }} as _broken_rules
     from ranked
     {%- for column, ref_table, ref_column in references %}
     left join parents__{{ column }}
         on ranked.{{ adapter.quote(column) }} = parents__{{ column }}._parent_key__{{ column }}
+    cross join exported__{{ column }}
     {%- endfor %}
 )
 
@@ -281,7 +298,7 @@ select
     _load_id,
     _loaded_at
 from {{ ref('chk_raw__' ~ table_name) }}
-where len(_broken_rules) = 0
+where {{ list_length('_broken_rules') }} = 0
 {%- else -%}
 select 1 from {{ ref('chk_raw__' ~ table_name) }}
 {%- endif -%}

@@ -5,12 +5,12 @@ select
     checked._source_file as source_file,
     checked._row_number as row_number,
     checked._load_id as load_id,
-    checked._broken_rules[1] as rule,
-    array_to_string(checked._broken_rules, ', ') as broken_rules,
-    to_json(landed) as raw_record
+    {{ list_first('checked._broken_rules') }} as rule,
+    {{ list_join('checked._broken_rules', ', ') }} as broken_rules,
+    {{ row_to_json('landed') }} as raw_record
 from {{ ref('chk_raw__' ~ table_name) }} as checked
 inner join {{ source('raw', table_name) }} as landed
     using (_source_file, _row_number)
-where len(checked._broken_rules) > 0
+where {{ list_length('checked._broken_rules') }} > 0
 {% if not loop.last %}union all{% endif %}
 {%- endfor %}

@@ -35,7 +35,7 @@ touch_rows as (
         campaign_id,
         creative_id,
         touch_type,
-        cast(null as varchar) as order_id,
+        cast(null as string) as order_id,
     from touches
     union all
     select
