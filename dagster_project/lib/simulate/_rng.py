@@ -38,6 +38,7 @@ STREAM_NAMES = (
     "profile_changes",
     "coupon_response",
     "episode",
+    "flighting",
 )
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
