@@ -226,6 +226,21 @@ def _at(values, idx: pl.Expr | str) -> pl.Expr:
     return pl.lit(pl.Series(np.asarray(values))).gather(idx)
 
 
+def customer_ids(cust: Customers) -> np.ndarray:
+    """Customer ids in index order; the ids follow sign-up order."""
+    rank = np.lexsort((np.arange(cust.n), cust.signup_sec, cust.signup_day))
+    pos = np.empty(cust.n, dtype=np.int64)
+    pos[rank] = np.arange(cust.n)
+    return _ids("C", cust.n).to_numpy()[pos]
+
+
+def scenario_orders(cfg: WorldConfig, ent: Entities, loop: LoopResult) -> pl.DataFrame:
+    """Every scenario's purchases (s, i, d, k) with basket value (gross), coupon used
+    (coupon_c), discount and amount paid (net), as the world's orders price them."""
+    b = _Builder(cfg, ent.st, ent.cal, ent.cust, ent.sellers, ent.cat, ent.camps, loop)
+    return b._economics()
+
+
 class _Builder:
     def __init__(
         self,
@@ -241,11 +256,7 @@ class _Builder:
         self.cfg, self.st, self.cal, self.cust = cfg, st, cal, cust
         self.sellers, self.cat, self.camps, self.loop = sellers, cat, camps, loop
         self.rng = st.rng("details")
-        # Customer ids follow sign-up order.
-        rank = np.lexsort((np.arange(cust.n), cust.signup_sec, cust.signup_day))
-        pos = np.empty(cust.n, dtype=np.int64)
-        pos[rank] = np.arange(cust.n)
-        self.customer_id = _ids("C", cust.n).to_numpy()[pos]
+        self.customer_id = customer_ids(cust)
         self.seller_id = _ids("SL", sellers.n, 5).to_numpy()
         self.coupon_id = np.full(len(camps), None, dtype=object)
         has = camps.coupon_type != ""
