@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -415,3 +415,128 @@ def evaluate_coupon_policies(
     sends = {len(ent.camps) - 1: mask}
     run = _simulate(config, ent, names, paid, crm, first, days, sends=sends, progress=progress)
     return _summary(run, margin, list(targets))
+
+
+# ---- the coupon play's targeting policies (item: judged in the lab) --------------------------
+def _kst_midnight_utc(day: date) -> datetime:
+    """The business day's start (Asia/Seoul) as a naive UTC timestamp, as the models' cutoffs."""
+    return datetime.combine(day, datetime.min.time()) - timedelta(hours=9)
+
+
+def _history_orders(world_tables: Mapping[str, pl.DataFrame], cutoff: datetime) -> pl.DataFrame:
+    return (
+        world_tables["orders"]
+        .select(
+            "customer_id",
+            pl.col("ordered_at").dt.replace_time_zone(None),
+            pl.col("order_amount").alias("order_amount_krw"),
+        )
+        .filter(pl.col("ordered_at") < cutoff)
+    )
+
+
+def _ziln_scores(orders: pl.DataFrame, pool: pl.DataFrame, cutoff: datetime, horizon: int):
+    """The platform's ZILN model (lib/models, on orders alone) fitted on the two windows of
+    ``horizon`` days before ``cutoff`` and scored at it: P(buy) x LTV, the expected spend."""
+    from dagster_project.lib.models.backtest import fit_model
+    from dagster_project.lib.models.orders import (
+        CUTOFF,
+        ORDER_FEATURES,
+        label_orders,
+        orders_features,
+    )
+
+    def labelled(at: datetime) -> pl.DataFrame:
+        feats = orders_features(orders.filter(pl.col("ordered_at") < at), [at])
+        return label_orders(feats.select("customer_id", CUTOFF), orders, horizon).join(
+            feats, on=["customer_id", CUTOFF], how="left", maintain_order="left"
+        )
+
+    h = timedelta(days=horizon)
+    model = fit_model(labelled(cutoff - 2 * h), labelled(cutoff - h), ORDER_FEATURES, None, None)
+    feats = orders_features(orders, [cutoff], customers=pool)
+    return feats.select("customer_id").with_columns(
+        score=pl.Series(model.predict(feats)["expected_value_krw"].to_numpy())
+    )
+
+
+def _uplift_scores(world_tables, orders: pl.DataFrame, pool: pl.DataFrame, cutoff, window: int):
+    """The platform's two-model uplift learner (lib/uplift) trained on the world's past coupon
+    campaigns (treatment vs holdout, converted = an order in the response window after the send),
+    with order features as of each send; scored at ``cutoff``."""
+    from dagster_project.lib.models.orders import CUTOFF, orders_features
+    from dagster_project.lib.uplift.model import fit_two_model
+
+    coupon_campaigns = world_tables["coupons"]["campaign_id"].to_list()
+    sends = (
+        world_tables["campaign_sends"]
+        .filter(pl.col("campaign_id").is_in(coupon_campaigns))
+        .with_columns(pl.col("assigned_at").dt.replace_time_zone(None))
+        .filter(pl.col("assigned_at") + timedelta(days=window) < cutoff)
+    )
+    if sends.is_empty():
+        raise PlanError(f"uplift policy: no coupon campaign with a complete window before {cutoff}")
+    sent_at = sends.group_by("campaign_id").agg(pl.col("assigned_at").min().alias(CUTOFF))
+    sends = sends.join(sent_at, on="campaign_id")
+    feats = orders_features(orders, sent_at[CUTOFF].to_list(), customers=sends)
+    outcome = (
+        sends.select("campaign_id", "customer_id", CUTOFF)
+        .join(orders, on="customer_id")
+        .filter(
+            pl.col("ordered_at") > pl.col(CUTOFF),
+            pl.col("ordered_at") <= pl.col(CUTOFF) + timedelta(days=window),
+        )
+        .select("campaign_id", "customer_id", converted=pl.lit(1))
+        .unique()
+    )
+    rows = (
+        sends.select(
+            "campaign_id", "customer_id", CUTOFF, is_treatment=pl.col("group") == "treatment"
+        )
+        .join(feats, on=["customer_id", CUTOFF], how="left")
+        .join(outcome, on=["campaign_id", "customer_id"], how="left")
+        .with_columns(pl.col("converted").fill_null(0))
+        .sort("campaign_id", "customer_id")
+    )
+    model = fit_two_model(rows)
+    now = orders_features(orders, [cutoff], customers=pool)
+    return now.select("customer_id").with_columns(
+        score=pl.Series(model.predict(now)["uplift"].to_numpy())
+    )
+
+
+def coupon_targets(
+    config: WorldConfig,
+    world_tables: Mapping[str, pl.DataFrame],
+    start: date,
+    n_coupons: int,
+    seed: int = 0,
+    horizon_days: int = 28,
+) -> dict[str, list[str]]:
+    """The four targeting policies of the coupon play, each ``n_coupons`` eligible customers,
+    from the history before ``start`` only: recency (most recent buyers first), the
+    P(buy) x LTV grid (the ZILN expected spend over ``horizon_days``), the uplift model's top
+    customers, and random."""
+    pool = pl.DataFrame({"customer_id": eligible_customers(config, start)})
+    if n_coupons < 1 or n_coupons > pool.height:
+        raise PlanError(f"coupons: {n_coupons} must be between 1 and the {pool.height:,} eligible")
+    cutoff = _kst_midnight_utc(start)
+    orders = _history_orders(world_tables, cutoff)
+    last = orders.group_by("customer_id").agg(last=pl.col("ordered_at").max())
+    recency = pool.join(last, on="customer_id", how="left").sort(
+        "last", "customer_id", descending=[True, False], nulls_last=True
+    )
+
+    def top(scores: pl.DataFrame) -> list[str]:
+        ranked = scores.sort("score", "customer_id", descending=[True, False])
+        return ranked["customer_id"].head(n_coupons).to_list()
+
+    rng = np.random.default_rng(seed)
+    return {
+        "recency": recency["customer_id"].head(n_coupons).to_list(),
+        "pbuy_x_ltv": top(_ziln_scores(orders, pool, cutoff, horizon_days)),
+        "uplift_model": top(
+            _uplift_scores(world_tables, orders, pool, cutoff, config.response_window_days)
+        ),
+        "random": sorted(rng.choice(pool["customer_id"].to_numpy(), n_coupons, replace=False)),
+    }

@@ -97,8 +97,8 @@ HILL_SHAPE = {
 # Flighting: budgets vary by week (7-day blocks from start_date), as real ones do, so response
 # curves can be told apart from the data: per paid channel and week, off with this probability,
 # else the reference spend times U(low, high) (stream "flighting").
-FLIGHT_OFF = 0.12
-FLIGHT_RANGE = (0.3, 1.7)
+FLIGHT_OFF = 0.10
+FLIGHT_RANGE = (0.5, 1.5)
 # truth/response_curves: each paid channel's spend over the whole window x these (0 and 1 are the
 # channel-off and factual scenarios), the others at their factual spend.
 CURVE_SCALES = (0.25, 0.5, 1.5, 2.0, 3.0)

@@ -32,13 +32,15 @@ def reference_daily_spend(cfg: WorldConfig) -> np.ndarray:
 
 def world_daily_spend(cfg: WorldConfig, st: Streams) -> np.ndarray:
     """(paid channels, days) the world's own flighted budget, KRW a day: per channel and 7-day
-    block from start_date, off (FLIGHT_OFF) or the reference spend x U(FLIGHT_RANGE), rounded to
-    whole KRW per week and spread evenly over its days."""
+    block from start_date, off (FLIGHT_OFF) or the reference spend x U(FLIGHT_RANGE) / (1 -
+    FLIGHT_OFF), rounded to whole KRW per week and spread evenly over its days."""
     weeks = np.arange(-(-cfg.days // WEEK_DAYS))
     ch = np.arange(len(PAID_CHANNELS))[:, None]
     off = st.uniform("flighting", ch, weeks, 0) < FLIGHT_OFF
     lo, hi = FLIGHT_RANGE
-    mult = np.where(off, 0.0, lo + (hi - lo) * st.uniform("flighting", ch, weeks, 1))
+    # On-weeks are scaled by 1 / (1 - FLIGHT_OFF) so that the mean spend is the reference.
+    on = (lo + (hi - lo) * st.uniform("flighting", ch, weeks, 1)) / (1 - FLIGHT_OFF)
+    mult = np.where(off, 0.0, on)
     weekly = np.round(reference_daily_spend(cfg)[:, None] * WEEK_DAYS * mult)
     return np.repeat(weekly / WEEK_DAYS, WEEK_DAYS, axis=1)[:, : cfg.days]
 
