@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -540,3 +541,31 @@ def coupon_targets(
         ),
         "random": sorted(rng.choice(pool["customer_id"].to_numpy(), n_coupons, replace=False)),
     }
+
+
+def read_plan(path: str | Path) -> pl.DataFrame:
+    """A spend plan from CSV or Parquet (channel, week_start, spend); checked by
+    plan_daily_spend when evaluated."""
+    path = Path(path)
+    if not path.exists():
+        raise PlanError(f"{path}: no such file")
+    if path.suffix == ".parquet":
+        return pl.read_parquet(path)
+    return pl.read_csv(path, schema_overrides={"channel": pl.String, "week_start": pl.String})
+
+
+DISPLAY_COLUMNS = (
+    "plan",
+    "orders",
+    "revenue",
+    "aov",
+    "cost",
+    "profit",
+    "inc_orders_vs_current",
+    "inc_revenue_vs_current",
+    "inc_profit_vs_current",
+    "roas_vs_current",
+    "inc_orders_vs_none",
+    "inc_revenue_vs_none",
+    "roas_vs_none",
+)
