@@ -679,3 +679,18 @@ def policy_coupons(
     with bar:
         table = lab.evaluate_coupon_policies(cfg, targets, first, days, offer, progress=tick)
     _show_lab(table, out, f"coupon policies, {coupons:,} coupons of {discount:,.0f} KRW")
+
+
+@bench_app.command("budget")
+def bench_budget(
+    sections: Annotated[
+        str, typer.Option(help="Comma-separated sections: lab (the policy lab).")
+    ] = "lab",
+    repeats: Annotated[int, typer.Option(help="Runs per section; the median is reported.")] = 3,
+) -> None:
+    """Budget decisions: one policy-lab evaluation of a 100k-customer, 28-day period.
+
+    Writes bench/out/budget_<section>.json and its table in docs/budget.md."""
+    from dagster_project.lib.bench import budget
+
+    budget.run(sections.split(","), repeats)
