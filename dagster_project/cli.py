@@ -637,6 +637,8 @@ def policy_evaluate(
     cfg = _lab_world(customers, world_days, seed, start_date)
     plans = {p.stem: lab.read_plan(p) for p in plan}
     first = date.fromisoformat(start)
+    for path in plan:  # fail on the file's own name, row and rule before simulating
+        lab.plan_daily_spend(plans[path.stem], first, days, str(path))
     bar, tick = _day_progress((first - cfg.start_date).days + days)
     with bar:
         table = lab.evaluate_plans(cfg, plans, first, days, progress=tick)

@@ -117,3 +117,12 @@ def test_period_off_the_world_weeks_is_rejected():
         lab.current_plan(CFG, START - timedelta(days=6), 28)
     with pytest.raises(lab.PlanError, match="inside the world's window"):
         lab.current_plan(CFG, START, 35)
+
+
+def test_plan_file_error_names_the_file(tmp_path):
+    path = tmp_path / "plan.csv"
+    lab.current_plan(CFG, START, 28).with_columns(
+        channel=pl.when(pl.int_range(pl.len()) == 4).then(pl.lit("tv")).otherwise("channel")
+    ).write_csv(path)
+    with pytest.raises(lab.PlanError, match=r"plan.csv: row 5 \(tv, .*unknown channel"):
+        lab.plan_daily_spend(lab.read_plan(path), START, 28, str(path))

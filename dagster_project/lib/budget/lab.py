@@ -116,16 +116,17 @@ def plan_daily_spend(plan: pl.DataFrame, start: date, days: int, source: str) ->
     missing = [c for c in PLAN_SCHEMA if c not in plan.columns]
     if missing:
         raise PlanError(f"{source}: missing column(s) {missing}; a plan has {list(PLAN_SCHEMA)}")
-    try:
-        plan = plan.select(
-            pl.col("channel").cast(pl.String),
-            pl.col("week_start").cast(pl.Date),
-            pl.col("spend").cast(pl.Float64),
-        )
-    except pl.exceptions.PolarsError as err:
-        raise PlanError(
-            f"{source}: columns must be channel (text), week_start (date), spend (number): {err}"
-        ) from err
+    week = pl.col("week_start")
+    week = (
+        week.str.to_date("%Y-%m-%d", strict=False)
+        if plan.schema["week_start"] == pl.String
+        else week
+    )
+    plan = plan.select(
+        pl.col("channel").cast(pl.String),
+        week.cast(pl.Date, strict=False),
+        pl.col("spend").cast(pl.Float64, strict=False),
+    )
     plan = plan.with_row_index("row", offset=1)
     weeks = week_starts(start, days)
     rules: list[tuple[str, pl.Expr]] = [
@@ -134,12 +135,15 @@ def plan_daily_spend(plan: pl.DataFrame, start: date, days: int, source: str) ->
             f"unknown channel (paid channels: {', '.join(PAID_CHANNELS)})",
             ~pl.col("channel").is_in(list(PAID_CHANNELS)),
         ),
-        ("week_start is null", pl.col("week_start").is_null()),
+        ("week_start is empty or not a date (YYYY-MM-DD)", pl.col("week_start").is_null()),
         (
             f"week_start not a week of the period ({weeks[0]} .. {weeks[-1]}, every 7 days)",
             ~pl.col("week_start").is_in(weeks),
         ),
-        ("spend is null or not finite", pl.col("spend").is_null() | ~pl.col("spend").is_finite()),
+        (
+            "spend is empty, not a number or not finite",
+            pl.col("spend").is_null() | ~pl.col("spend").is_finite(),
+        ),
         ("negative spend", pl.col("spend") < 0),
         ("duplicate channel and week", pl.struct("channel", "week_start").is_duplicated()),
     ]
