@@ -300,6 +300,9 @@ class WorldConfig:
     # With counterfactuals: re-simulate each paid channel's spend x CURVE_SCALES too
     # (truth/response_curves; 25 more scenarios).
     response_curves: bool = True
+    # Flighted paid budgets (spend.world_daily_spend); False: every channel at its reference
+    # spend every day (the constant-reach world of simulator version 1).
+    flighting: bool = True
 
     def __post_init__(self) -> None:
         if self.customers < 50 or self.days < 14:

@@ -40,7 +40,7 @@ def world_daily_spend(cfg: WorldConfig, st: Streams) -> np.ndarray:
     lo, hi = FLIGHT_RANGE
     # On-weeks are scaled by 1 / (1 - FLIGHT_OFF) so that the mean spend is the reference.
     on = (lo + (hi - lo) * st.uniform("flighting", ch, weeks, 1)) / (1 - FLIGHT_OFF)
-    mult = np.where(off, 0.0, on)
+    mult = np.where(off, 0.0, on) if cfg.flighting else np.ones_like(on)
     weekly = np.round(reference_daily_spend(cfg)[:, None] * WEEK_DAYS * mult)
     return np.repeat(weekly / WEEK_DAYS, WEEK_DAYS, axis=1)[:, : cfg.days]
 
