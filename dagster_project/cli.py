@@ -662,19 +662,6 @@ def bench_segments(
     segments.run(warehouse or Settings.from_env().duckdb_path, repeats)
 
 
-@bench_app.command("budget")
-def bench_budget(
-    repeats: Annotated[int, typer.Option(help="Runs of fit + plan; the median is reported.")] = 3,
-) -> None:
-    """Response curves and the budget allocator on seeded planted data.
-
-    Fit + plan for 8 channels x 52 weeks (median wall time), the recovery of the planted curves
-    over 12 seeds, and the allocator's plan against the true optimum and the naive splits."""
-    from dagster_project.lib.bench import budget
-
-    budget.run_fit(repeats)
-
-
 @bench_app.command("products")
 def bench_products(
     customers: Annotated[int, typer.Option(help="Customers in the simulated world.")] = 100_000,
@@ -714,3 +701,176 @@ def bench_attribution(
     from dagster_project.lib.bench import attribution
 
     attribution.run([int(n) for n in sizes.split(",")], repeats, incrementality)
+
+
+policy_app = typer.Typer(
+    help="The policy lab: re-simulate a period of a simulated world under a spend plan or a "
+    "coupon targeting policy, on the same random numbers (docs/budget.md).",
+    no_args_is_help=True,
+)
+app.add_typer(policy_app, name="policy")
+
+
+def _lab_world(customers: int, days: int, seed: int, start_date: str):
+    from datetime import date
+
+    from dagster_project.lib.simulate import WorldConfig
+
+    return WorldConfig(
+        customers=customers, days=days, seed=seed, start_date=date.fromisoformat(start_date)
+    )
+
+
+def _show_lab(table, out: Path, title: str) -> None:
+    """Print the lab's table (rich) and write it as CSV and JSON beside `out`."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from dagster_project.lib.budget.lab import DISPLAY_COLUMNS
+
+    view = Table(title=title)
+    for col in DISPLAY_COLUMNS:
+        view.add_column(col, justify="left" if col == "plan" else "right")
+    for row in table.select(DISPLAY_COLUMNS).iter_rows():
+        view.add_row(
+            *(
+                v
+                if isinstance(v, str)
+                else "-"
+                if v is None
+                else f"{v:,.2f}"
+                if abs(v) < 100
+                else f"{v:,.0f}"
+                for v in row
+            )
+        )
+    Console().print(view)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.write_csv(out.with_suffix(".csv"))
+    out.with_suffix(".json").write_text(json.dumps(table.to_dicts(), indent=2, default=str) + "\n")
+    typer.echo(f"wrote {out.with_suffix('.csv')} and {out.with_suffix('.json')}")
+
+
+def _day_progress(days: int):
+    from rich.progress import Progress
+
+    bar = Progress()
+    task = bar.add_task("simulating days", total=days)
+    return bar, lambda _d: bar.advance(task)
+
+
+LabCustomers = Annotated[int, typer.Option(help="Customers in the simulated world.")]
+LabDays = Annotated[int, typer.Option(help="Days in the simulated world.")]
+LabSeed = Annotated[int, typer.Option(help="The world's seed.")]
+LabStartDate = Annotated[str, typer.Option(help="The world's first day (YYYY-MM-DD).")]
+LabStart = Annotated[
+    str, typer.Option(help="First day of the period (a week start of the world, YYYY-MM-DD).")
+]
+LabPeriod = Annotated[int, typer.Option("--days", help="Days in the period (a multiple of 7).")]
+
+
+@policy_app.command("current")
+def policy_current(
+    start: LabStart,
+    out: Annotated[Path, typer.Option(help="CSV file for the plan.")] = Path("plan.csv"),
+    days: LabPeriod = 28,
+    customers: LabCustomers = 20_000,
+    world_days: Annotated[int, typer.Option(help="Days in the simulated world.")] = 182,
+    seed: LabSeed = 42,
+    start_date: LabStartDate = "2025-03-03",
+) -> None:
+    """Write the world's own spend plan for the period (channel, week_start, spend), to edit."""
+    from dagster_project.lib.budget import lab
+
+    cfg = _lab_world(customers, world_days, seed, start_date)
+    from datetime import date
+
+    plan = lab.current_plan(cfg, date.fromisoformat(start), days)
+    plan.write_csv(out)
+    typer.echo(f"wrote {out}: {plan.height} rows, {plan['spend'].sum():,.0f} KRW")
+
+
+@policy_app.command("evaluate")
+def policy_evaluate(
+    plan: Annotated[list[Path], typer.Option(help="Spend plan CSV/Parquet; repeat for several.")],
+    start: LabStart,
+    days: LabPeriod = 28,
+    customers: LabCustomers = 20_000,
+    world_days: Annotated[int, typer.Option(help="Days in the simulated world.")] = 182,
+    seed: LabSeed = 42,
+    start_date: LabStartDate = "2025-03-03",
+    out: Annotated[Path, typer.Option(help="Output stem (.csv and .json).")] = Path(
+        "bench/out/policy_evaluate"
+    ),
+) -> None:
+    """Evaluate spend plans against the current policy and against no marketing."""
+    from datetime import date
+
+    from dagster_project.lib.budget import lab
+
+    cfg = _lab_world(customers, world_days, seed, start_date)
+    plans = {p.stem: lab.read_plan(p) for p in plan}
+    first = date.fromisoformat(start)
+    for path in plan:  # fail on the file's own name, row and rule before simulating
+        lab.plan_daily_spend(plans[path.stem], first, days, str(path))
+    bar, tick = _day_progress((first - cfg.start_date).days + days)
+    with bar:
+        table = lab.evaluate_plans(cfg, plans, first, days, progress=tick)
+    _show_lab(table, out, f"spend plans, {start} + {days} days ({customers:,} customers)")
+
+
+@policy_app.command("coupons")
+def policy_coupons(
+    start: LabStart,
+    coupons: Annotated[int, typer.Option(help="Coupons per policy (the same for each).")] = 2_000,
+    discount: Annotated[float, typer.Option(help="Fixed discount, KRW.")] = 5_000.0,
+    min_order: Annotated[float, typer.Option(help="Minimum order for the coupon, KRW.")] = 30_000.0,
+    days: LabPeriod = 28,
+    customers: LabCustomers = 20_000,
+    world_days: Annotated[int, typer.Option(help="Days in the simulated world.")] = 182,
+    seed: LabSeed = 42,
+    start_date: LabStartDate = "2025-03-03",
+    out: Annotated[Path, typer.Option(help="Output stem (.csv and .json).")] = Path(
+        "bench/out/policy_coupons"
+    ),
+) -> None:
+    """Coupon play: recency vs P(buy) x LTV vs uplift model vs random, judged in the lab.
+
+    Simulates the world's history, fits the platform's ZILN and uplift models on the orders and
+    past coupon tests before START, picks each policy's customers and re-simulates the period
+    with the same coupon sent to each policy's set."""
+    from dataclasses import replace
+    from datetime import date
+
+    from dagster_project.lib.budget import lab
+    from dagster_project.lib.simulate import simulate
+
+    cfg = _lab_world(customers, world_days, seed, start_date)
+    first = date.fromisoformat(start)
+    typer.echo("simulating the history and fitting the targeting models ...")
+    history = simulate(replace(cfg, counterfactuals=False))
+    targets = lab.coupon_targets(cfg, history.tables, first, coupons, seed=seed)
+    offer = lab.CouponOffer(discount_value=discount, min_order_amount=min_order)
+    bar, tick = _day_progress((first - cfg.start_date).days + days)
+    with bar:
+        table = lab.evaluate_coupon_policies(cfg, targets, first, days, offer, progress=tick)
+    _show_lab(table, out, f"coupon policies, {coupons:,} coupons of {discount:,.0f} KRW")
+
+
+@bench_app.command("budget")
+def bench_budget(
+    sections: Annotated[
+        str,
+        typer.Option(help="Comma-separated sections: fit (curves + allocator), lab (policy lab)."),
+    ] = "fit,lab",
+    repeats: Annotated[int, typer.Option(help="Runs per section; the median is reported.")] = 3,
+) -> None:
+    """Budget decisions: curve fit + plan (8 channels x 52 weeks, recovery over 12 seeds) and
+    one policy-lab evaluation of a 100k-customer, 28-day period.
+
+    Writes bench/out/budget_<section>.json and its table in docs/budget.md."""
+    from dagster_project.lib.bench import budget
+
+    budget.run(sections.split(","), repeats)

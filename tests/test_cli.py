@@ -40,7 +40,7 @@ def test_simulate_then_materialize_a_selection(tmp_path: Path, monkeypatch) -> N
 def test_help_lists_the_commands() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("simulate", "materialize", "demo", "bench"):
+    for command in ("simulate", "materialize", "demo", "bench", "policy"):
         assert command in result.output
 
 
@@ -59,3 +59,29 @@ def test_each_bench_suite_has_help(suite: str) -> None:
     result = runner.invoke(app, ["bench", suite, "--help"])
     assert result.exit_code == 0, result.output
     assert f"bench {suite} [OPTIONS]" in result.output
+
+
+def test_policy_evaluate_rejects_a_bad_plan_naming_file_row_and_rule(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.csv"
+    plan.write_text(
+        "channel,week_start,spend\nsearch_ads,2025-03-03,1000\nsearch_ads,2025-03-10,-1\n"
+    )
+    result = runner.invoke(
+        app,
+        [
+            "policy",
+            "evaluate",
+            "--plan",
+            str(plan),
+            "--start",
+            "2025-03-03",
+            "--days",
+            "14",
+            "--customers",
+            "200",
+            "--world-days",
+            "28",
+        ],
+    )
+    assert result.exit_code != 0
+    assert f"{plan}: row 2 (search_ads, 2025-03-10, -1.0): negative spend" in str(result.exception)

@@ -188,7 +188,10 @@ def test_recovery_at_demo_size_meets_every_bar_but_the_rank_bar(tmp_path: Path):
     """The demo world (20,000 customers x 180 days): every bar of the 4k world but Spearman,
     held at 0.85 here. With the strong KakaoTalk tests in the world, the model ranks retargeting
     (165 credited, 492 true) and email (146, 0) out of place: Spearman 0.898 (open in issue 11)."""
-    root = build_world(tmp_path, WorldConfig(customers=20_000, days=180, seed=42))
+    world = WorldConfig(
+        customers=20_000, days=180, seed=42, flighting=False, response_curves=False
+    )  # constant paid budgets, as SMALL_WORLD (conftest)
+    root = build_world(tmp_path, world)
     with connect(root / "warehouse.duckdb", read_only=True) as con:
         _, run = attribute_warehouse(con)
     truth = pl.read_parquet(root / "raw/truth/channel_effects.parquet")

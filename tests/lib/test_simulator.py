@@ -14,8 +14,8 @@ import pytest
 
 from dagster_project.lib.contract import tables as contract_tables
 from dagster_project.lib.simulate import WorldConfig, simulate, write_world
-from dagster_project.lib.simulate.params import CHANNELS
-from dagster_project.lib.simulate.world import DTYPES
+from dagster_project.lib.simulate.params import CHANNELS, PAID_CHANNELS
+from dagster_project.lib.simulate.world import DTYPES, build_entities
 
 CFG = WorldConfig(customers=2_000, days=90, seed=11, start_date=date(2025, 4, 1))
 ZERO = {"display", "email"}
@@ -124,7 +124,7 @@ def test_same_seed_same_bytes_other_seed_differs(world, tmp_path):
     other = simulate(WorldConfig(customers=CFG.customers, days=CFG.days, seed=CFG.seed + 1))
     a, b, c = (write_world(w, tmp_path / n) for w, n in ((world, "a"), (again, "b"), (other, "c")))
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
-    assert len(files) == 12 + 15 + 1  # tables, truth, customers/profile_changes
+    assert len(files) == 12 + 17 + 1  # tables, truth, customers/profile_changes
     for f in files:
         assert (a / f).read_bytes() == (b / f).read_bytes(), f
     assert (a / "orders.parquet").read_bytes() != (c / "orders.parquet").read_bytes()
@@ -424,8 +424,23 @@ def test_campaigns_names_cost_models_and_spend(t):
         .join(sends, on="campaign_id")
     )
     assert (kakao["spend"] == 20.0 * kakao["n"]).all()
-    cpc = spend.filter(pl.col("channel") == "search_ads")
-    assert (cpc["spend"] / cpc["clicks"]).drop_nans().n_unique() == 1
+    # Paid spend is the flighted budget that drove reach: the same every day of a 7-day block,
+    # some blocks off, and it sums to the world's plan per channel (cents of rounding aside).
+    paid = (
+        spend.filter(pl.col("channel").is_in(list(PAID_CHANNELS)))
+        .group_by("channel", "date")
+        .agg(pl.col("spend").sum())
+        .with_columns(week=(pl.col("date") - CFG.start_date).dt.total_days() // 7)
+    )
+    weekly = paid.group_by("channel", "week").agg(
+        lo=pl.col("spend").min(), hi=pl.col("spend").max()
+    )
+    assert ((weekly["hi"] - weekly["lo"]) < 0.05).all()
+    assert (weekly["hi"] == 0).any() and weekly["hi"].n_unique() > 20
+    plan = build_entities(CFG).daily_spend.sum(axis=1)
+    by_channel = dict(paid.group_by("channel").agg(pl.col("spend").sum()).iter_rows())
+    for k, ch in enumerate(PAID_CHANNELS):
+        assert abs(by_channel[ch] - plan[k]) < 0.01 * CFG.days
     clicks = t["marketing_touches"].filter(pl.col("touch_type") == "click").height
     paid_spend_clicks = spend.filter(
         pl.col("channel").is_in(["search_ads", "display", "social", "affiliate", "retargeting"])

@@ -26,6 +26,10 @@ WORLD_CONFIG = dict(
     channel_lift={**CHANNEL_LIFT, "kakaotalk": 3.0},
     negative_push_lift=-0.8,
     visit_rate_scale=1.5,
+    # Constant paid budgets and no response curves: this world is about CRM, and its figures
+    # were set before spend drove paid reach (issue 13).
+    flighting=False,
+    response_curves=False,
 )
 
 

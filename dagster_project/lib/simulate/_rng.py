@@ -39,6 +39,7 @@ STREAM_NAMES = (
     "coupon_response",
     "episode",
     "assortment",
+    "flighting",
 )
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)

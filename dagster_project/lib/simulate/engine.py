@@ -11,7 +11,7 @@ switched-off channel changed, and a channel whose lift is zero changes nothing, 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from .params import (
     CATEGORIES,
     CH,
     CHANNELS,
+    CURVE_SCALES,
     DECAY_DAYS,
     EPISODE_BUY_MULT,
     EPISODE_START,
@@ -33,12 +34,33 @@ from .params import (
     MAX_P_BUY,
     MAX_SESSIONS_PER_DAY,
     MIN_LIFT,
+    PAID_CHANNELS,
     SEARCH_AFTER_VISIT,
     SEARCH_EPISODE_MULT,
     WorldConfig,
 )
+from .spend import reach_multiplier
 
 NEVER = -(10**6)
+
+
+@dataclass
+class Scenarios:
+    """The worlds the day loop runs side by side on the same random numbers. Scenario 0 is the
+    one whose sessions, touches and audiences are recorded (the factual world or the lab's
+    current policy); every scenario's purchases and coupons are recorded."""
+
+    names: list[str]
+    paid_spend: np.ndarray  # (S, paid channels, days) KRW a day: it drives paid reach
+    crm_on: np.ndarray  # (S, channels) bool: the channel's CRM sends go out
+    # The scenarios agree before fork_day (only scenario 0 runs until then, the others start
+    # from its state); the loop ends before stop_day (None: the whole window).
+    fork_day: int = 0
+    stop_day: int | None = None
+    # Campaign index -> (S, N) bool: who is sent the campaign in each scenario (replaces its
+    # audience rule and holdout; the lab's targeting policies).
+    sends: dict[int, np.ndarray] = field(default_factory=dict)
+    record_sends: bool = False  # record every CRM send per scenario (s, i, c), for the lab
 
 
 @dataclass
@@ -49,9 +71,44 @@ class LoopResult:
     audience: dict[str, np.ndarray]  # factual CRM assignments: c, i, treated
     purchases: dict[str, np.ndarray]  # every scenario: s, i, d, k
     coupons: dict[str, np.ndarray]  # coupons held, every scenario: s, i, c, first, last
+    sends: dict[str, np.ndarray]  # CRM sends per scenario (Scenarios.record_sends): s, i, c, d
     base_grid: np.ndarray  # (N, D) intensity without marketing
     lift_grid: np.ndarray  # (N, D) factual summed lift (before clipping)
     episode_grid: np.ndarray  # (N, D) in a shopping episode (the same in every scenario)
+    paid_spend: np.ndarray  # (paid channels, D) scenario 0's daily spend, KRW
+
+
+def world_scenarios(cfg: WorldConfig, daily_spend: np.ndarray) -> Scenarios:
+    """The simulator's scenarios: the factual world; with ``cfg.counterfactuals`` each channel
+    off and all marketing off; with ``cfg.response_curves`` too, each paid channel's spend x
+    each of CURVE_SCALES (the others factual), for truth/response_curves."""
+    names, spend, crm = ["factual"], [daily_spend], [np.ones(len(CHANNELS), dtype=bool)]
+
+    def add(name: str, paid: np.ndarray, crm_on: np.ndarray) -> None:
+        names.append(name)
+        spend.append(paid)
+        crm.append(crm_on)
+
+    if cfg.counterfactuals:
+        for c in CHANNELS:
+            paid, crm_on = daily_spend.copy(), np.ones(len(CHANNELS), dtype=bool)
+            if c in PAID_CHANNELS:
+                paid[PAID_CHANNELS.index(c)] = 0.0
+            else:
+                crm_on[CH[c]] = False
+            add(f"no_{c}", paid, crm_on)
+        add("no_marketing", np.zeros_like(daily_spend), np.zeros(len(CHANNELS), dtype=bool))
+        if cfg.response_curves:
+            for k, c in enumerate(PAID_CHANNELS):
+                for x in CURVE_SCALES:
+                    paid = daily_spend.copy()
+                    paid[k] *= x
+                    add(curve_scenario(c, x), paid, np.ones(len(CHANNELS), dtype=bool))
+    return Scenarios(names, np.stack(spend), np.stack(crm))
+
+
+def curve_scenario(channel: str, scale: float) -> str:
+    return f"curve_{channel}_x{scale:g}"
 
 
 def _episode_multipliers() -> tuple[tuple[float, float], tuple[float, float]]:
@@ -104,27 +161,25 @@ def run_days(
     cal: Calendar,
     cust: Customers,
     camps: Campaigns,
+    sc: Scenarios,
     progress: Callable[[int], None] | None = None,
 ) -> LoopResult:
-    n, days, w = cust.n, cfg.days, cfg.response_window_days
-    scenarios = ["factual"]
-    if cfg.counterfactuals:
-        scenarios += [f"no_{c}" for c in CHANNELS] + ["no_marketing"]
+    n, w = cust.n, cfg.response_window_days
+    days = cfg.days if sc.stop_day is None else sc.stop_day
+    scenarios = sc.names
     n_s = len(scenarios)
-    on = np.ones((n_s, len(CHANNELS)), dtype=bool)
-    for s, name in enumerate(scenarios[1:], start=1):
-        if name == "no_marketing":
-            on[s] = False
-        else:
-            on[s, CH[name[3:]]] = False
+    on = sc.crm_on
+    reach = reach_multiplier(cfg, sc.paid_spend)
+    # Before the fork only scenario 0 runs; the state arrays gain the others at the fork.
+    n_run = 1 if sc.fork_day > 0 else n_s
 
     ids = np.arange(n)
     decay = np.array([np.exp(-1.0 / DECAY_DAYS[c]) for c in CHANNELS], dtype=np.float32)
     has_lift = np.array([np.any(camps.lift[camps.channel == k] != 0) for k in range(len(CHANNELS))])
     lift_ch = np.flatnonzero(has_lift)
-    acc = np.zeros((len(CHANNELS), n_s, n), dtype=np.float32)
+    acc = np.zeros((len(CHANNELS), n_run, n), dtype=np.float32)
     pending = np.zeros_like(acc)
-    last_visit = np.full((n_s, n), NEVER, dtype=np.int32)
+    last_visit = np.full((n_run, n), NEVER, dtype=np.int32)
     last_view, last_cart, last_buy = last_visit.copy(), last_visit.copy(), last_visit.copy()
     base_grid = np.zeros((n, days), dtype=np.float32)
     lift_grid = np.zeros((n, days), dtype=np.float32)
@@ -134,11 +189,18 @@ def run_days(
     visit_mult = np.array(EPISODE_VISITS, dtype=np.float32)
     season = cal.season
     weather = cal.weather_mult.astype(np.float32)
-    rec = {k: [] for k in ("sess", "expo", "aud", "buy", "cpn")}
+    rec = {k: [] for k in ("sess", "expo", "aud", "buy", "cpn", "send")}
     pending_ch: set[int] = set()
     coupon_mult = coupon_response(cust, st.uniform)[1].astype(np.float32)
 
     for d in range(days):
+        if d == sc.fork_day and n_run < n_s:
+            acc, pending, last_visit, last_view, last_cart, last_buy = (
+                np.repeat(a, n_s, axis=-2)
+                for a in (acc, pending, last_visit, last_view, last_cart, last_buy)
+            )
+            _fork_records(rec, n_s)
+            n_run = n_s
         signed = cust.signup_day <= d
         active = signed & (cust.dropout_day > d)
         u_episode = st.uniform("episode", ids, d)
@@ -169,7 +231,9 @@ def run_days(
             p_sel = _audience_prob(camps.objective[c], d, cust, last_visit, last_view, last_cart)
             chosen = eligible & (st.uniform("crm_select", c, ids) < p_sel)
             treated = chosen & (st.uniform("crm_holdout", c, ids) >= camps.holdout_share[c])
-            sent = treated & on[:, ch, None]
+            if c in sc.sends:
+                chosen = treated = eligible & sc.sends[c][:n_run]
+            sent = treated & on[:n_run, ch, None]
             if camps.lift[c] != 0:
                 # A coupon's lift depends on the customer (entities.coupon_response).
                 lift_c = np.float32(camps.lift[c]) * (
@@ -188,13 +252,16 @@ def run_days(
                         np.full(i_idx.size, d + w),
                     )
                 )
+            if sc.record_sends:
+                s_idx, i_idx = np.nonzero(sent)
+                rec["send"].append((s_idx, i_idx, np.full(i_idx.size, c), np.full(i_idx.size, d)))
             i_aud = np.flatnonzero(chosen[0])
             rec["aud"].append((np.full(i_aud.size, c), i_aud, treated[0, i_aud]))
 
         # Paid exposures: one draw per channel and customer-day, the campaign picked among the
-        # channel's running ones.
+        # channel's running ones; the spend of each scenario scales the targeting probability.
         running = (~camps.is_crm) & (camps.start_day <= d) & (camps.end_day >= d)
-        for ch_name in CHANNELS[:5]:
+        for ch_name in PAID_CHANNELS:
             ch = CH[ch_name]
             camp_ids = np.flatnonzero(running & (camps.channel == ch))
             if not camp_ids.size:
@@ -202,17 +269,18 @@ def run_days(
             p = _exposure_prob(
                 ch_name, d, cust, in_episode, last_visit, last_view, last_cart, last_buy
             )
-            exposed = np.broadcast_to(signed & (st.uniform("expose", ch, ids, d) < p), (n_s, n))
+            p = np.minimum(np.broadcast_to(p, (n_run, n)) * reach[:n_run, ch, d, None], 1)
+            exposed = signed & (st.uniform("expose", ch, ids, d) < p)
             j = np.flatnonzero(exposed.any(axis=0))
             exposed = exposed[:, j]
             pick = camp_ids[(st.uniform("expose_pick", ch, j, d) * camp_ids.size).astype(int)]
             if has_lift[ch]:
                 acc[ch][:, j] += np.where(
-                    exposed & on[:, ch, None], camps.lift[pick].astype(np.float32), np.float32(0)
+                    exposed, camps.lift[pick].astype(np.float32), np.float32(0)
                 )
             rec["expo"].append((pick[exposed[0]], np.full(int(exposed[0].sum()), d), j[exposed[0]]))
 
-        lift = np.zeros((n_s, n), np.float32)
+        lift = np.zeros((n_run, n), np.float32)
         for k in lift_ch:
             lift += acc[k]
         lift_grid[:, d] = lift[0]
@@ -276,10 +344,24 @@ def run_days(
         audience=cat("aud", ("c", "i", "treated"), (np.int64, np.int64, bool)),
         purchases=cat("buy", ("s", "i", "d", "k"), (np.int64,) * 4),
         coupons=cat("cpn", ("s", "i", "c", "first", "last"), (np.int64,) * 5),
+        sends=cat("send", ("s", "i", "c", "d"), (np.int64,) * 4),
         base_grid=base_grid,
         lift_grid=lift_grid,
         episode_grid=episode_grid,
+        paid_spend=sc.paid_spend[0],
     )
+
+
+def _fork_records(rec: dict[str, list], n_s: int) -> None:
+    """At the fork every scenario inherits scenario 0's purchases, coupons and sends so far, so
+    that a coupon used before the fork is used in every scenario."""
+    for key in ("buy", "cpn", "send"):
+        parts = rec[key]
+        if not parts:
+            continue
+        cols = [np.concatenate([p[j] for p in parts]) for j in range(len(parts[0]))]
+        m = cols[0].size
+        rec[key] = [(np.repeat(np.arange(n_s), m), *(np.tile(col, n_s) for col in cols[1:]))]
 
 
 def _audience_prob(

@@ -66,6 +66,43 @@ DECAY_DAYS = {
     "kakaotalk": 2.5,
     "email": 3.0,
 }
+# Spend drives paid reach. Each paid channel has a reference daily spend per 1,000 customers
+# (KRW); the daily exposure probability is the channel's targeting probability times a Hill
+# function of the adstocked daily spend x (in units of the reference): R(x) = R_max x^s /
+# (x^s + K^s), with R_max = 1 + K^s so that R(1) = 1 (the reference spend reproduces the
+# targeting as designed). Adstock: a_d = decay a_(d-1) + (1 - decay) x_d (a steady spend keeps
+# a = x). Search saturates late, retargeting early (its pool of recent viewers is small).
+SPEND_PER_1000 = {
+    "search_ads": 10_000.0,
+    "display": 3_000.0,
+    "social": 6_000.0,
+    "affiliate": 2_500.0,
+    "retargeting": 4_000.0,
+}
+SPEND_ADSTOCK = {
+    "search_ads": 0.3,
+    "display": 0.7,
+    "social": 0.6,
+    "affiliate": 0.4,
+    "retargeting": 0.3,
+}
+HILL_HALF = {"search_ads": 1.2, "display": 1.0, "social": 0.8, "affiliate": 0.6, "retargeting": 0.4}
+HILL_SHAPE = {
+    "search_ads": 1.3,
+    "display": 1.0,
+    "social": 1.5,
+    "affiliate": 1.0,
+    "retargeting": 1.2,
+}
+# Flighting: budgets vary by week (7-day blocks from start_date), as real ones do, so response
+# curves can be told apart from the data: per paid channel and week, off with this probability,
+# else the reference spend times U(low, high) (stream "flighting").
+FLIGHT_OFF = 0.10
+FLIGHT_RANGE = (0.5, 1.5)
+# truth/response_curves: each paid channel's spend over the whole window x these (0 and 1 are the
+# channel-off and factual scenarios), the others at their factual spend.
+CURVE_SCALES = (0.25, 0.5, 1.5, 2.0, 3.0)
+
 # Chance that a session of an exposed customer arrives through the ad (a click / utm-tagged visit).
 CLICK_PROB = {
     "search_ads": 0.55,
@@ -260,6 +297,12 @@ class WorldConfig:
     negative_push_lift: float = NEGATIVE_PUSH_LIFT
     # Re-simulate with each channel off and with all marketing off (truth/channel_effects).
     counterfactuals: bool = True
+    # With counterfactuals: re-simulate each paid channel's spend x CURVE_SCALES too
+    # (truth/response_curves; 25 more scenarios).
+    response_curves: bool = True
+    # Flighted paid budgets (spend.world_daily_spend); False: every channel at its reference
+    # spend every day (the constant-reach world of simulator version 1).
+    flighting: bool = True
 
     def __post_init__(self) -> None:
         if self.customers < 50 or self.days < 14:

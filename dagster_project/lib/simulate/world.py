@@ -22,7 +22,14 @@ from .assortment import (
     category_median,
 )
 from .calendar import Calendar, build_calendar, calendar_truth
-from .engine import LoopResult, hazard, order_lines, run_days
+from .engine import (
+    LoopResult,
+    curve_scenario,
+    hazard,
+    order_lines,
+    run_days,
+    world_scenarios,
+)
 from .entities import (
     COUPON_KINDS,
     Campaigns,
@@ -43,6 +50,7 @@ from .params import (
     CHANNELS,
     CLICK_PROB,
     COST_MODEL,
+    CURVE_SCALES,
     DECAY_DAYS,
     DEVICES,
     DOW_INDEX,
@@ -51,19 +59,24 @@ from .params import (
     EPISODE_STAY,
     EPISODE_VISIT_MULT,
     FAMILY_HOLIDAY_MULT,
+    HILL_HALF,
+    HILL_SHAPE,
     HOLIDAY_MULT,
     HOUR_WEIGHTS,
     OPEN_PROB,
+    PAID_CHANNELS,
     RAIN_MM,
     RAIN_MULT,
     REGION_NAMES,
     SEARCH_AFTER_VISIT,
     SEARCH_EPISODE_MULT,
+    SPEND_ADSTOCK,
     STYLES,
     UNIT_COST,
     UTM,
     WorldConfig,
 )
+from .spend import WEEK_DAYS, hill, reference_daily_spend, world_daily_spend
 
 SIMULATOR_VERSION = 1
 US = 1_000_000
@@ -93,15 +106,21 @@ def contract_schema(table: str) -> dict[str, pl.DataType]:
     return {c.name: DTYPES[c.data_type] for c in contract_tables()[table].columns}
 
 
-def simulate(
-    config: WorldConfig | None = None,
-    log: Callable[[str], None] | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> World:
-    """Generate a world. ``log`` receives stage messages, ``progress`` each finished day."""
-    cfg = config or WorldConfig()
-    say = log or (lambda _msg: None)
-    t0 = time.perf_counter()
+@dataclass
+class Entities:
+    """The world's cast and calendar, drawn once from the seed (before the day loop)."""
+
+    st: Streams
+    cal: Calendar
+    cust: Customers
+    sellers: Sellers
+    cat: Catalogue
+    camps: Campaigns
+    assortment: Assortment  # style, price-band and seller preferences, complements, risers
+    daily_spend: np.ndarray  # (paid channels, days) the world's flighted budget, KRW a day
+
+
+def build_entities(cfg: WorldConfig) -> Entities:
     st = Streams(cfg.seed)
     camps = build_campaigns(cfg, st.rng("campaigns"))
     cust = build_customers(
@@ -112,15 +131,29 @@ def simulate(
     assort = build_assortment(cfg, st.rng("assortment"), cust, sellers, cat)
     first_day = int(min(cust.signup_day.min(), sellers.joined_day.min(), cat.created_day.min()))
     cal = build_calendar(cfg, st.rng("calendar"), first_day, cfg.days + 1)
+    return Entities(st, cal, cust, sellers, cat, camps, assort, world_daily_spend(cfg, st))
+
+
+def simulate(
+    config: WorldConfig | None = None,
+    log: Callable[[str], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> World:
+    """Generate a world. ``log`` receives stage messages, ``progress`` each finished day."""
+    cfg = config or WorldConfig()
+    say = log or (lambda _msg: None)
+    t0 = time.perf_counter()
+    ent = build_entities(cfg)
+    st, cal, cust, sellers, cat, camps = ent.st, ent.cal, ent.cust, ent.sellers, ent.cat, ent.camps
     say(
         f"entities: {cust.n} customers, {sellers.n} sellers, {cat.n} products, "
         f"{len(camps)} campaigns"
     )
 
-    loop = run_days(cfg, st, cal, cust, camps, progress)
+    loop = run_days(cfg, st, cal, cust, camps, world_scenarios(cfg, ent.daily_spend), progress)
     say(f"day loop ({len(loop.scenarios)} scenarios): {time.perf_counter() - t0:.1f}s")
 
-    b = _Builder(cfg, st, cal, cust, sellers, cat, camps, loop, assort)
+    b = _Builder(cfg, st, cal, cust, sellers, cat, camps, loop, ent.assortment)
     tables = b.build_tables()
     later_files = {"customers/profile_changes": b.profile_changes()}
     truth = b.build_truth()
@@ -202,6 +235,23 @@ def _at(values, idx: pl.Expr | str) -> pl.Expr:
     return pl.lit(pl.Series(np.asarray(values))).gather(idx)
 
 
+def customer_ids(cust: Customers) -> np.ndarray:
+    """Customer ids in index order; the ids follow sign-up order."""
+    rank = np.lexsort((np.arange(cust.n), cust.signup_sec, cust.signup_day))
+    pos = np.empty(cust.n, dtype=np.int64)
+    pos[rank] = np.arange(cust.n)
+    return _ids("C", cust.n).to_numpy()[pos]
+
+
+def scenario_orders(cfg: WorldConfig, ent: Entities, loop: LoopResult) -> pl.DataFrame:
+    """Every scenario's purchases (s, i, d, k) with basket value (gross), coupon used
+    (coupon_c), discount and amount paid (net), as the world's orders price them."""
+    b = _Builder(
+        cfg, ent.st, ent.cal, ent.cust, ent.sellers, ent.cat, ent.camps, loop, ent.assortment
+    )
+    return b._economics()
+
+
 class _Builder:
     def __init__(
         self,
@@ -219,11 +269,7 @@ class _Builder:
         self.cfg, self.st, self.cal, self.cust = cfg, st, cal, cust
         self.sellers, self.cat, self.camps, self.loop = sellers, cat, camps, loop
         self.rng = st.rng("details")
-        # Customer ids follow sign-up order.
-        rank = np.lexsort((np.arange(cust.n), cust.signup_sec, cust.signup_day))
-        pos = np.empty(cust.n, dtype=np.int64)
-        pos[rank] = np.arange(cust.n)
-        self.customer_id = _ids("C", cust.n).to_numpy()[pos]
+        self.customer_id = customer_ids(cust)
         self.seller_id = _ids("SL", sellers.n, 5).to_numpy()
         self.coupon_id = np.full(len(camps), None, dtype=object)
         has = camps.coupon_type != ""
@@ -895,16 +941,19 @@ class _Builder:
             impressions=pl.col("impressions") + pl.col("sends"),
             clicks=pl.col("clicks") + pl.col("crm_clicks"),
         )
-        model = _at([COST_MODEL[CHANNELS[ch]] for ch in c.channel], "c")
+        # Paid channels: the budget that drove their reach, each day's channel spend split
+        # evenly over its running campaigns. CRM: priced per send (KakaoTalk) or free.
+        paid = _at([ch < len(PAID_CHANNELS) for ch in c.channel], "c")
+        df = df.with_columns(
+            ch=_at(c.channel, "c"), n_running=pl.len().over(_at(c.channel, "c"), "d")
+        )
+        paid_ch = pl.min_horizontal("ch", len(PAID_CHANNELS) - 1)  # CRM rows: any valid index
+        budget = _at(self.loop.paid_spend.ravel(), paid_ch * self.cfg.days + pl.col("d"))
         unit = _at([UNIT_COST[CHANNELS[ch]] for ch in c.channel], "c")
         spend = (
-            pl.when(model == "cpm")
-            .then(unit * pl.col("impressions") / 1000)
-            .when(model == "cpc")
-            .then(unit * pl.col("clicks"))
-            .when(model == "cpa")
-            .then(unit * pl.col("conversions"))
-            .when(model == "per_send")
+            pl.when(paid)
+            .then(budget / pl.col("n_running"))
+            .when(_at([COST_MODEL[CHANNELS[ch]] for ch in c.channel], "c") == "per_send")
             .then(unit * pl.col("sends"))
             .otherwise(0.0)
         )
@@ -940,7 +989,58 @@ class _Builder:
             )
         )
         truth["daily"] = self._daily()
+        truth["channel_response_params"] = self._channel_response_params()
+        if any(name.startswith("curve_") for name in self.loop.scenarios):
+            truth["response_curves"] = self._response_curves()
         return truth
+
+    def _channel_response_params(self) -> pl.DataFrame:
+        """The planted spend -> reach curve of each paid channel (spend.py)."""
+        ref = reference_daily_spend(self.cfg)
+        spend = self.loop.paid_spend
+        return pl.DataFrame(
+            {
+                "channel": list(PAID_CHANNELS),
+                "reference_daily_spend": ref,
+                "mean_weekly_spend": spend.sum(axis=1) / self.cfg.days * WEEK_DAYS,
+                "adstock_decay": [SPEND_ADSTOCK[c] for c in PAID_CHANNELS],
+                "adstock_decay_weekly": [SPEND_ADSTOCK[c] ** WEEK_DAYS for c in PAID_CHANNELS],
+                "hill_half_saturation_daily_spend": [
+                    HILL_HALF[c] * r for c, r in zip(PAID_CHANNELS, ref, strict=True)
+                ],
+                "hill_half_saturation_weekly_spend": [
+                    HILL_HALF[c] * r * WEEK_DAYS for c, r in zip(PAID_CHANNELS, ref, strict=True)
+                ],
+                "hill_shape": [HILL_SHAPE[c] for c in PAID_CHANNELS],
+                "max_reach_multiplier": [float(hill(np.array(1e12), c)) for c in PAID_CHANNELS],
+                "lift": [float(self.cfg.channel_lift[c]) for c in PAID_CHANNELS],
+                "decay_days": [float(DECAY_DAYS[c]) for c in PAID_CHANNELS],
+            }
+        )
+
+    def _response_curves(self) -> pl.DataFrame:
+        """Per paid channel and spend scale: incremental orders and revenue over the window
+        against the channel switched off, the other channels at their factual spend."""
+        tot, days = self.scenario_totals, self.cfg.days
+        rows = []
+        for k, ch in enumerate(PAID_CHANNELS):
+            off = tot[f"no_{ch}"]
+            mean_weekly = float(self.loop.paid_spend[k].sum()) / days * WEEK_DAYS
+            for x in sorted({0.0, 1.0, *CURVE_SCALES}):
+                name = {0.0: f"no_{ch}", 1.0: "factual"}.get(x, curve_scenario(ch, x))
+                o, r = tot[name]
+                rows.append(
+                    {
+                        "channel": ch,
+                        "spend_scale": x,
+                        "weekly_spend": mean_weekly * x,
+                        "total_spend": float(self.loop.paid_spend[k].sum()) * x,
+                        "orders": int(o),
+                        "incremental_orders": int(o - off[0]),
+                        "incremental_revenue": float(r - off[1]),
+                    }
+                )
+        return pl.DataFrame(rows)
 
     def _channel_effects(self) -> pl.DataFrame:
         c, tot = self.camps, self.scenario_totals
