@@ -482,9 +482,10 @@ def test_utm_tagged_sessions_follow_a_touch(t):
 def test_broad_channels_reach_almost_everyone_and_retargeting_is_confounded(t):
     touches = t["marketing_touches"]
     signed = t["customers"].height
+    # Flighted budgets (off weeks, half-spend weeks) leave some customers unreached in 90 days.
     for ch in ("display", "social"):
         reached = touches.filter(pl.col("channel") == ch)["customer_id"].n_unique()
-        assert reached / signed > 0.8, ch
+        assert reached / signed > 0.75, ch
     # Retargeted customers are the ones who were browsing anyway: more sessions per customer.
     sess = t["sessions"].group_by("customer_id").agg(n=pl.len())
     rt = touches.filter(pl.col("channel") == "retargeting")["customer_id"].unique()
