@@ -15,8 +15,9 @@ $(UV):
 install: $(UV)
 	$(UV) sync --frozen
 	@# Parsed with the warehouse path runs will use: a changed profile costs dbt a full re-parse.
-	cd dbt && MOPT_DUCKDB_PATH=$${MOPT_DUCKDB_PATH:-$${MOPT_DATA_DIR:-$(CURDIR)/data}/warehouse.duckdb} \
-		$(CURDIR)/.venv/bin/dbt parse --profiles-dir . --quiet
+	cd dbt && export MOPT_DUCKDB_PATH=$${MOPT_DUCKDB_PATH:-$${MOPT_DATA_DIR:-$(CURDIR)/data}/warehouse.duckdb} && \
+		$(CURDIR)/.venv/bin/dbt parse --profiles-dir . --quiet && \
+		$(CURDIR)/.venv/bin/python -m dagster_project.lib.dbt_manifest
 	mkdir -p $(DAGSTER_HOME) && cp -n deploy/dagster.local.yaml $(DAGSTER_HOME)/dagster.yaml || true
 
 demo: install  ## simulate the sample world and materialize every asset through Dagster

@@ -506,6 +506,19 @@ def bench_segments(
     segments.run(warehouse or Settings.from_env().duckdb_path, repeats)
 
 
+@bench_app.command("ui")
+def bench_ui(
+    repeats: Annotated[int, typer.Option(help="Runs per stage; the median is reported.")] = 5,
+) -> None:
+    """Definitions load time (the UI, its code server and every run from it pay it).
+
+    Each load is a fresh process: plain, under `dagster dev` with a current manifest, and the
+    `dbt parse` a load under `dagster dev` paid before the manifest was cached."""
+    from dagster_project.lib.bench import ui
+
+    ui.run(repeats)
+
+
 @bench_app.command("attribution")
 def bench_attribution(
     sizes: Annotated[str, typer.Option(help="Comma-separated journey counts.")] = "100000,1000000",

@@ -10,8 +10,6 @@ import polars as pl
 
 from dagster_project.defs.resources import Warehouse
 from dagster_project.defs.transform.assets import model_key
-from dagster_project.lib.attribution import report, tracking
-from dagster_project.lib.attribution.journeys import BASELINE
 from dagster_project.lib.settings import Settings
 from dagster_project.lib.warehouse import markdown_table
 
@@ -55,6 +53,8 @@ def conversion_tracking_report(warehouse: Warehouse) -> dg.MaterializeResult:
     impressions, clicks, sends, sessions, sign-ups, installs, first and repeat orders, revenue
     and spend, with CTR, CVR, CPI, CAC and ROAS, and each campaign's parsed name. Campaign names
     that break the naming convention are listed with the reason."""
+    from dagster_project.lib.attribution import report, tracking
+
     with warehouse.connect() as con:
         con.execute(
             "create or replace table gold.conversion_tracking_report as " + tracking.REPORT_SQL
@@ -112,6 +112,8 @@ def attribution_credit(
     Shapley, and the incrementality-aware model (the one the budget should trust), whose
     no-marketing share is the (baseline) row. On a simulated world, every model is checked
     against the true incremental orders in truth/."""
+    from dagster_project.lib.attribution import report
+    from dagster_project.lib.attribution.journeys import BASELINE
     from dagster_project.lib.attribution.warehouse import attribute_warehouse, read_truth
 
     settings = Settings.from_env()
@@ -190,6 +192,7 @@ def attributed_roas(warehouse: Warehouse) -> dg.MaterializeResult:
     spend: cost per conversion, CAC (spend per first purchase) and ROAS, every model side by
     side. Every model carries every campaign's spend (ROAS 0 where it credits nothing), so
     channel ROAS is over all of the channel's spend."""
+    from dagster_project.lib.attribution import report
     from dagster_project.lib.attribution.warehouse import campaign_spend
 
     with warehouse.connect() as con:
@@ -223,6 +226,8 @@ def attributed_roas(warehouse: Warehouse) -> dg.MaterializeResult:
 def roas_spend_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
     """Every model and scope in gold.attributed_roas carries the whole period's spend: its spend
     adds up to the spend in marketing_spend (bronze), to the hundredth of a won."""
+    from dagster_project.lib.attribution import report
+
     with warehouse.connect(read_only=True) as con:
         roas = con.sql("select model, scope, spend_krw from gold.attributed_roas").pl()
         total = con.sql(

@@ -6,10 +6,6 @@ import polars as pl
 
 from dagster_project.defs.resources import Warehouse
 from dagster_project.defs.transform.assets import model_key
-from dagster_project.lib.segments import behaviour, rfm
-from dagster_project.lib.segments.build import build_segments
-from dagster_project.lib.segments.config import load_segment_config
-from dagster_project.lib.segments.report import share_table
 from dagster_project.lib.warehouse import markdown_table
 
 SEGMENTS_KEY = dg.AssetKey(["gold", "customer_segments"])
@@ -66,6 +62,11 @@ def _write(con, name: str, frame: pl.DataFrame) -> None:
 )
 def segment_tables(context: dg.AssetExecutionContext, warehouse: Warehouse):
     """Build every segment table from the warehouse (thresholds: segments.yml or defaults)."""
+    from dagster_project.lib.segments import behaviour, rfm
+    from dagster_project.lib.segments.build import build_segments
+    from dagster_project.lib.segments.config import load_segment_config
+    from dagster_project.lib.segments.report import share_table
+
     cfg = load_segment_config()  # $MOPT_SEGMENTS_CONFIG, segments.yml or the defaults
     with warehouse.connect(read_only=True) as con:
         tables = build_segments(con, cfg)

@@ -20,6 +20,14 @@ class LayeredTranslator(DagsterDbtTranslator):
     """Asset keys ``[schema, model]`` and groups named after the medallion layer."""
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project) -> dg.AssetSpec:
+        # dagster-dbt asks again for every dependency (~1,000 calls for 61 models): answer once.
+        memo = self.__dict__.setdefault("_layered_specs", {})
+        memo_id = (id(manifest), unique_id)
+        if memo_id not in memo:
+            memo[memo_id] = self._layered_spec(manifest, unique_id, project)
+        return memo[memo_id]
+
+    def _layered_spec(self, manifest: Mapping[str, Any], unique_id: str, project) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
         node = manifest["nodes"].get(unique_id)
         if node is None or node["schema"] not in LAYERS:
