@@ -9,9 +9,10 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets, get_asset_key_for_model
 
+from dagster_project.defs import metadata as md
 from dagster_project.defs.resources import Warehouse, dbt_project
 from dagster_project.lib.contract import tables
-from dagster_project.lib.warehouse import markdown_table, preview_markdown, row_count
+from dagster_project.lib.warehouse import preview_markdown, row_count
 
 LAYERS = ("reference", "bronze", "silver", "gold")
 
@@ -125,8 +126,8 @@ def contract_report() -> dg.AssetsDefinition:
         metadata: dict[str, Any] = {
             "rows_landed": int(counts["landed"].sum()),
             "rows_quarantined": int(counts["quarantined"].sum()),
-            "tables": dg.MetadataValue.md(markdown_table(counts)),
-            "rules_broken": dg.MetadataValue.md(markdown_table(rules)),
+            "tables": md.table(counts),
+            "rules_broken": md.table(rules) if rules.height else "none",
         }
         metadata |= {
             f"quarantined/{r['table_name']}": r["quarantined"] for r in counts.iter_rows(named=True)
