@@ -30,7 +30,7 @@ test-fast: install
 	$(RUN) pytest -q -m "not slow"
 
 ui: install  ## the Dagster UI on the demo data: http://127.0.0.1:3000
-	$(RUN) dagster dev -m dagster_project.definitions -h 127.0.0.1 -p 3000
+	$(RUN) dagster dev -w deploy/workspace.local.yaml -h 127.0.0.1 -p 3000
 
 bench: install  ## foundation and demo benchmarks -> bench/out/*.json and docs/benchmarks.md
 	$(RUN) mopt bench foundation --repeats 3

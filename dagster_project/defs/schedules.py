@@ -39,6 +39,15 @@ def alert_log_path() -> Path:
     return Path(os.environ.get("MOPT_ALERT_LOG", default))
 
 
+def _error_text(error) -> str:
+    """Dagster's wrapper message and, below it, the error the step raised (its causes)."""
+    lines = []
+    while error is not None:
+        lines.append(error.message.strip())
+        error = error.cause
+    return "\n".join(lines)
+
+
 @dg.run_failure_sensor(
     name="run_failure_alert_sensor",
     description="After each failed run: one JSON line (run, job, failed steps, error) in "
@@ -48,8 +57,12 @@ def alert_log_path() -> Path:
 )
 def run_failure_alert_sensor(context: dg.RunFailureSensorContext) -> None:
     run = context.dagster_run
-    steps = [event.step_key for event in context.get_step_failure_events() if event.step_key]
-    alert = failure_alert(run.run_id, run.job_name, context.failure_event.message or "", steps)
+    errors = {
+        event.step_key: _error_text(event.step_failure_data.error)
+        for event in context.get_step_failure_events()
+        if event.step_key and event.step_failure_data.error
+    }
+    alert = failure_alert(run.run_id, run.job_name, context.failure_event.message or "", errors)
     deliver(alert, alert_log_path(), os.environ.get("MOPT_ALERT_COMMAND"))
     context.log.info(f"run {run.run_id} failed: alert written to {alert_log_path()}")
 

@@ -11,13 +11,17 @@ from pathlib import Path
 from typing import Any
 
 
-def failure_alert(run_id: str, job_name: str, message: str, steps: list[str]) -> dict[str, Any]:
+def failure_alert(
+    run_id: str, job_name: str, message: str, step_errors: dict[str, str]
+) -> dict[str, Any]:
+    """The alert of one failed run: which job, which steps, and each step's error."""
     return {
         "alerted_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "run_id": run_id,
         "job_name": job_name,
-        "failed_steps": steps,
         "message": message,
+        "failed_steps": sorted(step_errors),
+        "step_errors": step_errors,
     }
 
 

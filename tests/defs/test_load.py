@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from dagster_project.lib.dbt_manifest import manifest_is_current, record_parse
 
@@ -61,3 +62,21 @@ def test_a_load_under_dagster_dev_does_not_parse_a_current_project() -> None:
     before = DBT_MANIFEST_PATH.stat().st_mtime_ns
     subprocess.run(load, env=env, capture_output=True, check=True)
     assert DBT_MANIFEST_PATH.stat().st_mtime_ns == before
+
+
+def test_the_workspace_loads_as_mopt_without_warnings() -> None:
+    """`make ui`'s workspace: the location is `mopt` and loading it logs no warning (it used to
+    log a location-name mismatch once per definitions module)."""
+    from dagster_project.lib.settings import REPO_ROOT
+
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    workspace = REPO_ROOT / "deploy" / "workspace.local.yaml"
+    out = subprocess.run(
+        [dagster, "definitions", "validate", "-w", str(workspace)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    log = out.stdout + out.stderr
+    assert "Validation successful for code location mopt" in log
+    assert "WARNING" not in log, log[-3000:]

@@ -137,7 +137,7 @@ def campaign_uplift(
                 "conversion_diff",
                 "conversion_sim_low",
                 "conversion_sim_high",
-                "Conversion uplift per campaign (treatment - holdout), simultaneous intervals",
+                "Conversion uplift per campaign, simultaneous intervals",
                 "uplift in conversion rate (percentage points)",
                 colour_by="verdict",
             ),
