@@ -265,6 +265,23 @@ def uplift_report() -> None:
 
 
 @app.command()
+def report(
+    out: Annotated[Path, typer.Option(help="Folder for the HTML pages (index.html first).")],
+) -> None:
+    """Write the marketing report: one static HTML page per area, charts inline.
+
+    Reads the warehouse's read copy (published after every run) and the model registry."""
+    from dagster_project.lib.report.build import write_report
+    from dagster_project.lib.warehouse import connect_read_copy
+
+    settings = Settings.from_env()
+    with connect_read_copy(settings.duckdb_path) as con:
+        pages = write_report(con, settings.data_dir / "models", out, str(settings.duckdb_path))
+    for page in pages:
+        typer.echo(f"wrote {page} ({page.stat().st_size / 1024:,.0f} KB)")
+
+
+@app.command()
 def backtest(
     orders: Annotated[
         Path, typer.Option(help="Orders CSV or Parquet: customer_id, ordered_at, order_amount.")

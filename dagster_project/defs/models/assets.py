@@ -150,6 +150,9 @@ def _train(context: dg.AssetExecutionContext, config: ModelConfig, model: str, m
         seed=config.seed,
     )
     result = train(pipeline.load_training_set(models_dir()), Registry(models_dir()), params)
+    # Beside the model files, for the marketing report (`mopt report`) to chart the champion's.
+    for name, table in result.tables.items():
+        table.write_parquet(result.folder / f"{name}.parquet")
     (context.log.info if result.decision.promoted else context.log.warning)(result.decision.message)
     return result, pipeline.headline_metrics(result.metrics, metrics)
 
