@@ -44,7 +44,7 @@ def test_help_lists_the_commands() -> None:
         assert command in result.output
 
 
-BENCH_SUITES = ("foundation", "demo", "features", "models", "segments", "attribution")
+BENCH_SUITES = ("foundation", "demo", "features", "models", "segments", "attribution", "ui")
 
 
 def test_bench_lists_every_suite() -> None:
