@@ -18,6 +18,8 @@ OWNERS = {
     "models": "team:data-science",
     "campaigns": "team:crm",
 }
+# A group not listed above (a new domain's) still gets an owner, rather than failing every load.
+DEFAULT_OWNER = "team:marketing-analytics"
 # Retrained weekly (defs/models/schedules.py); everything else is rebuilt by the daily refresh.
 WEEKLY_GROUPS = {"models"}
 TIMEZONE = "Asia/Seoul"
@@ -40,8 +42,9 @@ def governed(spec: dg.AssetSpec) -> dg.AssetSpec:
         **spec.tags,
     }
     daily = group in DAILY_LAYERS or spec.key == ONLINE_STORE_KEY
+    owner = OWNERS.get(group, DEFAULT_OWNER)
     return spec.replace_attributes(
-        owners=[*spec.owners, *([OWNERS[group]] if OWNERS[group] not in spec.owners else [])],
+        owners=[*spec.owners, *([owner] if owner not in spec.owners else [])],
         tags=tags,
         freshness_policy=DAILY_FRESHNESS if daily and spec.freshness_policy is None else ...,
     )
