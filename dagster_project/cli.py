@@ -346,6 +346,23 @@ def uplift_report() -> None:
 
 
 @app.command()
+def report(
+    out: Annotated[Path, typer.Option(help="Folder for the HTML pages (index.html first).")],
+) -> None:
+    """Write the marketing report: one static HTML page per area, charts inline.
+
+    Reads the warehouse's read copy (published after every run) and the model registry."""
+    from dagster_project.lib.report.build import write_report
+    from dagster_project.lib.warehouse import connect_read_copy
+
+    settings = Settings.from_env()
+    with connect_read_copy(settings.duckdb_path) as con:
+        pages = write_report(con, settings.data_dir / "models", out, str(settings.duckdb_path))
+    for page in pages:
+        typer.echo(f"wrote {page} ({page.stat().st_size / 1024:,.0f} KB)")
+
+
+@app.command()
 def backtest(
     orders: Annotated[
         Path, typer.Option(help="Orders CSV or Parquet: customer_id, ordered_at, order_amount.")
@@ -680,6 +697,19 @@ def bench_products(
     from dagster_project.lib.bench import products as bench
 
     bench.run(customers, days, products, seed, repeats, reads, workdir.resolve())
+
+
+@bench_app.command("ui")
+def bench_ui(
+    repeats: Annotated[int, typer.Option(help="Runs per stage; the median is reported.")] = 5,
+) -> None:
+    """Definitions load time (the UI, its code server and every run from it pay it).
+
+    Each load is a fresh process: plain, under `dagster dev` with a current manifest, and the
+    `dbt parse` a load under `dagster dev` paid before the manifest was cached."""
+    from dagster_project.lib.bench import ui
+
+    ui.run(repeats)
 
 
 @bench_app.command("attribution")

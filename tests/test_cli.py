@@ -44,7 +44,18 @@ def test_help_lists_the_commands() -> None:
         assert command in result.output
 
 
-BENCH_SUITES = ("foundation", "demo", "features", "models", "segments", "attribution", "budget")
+BENCH_SUITES = (
+    "foundation",
+    "demo",
+    "features",
+    "models",
+    "segments",
+    "attribution",
+    "budget",
+    "products",
+    "forecast",
+    "ui",
+)
 
 
 def test_bench_lists_every_suite() -> None:

@@ -11,6 +11,7 @@ import dagster as dg
 import duckdb
 from dagster_dbt import DbtCliResource, DbtProject
 
+from dagster_project.lib.dbt_manifest import manifest_is_current, record_parse
 from dagster_project.lib.settings import DBT_PROJECT_DIR, Settings
 from dagster_project.lib.warehouse import connect
 
@@ -59,7 +60,14 @@ def dbt_project() -> DbtProject:
     if scripts not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = os.pathsep.join([scripts, os.environ.get("PATH", "")])
     project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-    project.prepare_if_dev()
+    # dagster-dbt's prepare_if_dev parses on every load under `dagster dev`, which every run from
+    # the UI pays again in its own process; parse only when the project or its profile changed.
+    warehouse_from_env()  # the profile's warehouse path, as runs will see it
+    if project.preparer.using_dagster_dev() and not manifest_is_current(
+        project.manifest_path, project.project_dir
+    ):
+        project.preparer.prepare(project)
+        record_parse(project.manifest_path, project.project_dir)
     return project
 
 

@@ -77,9 +77,8 @@ def test_malformed_campaign_names_are_reported_with_their_reason(materialized):
         .to_list()
     )
     assert planted, "the world should plant malformed names"
-    report_md = metadata["conversion_tracking_report"]["malformed_campaign_names"].value
-    for campaign in planted:
-        assert campaign in report_md
+    listed = metadata["conversion_tracking_report"]["malformed_campaign_names"]
+    assert {r.data["campaign_id"] for r in listed.records} == set(planted)
     assert metadata["conversion_tracking_report"]["malformed_campaigns"].value == len(planted)
     with connect(db, read_only=True) as con:
         names = con.sql(
@@ -110,7 +109,9 @@ def test_attributed_roas_side_by_side(materialized):
     assert set(roas["model"]) == set(report.model_names())
     paid = roas.filter((pl.col("scope") == "all") & (pl.col("spend_krw") > 0))
     assert (paid["roas"] - paid["revenue"] / paid["spend_krw"]).abs().max() < 1e-9
-    assert "incrementality" in metadata["attributed_roas"]["roas_by_channel"].value
+    table = metadata["attributed_roas"]["roas_by_channel"]
+    assert {c.name for c in table.schema.columns} == {"channel", *assets.ROAS_MODELS}
+    assert {r.data["channel"] for r in table.records} == set(paid["channel"])
 
 
 def test_every_model_carries_the_whole_periods_spend(materialized):

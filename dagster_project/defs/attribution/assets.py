@@ -8,13 +8,10 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from dagster_project.defs import metadata as md
 from dagster_project.defs.resources import Warehouse
 from dagster_project.defs.transform.assets import model_key
-from dagster_project.lib.attribution import report, tracking
-from dagster_project.lib.attribution.journeys import BASELINE
-from dagster_project.lib.attribution.weekly import WEEKLY_SCHEMA, weekly_credit
 from dagster_project.lib.settings import Settings
-from dagster_project.lib.warehouse import markdown_table
 
 # The foundation keys every asset by layer and groups it by its key's first part.
 GROUP = "gold"
@@ -22,6 +19,11 @@ CREDIT_KEY = dg.AssetKey(["gold", "attribution_credit"])
 # Models shown side by side in the UI's ROAS table: the old baseline, the path model the team
 # moved to, and the one the budget should trust.
 ROAS_MODELS = ("last_click", "markov_1", "incrementality")
+# The credit chart's models: the old baseline, a path model, a game-theory one, and the one the
+# budget should trust (all ten are in the table).
+CHART_MODELS = ("last_click", "markov_1", "shapley", "incrementality")
+CREDIT_CHECK = "credit_sums_to_conversions"
+TRACKING_RATES = ("ctr", "cvr")
 
 
 class AttributionConfig(dg.Config):
@@ -40,10 +42,6 @@ def _write(con, table: str, frame: pl.DataFrame) -> None:
     con.unregister("__frame")
 
 
-def _rounded(frame: pl.DataFrame, digits: int = 1) -> pl.DataFrame:
-    return frame.with_columns(pl.selectors.float().round(digits))
-
-
 @dg.asset(
     key=["gold", "conversion_tracking_report"],
     group_name=GROUP,
@@ -56,6 +54,9 @@ def conversion_tracking_report(warehouse: Warehouse) -> dg.MaterializeResult:
     impressions, clicks, sends, sessions, sign-ups, installs, first and repeat orders, revenue
     and spend, with CTR, CVR, CPI, CAC and ROAS, and each campaign's parsed name. Campaign names
     that break the naming convention are listed with the reason."""
+    from dagster_project.lib import charts
+    from dagster_project.lib.attribution import tracking
+
     with warehouse.connect() as con:
         con.execute(
             "create or replace table gold.conversion_tracking_report as " + tracking.REPORT_SQL
@@ -67,22 +68,17 @@ def conversion_tracking_report(warehouse: Warehouse) -> dg.MaterializeResult:
     spend = float(channels["spend_krw"].sum())
     revenue = float(channels["revenue_krw"].sum())
     paid_revenue = float(channels.filter(pl.col("spend_krw") > 0)["revenue_krw"].sum())
-    scale = float(channels["revenue_krw"].max() or 0)
-    by_channel = channels.with_columns(
-        revenue_bar=pl.col("revenue_krw").map_elements(
-            lambda v: report.text_bar(v, scale), return_dtype=pl.Utf8
-        )
-    )
+    by_revenue = channels.sort("revenue_krw", descending=True)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": rows,
-            "by_channel": dg.MetadataValue.md(markdown_table(_rounded(by_channel, 3))),
-            "top_campaigns_by_spend": dg.MetadataValue.md(
-                markdown_table(_rounded(campaigns.head(15), 3))
+            "by_channel": md.table(by_revenue, rates=TRACKING_RATES),
+            "revenue_by_channel_chart": md.chart(
+                charts.bars(by_revenue, "channel", "revenue_krw", "Revenue by channel", "KRW"),
+                "Revenue by channel",
             ),
-            "malformed_campaign_names": dg.MetadataValue.md(
-                markdown_table(malformed) if malformed.height else "none"
-            ),
+            "top_campaigns_by_spend": md.table(campaigns.head(15), rates=TRACKING_RATES),
+            "malformed_campaign_names": md.table(malformed) if malformed.height else "none",
             "malformed_campaigns": malformed.height,
             "spend_krw": spend,
             "revenue_krw": revenue,
@@ -96,6 +92,14 @@ def conversion_tracking_report(warehouse: Warehouse) -> dg.MaterializeResult:
     group_name=GROUP,
     kinds={"duckdb", "lightgbm"},
     pool="duckdb",
+    check_specs=[
+        dg.AssetCheckSpec(
+            CREDIT_CHECK,
+            asset=CREDIT_KEY,
+            description="Every model, in every scope, shares out exactly the converted "
+            "journeys and their revenue (channels plus the baseline row), to 1e-6 relative.",
+        )
+    ],
     deps=[
         model_key("fct_touchpoint_journeys"),
         model_key("feat_customer__daily"),
@@ -114,7 +118,11 @@ def attribution_credit(
     no-marketing share is the (baseline) row; that model's credit by week, channel and scope
     is gold.attribution_credit_weekly (the response curves' input). On a simulated world,
     every model is checked against the true incremental orders in truth/."""
+    from dagster_project.lib import charts
+    from dagster_project.lib.attribution import report
+    from dagster_project.lib.attribution.journeys import BASELINE
     from dagster_project.lib.attribution.warehouse import attribute_warehouse, read_truth
+    from dagster_project.lib.attribution.weekly import WEEKLY_SCHEMA, weekly_credit
 
     settings = Settings.from_env()
     with warehouse.connect(read_only=True) as con:
@@ -137,28 +145,33 @@ def attribution_credit(
         # the response curves' input (gold/response_curves); empty without the model
         _write(con, "gold.attribution_credit_weekly", weekly)
     matrix = report.channel_matrix(run.credit)
+    models_shown = [m for m in matrix.columns if m != "channel"]
+    removal = run.removal_effects.filter(pl.col("scope") == "all").pivot(
+        on="model", index="channel", values="removal_effect"
+    )
     metadata: dict[str, Any] = {
         "dagster/row_count": run.credit.height,
         "journeys": jr.journeys.height,
         "converted_journeys": int(jr.journeys["converted"].sum()),
         "touches": jr.touches.height,
-        "conversions_by_channel_and_model": dg.MetadataValue.md(markdown_table(_rounded(matrix))),
-        "removal_effects": dg.MetadataValue.md(
-            markdown_table(
-                _rounded(
-                    run.removal_effects.filter(pl.col("scope") == "all").pivot(
-                        on="model", index="channel", values="removal_effect"
-                    ),
-                    3,
-                )
-            )
+        "conversions_by_channel_and_model": md.table(matrix, digits=dict.fromkeys(models_shown, 1)),
+        "conversions_by_channel_chart": md.chart(
+            charts.grouped_bars(
+                matrix,
+                "channel",
+                [
+                    m
+                    for m in ("last_click", "markov_1", "shapley", "incrementality")
+                    if m in matrix.columns
+                ],
+                "Conversions credited per channel, by attribution model",
+                "conversions credited",
+            ),
+            "Conversions credited per channel, by attribution model",
         ),
-        "seconds_per_model": dg.MetadataValue.md(
-            markdown_table(
-                pl.DataFrame(
-                    {"model": list(run.seconds), "seconds": list(run.seconds.values())}
-                ).pipe(_rounded, 2)
-            )
+        "removal_effects": md.table(removal, digits=dict.fromkeys(removal.columns, 3)),
+        "seconds_per_model": md.table(
+            pl.DataFrame({"model": list(run.seconds), "seconds": list(run.seconds.values())})
         ),
     }
     if inc is not None:
@@ -169,19 +182,32 @@ def attribution_credit(
             "incrementality_marketing_conversions": float(
                 matrix.filter(pl.col("channel") != BASELINE)["incrementality"].sum()
             ),
-            "holdout_calibration": dg.MetadataValue.md(
-                markdown_table(_rounded(inc.calibration, 2)) if inc.calibration.height else "none"
-            ),
+            "holdout_calibration": md.table(inc.calibration) if inc.calibration.height else "none",
         }
     truth = read_truth(Path(warehouse.raw_dir))
     if truth is not None:
         check = report.truth_check(run.credit, truth)
-        metadata["truth_check"] = dg.MetadataValue.md(markdown_table(_rounded(check, 3)))
+        metadata["truth_check"] = md.table(check, digits=dict.fromkeys(check.columns, 3))
         for row in check.iter_rows(named=True):
             for metric in ("spearman", "zero_effect_share", "max_share_error", "baseline_error"):
                 metadata[f"{metric}/{row['model']}"] = row[metric]
+    sums = report.credit_reconciliation(run.credit, jr.journeys)
+    off = sums.filter(~pl.col("reconciled"))
     context.log.info("notes: %s", "; ".join(run.notes) or "none")
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(
+        metadata=metadata,
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=CREDIT_CHECK,
+                passed=off.is_empty() and sums.height > 0,
+                metadata={
+                    "models_and_scopes": sums.height,
+                    "off": off.height,
+                    "reconciliation": md.table(off if off.height else sums.head(12)),
+                },
+            )
+        ],
+    )
 
 
 ROAS_KEY = dg.AssetKey(["gold", "attributed_roas"])
@@ -199,6 +225,8 @@ def attributed_roas(warehouse: Warehouse) -> dg.MaterializeResult:
     spend: cost per conversion, CAC (spend per first purchase) and ROAS, every model side by
     side. Every model carries every campaign's spend (ROAS 0 where it credits nothing), so
     channel ROAS is over all of the channel's spend."""
+    from dagster_project.lib import charts
+    from dagster_project.lib.attribution import report
     from dagster_project.lib.attribution.warehouse import campaign_spend
 
     with warehouse.connect() as con:
@@ -209,14 +237,21 @@ def attributed_roas(warehouse: Warehouse) -> dg.MaterializeResult:
         pl.col("model").is_in(ROAS_MODELS) & pl.col("roas").is_not_null()
     )
 
-    def side_by_side(value: str) -> str:
-        wide = per_channel.pivot(on="model", index="channel", values=value).sort("channel")
-        return markdown_table(_rounded(wide, 2))
+    def side_by_side(value: str) -> pl.DataFrame:
+        return per_channel.pivot(on="model", index="channel", values=value).sort("channel")
 
+    roas_wide = side_by_side("roas")
+    shown = [m for m in ROAS_MODELS if m in roas_wide.columns]
     metadata: dict[str, Any] = {
         "dagster/row_count": roas.height,
-        "roas_by_channel": dg.MetadataValue.md(side_by_side("roas")),
-        "cac_krw_by_channel": dg.MetadataValue.md(side_by_side("cac_krw")),
+        "roas_by_channel": md.table(roas_wide, digits=dict.fromkeys(shown, 2)),
+        "roas_by_channel_chart": md.chart(
+            charts.grouped_bars(
+                roas_wide, "channel", shown, "ROAS by channel (revenue per won spent)", "ROAS"
+            ),
+            "ROAS by channel",
+        ),
+        "cac_krw_by_channel": md.table(side_by_side("cac_krw"), money=shown),
     }
     for row in per_channel.iter_rows(named=True):
         metadata[f"roas/{row['model']}/{row['channel']}"] = float(row["roas"])
@@ -232,6 +267,8 @@ def attributed_roas(warehouse: Warehouse) -> dg.MaterializeResult:
 def roas_spend_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
     """Every model and scope in gold.attributed_roas carries the whole period's spend: its spend
     adds up to the spend in marketing_spend (bronze), to the hundredth of a won."""
+    from dagster_project.lib.attribution import report
+
     with warehouse.connect(read_only=True) as con:
         roas = con.sql("select model, scope, spend_krw from gold.attributed_roas").pl()
         total = con.sql(
@@ -247,6 +284,6 @@ def roas_spend_reconciles(warehouse: Warehouse) -> dg.AssetCheckResult:
             "models_and_scopes": rec.height,
             "off": off.height,
             "largest_difference_krw": float(rec["difference_krw"].abs().max() or 0.0),
-            "reconciliation": dg.MetadataValue.md(markdown_table(_rounded(rec, 2))),
+            "reconciliation": md.table(rec, money=["spend_krw", "marketing_spend_krw"]),
         },
     )

@@ -9,11 +9,11 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
+from dagster_project.defs import metadata as md
 from dagster_project.defs.resources import Warehouse
 from dagster_project.defs.segments.assets import SEGMENTS_KEY
 from dagster_project.defs.transform.assets import model_key
 from dagster_project.lib.settings import REPO_ROOT, Settings
-from dagster_project.lib.warehouse import markdown_table
 
 
 def campaigns_dir() -> Path:
@@ -24,8 +24,44 @@ def _asset_name(path: Path) -> str:
     return re.sub(r"[^a-z0-9_]", "_", path.stem.lower())
 
 
+def campaign_page(path: Path) -> tuple[str, dict]:
+    """The asset's description and definition metadata: the campaign's own name, channel, rule
+    and coupon as its file states them (the UI shows them before any run). A file that does not
+    parse says why here, and its run fails with the same message."""
+    import yaml
+
+    from dagster_project.lib.campaigns.config import CampaignError, load_campaign
+
+    try:
+        c = load_campaign(path)
+    except CampaignError as e:
+        return f"Campaign file {path.name} does not parse: {e}", {"file": path.name}
+    coupon = "none"
+    if c.coupon:
+        value = c.coupon.discount_value
+        off = f"{value:g} %" if c.coupon.discount_type == "percent" else f"{value:,.0f} KRW"
+        coupon = f"{off} off orders from {c.coupon.min_order_amount:,.0f} KRW"
+    rule = yaml.safe_dump(c.segment, sort_keys=False, allow_unicode=True).strip()
+    description = (
+        f"{c.name} ({c.channel}, campaign {c.campaign_id}). Audience: the segment rule below, "
+        "marketing and night-time consent, the channel's frequency cap and a stable hash "
+        f"holdout of {c.holdout_share:.0%}; exported for sending. Coupon: {coupon}."
+    )
+    return description, {
+        "campaign_id": c.campaign_id,
+        "campaign_name": c.name,
+        "channel": c.channel,
+        "creative_id": c.creative_id,
+        "coupon": coupon,
+        "holdout_share": c.holdout_share,
+        "segment_rule": dg.MetadataValue.md(f"```yaml\n{rule}\n```"),
+        "file": path.name,
+    }
+
+
 def campaign_asset(path: Path) -> dg.AssetsDefinition:
     key = dg.AssetKey(["campaigns", _asset_name(path)])
+    description, page = campaign_page(path)
 
     @dg.asset(
         key=key,
@@ -55,8 +91,8 @@ def campaign_asset(path: Path) -> dg.AssetsDefinition:
             model_key("dim_dates"),
             dg.AssetKey(["gold", "product_candidates"]),  # read when the file asks for products
         ],
-        description=f"The audience of campaign file {path.name}: segment rule, marketing and "
-        "night-time consent, frequency cap, stable hash holdout; exported for sending.",
+        description=description,
+        metadata=page,
     )
     def _campaign(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         """Plan every campaign file in send order, keep this one's audience."""
@@ -113,13 +149,11 @@ def campaign_asset(path: Path) -> dg.AssetsDefinition:
                 **{f"funnel/{k}": v for k, v in f.items()},
                 "holdout_share_target": this.holdout_share,
                 "holdout_share_actual": f["holdout"] / eligible,
-                "funnel": dg.MetadataValue.md(markdown_table(funnel)),
+                "funnel": md.table(funnel),
                 "send_at_utc": str(result.assignments["sent_at"].min()),
                 "export_csv": dg.MetadataValue.path(str(paths["csv"])),
                 "export_parquet": dg.MetadataValue.path(str(paths["parquet"])),
-                "preview": dg.MetadataValue.md(
-                    markdown_table(export.export_frame(result, products).head(5))
-                ),
+                "preview": md.table(export.export_frame(result, products).head(5)),
                 "products": "none" if this.products is None else str(this.products),
             },
             check_results=[

@@ -14,10 +14,10 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from dagster_project.defs import metadata as md
 from dagster_project.defs.resources import Warehouse, dbt_project
 from dagster_project.defs.transform.assets import model_key
 from dagster_project.lib.settings import FEATURE_REPO_DIR, Settings, feature_models
-from dagster_project.lib.warehouse import markdown_table
 
 # The gold feature models, written by dbt as the Parquet files the feature repo's sources read
 # (feature_repo/data_sources.py); tests/features/test_feature_repo.py checks the two agree. The
@@ -84,8 +84,8 @@ def feature_registry(
         metadata={
             "profile": profile,
             "project": store.project,
-            "feature_views": dg.MetadataValue.md(markdown_table(views)),
-            "feature_services": dg.MetadataValue.md(markdown_table(services)),
+            "feature_views": md.table(views),
+            "feature_services": md.table(services),
             "feature_view_count": views.height,
             "feature_count": int(views["features"].sum()),
             "registry_changes": len(result.changes),
@@ -140,12 +140,10 @@ def online_store(
     metadata: dict[str, Any] = {
         "dagster/row_count": rows,
         "rows_per_second": rows / seconds if seconds else 0.0,
-        "materialization": dg.MetadataValue.md(
-            markdown_table(
-                pl.DataFrame(
-                    [dataclasses.asdict(r) for r in runs],
-                    schema_overrides={"start": pl.Datetime, "end": pl.Datetime},
-                )
+        "materialization": md.table(
+            pl.DataFrame(
+                [dataclasses.asdict(r) for r in runs],
+                schema_overrides={"start": pl.Datetime, "end": pl.Datetime},
             )
         ),
     }

@@ -13,6 +13,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from dagster_project.defs import metadata as md
 from dagster_project.defs.features.assets import (
     FEATURE_FILE_KEYS,
     ONLINE_STORE_KEY,
@@ -22,7 +23,6 @@ from dagster_project.defs.features.assets import (
 from dagster_project.defs.resources import Warehouse
 from dagster_project.defs.transform.assets import model_key
 from dagster_project.lib.settings import Settings
-from dagster_project.lib.warehouse import markdown_table
 
 TRAINING_SET_KEY = dg.AssetKey(["models", "training_set"])
 PURCHASE_KEY = dg.AssetKey(["models", "purchase_probability"])
@@ -53,20 +53,7 @@ class ModelConfig(dg.Config):
 
 
 def _table(frame: pl.DataFrame, digits: int = 4) -> dg.MetadataValue:
-    rounded = frame.with_columns(pl.selectors.float().round(digits))
-    return dg.MetadataValue.md(markdown_table(rounded))
-
-
-def _bars(frame: pl.DataFrame, label: str, value: str, title: str) -> dg.MetadataValue:
-    """A Markdown table with a text bar per row: the decile chart."""
-    from dagster_project.lib.models.metrics import bar
-
-    top = float(frame[value].max() or 0)
-    rows = [
-        f"| {row[label]} | {row[value]:,.4g} | {bar(float(row[value]), top)} |"
-        for row in frame.iter_rows(named=True)
-    ]
-    return dg.MetadataValue.md(f"| {label} | {title} | |\n| --- | ---: | --- |\n" + "\n".join(rows))
+    return md.table(frame, digits=dict.fromkeys(frame.columns, digits))
 
 
 @dg.asset(
@@ -163,6 +150,9 @@ def _train(context: dg.AssetExecutionContext, config: ModelConfig, model: str, m
         seed=config.seed,
     )
     result = train(pipeline.load_training_set(models_dir()), Registry(models_dir()), params)
+    # Beside the model files, for the marketing report (`mopt report`) to chart the champion's.
+    for name, table in result.tables.items():
+        table.write_parquet(result.folder / f"{name}.parquet")
     (context.log.info if result.decision.promoted else context.log.warning)(result.decision.message)
     return result, pipeline.headline_metrics(result.metrics, metrics)
 
@@ -196,8 +186,25 @@ def purchase_probability(
         context, config, "purchase", ("roc_auc", "pr_auc", "log_loss", "brier")
     )
     metadata = _model_metadata(result, headline)
-    metadata["calibration"] = _table(result.tables["calibration"])
-    metadata["lift_by_decile"] = _bars(result.tables["lift"], "decile", "lift", "lift")
+    from dagster_project.lib import charts
+
+    calibration = result.tables["calibration"]
+    metadata["calibration"] = md.table(calibration, rates=["predicted_rate", "observed_rate"])
+    metadata["calibration_chart"] = md.chart(
+        charts.calibration(
+            calibration,
+            "predicted_rate",
+            "observed_rate",
+            "Calibration on the test window: observed vs predicted, per decile",
+        ),
+        "Calibration",
+    )
+    lift = result.tables["lift"]
+    metadata["lift_by_decile"] = _table(lift, 2)
+    metadata["lift_chart"] = md.chart(
+        charts.bars(lift, "decile", "lift", "Lift by decile of p_buy (1 = highest)", "lift"),
+        "Lift by decile",
+    )
     return dg.MaterializeResult(
         metadata=metadata,
         check_results=[_beats_baselines(result.check)],
@@ -234,9 +241,21 @@ def ltv(context: dg.AssetExecutionContext, config: ModelConfig) -> dg.Materializ
         ("normalized_gini", "spearman", "decile_mape", "total_spend_relative_error"),
     )
     metadata = _model_metadata(result, headline)
+    from dagster_project.lib import charts
+
     deciles = result.tables["deciles"]
-    metadata["deciles"] = _table(deciles, 0)
-    metadata["decile_chart"] = _bars(deciles, "decile", "mean_actual_krw", "mean actual KRW")
+    metadata["deciles"] = md.table(deciles)
+    metadata["decile_chart"] = md.chart(
+        charts.predicted_vs_actual(
+            deciles,
+            "decile",
+            "mean_predicted_krw",
+            "mean_actual_krw",
+            "Spend per decile of predicted value (test window): predicted vs actual",
+            "mean spend per customer (KRW)",
+        ),
+        "LTV deciles, predicted vs actual",
+    )
     return dg.MaterializeResult(
         metadata=metadata,
         check_results=[_beats_baselines(result.check)],

@@ -14,6 +14,8 @@ from dagster_project.defs.models.assets import (
 model_retraining_job = dg.define_asset_job(
     "model_retraining_job",
     selection=dg.AssetSelection.assets(TRAINING_SET_KEY, PURCHASE_KEY, LTV_KEY, SCORES_KEY),
+    description="A fresh training set from Feast, both models (each promoted only if it beats "
+    "its baselines and is not worse than the champion on the same test window), and rescoring.",
 )
 
 
@@ -27,6 +29,8 @@ def schedules() -> dg.Definitions:
                 job=model_retraining_job,
                 # Mondays after the daily refresh (06:00) has built Sunday's snapshots.
                 cron_schedule="0 8 * * 1",
+                description="Mondays at 08:00 Seoul time, after the daily refresh has built "
+                "Sunday's snapshots: model_retraining_job.",
                 execution_timezone="Asia/Seoul",
                 default_status=dg.DefaultScheduleStatus.RUNNING,
             )

@@ -4,13 +4,9 @@ category), the category preference index and the cohort x category behaviour pat
 import dagster as dg
 import polars as pl
 
+from dagster_project.defs import metadata as md
 from dagster_project.defs.resources import Warehouse
 from dagster_project.defs.transform.assets import model_key
-from dagster_project.lib.segments import behaviour, rfm
-from dagster_project.lib.segments.build import build_segments
-from dagster_project.lib.segments.config import load_segment_config
-from dagster_project.lib.segments.report import share_table
-from dagster_project.lib.warehouse import markdown_table
 
 SEGMENTS_KEY = dg.AssetKey(["gold", "customer_segments"])
 PREFERENCE_KEY = dg.AssetKey(["gold", "customer_category_preference"])
@@ -30,6 +26,16 @@ def _write(con, name: str, frame: pl.DataFrame) -> None:
     con.register("frame", frame)
     con.execute(f"create or replace table gold.{name} as select * from frame")
     con.unregister("frame")
+
+
+def _share_entries(name: str, counts: pl.DataFrame, what: str) -> dict[str, dg.MetadataValue]:
+    """A segment-size table and its chart."""
+    from dagster_project.lib import charts
+
+    label = counts.columns[0]
+    title = f"Customers per {what}"
+    png = charts.bars(counts, label, "customers", title, "customers")
+    return {name: md.table(counts), f"{name}_chart": md.chart(png, title)}
 
 
 @dg.multi_asset(
@@ -66,6 +72,11 @@ def _write(con, name: str, frame: pl.DataFrame) -> None:
 )
 def segment_tables(context: dg.AssetExecutionContext, warehouse: Warehouse):
     """Build every segment table from the warehouse (thresholds: segments.yml or defaults)."""
+    from dagster_project.lib.segments import behaviour, rfm
+    from dagster_project.lib.segments.build import build_segments
+    from dagster_project.lib.segments.config import load_segment_config
+    from dagster_project.lib.segments.report import shares
+
     cfg = load_segment_config()  # $MOPT_SEGMENTS_CONFIG, segments.yml or the defaults
     with warehouse.connect(read_only=True) as con:
         tables = build_segments(con, cfg)
@@ -85,14 +96,18 @@ def segment_tables(context: dg.AssetExecutionContext, warehouse: Warehouse):
             "as_of_date": str(tables.as_of),
             "buyers": buyers.height,
             "typed_customers": typed.height,
-            "rfm_segments": dg.MetadataValue.md(
-                share_table(seg, "rfm_segment", [*rfm.SEGMENT_ORDER, cfg.rfm.no_purchase_segment])
+            **_share_entries(
+                "rfm_segments",
+                shares(seg, "rfm_segment", [*rfm.SEGMENT_ORDER, cfg.rfm.no_purchase_segment]),
+                "RFM segment",
             ),
-            "value_tiers": dg.MetadataValue.md(
-                share_table(seg, "value_tier", list(rfm.VALUE_TIERS))
+            **_share_entries(
+                "value_tiers", shares(seg, "value_tier", list(rfm.VALUE_TIERS)), "value tier"
             ),
-            "browsing_types": dg.MetadataValue.md(
-                share_table(seg, "browsing_type", [*behaviour.BROWSING_TYPES, behaviour.UNKNOWN])
+            **_share_entries(
+                "browsing_types",
+                shares(seg, "browsing_type", [*behaviour.BROWSING_TYPES, behaviour.UNKNOWN]),
+                "browsing type",
             ),
             **{
                 f"share/{tier}": float((seg["value_tier"] == tier).mean())
@@ -107,8 +122,10 @@ def segment_tables(context: dg.AssetExecutionContext, warehouse: Warehouse):
         metadata={
             "dagster/row_count": pref.height,
             "method": cfg.preference.method,
-            "top_categories": dg.MetadataValue.md(
-                share_table(seg.drop_nulls("top_category"), "top_category")
+            **_share_entries(
+                "top_categories",
+                shares(seg.drop_nulls("top_category"), "top_category"),
+                "top category",
             ),
         },
     )
@@ -117,18 +134,13 @@ def segment_tables(context: dg.AssetExecutionContext, warehouse: Warehouse):
         asset_key=PATTERNS_KEY,
         metadata={
             "dagster/row_count": pat.height,
-            "patterns": dg.MetadataValue.md(
-                markdown_table(
-                    pat.group_by("pattern")
-                    .agg(
-                        cohort_categories=pl.len(),
-                        sessions=pl.col("sessions").sum(),
-                    )
-                    .sort("sessions", descending=True)
-                )
-                if pat.height and "pattern" in pat.columns
-                else "no sessions"
-            ),
+            "patterns": md.table(
+                pat.group_by("pattern")
+                .agg(cohort_categories=pl.len(), sessions=pl.col("sessions").sum())
+                .sort("sessions", descending=True)
+            )
+            if pat.height and "pattern" in pat.columns
+            else "no sessions",
         },
     )
 
@@ -156,7 +168,7 @@ def customer_score_bands(warehouse: Warehouse) -> dg.MaterializeResult:
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": grid.height,
-            "deciles": dg.MetadataValue.md(markdown_table(bands.band_summary(grid))),
-            "grid": dg.MetadataValue.md(markdown_table(bands.grid_summary(grid))),
+            "deciles": md.table(bands.band_summary(grid), digits={"mean_p_buy": 4}),
+            "grid": md.table(bands.grid_summary(grid)),
         }
     )

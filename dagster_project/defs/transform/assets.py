@@ -9,9 +9,10 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets, get_asset_key_for_model
 
+from dagster_project.defs import metadata as md
 from dagster_project.defs.resources import Warehouse, dbt_project
 from dagster_project.lib.contract import tables
-from dagster_project.lib.warehouse import markdown_table, preview_markdown, row_count
+from dagster_project.lib.warehouse import preview_markdown, row_count
 
 LAYERS = ("reference", "bronze", "silver", "gold")
 
@@ -20,6 +21,14 @@ class LayeredTranslator(DagsterDbtTranslator):
     """Asset keys ``[schema, model]`` and groups named after the medallion layer."""
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project) -> dg.AssetSpec:
+        # dagster-dbt asks again for every dependency (~1,000 calls for 61 models): answer once.
+        memo = self.__dict__.setdefault("_layered_specs", {})
+        memo_id = (id(manifest), unique_id)
+        if memo_id not in memo:
+            memo[memo_id] = self._layered_spec(manifest, unique_id, project)
+        return memo[memo_id]
+
+    def _layered_spec(self, manifest: Mapping[str, Any], unique_id: str, project) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
         node = manifest["nodes"].get(unique_id)
         if node is None or node["schema"] not in LAYERS:
@@ -117,8 +126,8 @@ def contract_report() -> dg.AssetsDefinition:
         metadata: dict[str, Any] = {
             "rows_landed": int(counts["landed"].sum()),
             "rows_quarantined": int(counts["quarantined"].sum()),
-            "tables": dg.MetadataValue.md(markdown_table(counts)),
-            "rules_broken": dg.MetadataValue.md(markdown_table(rules)),
+            "tables": md.table(counts),
+            "rules_broken": md.table(rules) if rules.height else "none",
         }
         metadata |= {
             f"quarantined/{r['table_name']}": r["quarantined"] for r in counts.iter_rows(named=True)

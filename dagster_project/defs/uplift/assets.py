@@ -7,13 +7,24 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
+from dagster_project.defs import metadata as md
 from dagster_project.defs.resources import Warehouse
 from dagster_project.defs.transform.assets import model_key
-from dagster_project.lib.warehouse import markdown_table
 
 REPORT_KEY = dg.AssetKey(["gold", "campaign_uplift"])
 SCORES_KEY = dg.AssetKey(["gold", "coupon_uplift_scores"])
 EVALUATION_KEY = dg.AssetKey(["gold", "coupon_uplift_evaluation"])
+COMPLETE_CHECK = "every_measurable_campaign_reported"
+# Conversion columns are rates (shares of customers); the rest of the report are counts.
+RATE_COLUMNS = [
+    "conversion_treatment",
+    "conversion_holdout",
+    "conversion_diff",
+    "conversion_sim_low",
+    "conversion_sim_high",
+    "mde",
+    "conversion_diff_shrunk",
+]
 REPORT_COLUMNS = [
     "campaign_id",
     "channel",
@@ -49,8 +60,12 @@ def _write(con, name: str, frame: pl.DataFrame) -> None:
     con.unregister("frame")
 
 
-def _rounded(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.with_columns(pl.selectors.float().round(4))
+def _table(frame: pl.DataFrame) -> dg.MetadataValue:
+    return md.table(frame, rates=[c for c in RATE_COLUMNS if c in frame.columns])
+
+
+def _digits(frame: pl.DataFrame) -> dict[str, int]:
+    return dict.fromkeys(frame.columns, 4)
 
 
 @dg.asset(
@@ -59,6 +74,14 @@ def _rounded(frame: pl.DataFrame) -> pl.DataFrame:
     kinds={"polars", "duckdb"},
     pool="duckdb",
     deps=[model_key("fct_campaign_sends"), model_key("dim_campaigns")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            COMPLETE_CHECK,
+            asset=REPORT_KEY,
+            description="Every campaign with complete-window sends in both arms (treatment and "
+            "holdout) has a row in the report, with a verdict.",
+        )
+    ],
 )
 def campaign_uplift(
     context: dg.AssetExecutionContext, config: UpliftReportConfig, warehouse: Warehouse
@@ -67,6 +90,7 @@ def campaign_uplift(
     treatment vs holdout over the response window, difference and ratio with confidence
     intervals, the simultaneous interval its verdict reads (effective, harmful, no_effect,
     inconclusive), MDE, the holdout size needed, and the pooled (shrunken) estimate."""
+    from dagster_project.lib import charts
     from dagster_project.lib.uplift import measure
 
     rule = measure.VerdictRule(alpha=config.alpha, band=config.band, power=config.power)
@@ -87,22 +111,51 @@ def campaign_uplift(
     stop = measure.campaigns_to_stop(report)
     verdicts = {v: int((report["verdict"] == v).sum()) for v in measure.VERDICTS}
     context.log.info(f"verdicts: {verdicts}")
+    measurable = set(
+        sends.group_by("campaign_id")
+        .agg(pl.col("is_treatment").any().alias("t"), (~pl.col("is_treatment")).any().alias("h"))
+        .filter(pl.col("t") & pl.col("h"))["campaign_id"]
+    )
+    reported = set(report.filter(pl.col("verdict").is_not_null())["campaign_id"])
+    missing = sorted(measurable - reported)
+    metadata = {
+        "dagster/row_count": report.height,
+        **{f"verdicts/{k}": v for k, v in verdicts.items()},
+        "band": config.band,
+        "incremental_conversions": float(
+            report.filter(pl.col("verdict") == "effective")["incremental_conversions"].sum()
+        ),
+        "report": _table(report.select(REPORT_COLUMNS)),
+        "pooled": _table(groups) if groups.height else "none",
+        "campaigns_to_stop": _table(stop.select(REPORT_COLUMNS)) if stop.height else "none",
+    }
+    if report.height:
+        metadata["uplift_intervals_chart"] = md.chart(
+            charts.intervals(
+                report.sort("conversion_diff", descending=True),
+                "campaign_id",
+                "conversion_diff",
+                "conversion_sim_low",
+                "conversion_sim_high",
+                "Conversion uplift per campaign, simultaneous intervals",
+                "uplift in conversion rate (percentage points)",
+                colour_by="verdict",
+            ),
+            "Conversion uplift per campaign",
+        )
     return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": report.height,
-            **{f"verdicts/{k}": v for k, v in verdicts.items()},
-            "band": config.band,
-            "incremental_conversions": float(
-                report.filter(pl.col("verdict") == "effective")["incremental_conversions"].sum()
-            ),
-            "report": dg.MetadataValue.md(markdown_table(_rounded(report.select(REPORT_COLUMNS)))),
-            "pooled": dg.MetadataValue.md(
-                markdown_table(_rounded(groups)) if groups.height else "none"
-            ),
-            "campaigns_to_stop": dg.MetadataValue.md(
-                markdown_table(_rounded(stop.select(REPORT_COLUMNS))) if stop.height else "none"
-            ),
-        }
+        metadata=metadata,
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=COMPLETE_CHECK,
+                passed=not missing,
+                metadata={
+                    "measurable_campaigns": len(measurable),
+                    "reported": len(reported & measurable),
+                    "missing": ", ".join(missing) or "none",
+                },
+            )
+        ],
     )
 
 
@@ -223,8 +276,10 @@ def coupon_uplift_scores(
                 for s, v in zip(summary["strategy"], summary[col], strict=True)
                 if v is not None
             },
-            "evaluation": dg.MetadataValue.md(markdown_table(_rounded(summary))),
-            "per_campaign": dg.MetadataValue.md(markdown_table(_rounded(evaluation.per_campaign))),
+            "evaluation": md.table(summary, digits=_digits(summary)),
+            "per_campaign": md.table(
+                evaluation.per_campaign, digits=_digits(evaluation.per_campaign)
+            ),
         },
     )
     yield _qini_check(passed, qini=float(qini["uplift_model"]), random_p95=random_p95)
@@ -248,14 +303,11 @@ def coupon_uplift_scores(
         asset_key=SCORES_KEY,
         metadata={
             "dagster/row_count": scores.height,
-            "uplift_deciles": dg.MetadataValue.md(
-                markdown_table(
-                    _rounded(
-                        scores.group_by("uplift_decile")
-                        .agg(customers=pl.len(), mean_uplift=pl.col("uplift").mean())
-                        .sort("uplift_decile", descending=True)
-                    )
-                )
+            "uplift_deciles": md.table(
+                scores.group_by("uplift_decile")
+                .agg(customers=pl.len(), mean_uplift=pl.col("uplift").mean())
+                .sort("uplift_decile", descending=True),
+                rates=["mean_uplift"],
             ),
         },
     )

@@ -276,6 +276,44 @@ def spend_reconciliation(roas: pl.DataFrame, spend_total_krw: float) -> pl.DataF
     )
 
 
+# Credit is fractional: summed over tens of thousands of journeys, float error stays far below.
+CREDIT_TOLERANCE = 1e-6
+
+
+def credit_reconciliation(credit: pl.DataFrame, journeys: pl.DataFrame) -> pl.DataFrame:
+    """Per model and scope: the conversions and revenue the model credited (channels and the
+    baseline row together) against the converted journeys of that scope, and whether both agree
+    to CREDIT_TOLERANCE (relative). Every model shares out the same conversions."""
+    converted = journeys.filter(pl.col("converted"))
+    per_scope = pl.concat(
+        [
+            converted.select(
+                scope=pl.lit("all"), journeys=pl.len(), revenue=pl.col("revenue").sum()
+            ),
+            converted.group_by("scope").agg(journeys=pl.len(), revenue=pl.col("revenue").sum()),
+        ],
+        how="vertical_relaxed",
+    )
+    return (
+        credit.group_by("model", "scope")
+        .agg(credited=pl.col("conversions").sum(), credited_revenue=pl.col("revenue").sum())
+        .join(per_scope, on="scope", how="left")
+        .with_columns(pl.col("journeys", "revenue").fill_null(0))
+        .with_columns(
+            reconciled=(
+                (pl.col("credited") - pl.col("journeys")).abs()
+                <= CREDIT_TOLERANCE * pl.max_horizontal(pl.col("journeys"), 1)
+            )
+            & (
+                (pl.col("credited_revenue") - pl.col("revenue")).abs()
+                <= CREDIT_TOLERANCE * pl.max_horizontal(pl.col("revenue").abs(), 1)
+            )
+        )
+        .rename({"journeys": "converted_journeys", "revenue": "journey_revenue"})
+        .sort("model", "scope")
+    )
+
+
 def _ratio(num: str, den: str) -> pl.Expr:
     return pl.when(pl.col(den) > 0).then(pl.col(num) / pl.col(den)).otherwise(None)
 

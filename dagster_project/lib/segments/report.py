@@ -1,36 +1,23 @@
-"""Markdown summaries of segment tables for the Dagster UI: counts with text bars."""
+"""Summaries of segment tables for asset pages and the report: customers per value."""
 
 from __future__ import annotations
 
 import polars as pl
 
-from dagster_project.lib.warehouse import markdown_table
 
-BAR_WIDTH = 30
-
-
-def share_table(frame: pl.DataFrame, column: str, order: list[str] | None = None) -> str:
-    """Customers per value of `column` with their share and a text bar."""
+def shares(frame: pl.DataFrame, column: str, order: list[str] | None = None) -> pl.DataFrame:
+    """Customers per value of `column` and their share, in `order` (values it does not name
+    after it), else largest first."""
     counts = (
         frame.group_by(column)
         .agg(customers=pl.len())
-        .with_columns(share=pl.col("customers") / pl.col("customers").sum())
+        .with_columns(customer_share=pl.col("customers") / pl.col("customers").sum())
     )
-    if order:
-        rank = {v: i for i, v in enumerate(order)}
-        counts = (
-            counts.with_columns(_o=pl.col(column).replace_strict(rank, default=len(rank)))
-            .sort("_o", column)
-            .drop("_o")
-        )
-    else:
-        counts = counts.sort("customers", descending=True)
-    peak = max(counts["share"].max() or 1.0, 1e-9)
-    counts = counts.with_columns(
-        bar=pl.col("share").map_elements(
-            lambda s: "█" * max(1, round(BAR_WIDTH * s / peak)) if s > 0 else "",
-            return_dtype=pl.String,
-        ),
-        share=(pl.col("share") * 100).round(1).cast(pl.String) + " %",
+    if not order:
+        return counts.sort("customers", column, descending=[True, False])
+    rank = {v: i for i, v in enumerate(order)}
+    return (
+        counts.with_columns(_o=pl.col(column).replace_strict(rank, default=len(rank)))
+        .sort("_o", column)
+        .drop("_o")
     )
-    return markdown_table(counts)
