@@ -2,18 +2,17 @@
 On data without spend (an orders-only export) both say so and write nothing; channels with spend
 but no journeys are named in the metadata."""
 
-import base64
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import polars as pl
 
+from dagster_project.defs import metadata as md
 from dagster_project.defs.attribution.assets import CREDIT_KEY
 from dagster_project.defs.resources import Warehouse
 from dagster_project.defs.transform.assets import model_key
 from dagster_project.lib.settings import Settings
-from dagster_project.lib.warehouse import markdown_table
 
 GROUP = "gold"
 CURVES_KEY = dg.AssetKey(["gold", "response_curves"])
@@ -43,11 +42,6 @@ def _write(con, table: str, frame: pl.DataFrame) -> None:
 
 def _rounded(frame: pl.DataFrame, digits: int = 2) -> pl.DataFrame:
     return frame.with_columns(pl.selectors.float().round(digits))
-
-
-def _image(path: Path) -> dg.MetadataValue:
-    data = base64.b64encode(path.read_bytes()).decode()
-    return dg.MetadataValue.md(f"![{path.stem}](data:image/png;base64,{data})")
 
 
 def _inputs(warehouse: Warehouse):
@@ -115,8 +109,8 @@ def response_curves(context: dg.AssetExecutionContext, warehouse: Warehouse):
         "weeks": inputs.weekly["week_start"].n_unique(),
         "channels_without_journeys": ", ".join(inputs.without_journeys) or "none",
         "channels_not_fitted": ", ".join(f"{k} ({v})" for k, v in rc.skipped.items()) or "none",
-        "params": dg.MetadataValue.md(markdown_table(_rounded(params, 3))),
-        "curves": _image(charts["all"]),
+        "params": md.table(_rounded(params, 3)),
+        "curves": md.chart(charts["all"].read_bytes(), "response curves"),
         "charts_dir": dg.MetadataValue.path(str(charts["all"].parent)),
     }
     for row in params.iter_rows(named=True):
@@ -124,14 +118,14 @@ def response_curves(context: dg.AssetExecutionContext, warehouse: Warehouse):
     truth = curves.read_truth_curves(Path(warehouse.raw_dir))
     if truth is not None:
         check = curves.recovery(rc, truth)
-        metadata["truth_recovery"] = dg.MetadataValue.md(markdown_table(_rounded(check, 3)))
+        metadata["truth_recovery"] = md.table(_rounded(check, 3))
         metadata["max_orders_error"] = float(check["orders_error"].abs().max())
         metadata["marginal_roas_rank_right"] = bool(
             (check["fitted_rank"] == check["true_rank"]).all()
         )
     planted = curves.params_against_truth(rc, Path(warehouse.raw_dir))
     if planted is not None:
-        metadata["truth_params"] = dg.MetadataValue.md(markdown_table(_rounded(planted, 3)))
+        metadata["truth_params"] = md.table(_rounded(planted, 3))
     return dg.MaterializeResult(metadata=metadata)
 
 
@@ -196,12 +190,12 @@ def budget_plan(context: dg.AssetExecutionContext, config: BudgetPlanConfig, war
             "budget_krw": float(budget),
             "weeks": config.weeks,
             "plan": dg.MetadataValue.table(records, PLAN_SCHEMA),
-            "scenarios": dg.MetadataValue.md(markdown_table(_rounded(result.scenarios, 1))),
+            "scenarios": md.table(_rounded(result.scenarios, 1)),
             "forecast_revenue_krw": float(total["revenue_krw"]),
             "forecast_revenue_krw_low": float(total["revenue_krw_low"]),
             "forecast_revenue_krw_high": float(total["revenue_krw_high"]),
             "channels_without_journeys": ", ".join(inputs.without_journeys) or "none",
-            "curves": _image(charts["all"]),
+            "curves": md.chart(charts["all"].read_bytes(), "response curves"),
             "charts_dir": dg.MetadataValue.path(str(charts["all"].parent)),
         }
     )

@@ -5,9 +5,9 @@ Forecasting libraries are imported inside the assets: loading the definitions st
 import dagster as dg
 import polars as pl
 
+from dagster_project.defs import metadata as md
 from dagster_project.defs.resources import Warehouse
 from dagster_project.defs.transform.assets import model_key
-from dagster_project.lib.warehouse import markdown_table
 
 SALES_KEY = dg.AssetKey(["gold", "daily_category_sales"])
 FORECAST_KEY = dg.AssetKey(["gold", "demand_forecast"])
@@ -57,7 +57,7 @@ def daily_category_sales(warehouse: Warehouse) -> dg.MaterializeResult:
             "series": daily["series"].n_unique(),
             "first_date": str(daily["date"].min()),
             "last_date": str(daily["date"].max()),
-            "totals": dg.MetadataValue.md(markdown_table(totals.sort("series"))),
+            "totals": md.table(totals.sort("series")),
         }
     )
 
@@ -152,8 +152,8 @@ def demand_dip_targets(config: DipConfig, warehouse: Warehouse) -> dg.Materializ
         metadata={
             "dagster/row_count": targets.height,
             "dips": dips.height,
-            "upcoming_dips": dg.MetadataValue.md(
-                markdown_table(
+            "upcoming_dips": (
+                md.table(
                     dips.select(
                         "category_l1",
                         "date",

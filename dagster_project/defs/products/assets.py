@@ -5,12 +5,10 @@ Domain logic: dagster_project/lib/products (docs/products.md)."""
 import dagster as dg
 import polars as pl
 
+from dagster_project.defs import metadata as md
 from dagster_project.defs.resources import Warehouse
 from dagster_project.defs.segments.assets import SEGMENTS_KEY
 from dagster_project.defs.transform.assets import model_key
-from dagster_project.lib.products.build import BEST_LIST, build_product_tables
-from dagster_project.lib.segments.build import data_end_date
-from dagster_project.lib.warehouse import markdown_table
 
 UPSTREAM = (
     "int_events__cleaned",
@@ -79,6 +77,9 @@ def product_tables(context: dg.AssetExecutionContext, warehouse: Warehouse):
     candidate lists and embeddings are also written as Parquet for Feast."""
     from pathlib import Path
 
+    from dagster_project.lib.products.build import BEST_LIST, build_product_tables
+    from dagster_project.lib.segments.build import data_end_date
+
     with warehouse.connect(read_only=True) as con:
         as_of = data_end_date(con)
         frames = _read(con)
@@ -110,10 +111,8 @@ def product_tables(context: dg.AssetExecutionContext, warehouse: Warehouse):
         if name == "product_candidates":
             metadata["customers"] = cands["customer_id"].n_unique()
             metadata["best_list"] = BEST_LIST
-            metadata["fallback_share"] = dg.MetadataValue.md(
-                markdown_table(fallback_share.sort("list"))
-            )
+            metadata["fallback_share"] = md.table(fallback_share.sort("list"))
         if name in ("trending_products", "trending_keywords"):
-            metadata["preview"] = dg.MetadataValue.md(markdown_table(frame.head(20)))
+            metadata["preview"] = md.table(frame.head(20))
         yield dg.MaterializeResult(asset_key=key, metadata=metadata)
     context.log.info(f"product tables as of {as_of}: {cands.height:,} candidate rows")
