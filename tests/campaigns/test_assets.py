@@ -38,8 +38,9 @@ def test_assets_build_audiences_reports_and_scores(world: Path, tmp_path: Path) 
     result = dg.materialize(assets, resources={"warehouse": warehouse})
     assert result.success
     checks = result.get_asset_check_evaluations()
-    # Two per campaign file, and the coupon uplift model's qini_above_random.
-    assert len(checks) == 2 * len(files) + 1 and all(c.passed for c in checks)
+    # Two per campaign file, the coupon uplift model's qini_above_random and the uplift
+    # report's every_measurable_campaign_reported.
+    assert len(checks) == 2 * len(files) + 2 and all(c.passed for c in checks)
     by_key = {
         e.asset_key.to_user_string(): e.materialization.metadata
         for e in result.get_asset_materialization_events()

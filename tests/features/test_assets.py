@@ -26,8 +26,10 @@ def test_registry_and_online_store_assets(settings) -> None:
         assert registry["feature_view_count"].value == 9  # with the model scores and product axis
         assert registry["registry_changes"].value == 26  # project, 3 entities, 8 sources...
         assert registry["profile"].value == "embedded"
-        assert "customer_behaviour" in registry["feature_views"].value
-        assert "purchase_probability_v1" in registry["feature_services"].value
+        views = [r.data["feature_view"] for r in registry["feature_views"].records]
+        services = [str(r.data) for r in registry["feature_services"].records]
+        assert "customer_behaviour" in views
+        assert any("purchase_probability_v1" in s for s in services)
         assert (settings.data_dir / "feast" / "registry.db").exists()
         assert (settings.data_dir / "feast" / "feature_store.yaml").exists()
 

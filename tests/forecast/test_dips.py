@@ -40,18 +40,3 @@ def test_dips_are_days_below_threshold_and_targets_rank_by_preference() -> None:
         ("shoes", "B", 1),  # B and C tie at 90: the id breaks it, the same on every run
         ("shoes", "C", 2),
     ]
-
-
-def test_family_holidays_are_the_forecast_dips(
-    category_sales: pl.DataFrame, world_calendar: pl.DataFrame
-) -> None:
-    from dagster_project.lib.forecast.backtest import forecast_ahead
-
-    # Forecast from the day before Chuseok 2025 (Oct 5-8 with the substitute day): the world
-    # ends 2025-10-05, so cut it at 10-03 and look at the next four weeks.
-    sales = category_sales.filter(pl.col("date") <= date(2025, 10, 3))
-    ahead = forecast_ahead(sales, "revenue_krw", world_calendar, 28)
-    dips = demand_dips(ahead)
-    family = world_calendar.filter(pl.col("holiday_kind") == "family")["date"]
-    assert dips.height > 0
-    assert dips["date"].is_in(family.implode()).all(), dips

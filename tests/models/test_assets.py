@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 
 from dagster_project.defs.resources import Warehouse
+from dagster_project.lib import display
 from dagster_project.lib.warehouse import connect
 
 
@@ -65,11 +66,12 @@ def test_model_assets_train_score_and_serve(
     assert meta["models/ltv"]["model/normalized_gini"].value > 0.6
     assert "first model" in meta["models/ltv"]["decision"].value
     # The recency and RFM scores are not probabilities: their log loss is undefined, so it is
-    # left out of the numbers to plot (a 0 would read as perfect), and NaN in the table.
+    # left out of the numbers to plot (a 0 would read as perfect), and missing in the table.
     purchase_meta = meta["models/purchase_probability"]
     assert "model/log_loss" in purchase_meta
     assert "recency/log_loss" not in purchase_meta and "rfm/log_loss" not in purchase_meta
-    assert "nan" in purchase_meta["metrics"].value
+    rows = {r.data["scorer"]: r.data for r in purchase_meta["metrics"].records}
+    assert rows["recency"]["log_loss"] == display.MISSING != rows["model"]["log_loss"]
 
     with connect(tmp_path / "warehouse.duckdb", read_only=True) as con:
         scores = con.sql("select * from gold.customer_scores").pl()

@@ -12,10 +12,11 @@ from dagster_project.lib.segments.build import build_segments
 from dagster_project.lib.segments.config import PreferenceConfig
 from dagster_project.lib.warehouse import connect
 
-# Measured: 98.4 % of the 3,008 customers with two or more sessions of the 5,000-customer test
-# world (96.8 % on a 3,000-customer world at the simulator's defaults). A clustering that mixed
-# two archetypes would sit near 67 %; one whose names were swapped near 35 %.
-MIN_AGREEMENT = 0.95
+# Measured: 87.9 % of the customers with two or more sessions of the 5,000-customer test world
+# (98.4 % before views followed each customer's style, price level and favourite sellers, issue
+# 14: the price of what a customer views now says less about the archetype). A clustering that
+# mixed two archetypes would sit near 67 %; one whose names were swapped near 35 %.
+MIN_AGREEMENT = 0.85
 
 
 def test_browsing_types_agree_with_archetypes(world: Path) -> None:

@@ -121,7 +121,7 @@ def test_a_model_no_better_than_random_is_flagged_and_its_scores_withheld(
     with connect(tmp_path / "warehouse.duckdb") as con:
         con.execute(
             "create or replace table gold.fct_campaign_sends as select * replace"
-            " (hash(send_id || 'noise') % 10 < 3 as is_converted) from gold.fct_campaign_sends"
+            " (hash(send_id || 'noise-2') % 10 < 3 as is_converted) from gold.fct_campaign_sends"
         )
         con.execute("create table gold.coupon_uplift_scores as select 'C1' as customer_id")
     warehouse = Warehouse(

@@ -35,7 +35,16 @@ def dip_targets(
 ) -> pl.DataFrame:
     """One row per dip and targeted customer: the ``per_dip`` customers with the highest
     preference_index for the dip's category (gold.customer_category_preference rows), ties
-    broken by customer_id so reruns pick the same people."""
+    broken by customer_id so reruns pick the same people. Without a preference index (an
+    orders-only export has no categories) there is no one to target: no rows."""
+    if "preference_index" not in preference.columns:
+        preference = pl.DataFrame(
+            schema={
+                "customer_id": pl.String,
+                "category_l1": pl.String,
+                "preference_index": pl.Float64,
+            }
+        )
     top = (
         preference.select("customer_id", "category_l1", "preference_index")
         .sort(["category_l1", "preference_index", "customer_id"], descending=[False, True, False])
