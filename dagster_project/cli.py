@@ -200,8 +200,12 @@ def _print_summary(settings: Settings) -> None:
 
     sample = sample_online_features(settings)
     if sample:
+        import polars as pl
+
+        from dagster_project.lib.display import formatted
+
         typer.echo("one customer's online features (Feast, purchase_probability_v1):")
-        for name, value in sample.items():
+        for name, value in formatted(pl.DataFrame([sample])).row(0, named=True).items():
             typer.echo(f"  {name:<40} {value}")
     from dagster_project.lib.models.pipeline import champion_summary
 
