@@ -366,11 +366,15 @@ def report(
         typer.echo(f"wrote {page} ({page.stat().st_size / 1024:,.0f} KB)")
 
 
+# The orders-only export `mopt backtest` and `mopt forecast` read (lib/models/orders.py).
+OrdersFile = Annotated[
+    Path, typer.Option(help="Orders CSV or Parquet: customer_id, ordered_at, order_amount.")
+]
+
+
 @app.command()
 def backtest(
-    orders: Annotated[
-        Path, typer.Option(help="Orders CSV or Parquet: customer_id, ordered_at, order_amount.")
-    ],
+    orders: OrdersFile,
     cutoff: Annotated[
         str, typer.Option(help="Cutoff date YYYY-MM-DD (midnight UTC): train on orders before it.")
     ],
@@ -420,9 +424,7 @@ def backtest(
 
 @app.command()
 def forecast(
-    orders: Annotated[
-        Path, typer.Option(help="Orders CSV or Parquet: customer_id, ordered_at, order_amount.")
-    ],
+    orders: OrdersFile,
     out: Annotated[
         Path, typer.Option(help="Folder for forecast.csv, backtest.csv, metrics.json, report.md.")
     ],

@@ -33,18 +33,7 @@ def complements(order_items: pl.DataFrame, k: int = TOP_K) -> pl.DataFrame:
         support.rename({"product_id": "other_product_id", "n": "n_other"}), on="other_product_id"
     )
     p = p.with_columns(lift=pl.col("together") * n_orders / (pl.col("n") * pl.col("n_other")))
-    return (
-        p.sort("product_id", "lift", "other_product_id", descending=[False, True, False])
-        .group_by("product_id", maintain_order=True)
-        .head(k)
-        .select(
-            "product_id",
-            complement_product_id="other_product_id",
-            baskets="together",
-            lift="lift",
-            rank=pl.int_range(1, pl.len() + 1).over("product_id"),
-        )
-    )
+    return _top_k(p, "lift", k, complement_product_id="other_product_id", baskets="together")
 
 
 def substitutes(
@@ -80,15 +69,20 @@ def substitutes(
         )
         .filter(pl.col("score") > 0)
     )
+    return _top_k(s, "score", k, substitute_product_id="other_product_id", coviews="together")
+
+
+def _top_k(pairs: pl.DataFrame, score: str, k: int, **renamed: str) -> pl.DataFrame:
+    """Per product, its k partners by `score` (ties by partner id, so reruns agree): product_id,
+    the `renamed` columns, the score and rank 1..k."""
     return (
-        s.sort("product_id", "score", "other_product_id", descending=[False, True, False])
+        pairs.sort("product_id", score, "other_product_id", descending=[False, True, False])
         .group_by("product_id", maintain_order=True)
         .head(k)
         .select(
             "product_id",
-            substitute_product_id="other_product_id",
-            coviews="together",
-            score="score",
+            **renamed,
+            **{score: score},
             rank=pl.int_range(1, pl.len() + 1).over("product_id"),
         )
     )
