@@ -366,6 +366,41 @@ def report(
         typer.echo(f"wrote {page} ({page.stat().st_size / 1024:,.0f} KB)")
 
 
+@app.command()
+def profile(
+    customer_id: Annotated[str, typer.Argument(help="The customer's id, e.g. C000123.")],
+    html: Annotated[
+        Path | None, typer.Option(help="Also write the profile as one HTML page to this file.")
+    ] = None,
+    playbook: Annotated[
+        Path | None,
+        typer.Option(help="Playbook YAML (default: $MOPT_PLAYBOOK or lib/profile/playbook.yml)."),
+    ] = None,
+    recent: Annotated[int, typer.Option(help="Rows of each journey table.")] = 10,
+) -> None:
+    """One customer's profile: who they are, what the models say, their recent journey, the
+    campaigns they received, product candidates and the suggested strategy.
+
+    Reads the warehouse's read copy and Feast's online store for the fields Feast serves."""
+    from dagster_project.lib.profile.gather import UnknownCustomerError, gather_profile
+    from dagster_project.lib.profile.playbook import PlaybookError, load_playbook
+    from dagster_project.lib.profile.render import print_profile, write_html
+    from dagster_project.lib.warehouse import connect_read_copy, read_copy_path
+
+    settings = Settings.from_env()
+    try:
+        book = load_playbook(playbook)
+        with connect_read_copy(settings.duckdb_path) as con:
+            found = gather_profile(con, customer_id, book, settings, recent=recent)
+    except (UnknownCustomerError, PlaybookError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    print_profile(found)
+    if html:
+        written = write_html(found, html, str(read_copy_path(settings.duckdb_path)))
+        typer.echo(f"wrote {written} ({written.stat().st_size / 1024:,.0f} KB)")
+
+
 # The orders-only export `mopt backtest` and `mopt forecast` read (lib/models/orders.py).
 OrdersFile = Annotated[
     Path, typer.Option(help="Orders CSV or Parquet: customer_id, ordered_at, order_amount.")
