@@ -264,12 +264,7 @@ def _journey(con: duckdb.DuckDBPyConnection, p: CustomerProfile, recent: int) ->
     p.first_order_date = orders["order_date"].min() if orders.height else None
     p.last_order_date = orders["order_date"].max() if orders.height else None
     p.recent_orders = _local(orders.head(recent).drop("order_date"), ["ordered_at"], p.time_zone)
-    p.monthly_spend = (
-        orders.group_by(month=pl.col("order_date").dt.strftime("%Y-%m"))
-        .agg(orders=pl.len(), revenue_krw=pl.col("order_amount_krw").sum())
-        .sort("month")
-        .tail(MONTHS)
-    )
+    p.monthly_spend = _monthly(orders)
     sessions = _rows(
         con,
         "select session_id, started_at, device, channel, campaign_id, page_views, search_count,"
@@ -288,6 +283,26 @@ def _journey(con: duckdb.DuckDBPyConnection, p: CustomerProfile, recent: int) ->
     )
     p.touches = touches.height
     p.recent_touches = _local(touches.head(recent), ["touched_at"], p.time_zone)
+
+
+def _monthly(orders: pl.DataFrame) -> pl.DataFrame:
+    """Orders and revenue per calendar month (business dates) from the first order's month to
+    the last one's, months without orders as 0; the last MONTHS months."""
+    month = pl.col("order_date").dt.month_start()
+    spend = orders.group_by(month=month).agg(
+        orders=pl.len().cast(pl.Int64), revenue_krw=pl.col("order_amount_krw").sum()
+    )
+    if not spend.height:
+        return spend.with_columns(pl.col("month").dt.strftime("%Y-%m"))
+    months = pl.DataFrame(
+        {"month": pl.date_range(spend["month"].min(), spend["month"].max(), "1mo", eager=True)}
+    )
+    return (
+        months.join(spend, on="month", how="left")
+        .fill_null(0)
+        .with_columns(pl.col("month").dt.strftime("%Y-%m"))
+        .tail(MONTHS)
+    )
 
 
 def _scores(con, p: CustomerProfile, settings: Settings, feast: bool, store) -> None:
@@ -327,13 +342,13 @@ def _scores(con, p: CustomerProfile, settings: Settings, feast: bool, store) -> 
             )
         )
         note = None if uplift else "the customer has no coupon uplift score"
-    elif has_table(con, "gold.coupon_uplift_evaluation"):
-        note = (
-            "withheld: the coupon uplift model does not beat random targeting on held-out "
-            "campaigns (check qini_above_random)"
-        )
     else:
-        note = "no coupon uplift model (no coupon campaigns with holdouts yet)"
+        note = (
+            "withheld: the coupon uplift model has not passed its check qini_above_random "
+            "(beat random targeting on held-out coupon campaigns)"
+        )
+        if not has_table(con, "gold.coupon_uplift_evaluation"):
+            note += "; not evaluated: it needs two coupon campaigns with complete windows"
     if values is None:
         p.notes["scores"] = source or "no scores: the models have not scored this customer"
     p.scores = Scores(
