@@ -54,4 +54,5 @@ def test_a_passing_uplift_model_puts_its_score_in_the_profile(
     )
     assert p.scores.uplift_note is None
     [play] = [play for play in p.plays if play.play == "Coupon uplift"]
-    assert play.text.endswith("target with coupons.")
+    assert "target with coupons" in play.text
+    assert not [play for play in p.plays if play.play.startswith("Coupon play")]  # replaced

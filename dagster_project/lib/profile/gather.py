@@ -13,6 +13,7 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from dagster_project.lib import display
 from dagster_project.lib.profile.playbook import Play, Playbook, suggest
 from dagster_project.lib.report.build import has_table
 from dagster_project.lib.settings import Settings
@@ -20,6 +21,7 @@ from dagster_project.lib.settings import Settings
 RECENT = 10  # rows of each journey table shown
 CANDIDATES_PER_LIST = 5
 MONTHS = 12  # months of the spend chart
+UPLIFT_TARGET_DECILE = 8  # coupon uplift deciles from which the profile suggests coupons
 SCORES_SERVICE = "customer_scores_v1"
 FEATURES_SERVICE = "campaign_targeting_v1"
 PRODUCTS_SERVICE = "campaign_products_v1"
@@ -31,6 +33,15 @@ IDENTITY_FEATURES = (
     "has_marketing_consent",
     "has_night_consent",
     "acquisition_channel",
+)
+PREFERENCE_COLUMNS = (
+    "category_l1",
+    "preference_index",
+    "posterior_low",
+    "posterior_high",
+    "purchases",
+    "views",
+    "rank",
 )
 SCORE_FIELDS = (
     "p_buy",
@@ -118,6 +129,27 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> pl.DataFram
     return con.execute(sql, params).pl()
 
 
+def _customer_rows(
+    con: duckdb.DuckDBPyConnection, relation: str, customer_id: str, columns: tuple[str, ...]
+) -> pl.DataFrame | None:
+    """The customer's rows of a table the Python assets write (its columns can differ on a
+    degenerate export: an orders-only world's preference table has no index), with `columns`
+    (absent ones as nulls); None if the table is not in the warehouse."""
+    if not has_table(con, relation):
+        return None
+    schema, name = relation.split(".")
+    present = {
+        r[0]
+        for r in con.execute(
+            "select column_name from information_schema.columns"
+            " where table_schema = ? and table_name = ?",
+            [schema, name],
+        ).fetchall()
+    }
+    picks = ", ".join(c if c in present else f"null as {c}" for c in columns)
+    return _rows(con, f"select {picks} from {relation} where customer_id = ?", [customer_id])
+
+
 def _first(frame: pl.DataFrame) -> dict[str, Any]:
     return frame.row(0, named=True) if frame.height else {}
 
@@ -199,6 +231,11 @@ def gather_profile(
         "has_night_consent",
     ):
         setattr(profile, name, who.get(name))
+    if who.get("has_profile") is False:
+        profile.notes["who"] = (
+            "no customers record (only orders): demographics are missing and consent counts as "
+            "not given"
+        )
     _segments(con, profile)
     _journey(con, profile, recent)
     _scores(con, profile, settings, feast, store)
@@ -224,20 +261,16 @@ def _segments(con: duckdb.DuckDBPyConnection, p: CustomerProfile) -> None:
         for name in ("rfm_segment", "rfm_cell", "value_tier", "value_code", "browsing_type"):
             setattr(p, name, seg.get(name))
         p.as_of = seg.get("as_of_date")
-    if not has_table(con, "gold.customer_category_preference"):
+    prefs = _customer_rows(
+        con,
+        "gold.customer_category_preference",
+        p.customer_id,
+        PREFERENCE_COLUMNS,
+    )
+    if prefs is None:
         p.notes["preferences"] = "gold.customer_category_preference is not built"
         return
-    prefs = _rows(
-        con,
-        "select * from gold.customer_category_preference where customer_id = ?"
-        " order by rank limit 3",
-        [p.customer_id],
-    )
-    shown = ["category_l1", "preference_index", "posterior_low", "posterior_high"]
-    p.preferences = prefs.select(
-        *[c for c in shown if c in prefs.columns],
-        *[c for c in ("purchases", "views") if c in prefs.columns],
-    )
+    p.preferences = prefs.sort("rank", "category_l1", nulls_last=True).head(3).drop("rank")
     if not prefs.height:
         p.notes["preferences"] = "no preference index (no product categories in the data)"
 
@@ -322,25 +355,16 @@ def _scores(con, p: CustomerProfile, settings: Settings, feast: bool, store) -> 
             values = newest
             source = f"gold.customer_scores{f' ({source})' if source else ''}"
     fields = {k: (values or {}).get(k) for k in SCORE_FIELDS}
-    bands = {}
-    if has_table(con, "gold.customer_score_bands"):
-        bands = _first(
-            _rows(
-                con,
-                "select p_buy_decile, grid_cell, action from gold.customer_score_bands"
-                " where customer_id = ?",
-                [p.customer_id],
-            )
-        )
+    bands = _customer_rows(
+        con, "gold.customer_score_bands", p.customer_id, ("p_buy_decile", "grid_cell", "action")
+    )
+    bands = _first(bands) if bands is not None else {}
+    uplift_rows = _customer_rows(
+        con, "gold.coupon_uplift_scores", p.customer_id, ("uplift", "uplift_decile")
+    )
     uplift, note = {}, None
-    if has_table(con, "gold.coupon_uplift_scores"):
-        uplift = _first(
-            _rows(
-                con,
-                "select uplift, uplift_decile from gold.coupon_uplift_scores where customer_id = ?",
-                [p.customer_id],
-            )
-        )
+    if uplift_rows is not None:
+        uplift = _first(uplift_rows)
         note = None if uplift else "the customer has no coupon uplift score"
     else:
         note = (
@@ -401,20 +425,20 @@ def _campaigns(con: duckdb.DuckDBPyConnection, p: CustomerProfile) -> None:
             con,
             "select s.campaign_id, c.campaign_name, s.channel, s.assignment_group as arm,"
             " s.assigned_date as date, s.is_sent, s.is_window_complete, s.is_converted,"
-            f" s.orders, s.revenue_krw, {verdict} as campaign_verdict"
+            f" s.orders, s.revenue_krw, {verdict} as verdict"
             " from gold.fct_campaign_sends s"
             " left join gold.dim_campaigns c on c.campaign_id = s.campaign_id"
             f" {join} where s.customer_id = ? order by s.assigned_at desc, s.campaign_id",
             [p.customer_id],
         )
-        money = pl.col("revenue_krw").map_elements(lambda v: f"{v:,.0f}", return_dtype=pl.String)
+        money = pl.col("revenue_krw").map_elements(display.money, return_dtype=pl.String)
         parts.append(
             sent.with_columns(
                 outcome=pl.when(~pl.col("is_window_complete"))
-                .then(pl.lit("response window open"))
+                .then(pl.lit("window open"))
                 .when(pl.col("is_converted"))
                 .then(pl.format("bought: {} order(s), {} KRW", pl.col("orders"), money))
-                .otherwise(pl.lit("no order in the window"))
+                .otherwise(pl.lit("no order"))
             ).select(
                 "campaign_id",
                 "campaign_name",
@@ -422,21 +446,25 @@ def _campaigns(con: duckdb.DuckDBPyConnection, p: CustomerProfile) -> None:
                 "arm",
                 "date",
                 "outcome",
-                "campaign_verdict",
+                "verdict",
             )
         )
-    if has_table(con, "gold.campaign_assignments"):
-        planned = _rows(
-            con,
-            "select campaign_id, campaign_id as campaign_name, channel,"
-            " assignment_group as arm, cast(sent_at as date) as date"
-            " from gold.campaign_assignments where customer_id = ? order by sent_at desc",
-            [p.customer_id],
-        )
+    planned = _customer_rows(
+        con,
+        "gold.campaign_assignments",
+        p.customer_id,
+        ("campaign_id", "channel", "assignment_group", "sent_at"),
+    )
+    if planned is not None:
         parts.append(
-            planned.with_columns(
-                outcome=pl.lit("planned (campaigns/*.yml)"),
-                campaign_verdict=pl.lit(None, pl.String),
+            planned.select(
+                "campaign_id",
+                pl.col("campaign_id").alias("campaign_name"),
+                "channel",
+                pl.col("assignment_group").alias("arm"),
+                pl.col("sent_at").cast(pl.Date).alias("date"),
+                outcome=pl.lit("planned"),
+                verdict=pl.lit(None, pl.String),
             )
         )
     if not parts:
@@ -459,13 +487,12 @@ def _candidates(con, p: CustomerProfile, settings: Settings, feast: bool, store)
         )
         picks = lists.explode("product_id").drop_nulls("product_id")
         picks = picks.with_columns(rank=pl.int_range(1, pl.len() + 1).over("list"))
-    elif has_table(con, "gold.product_candidates"):
-        picks = _rows(
-            con,
-            "select list, product_id, rank from gold.product_candidates where customer_id = ?"
-            " order by list, rank",
-            [p.customer_id],
+    elif (
+        stored := _customer_rows(
+            con, "gold.product_candidates", p.customer_id, ("list", "product_id", "rank")
         )
+    ) is not None:
+        picks = stored
         source = f"gold.product_candidates{f' ({source})' if source else ''}"
     else:
         p.notes["candidates"] = source or "no product candidates (no products in the data)"
@@ -484,15 +511,16 @@ def _candidates(con, p: CustomerProfile, settings: Settings, feast: bool, store)
 
 
 def _dips(con: duckdb.DuckDBPyConnection, p: CustomerProfile) -> None:
-    if not has_table(con, "gold.demand_dip_targets"):
+    dips = _customer_rows(
+        con,
+        "gold.demand_dip_targets",
+        p.customer_id,
+        ("category_l1", "date", "dip_ratio", "target_rank"),
+    )
+    if dips is None:
         p.notes["dips"] = "gold.demand_dip_targets is not built"
         return
-    p.dips = _rows(
-        con,
-        "select category_l1, date, dip_ratio, target_rank from gold.demand_dip_targets"
-        " where customer_id = ? order by date, category_l1",
-        [p.customer_id],
-    )
+    p.dips = dips.sort("date", "category_l1")
 
 
 def _plays(p: CustomerProfile, playbook: Playbook) -> None:
@@ -507,12 +535,11 @@ def _plays(p: CustomerProfile, playbook: Playbook) -> None:
         },
     )
     s = p.scores
-    if s.action:
-        p.plays.append(
-            Play("model", s.grid_cell or "", "Coupon play (p_buy x value grid)", s.action)
-        )
     if s.coupon_uplift is not None:
-        works = (s.coupon_uplift_decile or 0) >= 8
+        # The uplift model (it passed its check) tells coupon-only responders from customers
+        # who buy anyway, which the p_buy x value grid cannot: its advice replaces the grid's.
+        works = (s.coupon_uplift_decile or 0) >= UPLIFT_TARGET_DECILE
+        grid = f" (the p_buy x value grid alone would say: {s.action})" if s.action else ""
         p.plays.append(
             Play(
                 "model",
@@ -520,8 +547,13 @@ def _plays(p: CustomerProfile, playbook: Playbook) -> None:
                 "Coupon uplift",
                 f"A coupon changes this customer's purchase probability by "
                 f"{100 * s.coupon_uplift:+.1f} points (decile {s.coupon_uplift_decile} of 10): "
-                + ("target with coupons." if works else "a coupon adds little here."),
+                + ("target with coupons" if works else "a coupon adds little here")
+                + f"{grid}.",
             )
+        )
+    elif s.action:
+        p.plays.append(
+            Play("model", s.grid_cell or "", "Coupon play (p_buy x value grid)", s.action)
         )
     dips = (
         p.dips.sort("date")

@@ -17,6 +17,8 @@ from dagster_project.lib.profile.gather import CustomerProfile
 from dagster_project.lib.profile.playbook import Play
 
 REPORT_TEMPLATE = Path(__file__).parents[1] / "report" / "page.html.j2"
+TERMINAL_HIDDEN = {"session_id", "creative_id"}
+WIDE = 140  # terminal columns from which campaign names are shown too
 
 
 @dataclass
@@ -80,7 +82,7 @@ def blocks(p: CustomerProfile) -> list[Block]:
             ("first / last order", f"{_text(p.first_order_date)} / {_text(p.last_order_date)}"),
             ("sessions / marketing touches", f"{p.sessions:,} / {p.touches:,}"),
         ],
-        note=p.notes.get("segment"),
+        note="; ".join(n for n in (p.notes.get("who"), p.notes.get("segment")) if n) or None,
     )
     prefs, prefs_note = _table(p.preferences, p.notes.get("preferences"))
     uplift = (
@@ -237,9 +239,16 @@ def print_profile(p: CustomerProfile, console=None) -> None:
         if block.table is not None:
             shown = display.formatted(block.table, rate_columns=block.rates)
             table = Table(title=None if block.pairs else block.title, title_justify="left")
-            for name, dtype in block.table.schema.items():
-                numeric = dtype.is_numeric()
-                table.add_column(name, justify="right" if numeric else "left", overflow="fold")
+            # The terminal leaves out what only the HTML page has room for.
+            hidden = TERMINAL_HIDDEN | ({"campaign_name"} if console.width < WIDE else set())
+            shown = shown.drop([c for c in shown.columns if c in hidden])
+            for name in shown.columns:
+                numeric = block.table.schema[name].is_numeric()
+                table.add_column(
+                    name.replace("_krw", " (KRW)").replace("_", " "),
+                    justify="right" if numeric else "left",
+                    overflow="fold",
+                )
             for row in shown.iter_rows():
                 table.add_row(*row)
             console.print(table)
