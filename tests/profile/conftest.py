@@ -12,17 +12,8 @@ import pytest
 from dagster_project.lib.settings import Settings
 from dagster_project.lib.simulate import WorldConfig, simulate, write_world
 from dagster_project.lib.warehouse import publish_read_copy
+from tests.models.conftest import settings_for
 from tests.test_end_to_end import materialize_everything
-
-
-def _settings(root: Path) -> Settings:
-    return Settings(
-        data_dir=root,
-        raw_dir=root / "raw",
-        duckdb_path=root / "warehouse.duckdb",
-        features_dir=root / "features",
-        business_timezone="Asia/Seoul",
-    )
 
 
 def _materialized(root: Path) -> Settings:
@@ -31,7 +22,7 @@ def _materialized(root: Path) -> Settings:
         result = materialize_everything(root, root / "raw", mp)
     assert result.success
     publish_read_copy(root / "warehouse.duckdb")
-    return _settings(root)
+    return settings_for(root, root)
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,8 @@ import pytest
 
 from dagster_project.lib.profile.gather import gather_profile
 from dagster_project.lib.profile.playbook import load_playbook
-from dagster_project.lib.settings import Settings
 from dagster_project.lib.warehouse import connect
+from tests.models.conftest import settings_for
 from tests.segments.world import marketing_world_dir
 
 pytestmark = pytest.mark.slow
@@ -36,13 +36,7 @@ def test_a_passing_uplift_model_puts_its_score_in_the_profile(
     result = dg.materialize([coupon_uplift_scores], resources={"warehouse": warehouse})
     (check,) = result.get_asset_check_evaluations()
     assert check.passed
-    settings = Settings(
-        data_dir=tmp_path,
-        raw_dir=world / "raw",
-        duckdb_path=tmp_path / "warehouse.duckdb",
-        features_dir=tmp_path / "features",
-        business_timezone="Asia/Seoul",
-    )
+    settings = settings_for(tmp_path, tmp_path)
     with connect(tmp_path / "warehouse.duckdb", read_only=True) as con:
         top, uplift, decile = con.execute(
             "select customer_id, uplift, uplift_decile from gold.coupon_uplift_scores"

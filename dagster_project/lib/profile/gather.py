@@ -298,24 +298,32 @@ def _journey(con: duckdb.DuckDBPyConnection, p: CustomerProfile, recent: int) ->
     p.last_order_date = orders["order_date"].max() if orders.height else None
     p.recent_orders = _local(orders.head(recent).drop("order_date"), ["ordered_at"], p.time_zone)
     p.monthly_spend = _monthly(orders)
-    sessions = _rows(
+    p.sessions, p.recent_sessions = _history(
         con,
         "select session_id, started_at, device, channel, campaign_id, page_views, search_count,"
         " round(duration_seconds / 60, 1) as minutes from silver.int_sessions__attributed"
         " where customer_id = ? order by started_at desc, session_id",
-        [p.customer_id],
+        p,
+        recent,
     )
-    p.sessions = sessions.height
-    p.recent_sessions = _local(sessions.head(recent), ["started_at"], p.time_zone)
-    touches = _rows(
+    p.touches, p.recent_touches = _history(
         con,
         "select touched_at, channel, touch_type, campaign_id, creative_id"
         " from silver.int_touches__conformed where customer_id = ?"
         " order by touched_at desc, touch_id",
-        [p.customer_id],
+        p,
+        recent,
     )
-    p.touches = touches.height
-    p.recent_touches = _local(touches.head(recent), ["touched_at"], p.time_zone)
+
+
+def _history(
+    con: duckdb.DuckDBPyConnection, sql: str, p: CustomerProfile, recent: int
+) -> tuple[int, pl.DataFrame]:
+    """How many rows the customer has, and the newest `recent` with their (first) timestamp
+    column in the business time zone."""
+    rows = _rows(con, sql, [p.customer_id])
+    stamp = next(c for c, t in rows.schema.items() if isinstance(t, pl.Datetime))
+    return rows.height, _local(rows.head(recent), [stamp], p.time_zone)
 
 
 def _monthly(orders: pl.DataFrame) -> pl.DataFrame:
