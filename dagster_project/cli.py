@@ -376,7 +376,7 @@ def profile(
         Path | None,
         typer.Option(help="Playbook YAML (default: $MOPT_PLAYBOOK or lib/profile/playbook.yml)."),
     ] = None,
-    recent: Annotated[int, typer.Option(help="Rows of each journey table.")] = 10,
+    recent: Annotated[int, typer.Option(min=1, help="Rows of each journey table.")] = 10,
 ) -> None:
     """One customer's profile: who they are, what the models say, their recent journey, the
     campaigns they received, product candidates and the suggested strategy.

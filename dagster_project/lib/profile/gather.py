@@ -414,9 +414,8 @@ def _feature_snapshot(con, p: CustomerProfile, settings: Settings, feast: bool, 
             source = f"{source}; gold.feat_customer__daily unreadable ({type(err).__name__})"
         if values:
             source = f"gold.feat_customer__daily, newest snapshot{f' ({source})' if source else ''}"
-    for name in (*IDENTITY_FEATURES, "event_timestamp", "created_timestamp", "customer_id"):
-        values.pop(name, None) if values else None
-    p.features = values or {}
+    skipped = {*IDENTITY_FEATURES, "event_timestamp", "created_timestamp", "customer_id"}
+    p.features = {k: v for k, v in (values or {}).items() if k not in skipped}
     p.notes["features"] = source if values else (source or "no feature snapshot")
 
 
