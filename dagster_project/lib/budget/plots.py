@@ -4,6 +4,7 @@ one file per channel and one overview grid."""
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -39,6 +40,29 @@ def _draw(ax, curve: pl.DataFrame, current: float, recommended: float | None, ti
     ax.legend(fontsize=7, loc="lower right")
 
 
+def overview_png(
+    table: pl.DataFrame,
+    current: dict[str, float],
+    recommended: dict[str, float] | None,
+    dpi: int = 90,
+) -> bytes:
+    """Every channel's curve in one grid (four to a row), as PNG bytes (asset pages, report)."""
+    channels = sorted(table["channel"].unique().to_list())
+    cols = min(4, len(channels))
+    rows = math.ceil(len(channels) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), squeeze=False)
+    for ax, ch in zip(axes.flat, channels, strict=False):
+        rec = None if recommended is None else recommended.get(ch)
+        _draw(ax, table.filter(pl.col("channel") == ch), current[ch], rec, ch)
+    for ax in list(axes.flat)[len(channels) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
 def curve_charts(
     table: pl.DataFrame,
     current: dict[str, float],
@@ -60,16 +84,6 @@ def curve_charts(
         paths[ch] = out_dir / f"response_curve_{ch}.png"
         fig.savefig(paths[ch], dpi=dpi)
         plt.close(fig)
-    cols = min(4, len(channels))
-    rows = math.ceil(len(channels) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), squeeze=False)
-    for ax, ch in zip(axes.flat, channels, strict=False):
-        rec = None if recommended is None else recommended.get(ch)
-        _draw(ax, table.filter(pl.col("channel") == ch), current[ch], rec, ch)
-    for ax in list(axes.flat)[len(channels) :]:
-        ax.axis("off")
-    fig.tight_layout()
     paths["all"] = out_dir / "response_curves.png"
-    fig.savefig(paths["all"], dpi=dpi)
-    plt.close(fig)
+    paths["all"].write_bytes(overview_png(table, current, recommended, dpi))
     return paths

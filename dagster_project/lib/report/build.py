@@ -1,12 +1,15 @@
-"""Building the report's pages: each area (attribution, uplift, models, segments) is a function
+"""Building the report's pages: each area (attribution, uplift, models, segments, budget,
+forecast) is a function
 from the warehouse (and the registry) to sections of text, chart and table. An area whose tables
 are absent (e.g. an orders-only export has no touches to attribute) says what it needs.
 
-To add an area (forecast, budget, ...): write a function returning a Page and add it to AREAS."""
+To add an area: write a function returning a Page (`_page_or_missing` when one table decides
+whether there is anything to show) and add it to AREAS."""
 
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -51,27 +54,47 @@ def has_table(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
     )
 
 
-def _needs(con, relation: str, title: str, what: str) -> Section | None:
-    if has_table(con, relation):
-        return None
-    return Section(title, what, missing=f"{relation} is not in the warehouse (build it first)")
+AreaBuild = Callable[[duckdb.DuckDBPyConnection, Path, Page], None]
 
 
-def attribution_page(con: duckdb.DuckDBPyConnection, models_dir: Path) -> Page:
+def _page_or_missing(
+    file: str, title: str, relation: str, section: str, text: str
+) -> Callable[[AreaBuild], Callable[[duckdb.DuckDBPyConnection, Path], Page]]:
+    """An area whose every section needs `relation`: the built page when it is in the
+    warehouse, else a page whose one section (`section`, `text`) says it is missing."""
+
+    def area(build: AreaBuild) -> Callable[[duckdb.DuckDBPyConnection, Path], Page]:
+        @functools.wraps(build)
+        def page(con: duckdb.DuckDBPyConnection, models_dir: Path) -> Page:
+            built = Page(file, title)
+            if has_table(con, relation):
+                build(con, models_dir, built)
+            else:
+                missing = f"{relation} is not in the warehouse (build it first)"
+                built.sections.append(Section(section, text, missing=missing))
+            return built
+
+        return page
+
+    return area
+
+
+CREDIT_TITLE = "Conversions credited per channel"
+CREDIT_TEXT = (
+    "Each model shares out the same conversions between channels; the (baseline) row is what "
+    "would have happened without marketing. Last click credits whoever touched the customer "
+    "last; the incrementality-aware model credits only what the marketing caused, the "
+    "figure the budget should follow."
+)
+
+
+@_page_or_missing(
+    "attribution.html", "Attribution and ROAS", "gold.attribution_credit", CREDIT_TITLE, CREDIT_TEXT
+)
+def attribution_page(con: duckdb.DuckDBPyConnection, models_dir: Path, page: Page) -> None:
     from dagster_project.lib.attribution import report
 
-    page = Page("attribution.html", "Attribution and ROAS")
-    title = "Conversions credited per channel"
-    text = (
-        "Each model shares out the same conversions between channels; the (baseline) row is what "
-        "would have happened without marketing. Last click credits whoever touched the customer "
-        "last; the incrementality-aware model credits only what the marketing caused, the "
-        "figure the budget should follow."
-    )
-    missing = _needs(con, "gold.attribution_credit", title, text)
-    if missing:
-        page.sections.append(missing)
-        return page
+    title, text = CREDIT_TITLE, CREDIT_TEXT
     credit = con.sql("select * from gold.attribution_credit").pl()
     matrix = report.channel_matrix(credit)
     shown = [
@@ -106,39 +129,33 @@ def attribution_page(con: duckdb.DuckDBPyConnection, models_dir: Path) -> Page:
         spend = float(roas.filter(pl.col("model") == shown[0])["spend_krw"].sum())
         page.figures.append(("spend (KRW)", display.money(spend)))
     page.figures.insert(0, ("conversions", display.number(float(matrix[shown[0]].sum()), 0)))
-    return page
 
 
-def uplift_page(con: duckdb.DuckDBPyConnection, models_dir: Path) -> Page:
-    from dagster_project.lib.uplift.measure import VERDICTS, campaigns_to_stop
+UPLIFT_TITLE = "Uplift per campaign"
+UPLIFT_TEXT = (
+    "Conversion rate of the customers who got the message minus that of the holdout, with "
+    "intervals that hold for all campaigns at once. Green: effective; red: harmful; grey: "
+    "no effect worth a message; orange: inconclusive (a larger holdout would tell)."
+)
 
-    page = Page("uplift.html", "Campaign uplift")
-    title = "Uplift per campaign"
-    text = (
-        "Conversion rate of the customers who got the message minus that of the holdout, with "
-        "intervals that hold for all campaigns at once. Green: effective; red: harmful; grey: "
-        "no effect worth a message; orange: inconclusive (a larger holdout would tell)."
+
+@_page_or_missing(
+    "uplift.html", "Campaign uplift", "gold.campaign_uplift", UPLIFT_TITLE, UPLIFT_TEXT
+)
+def uplift_page(con: duckdb.DuckDBPyConnection, models_dir: Path, page: Page) -> None:
+    from dagster_project.lib.uplift.measure import (
+        RATE_COLUMNS,
+        REPORT_COLUMNS,
+        VERDICTS,
+        campaigns_to_stop,
     )
-    missing = _needs(con, "gold.campaign_uplift", title, text)
-    if missing:
-        page.sections.append(missing)
-        return page
+
+    title, text = UPLIFT_TITLE, UPLIFT_TEXT
     uplift = con.sql("select * from gold.campaign_uplift order by conversion_diff desc").pl()
     page.figures = [
         (v.replace("_", " "), str(int((uplift["verdict"] == v).sum()))) for v in VERDICTS
     ]
-    columns = [
-        "campaign_id",
-        "channel",
-        "objective",
-        "n_treatment",
-        "n_holdout",
-        "conversion_treatment",
-        "conversion_holdout",
-        "conversion_diff",
-        "verdict",
-    ]
-    rates = ("conversion_treatment", "conversion_holdout", "conversion_diff")
+    columns, rates = list(REPORT_COLUMNS), RATE_COLUMNS
     if uplift.height:
         chart = charts.intervals(
             uplift,
@@ -164,7 +181,6 @@ def uplift_page(con: duckdb.DuckDBPyConnection, models_dir: Path) -> Page:
             missing=None if stop.height else "none: no campaign is shown harmful or useless",
         )
     )
-    return page
 
 
 def _champion_table(models_dir: Path, model: str, name: str) -> pl.DataFrame | None:
@@ -227,14 +243,16 @@ def models_page(con: duckdb.DuckDBPyConnection, models_dir: Path) -> Page:
     return page
 
 
-def segments_page(con: duckdb.DuckDBPyConnection, models_dir: Path) -> Page:
+@_page_or_missing(
+    "segments.html",
+    "Customer segments",
+    "gold.customer_segments",
+    "Segments",
+    "RFM segments and value tiers.",
+)
+def segments_page(con: duckdb.DuckDBPyConnection, models_dir: Path, page: Page) -> None:
     from dagster_project.lib.segments.report import shares
 
-    page = Page("segments.html", "Customer segments")
-    missing = _needs(con, "gold.customer_segments", "Segments", "RFM segments and value tiers.")
-    if missing:
-        page.sections.append(missing)
-        return page
     seg = con.sql("select * from gold.customer_segments").pl()
     page.figures = [("customers", display.number(seg.height, 0))]
     for column, title, text in (
@@ -266,7 +284,234 @@ def segments_page(con: duckdb.DuckDBPyConnection, models_dir: Path) -> Page:
                 ("customer_share",),
             )
         )
-    return page
+
+
+CURVES_TITLE = "Response curves"
+CURVES_TEXT = (
+    "Per paid channel, the incremental revenue a week of spend buys (adstock and saturation "
+    "fitted to the weeks' spend and the incrementality-aware attribution), with its 90 % "
+    "interval. Dashed: the current weekly spend (mean of the last 13 weeks); green: the "
+    "plan's recommendation. Where a curve flattens, the next won buys little."
+)
+
+
+@_page_or_missing("budget.html", "Budget plan", "gold.response_curves", CURVES_TITLE, CURVES_TEXT)
+def budget_page(con: duckdb.DuckDBPyConnection, models_dir: Path, page: Page) -> None:
+    from dagster_project.lib.budget.plots import overview_png
+
+    curves = con.sql("select * from gold.response_curves").pl()
+    params = con.sql("select * from gold.response_curve_params order by channel").pl()
+    current = dict(zip(params["channel"], params["current_weekly_spend_krw"], strict=True))
+    plan = (
+        con.sql("select * from gold.budget_plan_channels order by channel").pl()
+        if has_table(con, "gold.budget_plan_channels")
+        else None
+    )
+    recommended = (
+        None
+        if plan is None
+        else dict(zip(plan["channel"], plan["recommended_weekly_krw"], strict=True))
+    )
+    page.sections.append(
+        Section(
+            CURVES_TITLE,
+            CURVES_TEXT,
+            overview_png(curves, current, recommended),
+            params.select(
+                "channel",
+                "weeks",
+                "current_weekly_spend_krw",
+                "revenue_at_current_krw",
+                "marginal_roas_at_current",
+                "r2",
+            ),
+        )
+    )
+    title = "Recommended weekly spend per channel"
+    text = (
+        "The split of the budget that maximizes the objective: marginal ROAS equal across the "
+        "channels no bound holds. Revenue is the incremental revenue forecast over the planned "
+        "weeks with its 90 % interval."
+    )
+    if plan is None:
+        page.sections.append(Section(title, text, missing="gold.budget_plan is not built yet"))
+        return
+    page.figures = [
+        ("planned weekly spend (KRW)", display.money(float(plan["recommended_weekly_krw"].sum()))),
+        ("current weekly spend (KRW)", display.money(float(plan["current_weekly_krw"].sum()))),
+    ]
+    shown = ["current_weekly_krw", "recommended_weekly_krw"]
+    page.sections.append(
+        Section(
+            title,
+            text,
+            charts.grouped_bars(plan, "channel", shown, title, "weekly spend (KRW)"),
+            plan.select(
+                "channel",
+                *shown,
+                "change",
+                "marginal_roas",
+                "revenue_krw",
+                "revenue_krw_low",
+                "revenue_krw_high",
+                "bound",
+            ),
+            ("change",),
+        )
+    )
+    if not has_table(con, "gold.budget_plan_scenarios"):
+        return
+    scenarios = con.sql("select * from gold.budget_plan_scenarios").pl()
+    title = "Scenarios"
+    page.sections.append(
+        Section(
+            title,
+            "The forecast over the planned weeks under other splits: the current split at the "
+            "same budget, the budget 20 % lower and higher, and each channel switched off (its "
+            "budget re-planned over the rest). Bars are 90 % intervals of incremental revenue.",
+            charts.intervals(
+                scenarios,
+                "scenario",
+                "revenue_krw",
+                "revenue_krw_low",
+                "revenue_krw_high",
+                "Incremental revenue per scenario",
+                "incremental revenue over the planned weeks (KRW)",
+                percent=False,
+            ),
+            scenarios.select(
+                "scenario",
+                "spend_krw",
+                "revenue_krw",
+                "revenue_krw_low",
+                "revenue_krw_high",
+                "profit_krw",
+                "roas",
+            ),
+        )
+    )
+
+
+FORECAST_TITLE = "Demand forecast"
+FORECAST_TEXT = (
+    "Daily sales per category for the coming days: the global LightGBM forecast (line) with its "
+    "80 % interval (band), after the last eight weeks of actual sales (dots). Dates are "
+    "business days in Korea (KST)."
+)
+HISTORY_DAYS = 56  # eight weeks of actuals before the forecast: the weekday pattern shows
+MEASURES = ("orders", "units", "revenue_krw")  # gold.daily_category_sales columns a forecast reads
+
+
+@_page_or_missing(
+    "forecast.html", "Demand forecast", "gold.demand_forecast", FORECAST_TITLE, FORECAST_TEXT
+)
+def forecast_page(con: duckdb.DuckDBPyConnection, models_dir: Path, page: Page) -> None:
+    from dagster_project.lib.forecast.backtest import summarize
+    from dagster_project.lib.forecast.dips import DIP_THRESHOLD, demand_dips
+
+    ahead = con.sql("select * from gold.demand_forecast order by series, date").pl()
+    measure = ahead["measure"][0] if ahead.height else "revenue_krw"
+    if measure not in MEASURES:
+        raise ValueError(f"gold.demand_forecast: measure {measure!r} is not one of {MEASURES}")
+    history = (
+        con.sql(
+            f"select series, date, {measure} as actual from gold.daily_category_sales"
+            f" where date > (select max(date) from gold.daily_category_sales)"
+            f" - interval {HISTORY_DAYS} day"
+        ).pl()
+        if has_table(con, "gold.daily_category_sales")
+        else pl.DataFrame(schema={"series": pl.String, "date": pl.Date, "actual": pl.Float64})
+    )
+    page.figures = [
+        ("series", str(ahead["series"].n_unique())),
+        ("forecast from", str(ahead["date"].min())),
+    ]
+    unit = "KRW" if measure.endswith("_krw") else measure
+    for i, series in enumerate(ahead["series"].unique().sort().to_list()):
+        rows = pl.concat(
+            [
+                history.filter(pl.col("series") == series).with_columns(
+                    pl.col("actual").cast(pl.Float64)
+                ),
+                ahead.filter(pl.col("series") == series).select(
+                    "series", "date", "forecast", "forecast_low", "forecast_high"
+                ),
+            ],
+            how="diagonal_relaxed",
+        ).sort("date")
+        title = f"{FORECAST_TITLE}: {series}"
+        page.sections.append(
+            Section(
+                title,
+                FORECAST_TEXT if i == 0 else "",
+                charts.line_with_band(
+                    rows,
+                    "date",
+                    "forecast",
+                    "forecast_low",
+                    "forecast_high",
+                    title,
+                    f"daily {measure.removesuffix('_krw')} ({unit})",
+                    actual="actual",
+                ),
+            )
+        )
+    title = "Backtest against seasonal naive and ETS"
+    text = (
+        "Rolling-origin backtest over the last weeks of history: every day an origin, each "
+        "horizon (1, 7 and 28 days ahead) scored by MASE (below 1 beats the weekly naive "
+        "forecast in sample) and WAPE, averaged over the series."
+    )
+    metrics = (
+        con.sql("select * from gold.demand_forecast_backtest").pl()
+        if has_table(con, "gold.demand_forecast_backtest")
+        else None
+    )
+    if metrics is None or not metrics.height:
+        page.sections.append(Section(title, text, missing="too little history for a backtest"))
+    else:
+        summary = summarize(metrics)
+        wide = summary.pivot(on="method", index="horizon", values="mase").sort("horizon")
+        methods = [m for m in ("lightgbm", "ets", "seasonal_naive") if m in wide.columns]
+        page.sections.append(
+            Section(
+                title,
+                text,
+                charts.grouped_bars(
+                    wide.with_columns(pl.format("{} days", "horizon").alias("horizon")),
+                    "horizon",
+                    methods,
+                    "MASE by horizon (lower is better)",
+                    "MASE",
+                ),
+                summary,
+                ("wape",),
+            )
+        )
+    dips = demand_dips(ahead, DIP_THRESHOLD)
+    title = "Upcoming demand dips"
+    text = (
+        f"Days whose forecast falls below {DIP_THRESHOLD:.0%} of the category's usual day (its "
+        "trailing 28-day mean), and how many customers with the highest preference for the "
+        "category gold.demand_dip_targets lists for a campaign on that day."
+    )
+    if not dips.height:
+        page.sections.append(Section(title, text, missing="no dip in the forecast horizon"))
+        return
+    if has_table(con, "gold.demand_dip_targets"):
+        targets = con.sql(
+            "select category_l1, date, count(*) as targeted_customers"
+            " from gold.demand_dip_targets group by all"
+        ).pl()
+        dips = dips.join(targets, on=["category_l1", "date"], how="left")
+    page.sections.append(
+        Section(
+            title,
+            text,
+            table=dips.drop("forecast_high"),
+            rates=("dip_ratio",),
+        )
+    )
 
 
 AREAS: tuple[Callable[[duckdb.DuckDBPyConnection, Path], Page], ...] = (
@@ -274,6 +519,8 @@ AREAS: tuple[Callable[[duckdb.DuckDBPyConnection, Path], Page], ...] = (
     uplift_page,
     models_page,
     segments_page,
+    budget_page,
+    forecast_page,
 )
 
 
