@@ -100,6 +100,9 @@ def attribution_page(con: duckdb.DuckDBPyConnection, models_dir: Path, page: Pag
     shown = [
         m for m in ("last_click", "markov_1", "shapley", "incrementality") if m in matrix.columns
     ]
+    if not (shown and matrix.height):
+        page.sections.append(Section(title, text, missing="no conversions credited yet"))
+        return
     page.sections.append(
         Section(
             title,
