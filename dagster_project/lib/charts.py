@@ -45,10 +45,15 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
+def _tick(v: float) -> str:
+    """Thousands separators; small values (ROAS, MASE) keep up to two decimals."""
+    return f"{v:,.0f}" if abs(v) >= 100 or v == int(v) else f"{v:.2f}".rstrip("0").rstrip(".")
+
+
 def _thousands(ax, axis: str = "x") -> None:
     from matplotlib.ticker import FuncFormatter
 
-    fmt = FuncFormatter(lambda v, _: f"{v:,.0f}")
+    fmt = FuncFormatter(lambda v, _: _tick(v))
     (ax.xaxis if axis == "x" else ax.yaxis).set_major_formatter(fmt)
 
 

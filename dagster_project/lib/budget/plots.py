@@ -16,7 +16,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-KRW_MILLIONS = FuncFormatter(lambda v, _: f"{v / 1e6:,.0f}M" if abs(v) >= 1e6 else f"{v:,.0f}")
+
+def short_krw(v: float) -> str:
+    """1,234,567 -> '1.2M'; under a million in full: '20,566'."""
+    return f"{v / 1e6:,.1f}M" if abs(v) >= 1e6 else f"{v:,.0f}"
+
+
+KRW_MILLIONS = FuncFormatter(lambda v, _: short_krw(v))
 
 
 def _draw(ax, curve: pl.DataFrame, current: float, recommended: float | None, title: str):
@@ -29,9 +35,9 @@ def _draw(ax, curve: pl.DataFrame, current: float, recommended: float | None, ti
         label="90 % interval",
     )
     ax.plot(x, curve["revenue"].to_numpy(), label="fitted curve")
-    ax.axvline(current, color="grey", linestyle="--", label=f"current {current / 1e6:,.1f}M")
+    ax.axvline(current, color="grey", linestyle="--", label=f"current {short_krw(current)}")
     if recommended is not None:
-        ax.axvline(recommended, color="tab:green", label=f"recommended {recommended / 1e6:,.1f}M")
+        ax.axvline(recommended, color="tab:green", label=f"recommended {short_krw(recommended)}")
     ax.set_title(title)
     ax.set_xlabel("weekly spend (KRW)")
     ax.set_ylabel("incremental revenue / week (KRW)")
@@ -45,10 +51,12 @@ def overview_png(
     current: dict[str, float],
     recommended: dict[str, float] | None,
     dpi: int = 90,
+    per_row: int = 4,
 ) -> bytes:
-    """Every channel's curve in one grid (four to a row), as PNG bytes (asset pages, report)."""
+    """Every channel's curve in one grid (`per_row` to a row), as PNG bytes (asset pages,
+    report)."""
     channels = sorted(table["channel"].unique().to_list())
-    cols = min(4, len(channels))
+    cols = min(per_row, len(channels))
     rows = math.ceil(len(channels) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), squeeze=False)
     for ax, ch in zip(axes.flat, channels, strict=False):

@@ -28,6 +28,7 @@ class Section:
     chart: bytes | None = None
     table: pl.DataFrame | None = None
     rates: tuple[str, ...] = ()
+    money: tuple[str, ...] = ()  # besides the columns ending in _krw
     missing: str | None = None
 
     @property
@@ -58,10 +59,11 @@ AreaBuild = Callable[[duckdb.DuckDBPyConnection, Path, Page], None]
 
 
 def _page_or_missing(
-    file: str, title: str, relation: str, section: str, text: str
+    file: str, title: str, relation: str, what: str
 ) -> Callable[[AreaBuild], Callable[[duckdb.DuckDBPyConnection, Path], Page]]:
     """An area whose every section needs `relation`: the built page when it is in the
-    warehouse, else a page whose one section (`section`, `text`) says it is missing."""
+    warehouse, else a page whose one section says what the area shows (`what`) and that
+    `relation` is missing."""
 
     def area(build: AreaBuild) -> Callable[[duckdb.DuckDBPyConnection, Path], Page]:
         @functools.wraps(build)
@@ -71,7 +73,7 @@ def _page_or_missing(
                 build(con, models_dir, built)
             else:
                 missing = f"{relation} is not in the warehouse (build it first)"
-                built.sections.append(Section(section, text, missing=missing))
+                built.sections.append(Section(title, what, missing=missing))
             return built
 
         return page
@@ -79,22 +81,22 @@ def _page_or_missing(
     return area
 
 
-CREDIT_TITLE = "Conversions credited per channel"
-CREDIT_TEXT = (
-    "Each model shares out the same conversions between channels; the (baseline) row is what "
-    "would have happened without marketing. Last click credits whoever touched the customer "
-    "last; the incrementality-aware model credits only what the marketing caused, the "
-    "figure the budget should follow."
-)
-
-
 @_page_or_missing(
-    "attribution.html", "Attribution and ROAS", "gold.attribution_credit", CREDIT_TITLE, CREDIT_TEXT
+    "attribution.html",
+    "Attribution and ROAS",
+    "gold.attribution_credit",
+    "Conversions credited to channels by each attribution model, and ROAS by channel.",
 )
 def attribution_page(con: duckdb.DuckDBPyConnection, models_dir: Path, page: Page) -> None:
     from dagster_project.lib.attribution import report
 
-    title, text = CREDIT_TITLE, CREDIT_TEXT
+    title = "Conversions credited per channel"
+    text = (
+        "Each model shares out the same conversions between channels; the (baseline) row is what "
+        "would have happened without marketing. Last click credits whoever touched the customer "
+        "last; the incrementality-aware model credits only what the marketing caused, the "
+        "figure the budget should follow."
+    )
     credit = con.sql("select * from gold.attribution_credit").pl()
     matrix = report.channel_matrix(credit)
     shown = [
@@ -134,16 +136,11 @@ def attribution_page(con: duckdb.DuckDBPyConnection, models_dir: Path, page: Pag
     page.figures.insert(0, ("conversions", display.number(float(matrix[shown[0]].sum()), 0)))
 
 
-UPLIFT_TITLE = "Uplift per campaign"
-UPLIFT_TEXT = (
-    "Conversion rate of the customers who got the message minus that of the holdout, with "
-    "intervals that hold for all campaigns at once. Green: effective; red: harmful; grey: "
-    "no effect worth a message; orange: inconclusive (a larger holdout would tell)."
-)
-
-
 @_page_or_missing(
-    "uplift.html", "Campaign uplift", "gold.campaign_uplift", UPLIFT_TITLE, UPLIFT_TEXT
+    "uplift.html",
+    "Campaign uplift",
+    "gold.campaign_uplift",
+    "Each executed campaign's treatment against its holdout, and the campaigns to stop.",
 )
 def uplift_page(con: duckdb.DuckDBPyConnection, models_dir: Path, page: Page) -> None:
     from dagster_project.lib.uplift.measure import (
@@ -153,7 +150,12 @@ def uplift_page(con: duckdb.DuckDBPyConnection, models_dir: Path, page: Page) ->
         campaigns_to_stop,
     )
 
-    title, text = UPLIFT_TITLE, UPLIFT_TEXT
+    title = "Uplift per campaign"
+    text = (
+        "Conversion rate of the customers who got the message minus that of the holdout, with "
+        "intervals that hold for all campaigns at once. Green: effective; red: harmful; grey: "
+        "no effect worth a message; orange: inconclusive (a larger holdout would tell)."
+    )
     uplift = con.sql("select * from gold.campaign_uplift order by conversion_diff desc").pl()
     page.figures = [
         (v.replace("_", " "), str(int((uplift["verdict"] == v).sum()))) for v in VERDICTS
@@ -250,8 +252,7 @@ def models_page(con: duckdb.DuckDBPyConnection, models_dir: Path) -> Page:
     "segments.html",
     "Customer segments",
     "gold.customer_segments",
-    "Segments",
-    "RFM segments and value tiers.",
+    "Customers by RFM segment, value tier and browsing type.",
 )
 def segments_page(con: duckdb.DuckDBPyConnection, models_dir: Path, page: Page) -> None:
     from dagster_project.lib.segments.report import shares
@@ -289,16 +290,12 @@ def segments_page(con: duckdb.DuckDBPyConnection, models_dir: Path, page: Page) 
         )
 
 
-CURVES_TITLE = "Response curves"
-CURVES_TEXT = (
-    "Per paid channel, the incremental revenue a week of spend buys (adstock and saturation "
-    "fitted to the weeks' spend and the incrementality-aware attribution), with its 90 % "
-    "interval. Dashed: the current weekly spend (mean of the last 13 weeks); green: the "
-    "plan's recommendation. Where a curve flattens, the next won buys little."
+@_page_or_missing(
+    "budget.html",
+    "Budget plan",
+    "gold.response_curves",
+    "Response curves of the paid channels, the recommended budget split and its scenarios.",
 )
-
-
-@_page_or_missing("budget.html", "Budget plan", "gold.response_curves", CURVES_TITLE, CURVES_TEXT)
 def budget_page(con: duckdb.DuckDBPyConnection, models_dir: Path, page: Page) -> None:
     from dagster_project.lib.budget.plots import overview_png
 
@@ -317,9 +314,13 @@ def budget_page(con: duckdb.DuckDBPyConnection, models_dir: Path, page: Page) ->
     )
     page.sections.append(
         Section(
-            CURVES_TITLE,
-            CURVES_TEXT,
-            overview_png(curves, current, recommended),
+            "Response curves",
+            "Per paid channel, the incremental revenue a week of spend buys (adstock and "
+            "saturation fitted to the weeks' spend and the incrementality-aware attribution), "
+            "with its 90 % interval. Dashed: the current weekly spend (mean of the last 13 "
+            "weeks); green: the plan's recommendation. Where a curve flattens, the next won buys "
+            "little.",
+            overview_png(curves, current, recommended, per_row=2),
             params.select(
                 "channel",
                 "weeks",
@@ -343,23 +344,29 @@ def budget_page(con: duckdb.DuckDBPyConnection, models_dir: Path, page: Page) ->
         ("planned weekly spend (KRW)", display.money(float(plan["recommended_weekly_krw"].sum()))),
         ("current weekly spend (KRW)", display.money(float(plan["current_weekly_krw"].sum()))),
     ]
-    shown = ["current_weekly_krw", "recommended_weekly_krw"]
+    spend = plan.select(
+        "channel", current="current_weekly_krw", recommended="recommended_weekly_krw"
+    )
+    interval = ("revenue_krw_low", "revenue_krw_high")
     page.sections.append(
         Section(
             title,
             text,
-            charts.grouped_bars(plan, "channel", shown, title, "weekly spend (KRW)"),
+            charts.grouped_bars(
+                spend, "channel", ["current", "recommended"], title, "weekly spend (KRW)"
+            ),
             plan.select(
                 "channel",
-                *shown,
+                "current_weekly_krw",
+                "recommended_weekly_krw",
                 "change",
                 "marginal_roas",
                 "revenue_krw",
-                "revenue_krw_low",
-                "revenue_krw_high",
+                *interval,
                 "bound",
             ),
             ("change",),
+            interval,
         )
     )
     if not has_table(con, "gold.budget_plan_scenarios"):
@@ -391,6 +398,7 @@ def budget_page(con: duckdb.DuckDBPyConnection, models_dir: Path, page: Page) ->
                 "profit_krw",
                 "roas",
             ),
+            money=("revenue_krw_low", "revenue_krw_high"),
         )
     )
 
@@ -406,7 +414,10 @@ MEASURES = ("orders", "units", "revenue_krw")  # gold.daily_category_sales colum
 
 
 @_page_or_missing(
-    "forecast.html", "Demand forecast", "gold.demand_forecast", FORECAST_TITLE, FORECAST_TEXT
+    "forecast.html",
+    "Demand forecast",
+    "gold.demand_forecast",
+    "Daily sales per category for the coming days, its backtest, and the upcoming dips.",
 )
 def forecast_page(con: duckdb.DuckDBPyConnection, models_dir: Path, page: Page) -> None:
     from dagster_project.lib.forecast.backtest import summarize
@@ -481,7 +492,7 @@ def forecast_page(con: duckdb.DuckDBPyConnection, models_dir: Path, page: Page) 
                 title,
                 text,
                 charts.grouped_bars(
-                    wide.with_columns(pl.format("{} days", "horizon").alias("horizon")),
+                    wide.with_columns(pl.format("{}-day", "horizon").alias("horizon")),
                     "horizon",
                     methods,
                     "MASE by horizon (lower is better)",
@@ -513,6 +524,7 @@ def forecast_page(con: duckdb.DuckDBPyConnection, models_dir: Path, page: Page) 
             text,
             table=dips.drop("forecast_high"),
             rates=("dip_ratio",),
+            money=("forecast", "usual_level") if measure.endswith("_krw") else (),
         )
     )
 
@@ -527,10 +539,10 @@ AREAS: tuple[Callable[[duckdb.DuckDBPyConnection, Path], Page], ...] = (
 )
 
 
-def _html_table(frame: pl.DataFrame, rates: tuple[str, ...]) -> str:
+def _html_table(frame: pl.DataFrame, rates: tuple[str, ...], money: tuple[str, ...]) -> str:
     from markupsafe import escape
 
-    shown = display.formatted(frame.head(60), rate_columns=rates)
+    shown = display.formatted(frame.head(60), money_columns=money, rate_columns=rates)
     head = "".join(f"<th>{escape(c)}</th>" for c in shown.columns)
     rows = "".join(
         "<tr>" + "".join(f"<td>{escape(v)}</td>" for v in row) + "</tr>"
@@ -573,7 +585,11 @@ def write_report(
                     "anchor": s.anchor,
                     "text": s.text,
                     "chart": base64.b64encode(s.chart).decode() if s.chart else None,
-                    "table": Markup(_html_table(s.table, s.rates)) if s.table is not None else None,
+                    "table": (
+                        Markup(_html_table(s.table, s.rates, s.money))
+                        if s.table is not None
+                        else None
+                    ),
                     "missing": s.missing,
                 }
                 for s in page.sections
