@@ -14,7 +14,7 @@ matplotlib.use("Agg")  # files only: no display on servers or in Dagster runs
 
 import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 
 def short_krw(v: float) -> str:
@@ -42,6 +42,7 @@ def _draw(ax, curve: pl.DataFrame, current: float, recommended: float | None, ti
     ax.set_xlabel("weekly spend (KRW)")
     ax.set_ylabel("incremental revenue / week (KRW)")
     ax.xaxis.set_major_formatter(KRW_MILLIONS)
+    ax.xaxis.set_major_locator(MaxNLocator(4))  # full-won labels of 6+ digits overlap at 5+
     ax.yaxis.set_major_formatter(KRW_MILLIONS)
     ax.legend(fontsize=7, loc="lower right")
 
