@@ -164,5 +164,5 @@ def test_orders_only_export_materializes_end_to_end(tmp_path: Path, monkeypatch)
         budget = (report / "budget.html").read_text()
         assert "Not available: gold.response_curves is not in the warehouse" in budget
         forecast = (report / "forecast.html").read_text()
-        assert 'alt="Demand forecast: total"' in forecast, "orders-only: one total series"
+        assert 'alt="Demand forecast"' in forecast, "orders-only: the one total series"
         assert "Not available" in (report / "attribution.html").read_text()

@@ -229,3 +229,59 @@ def line_with_band(
     fig.autofmt_xdate()
     ax.legend(frameon=False)
     return _png(fig)
+
+
+def band_grid(
+    frame: pl.DataFrame,
+    facet: str,
+    x: str,
+    y: str,
+    low: str,
+    high: str,
+    title: str,
+    ylabel: str,
+    actual: str | None = None,
+    per_row: int = 2,
+) -> bytes:
+    """Small multiples of line_with_band: one panel per value of `facet` (e.g. a forecast per
+    category), each with its own y range, in `per_row` columns."""
+    import math
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = frame[facet].unique().sort().to_list()
+    cols = max(1, min(per_row, len(panels)))
+    rows = max(1, math.ceil(len(panels) / cols))
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(WIDTH_IN, 2.3 * rows + 0.6), dpi=DPI, squeeze=False, sharex=True
+    )
+    for ax, name in zip(axes.flat, panels, strict=False):
+        part = frame.filter(pl.col(facet) == name).sort(x)
+        xs = part[x].to_list()
+        ax.fill_between(
+            xs,
+            part[low].cast(pl.Float64).to_numpy(),
+            part[high].cast(pl.Float64).to_numpy(),
+            color=PALETTE[0],
+            alpha=0.2,
+            label="interval",
+        )
+        ax.plot(xs, part[y].cast(pl.Float64).to_numpy(), color=PALETTE[0], label=y)
+        if actual:
+            values = part[actual].cast(pl.Float64).to_numpy()
+            ax.plot(xs, values, ".", color="black", markersize=3, label=actual)
+        ax.set_title(str(name), loc="left", fontsize=9)
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.grid(axis="y", alpha=0.3)
+        ax.tick_params(labelsize=7)
+        _thousands(ax, "y")
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    axes.flat[0].legend(frameon=False, fontsize=7)
+    fig.supylabel(ylabel, fontsize=9)
+    fig.suptitle(title, x=0.01, ha="left")
+    fig.autofmt_xdate()
+    return _png(fig)

@@ -25,10 +25,10 @@ PAGES = (
     "budget.html",
     "forecast.html",
 )
-# Charts a page must show on this world (alt text = section title; forecasts: one per category).
+# Charts a page must show on this world (alt text = section title).
 REQUIRED_CHARTS = {
     "budget.html": ("Response curves", "Recommended weekly spend per channel", "Scenarios"),
-    "forecast.html": ("Demand forecast: ", "Backtest against seasonal naive and ETS"),
+    "forecast.html": ("Demand forecast", "Backtest against seasonal naive and ETS"),
 }
 
 

@@ -403,16 +403,6 @@ def budget_page(con: duckdb.DuckDBPyConnection, models_dir: Path, page: Page) ->
     )
 
 
-FORECAST_TITLE = "Demand forecast"
-FORECAST_TEXT = (
-    "Daily sales per category for the coming days: the global LightGBM forecast (line) with its "
-    "80 % interval (band), after the last eight weeks of actual sales (dots). Dates are "
-    "business days in Korea (KST)."
-)
-HISTORY_DAYS = 56  # eight weeks of actuals before the forecast: the weekday pattern shows
-MEASURES = ("orders", "units", "revenue_krw")  # gold.daily_category_sales columns a forecast reads
-
-
 @_page_or_missing(
     "forecast.html",
     "Demand forecast",
@@ -422,54 +412,26 @@ MEASURES = ("orders", "units", "revenue_krw")  # gold.daily_category_sales colum
 def forecast_page(con: duckdb.DuckDBPyConnection, models_dir: Path, page: Page) -> None:
     from dagster_project.lib.forecast.backtest import summarize
     from dagster_project.lib.forecast.dips import DIP_THRESHOLD, demand_dips
+    from dagster_project.lib.forecast.report import forecast_chart
 
     ahead = con.sql("select * from gold.demand_forecast order by series, date").pl()
     measure = ahead["measure"][0] if ahead.height else "revenue_krw"
-    if measure not in MEASURES:
-        raise ValueError(f"gold.demand_forecast: measure {measure!r} is not one of {MEASURES}")
-    history = (
-        con.sql(
-            f"select series, date, {measure} as actual from gold.daily_category_sales"
-            f" where date > (select max(date) from gold.daily_category_sales)"
-            f" - interval {HISTORY_DAYS} day"
-        ).pl()
-        if has_table(con, "gold.daily_category_sales")
-        else pl.DataFrame(schema={"series": pl.String, "date": pl.Date, "actual": pl.Float64})
-    )
     page.figures = [
         ("series", str(ahead["series"].n_unique())),
         ("forecast from", str(ahead["date"].min())),
     ]
-    unit = "KRW" if measure.endswith("_krw") else measure
-    for i, series in enumerate(ahead["series"].unique().sort().to_list()):
-        rows = pl.concat(
-            [
-                history.filter(pl.col("series") == series).with_columns(
-                    pl.col("actual").cast(pl.Float64)
-                ),
-                ahead.filter(pl.col("series") == series).select(
-                    "series", "date", "forecast", "forecast_low", "forecast_high"
-                ),
-            ],
-            how="diagonal_relaxed",
-        ).sort("date")
-        title = f"{FORECAST_TITLE}: {series}"
-        page.sections.append(
-            Section(
-                title,
-                FORECAST_TEXT if i == 0 else "",
-                charts.line_with_band(
-                    rows,
-                    "date",
-                    "forecast",
-                    "forecast_low",
-                    "forecast_high",
-                    title,
-                    f"daily {measure.removesuffix('_krw')} ({unit})",
-                    actual="actual",
-                ),
-            )
-        )
+    title = "Demand forecast"
+    text = (
+        "Daily sales per category for the coming days: the global LightGBM forecast (line) with "
+        "its 80 % interval (band), after the last eight weeks of actual sales (dots). Dates are "
+        "business days in Korea (KST)."
+    )
+    if not (ahead.height and has_table(con, "gold.daily_category_sales")):
+        missing = "no forecast rows, or gold.daily_category_sales is not in the warehouse"
+        page.sections.append(Section(title, text, missing=missing))
+    else:
+        daily = con.sql("select * from gold.daily_category_sales").pl()
+        page.sections.append(Section(title, text, forecast_chart(daily, ahead, measure)))
     title = "Backtest against seasonal naive and ETS"
     text = (
         "Rolling-origin backtest over the last weeks of history: every day an origin, each "
