@@ -198,18 +198,7 @@ def intervals(
     return _png(fig)
 
 
-def line_with_band(
-    frame: pl.DataFrame,
-    x: str,
-    y: str,
-    low: str,
-    high: str,
-    title: str,
-    ylabel: str,
-    actual: str | None = None,
-) -> bytes:
-    """A line (e.g. a forecast) with its interval as a band, and the actual values as dots."""
-    fig, ax = _figure(3.5)
+def _band(ax, frame: pl.DataFrame, x, y, low, high, actual: str | None, dot: float = 6) -> None:
     ax.grid(axis="y", alpha=0.3)
     xs = frame[x].to_list()
     ax.fill_between(
@@ -222,13 +211,9 @@ def line_with_band(
     )
     ax.plot(xs, frame[y].cast(pl.Float64).to_numpy(), color=PALETTE[0], label=y)
     if actual:
-        ax.plot(xs, frame[actual].cast(pl.Float64).to_numpy(), ".", color="black", label=actual)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, loc="left")
+        values = frame[actual].cast(pl.Float64).to_numpy()
+        ax.plot(xs, values, ".", color="black", markersize=dot, label=actual)
     _thousands(ax, "y")
-    fig.autofmt_xdate()
-    ax.legend(frameon=False)
-    return _png(fig)
 
 
 def band_grid(
@@ -243,8 +228,9 @@ def band_grid(
     actual: str | None = None,
     per_row: int = 2,
 ) -> bytes:
-    """Small multiples of line_with_band: one panel per value of `facet` (e.g. a forecast per
-    category), each with its own y range, in `per_row` columns."""
+    """Small multiples: one panel per value of `facet` (e.g. a forecast per category), each a
+    line with its interval as a band and the actual values as dots, with its own y range, in
+    `per_row` columns."""
     import math
 
     import matplotlib
@@ -259,25 +245,10 @@ def band_grid(
         rows, cols, figsize=(WIDTH_IN, 2.3 * rows + 0.6), dpi=DPI, squeeze=False, sharex=True
     )
     for ax, name in zip(axes.flat, panels, strict=False):
-        part = frame.filter(pl.col(facet) == name).sort(x)
-        xs = part[x].to_list()
-        ax.fill_between(
-            xs,
-            part[low].cast(pl.Float64).to_numpy(),
-            part[high].cast(pl.Float64).to_numpy(),
-            color=PALETTE[0],
-            alpha=0.2,
-            label="interval",
-        )
-        ax.plot(xs, part[y].cast(pl.Float64).to_numpy(), color=PALETTE[0], label=y)
-        if actual:
-            values = part[actual].cast(pl.Float64).to_numpy()
-            ax.plot(xs, values, ".", color="black", markersize=3, label=actual)
+        _band(ax, frame.filter(pl.col(facet) == name).sort(x), x, y, low, high, actual, dot=3)
         ax.set_title(str(name), loc="left", fontsize=9)
         ax.spines[["top", "right"]].set_visible(False)
-        ax.grid(axis="y", alpha=0.3)
         ax.tick_params(labelsize=7)
-        _thousands(ax, "y")
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     axes.flat[0].legend(frameon=False, fontsize=7)
