@@ -156,7 +156,9 @@ def test_orders_only_export_materializes_end_to_end(tmp_path: Path, monkeypatch)
     from typer.testing import CliRunner
 
     from dagster_project.cli import app
+    from dagster_project.lib.warehouse import publish_read_copy
 
+    publish_read_copy(tmp_path / "warehouse.duckdb")  # as `mopt materialize` does after a run
     out = tmp_path / "report_cli"
     cli = CliRunner().invoke(app, ["report", "--out", str(out)])
     assert cli.exit_code == 0, cli.output
