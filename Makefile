@@ -13,7 +13,10 @@ $(UV):
 	python3 -m venv .tools && .tools/bin/pip install --quiet uv
 
 install: $(UV)
-	$(UV) sync --frozen
+	@# Bytecode compiled at install: where PYTHONDONTWRITEBYTECODE is set (sandboxes, CI images)
+	@# nothing is cached at import, and every definitions load compiled ~800 modules again (+1.8 s).
+	$(UV) sync --frozen --compile-bytecode
+	$(CURDIR)/.venv/bin/python -m compileall -q dagster_project
 	@# Parsed with the warehouse path runs will use: a changed profile costs dbt a full re-parse.
 	cd dbt && export MOPT_DUCKDB_PATH=$${MOPT_DUCKDB_PATH:-$${MOPT_DATA_DIR:-$(CURDIR)/data}/warehouse.duckdb} && \
 		$(CURDIR)/.venv/bin/dbt parse --profiles-dir . --quiet && \

@@ -150,3 +150,21 @@ def test_orders_only_export_materializes_end_to_end(tmp_path: Path, monkeypatch)
             "select count(distinct customer_id) from gold.feat_customer__daily"
         ).fetchone()[0]
     assert customers == orders["customer_id"].n_unique()
+
+    # The marketing report on orders alone: every page is written, and the pages whose data an
+    # orders-only export cannot have say so; `mopt report` writes the same pages.
+    from typer.testing import CliRunner
+
+    from dagster_project.cli import app
+    from dagster_project.lib.warehouse import publish_read_copy
+
+    publish_read_copy(tmp_path / "warehouse.duckdb")  # as `mopt materialize` does after a run
+    out = tmp_path / "report_cli"
+    cli = CliRunner().invoke(app, ["report", "--out", str(out)])
+    assert cli.exit_code == 0, cli.output
+    for report in (tmp_path / "report", out):
+        budget = (report / "budget.html").read_text()
+        assert "Not available: gold.response_curves is not in the warehouse" in budget
+        forecast = (report / "forecast.html").read_text()
+        assert 'alt="Demand forecast"' in forecast, "orders-only: the one total series"
+        assert {p.name for p in report.glob("*.html")} >= {"budget.html", "forecast.html"}

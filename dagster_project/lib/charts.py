@@ -45,10 +45,15 @@ def _png(fig) -> bytes:
     return buffer.getvalue()
 
 
+def _tick(v: float) -> str:
+    """Thousands separators; small values (ROAS, MASE) keep up to two decimals."""
+    return f"{v:,.0f}" if abs(v) >= 100 or v == int(v) else f"{v:.2f}".rstrip("0").rstrip(".")
+
+
 def _thousands(ax, axis: str = "x") -> None:
     from matplotlib.ticker import FuncFormatter
 
-    fmt = FuncFormatter(lambda v, _: f"{v:,.0f}")
+    fmt = FuncFormatter(lambda v, _: _tick(v))
     (ax.xaxis if axis == "x" else ax.yaxis).set_major_formatter(fmt)
 
 
@@ -193,18 +198,7 @@ def intervals(
     return _png(fig)
 
 
-def line_with_band(
-    frame: pl.DataFrame,
-    x: str,
-    y: str,
-    low: str,
-    high: str,
-    title: str,
-    ylabel: str,
-    actual: str | None = None,
-) -> bytes:
-    """A line (e.g. a forecast) with its interval as a band, and the actual values as dots."""
-    fig, ax = _figure(3.5)
+def _band(ax, frame: pl.DataFrame, x, y, low, high, actual: str | None, dot: float = 6) -> None:
     ax.grid(axis="y", alpha=0.3)
     xs = frame[x].to_list()
     ax.fill_between(
@@ -217,10 +211,48 @@ def line_with_band(
     )
     ax.plot(xs, frame[y].cast(pl.Float64).to_numpy(), color=PALETTE[0], label=y)
     if actual:
-        ax.plot(xs, frame[actual].cast(pl.Float64).to_numpy(), ".", color="black", label=actual)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, loc="left")
+        values = frame[actual].cast(pl.Float64).to_numpy()
+        ax.plot(xs, values, ".", color="black", markersize=dot, label=actual)
     _thousands(ax, "y")
+
+
+def band_grid(
+    frame: pl.DataFrame,
+    facet: str,
+    x: str,
+    y: str,
+    low: str,
+    high: str,
+    title: str,
+    ylabel: str,
+    actual: str | None = None,
+    per_row: int = 2,
+) -> bytes:
+    """Small multiples: one panel per value of `facet` (e.g. a forecast per category), each a
+    line with its interval as a band and the actual values as dots, with its own y range, in
+    `per_row` columns."""
+    import math
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = frame[facet].unique().sort().to_list()
+    cols = max(1, min(per_row, len(panels)))
+    rows = max(1, math.ceil(len(panels) / cols))
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(WIDTH_IN, 2.3 * rows + 0.6), dpi=DPI, squeeze=False, sharex=True
+    )
+    for ax, name in zip(axes.flat, panels, strict=False):
+        _band(ax, frame.filter(pl.col(facet) == name).sort(x), x, y, low, high, actual, dot=3)
+        ax.set_title(str(name), loc="left", fontsize=9)
+        ax.spines[["top", "right"]].set_visible(False)
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    axes.flat[0].legend(frameon=False, fontsize=7)
+    fig.supylabel(ylabel, fontsize=9)
+    fig.suptitle(title, x=0.01, ha="left")
     fig.autofmt_xdate()
-    ax.legend(frameon=False)
     return _png(fig)

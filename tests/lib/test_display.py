@@ -81,3 +81,18 @@ def test_charts_are_png_images_700_px_wide_and_embed_as_markdown() -> None:
         width, height = _png_size(png)
         assert width == charts.WIDTH_IN * charts.DPI and height >= 200
     assert md.chart(pngs[0], "t").value.startswith("![t](data:image/png;base64,iVBOR")
+
+
+def test_axis_ticks_keep_the_decimals_small_values_need() -> None:
+    # MASE and ROAS axes run from 0 to 2 or 3: whole-number ticks read "0 0 0 1 1 1 2".
+    ticks = [0.0, 0.25, 0.5, 1.0, 1.75, 2.0, 150.0, 1234567.8]
+    assert [charts._tick(v) for v in ticks] == [
+        "0",
+        "0.25",
+        "0.5",
+        "1",
+        "1.75",
+        "2",
+        "150",
+        "1,234,568",
+    ]

@@ -1,7 +1,7 @@
 """The marketing report in a real headless browser (Debian's chromium and chromium-driver,
-driven by selenium): on a tiny world materialized through the Definitions, every page loads,
-every chart image decodes, the console has no errors; a screenshot of each page is saved under
-test-output/report/ (kept as the test's output)."""
+driven by selenium): on a tiny world materialized through the Definitions, every page loads
+(budget and forecast included), every chart image decodes, the console has no errors; a
+screenshot of each page is saved under test-output/report/ (kept as the test's output)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,20 @@ from dagster_project.lib.simulate import WorldConfig, simulate, write_world
 
 pytestmark = pytest.mark.slow
 SCREENSHOTS = REPO_ROOT / "test-output" / "report"
-PAGES = ("index.html", "attribution.html", "uplift.html", "models.html", "segments.html")
+PAGES = (
+    "index.html",
+    "attribution.html",
+    "uplift.html",
+    "models.html",
+    "segments.html",
+    "budget.html",
+    "forecast.html",
+)
+# Charts a page must show on this world (alt text = section title).
+REQUIRED_CHARTS = {
+    "budget.html": ("Response curves", "Recommended weekly spend per channel", "Scenarios"),
+    "forecast.html": ("Demand forecast", "Backtest against seasonal naive and ETS"),
+}
 
 
 def _browser_paths() -> tuple[str, str]:
@@ -44,7 +57,11 @@ def report_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
         job = defs().resolve_implicit_global_asset_job_def()
         with dg.DagsterInstance.ephemeral() as instance:
-            result = job.execute_in_process(instance=instance, raise_on_error=False)
+            # 119 days of sales: a 28-day backtest fits (the asset's default 84 needs 169 days).
+            config = {"ops": {"gold__demand_forecast": {"config": {"backtest_days": 28}}}}
+            result = job.execute_in_process(
+                instance=instance, run_config=config, raise_on_error=False
+            )
     assert "gold/marketing_report" in {
         e.asset_key.to_user_string() for e in result.get_asset_materialization_events()
     }
@@ -83,6 +100,9 @@ def test_report_page_loads_and_every_chart_renders(report_dir, browser, page) ->
     assert images, f"{page}: no chart"
     for img in images:
         assert img["complete"] and img["width"] >= 300 and img["height"] >= 150, (page, img)
+    alts = [img["alt"] for img in images]
+    for required in REQUIRED_CHARTS.get(page, ()):
+        assert any(alt.startswith(required) for alt in alts), (page, required, alts)
     missing = browser.find_elements("css selector", "section .note")
     assert len(missing) < len(browser.find_elements("css selector", "section")), page
     errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]

@@ -82,7 +82,7 @@ def demand_forecast(
     from dagster_project.lib.forecast.backtest import forecast_ahead, model_calendar, run_backtest
     from dagster_project.lib.forecast.calendar import holiday_calendar
     from dagster_project.lib.forecast.models import ForecastParams
-    from dagster_project.lib.forecast.report import backtest_markdown
+    from dagster_project.lib.forecast.report import backtest_markdown, forecast_chart
 
     with warehouse.connect(read_only=True) as con:
         daily = con.sql("select * from gold.daily_category_sales").pl()
@@ -123,6 +123,9 @@ def demand_forecast(
             "dagster/row_count": ahead.height,
             "measure": config.measure,
             "first_forecast_date": str(ahead["date"].min()),
+            "forecast_chart": md.chart(
+                forecast_chart(daily, ahead, config.measure), "Demand forecast per category"
+            ),
             **metadata,
         }
     )

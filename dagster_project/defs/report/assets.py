@@ -4,6 +4,8 @@ decision assets, under <data dir>/report (the same pages `mopt report --out DIR`
 import dagster as dg
 
 from dagster_project.defs.attribution.assets import CREDIT_KEY, ROAS_KEY
+from dagster_project.defs.budget.assets import CURVES_KEY, PLAN_KEY
+from dagster_project.defs.forecast.assets import DIPS_KEY, FORECAST_KEY
 from dagster_project.defs.models.assets import LTV_KEY, PURCHASE_KEY, models_dir
 from dagster_project.defs.resources import Warehouse
 from dagster_project.defs.segments.assets import SEGMENTS_KEY
@@ -16,12 +18,16 @@ from dagster_project.lib.settings import Settings
     group_name="gold",
     kinds={"html"},
     pool="duckdb",
-    deps=[CREDIT_KEY, ROAS_KEY, REPORT_KEY, SEGMENTS_KEY, PURCHASE_KEY, LTV_KEY],
+    deps=[
+        *(CREDIT_KEY, ROAS_KEY, REPORT_KEY, SEGMENTS_KEY, PURCHASE_KEY, LTV_KEY),
+        *(CURVES_KEY, PLAN_KEY, FORECAST_KEY, DIPS_KEY),
+    ],
 )
 def marketing_report(warehouse: Warehouse) -> dg.MaterializeResult:
     """The marketing report a team sends around: one static HTML page per area (attribution and
-    ROAS, campaign uplift, purchase and value models, segments) with its charts inline and a
-    short explanation of each, plus an overview page. Areas whose tables are missing say so."""
+    ROAS, campaign uplift, purchase and value models, segments, budget plan, demand forecast)
+    with its charts inline and a short explanation of each, plus an overview page. Areas whose
+    tables are missing say so."""
     from dagster_project.lib.report.build import write_report
 
     out = Settings.from_env().data_dir / "report"

@@ -4,7 +4,6 @@ held-out evaluation and scores."""
 from collections.abc import Iterator
 
 import dagster as dg
-import numpy as np
 import polars as pl
 
 from dagster_project.defs import metadata as md
@@ -15,32 +14,6 @@ REPORT_KEY = dg.AssetKey(["gold", "campaign_uplift"])
 SCORES_KEY = dg.AssetKey(["gold", "coupon_uplift_scores"])
 EVALUATION_KEY = dg.AssetKey(["gold", "coupon_uplift_evaluation"])
 COMPLETE_CHECK = "every_measurable_campaign_reported"
-# Conversion columns are rates (shares of customers); the rest of the report are counts.
-RATE_COLUMNS = [
-    "conversion_treatment",
-    "conversion_holdout",
-    "conversion_diff",
-    "conversion_sim_low",
-    "conversion_sim_high",
-    "mde",
-    "conversion_diff_shrunk",
-]
-REPORT_COLUMNS = [
-    "campaign_id",
-    "channel",
-    "objective",
-    "n_treatment",
-    "n_holdout",
-    "conversion_treatment",
-    "conversion_holdout",
-    "conversion_diff",
-    "conversion_sim_low",
-    "conversion_sim_high",
-    "verdict",
-    "mde",
-    "holdout_needed",
-    "conversion_diff_shrunk",
-]
 
 
 class UpliftReportConfig(dg.Config):
@@ -61,6 +34,8 @@ def _write(con, name: str, frame: pl.DataFrame) -> None:
 
 
 def _table(frame: pl.DataFrame) -> dg.MetadataValue:
+    from dagster_project.lib.uplift.measure import RATE_COLUMNS
+
     return md.table(frame, rates=[c for c in RATE_COLUMNS if c in frame.columns])
 
 
@@ -125,9 +100,9 @@ def campaign_uplift(
         "incremental_conversions": float(
             report.filter(pl.col("verdict") == "effective")["incremental_conversions"].sum()
         ),
-        "report": _table(report.select(REPORT_COLUMNS)),
+        "report": _table(report.select(measure.REPORT_COLUMNS)),
         "pooled": _table(groups) if groups.height else "none",
-        "campaigns_to_stop": _table(stop.select(REPORT_COLUMNS)) if stop.height else "none",
+        "campaigns_to_stop": _table(stop.select(measure.REPORT_COLUMNS)) if stop.height else "none",
     }
     if report.height:
         metadata["uplift_intervals_chart"] = md.chart(
@@ -255,6 +230,8 @@ def coupon_uplift_scores(
     except ValueError as e:  # e.g. an arm without a single conversion in a small world
         yield from no_model(str(e), skipped=str(e))
         return
+    import numpy as np
+
     summary = evaluation.summary
     qini = dict(zip(summary["strategy"], summary["qini"], strict=True))
     random_p95 = float(np.percentile(evaluation.random_qinis, 95))

@@ -4,6 +4,7 @@ one file per channel and one overview grid."""
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -13,9 +14,15 @@ matplotlib.use("Agg")  # files only: no display on servers or in Dagster runs
 
 import matplotlib.pyplot as plt  # noqa: E402
 import polars as pl  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
-KRW_MILLIONS = FuncFormatter(lambda v, _: f"{v / 1e6:,.0f}M" if abs(v) >= 1e6 else f"{v:,.0f}")
+
+def short_krw(v: float) -> str:
+    """1,234,567 -> '1.2M'; under a million in full: '20,566'."""
+    return f"{v / 1e6:,.1f}M" if abs(v) >= 1e6 else f"{v:,.0f}"
+
+
+KRW_MILLIONS = FuncFormatter(lambda v, _: short_krw(v))
 
 
 def _draw(ax, curve: pl.DataFrame, current: float, recommended: float | None, title: str):
@@ -28,15 +35,41 @@ def _draw(ax, curve: pl.DataFrame, current: float, recommended: float | None, ti
         label="90 % interval",
     )
     ax.plot(x, curve["revenue"].to_numpy(), label="fitted curve")
-    ax.axvline(current, color="grey", linestyle="--", label=f"current {current / 1e6:,.1f}M")
+    ax.axvline(current, color="grey", linestyle="--", label=f"current {short_krw(current)}")
     if recommended is not None:
-        ax.axvline(recommended, color="tab:green", label=f"recommended {recommended / 1e6:,.1f}M")
+        ax.axvline(recommended, color="tab:green", label=f"recommended {short_krw(recommended)}")
     ax.set_title(title)
     ax.set_xlabel("weekly spend (KRW)")
     ax.set_ylabel("incremental revenue / week (KRW)")
     ax.xaxis.set_major_formatter(KRW_MILLIONS)
+    ax.xaxis.set_major_locator(MaxNLocator(4))  # full-won labels of 6+ digits overlap at 5+
     ax.yaxis.set_major_formatter(KRW_MILLIONS)
     ax.legend(fontsize=7, loc="lower right")
+
+
+def overview_png(
+    table: pl.DataFrame,
+    current: dict[str, float],
+    recommended: dict[str, float] | None,
+    dpi: int = 90,
+    per_row: int = 4,
+) -> bytes:
+    """Every channel's curve in one grid (`per_row` to a row), as PNG bytes (asset pages,
+    report)."""
+    channels = sorted(table["channel"].unique().to_list())
+    cols = min(per_row, len(channels))
+    rows = math.ceil(len(channels) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), squeeze=False)
+    for ax, ch in zip(axes.flat, channels, strict=False):
+        rec = None if recommended is None else recommended.get(ch)
+        _draw(ax, table.filter(pl.col("channel") == ch), current[ch], rec, ch)
+    for ax in list(axes.flat)[len(channels) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    plt.close(fig)
+    return buffer.getvalue()
 
 
 def curve_charts(
@@ -60,16 +93,6 @@ def curve_charts(
         paths[ch] = out_dir / f"response_curve_{ch}.png"
         fig.savefig(paths[ch], dpi=dpi)
         plt.close(fig)
-    cols = min(4, len(channels))
-    rows = math.ceil(len(channels) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.3 * rows), squeeze=False)
-    for ax, ch in zip(axes.flat, channels, strict=False):
-        rec = None if recommended is None else recommended.get(ch)
-        _draw(ax, table.filter(pl.col("channel") == ch), current[ch], rec, ch)
-    for ax in list(axes.flat)[len(channels) :]:
-        ax.axis("off")
-    fig.tight_layout()
     paths["all"] = out_dir / "response_curves.png"
-    fig.savefig(paths["all"], dpi=dpi)
-    plt.close(fig)
+    paths["all"].write_bytes(overview_png(table, current, recommended, dpi))
     return paths

@@ -44,27 +44,31 @@ class BacktestResult:
         return float(self.coverage.filter(pl.col("horizon") == 0)["coverage"][0])
 
     def summary(self) -> pl.DataFrame:
-        """Per method and horizon: mean MASE and WAPE over series, series where the method beats
-        seasonal naive on MASE."""
-        naive = self.metrics.filter(pl.col("method") == "seasonal_naive").select(
-            "series", "horizon", pl.col("mase").alias("naive_mase")
+        return summarize(self.metrics)
+
+
+def summarize(metrics: pl.DataFrame) -> pl.DataFrame:
+    """Per method and horizon of backtest metrics (gold.demand_forecast_backtest rows): mean
+    MASE and WAPE over series, series where the method beats seasonal naive on MASE."""
+    naive = metrics.filter(pl.col("method") == "seasonal_naive").select(
+        "series", "horizon", pl.col("mase").alias("naive_mase")
+    )
+    return (
+        metrics.join(naive, on=["series", "horizon"])
+        .group_by("method", "horizon")
+        .agg(
+            pl.col("mase").mean(),
+            pl.col("wape").mean(),
+            (pl.col("mase") < pl.col("naive_mase")).sum().alias("series_beating_naive"),
+            pl.len().alias("series"),
         )
-        return (
-            self.metrics.join(naive, on=["series", "horizon"])
-            .group_by("method", "horizon")
-            .agg(
-                pl.col("mase").mean(),
-                pl.col("wape").mean(),
-                (pl.col("mase") < pl.col("naive_mase")).sum().alias("series_beating_naive"),
-                pl.len().alias("series"),
-            )
-            .sort(
-                "horizon",
-                pl.col("method").replace_strict(
-                    {m: i for i, m in enumerate(METHODS)}, return_dtype=pl.Int8
-                ),
-            )
+        .sort(
+            "horizon",
+            pl.col("method").replace_strict(
+                {m: i for i, m in enumerate(METHODS)}, return_dtype=pl.Int8
+            ),
         )
+    )
 
 
 def model_calendar(

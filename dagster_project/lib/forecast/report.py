@@ -1,8 +1,45 @@
-"""Markdown tables of a forecast backtest (CLI output, docs, asset metadata)."""
+"""Markdown tables of a forecast backtest (CLI output, docs, asset metadata), and the chart of
+the forecast after the recent actuals (asset page and the HTML report)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import polars as pl
+
 from dagster_project.lib.forecast.backtest import BacktestResult
+
+HISTORY_DAYS = 56  # eight weeks of actuals before the forecast: the weekday pattern shows
+
+
+def forecast_chart(
+    daily: pl.DataFrame, ahead: pl.DataFrame, measure: str, history_days: int = HISTORY_DAYS
+) -> bytes:
+    """One panel per series: the last `history_days` of actual daily `measure` (dots, from
+    gold.daily_category_sales rows) and the forecast with its interval band (forecast_ahead
+    rows)."""
+    from dagster_project.lib import charts
+
+    start = daily["date"].max() - timedelta(days=history_days - 1)
+    history = daily.filter(pl.col("date") >= start).select(
+        "series", "date", pl.col(measure).cast(pl.Float64).alias("actual")
+    )
+    rows = pl.concat(
+        [history, ahead.select("series", "date", "forecast", "forecast_low", "forecast_high")],
+        how="diagonal_relaxed",
+    )
+    unit = "KRW" if measure.endswith("_krw") else measure
+    return charts.band_grid(
+        rows,
+        "series",
+        "date",
+        "forecast",
+        "forecast_low",
+        "forecast_high",
+        "Demand forecast with its 80 % interval, after the last weeks' actual sales",
+        f"daily {measure.removesuffix('_krw')} ({unit})",
+        actual="actual",
+    )
 
 
 def backtest_markdown(result: BacktestResult) -> str:

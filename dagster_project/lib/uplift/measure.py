@@ -35,6 +35,33 @@ METRICS = {"conversion": "is_converted", "revenue": "revenue_krw"}
 VERDICTS = ("effective", "harmful", "no_effect", "inconclusive")
 STOP_VERDICTS = ("harmful", "no_effect")
 SHRUNK_COLUMNS = ("conversion_diff_shrunk", "conversion_shrunk_low", "conversion_shrunk_high")
+# The report's columns as shown (asset metadata and the HTML report); the conversion columns are
+# rates (shares of customers), the rest counts.
+REPORT_COLUMNS = (
+    "campaign_id",
+    "channel",
+    "objective",
+    "n_treatment",
+    "n_holdout",
+    "conversion_treatment",
+    "conversion_holdout",
+    "conversion_diff",
+    "conversion_sim_low",
+    "conversion_sim_high",
+    "verdict",
+    "mde",
+    "holdout_needed",
+    "conversion_diff_shrunk",
+)
+RATE_COLUMNS = (
+    "conversion_treatment",
+    "conversion_holdout",
+    "conversion_diff",
+    "conversion_sim_low",
+    "conversion_sim_high",
+    "mde",
+    "conversion_diff_shrunk",
+)
 
 
 @dataclass(frozen=True)
