@@ -287,7 +287,7 @@ def write_html(p: CustomerProfile, path: Path, source: str) -> Path:
     import jinja2
     from markupsafe import Markup
 
-    from dagster_project.lib.report.build import _html_table
+    from dagster_project.lib.report.build import html_table
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent), autoescape=True)
     chart = spend_chart(p)
@@ -304,7 +304,7 @@ def write_html(p: CustomerProfile, path: Path, source: str) -> Path:
                 "title": b.title,
                 "pairs": b.pairs,
                 "plays": b.plays,
-                "table": Markup(_html_table(b.table, b.rates)) if b.table is not None else None,
+                "table": Markup(html_table(b.table, b.rates)) if b.table is not None else None,
                 "note": b.note,
             }
             for b in blocks(p)

@@ -501,7 +501,7 @@ AREAS: tuple[Callable[[duckdb.DuckDBPyConnection, Path], Page], ...] = (
 )
 
 
-def _html_table(frame: pl.DataFrame, rates: tuple[str, ...], money: tuple[str, ...]) -> str:
+def html_table(frame: pl.DataFrame, rates: tuple[str, ...], money: tuple[str, ...]) -> str:
     from markupsafe import escape
 
     shown = display.formatted(frame.head(60), money_columns=money, rate_columns=rates)
@@ -548,7 +548,7 @@ def write_report(
                     "text": s.text,
                     "chart": base64.b64encode(s.chart).decode() if s.chart else None,
                     "table": (
-                        Markup(_html_table(s.table, s.rates, s.money))
+                        Markup(html_table(s.table, s.rates, s.money))
                         if s.table is not None
                         else None
                     ),
