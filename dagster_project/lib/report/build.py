@@ -501,7 +501,10 @@ AREAS: tuple[Callable[[duckdb.DuckDBPyConnection, Path], Page], ...] = (
 )
 
 
-def html_table(frame: pl.DataFrame, rates: tuple[str, ...], money: tuple[str, ...]) -> str:
+def html_table(
+    frame: pl.DataFrame, rates: tuple[str, ...] = (), money: tuple[str, ...] = ()
+) -> str:
+    """The first 60 rows as an HTML table, formatted for display (`_krw` columns as money)."""
     from markupsafe import escape
 
     shown = display.formatted(frame.head(60), money_columns=money, rate_columns=rates)
