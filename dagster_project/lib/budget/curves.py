@@ -542,3 +542,49 @@ def warehouse_inputs(con) -> WarehouseInputs:
             " needs touches and both converting and non-converting journeys"
         )
     return WarehouseInputs(weekly, channels, without, reason)
+
+
+# Per campaign: the business weeks with spend and how much the spend varies across them.
+CAMPAIGN_SPEND_SQL = """
+with weekly as (
+    select channel, campaign_id, cast(date_trunc('week', activity_date) as date) as week_start,
+        cast(sum(spend_krw) as double) as spend,
+    from gold.fct_conversion_tracking
+    where campaign_id is not null
+    group by channel, campaign_id, week_start
+    having sum(spend_krw) > 0
+)
+select channel, campaign_id, count(*) as weeks_with_spend,
+    coalesce(stddev_samp(spend) / avg(spend), 0.0) as spend_cv,
+from weekly
+group by channel, campaign_id
+order by channel, campaign_id
+"""
+# A campaign's own curve needs as many weeks as a channel's, with spend that varies.
+MIN_CAMPAIGN_CV = 0.2
+
+
+def campaign_coverage(con, fitted_channels: list[str]) -> pl.DataFrame:
+    """One row per campaign with spend: its weeks with spend, the variation of its weekly spend
+    and the curve the plan uses for it. Campaign curves need MIN_WEEKS weeks of spend varying by
+    at least MIN_CAMPAIGN_CV and a weekly incremental credit per campaign; the attribution's
+    weekly credit (gold.attribution_credit_weekly) is per channel, so today every campaign uses
+    its channel's curve, and `curve` says why (or that the channel has no curve either)."""
+    rows = con.sql(CAMPAIGN_SPEND_SQL).pl()
+    enough = (pl.col("weeks_with_spend") >= MIN_WEEKS) & (pl.col("spend_cv") >= MIN_CAMPAIGN_CV)
+    return rows.with_columns(
+        curve=pl.when(~pl.col("channel").is_in(fitted_channels))
+        .then(pl.lit("none: the channel has no curve"))
+        .when(enough)
+        .then(pl.lit("channel (enough weeks, but the weekly credit is per channel)"))
+        .otherwise(
+            pl.format(
+                "channel ({} week(s) with spend, spend cv {}; a campaign curve needs {} weeks"
+                " varying by {})",
+                "weeks_with_spend",
+                pl.col("spend_cv").round(2),
+                pl.lit(MIN_WEEKS),
+                pl.lit(MIN_CAMPAIGN_CV),
+            )
+        )
+    )
