@@ -103,3 +103,31 @@ def test_world_truth_is_read_per_week_on_the_same_spend_series(world) -> None:
     assert check.height == 8
     assert check["orders_error"].abs().max() < 0.20, check
     assert (check["true_orders"] < check["fitted_orders"] * 2).all()
+
+
+def test_campaign_coverage_says_why_a_campaign_uses_its_channel_curve() -> None:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("create schema gold")
+    # C1: 14 weeks of varying spend; C2: 3 weeks; C3: a channel without a curve.
+    con.execute(
+        """create table gold.fct_conversion_tracking as
+        select 'search_ads' as channel, 'C1' as campaign_id,
+            date '2025-01-06' + to_days(7 * w) as activity_date,
+            1000.0 + 500 * (w % 3) as spend_krw
+        from range(14) t(w)
+        union all select 'social', 'C2', date '2025-01-06' + to_days(7 * w), 800.0
+        from range(3) t(w)
+        union all select 'display', 'C3', date '2025-01-06', 100.0"""
+    )
+    out = curves.campaign_coverage(con, ["search_ads", "social"])
+    why = dict(zip(out["campaign_id"], out["curve"], strict=True))
+    assert dict(zip(out["campaign_id"], out["weeks_with_spend"], strict=True)) == {
+        "C1": 14,
+        "C2": 3,
+        "C3": 1,
+    }
+    assert why["C1"] == "channel (enough weeks, but the weekly credit is per channel)"
+    assert why["C2"].startswith("channel (3 week(s) with spend, spend cv 0.0;")
+    assert why["C3"] == "none: the channel has no curve"
