@@ -90,6 +90,8 @@ def response_curves(context: dg.AssetExecutionContext, warehouse: Warehouse):
     if inputs.reason:
         return _skip(context, warehouse, CURVE_TABLES, inputs.reason, inputs)
     rc = curves.fit_curves(inputs.weekly)
+    with warehouse.connect(read_only=True) as con:
+        campaigns = curves.campaign_coverage(con, rc.channels)
     if not rc.curves:
         reason = "no channel could be fitted: " + "; ".join(
             f"{ch}: {why}" for ch, why in rc.skipped.items()
@@ -110,6 +112,8 @@ def response_curves(context: dg.AssetExecutionContext, warehouse: Warehouse):
         "channels_without_journeys": ", ".join(inputs.without_journeys) or "none",
         "channels_not_fitted": ", ".join(f"{k} ({v})" for k, v in rc.skipped.items()) or "none",
         "params": md.table(_rounded(params, 3)),
+        "campaign_curves": md.table(_rounded(campaigns, 2)) if campaigns.height else "none",
+        "campaigns_on_channel_curve": int(campaigns["curve"].str.starts_with("channel").sum()),
         "curves": md.chart(charts["all"].read_bytes(), "response curves"),
         "charts_dir": dg.MetadataValue.path(str(charts["all"].parent)),
     }

@@ -71,6 +71,8 @@ class ChannelCurve:
     history: np.ndarray  # the last ADSTOCK_WEEKS weeks of spend, oldest first
     weeks: int
     r2: float
+    # The whole weekly spend series fitted (oldest first): the truth check replays it.
+    spend_series: np.ndarray | None = None
 
     def params(self, theta: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """decay, half_saturation (KRW per week), shape, scale (orders per week at saturation),
@@ -189,6 +191,7 @@ def fit_channel(
         history=np.concatenate([np.full(ADSTOCK_WEEKS, spend[0]), spend])[-ADSTOCK_WEEKS:],
         weeks=int(spend.size),
         r2=1 - float(((orders - fitted) ** 2).sum()) / ss_tot if ss_tot > 0 else 0.0,
+        spend_series=spend,
     )
 
 
@@ -380,10 +383,71 @@ def params_against_truth(rc: ResponseCurves, raw_dir: Path) -> pl.DataFrame | No
     return fitted.join(truth, on="channel", how="left")
 
 
+def _ranked(out: pl.DataFrame) -> pl.DataFrame:
+    if out.is_empty():
+        return out
+    return out.with_columns(
+        fitted_rank=pl.col("fitted_marginal_roas").rank("ordinal", descending=True),
+        true_rank=pl.col("true_marginal_roas").rank("ordinal", descending=True),
+    )
+
+
+def replayed(c: ChannelCurve, scale: float) -> float:
+    """The fitted curve's mean incremental orders per week over its own fitted spend series
+    times `scale` (adstock and saturation week by week, as the data had it)."""
+    p = c.params()
+    a = adstock(c.spend_series * scale, p["decay"])
+    return float(_hill(a, p)[0].mean())
+
+
+def recovery_world(rc: ResponseCurves, truth: pl.DataFrame) -> pl.DataFrame:
+    """Against a simulated world's truth/response_curves (incremental orders and revenue over
+    the whole window with the channel's factual spend series x spend_scale, by re-simulation):
+    per fitted channel, the fitted curve replayed on the same series (`replayed`) against the
+    truth per week at scale 1 (the world's own spend), and the marginal ROAS of scaling the
+    channel's spend there (truth: central difference over scales 0.5 and 1.5; fitted: the
+    same scaling), with their ranks. Like with like: the truth's spend was flighted (weeks off,
+    weeks high), so it is not the steady-spend curve at the mean spend."""
+    rows = []
+    for ch in rc.channels:
+        t = truth.filter(pl.col("channel") == ch).sort("spend_scale")
+        c = rc.curves[ch]
+        if t.is_empty() or c.spend_series is None:
+            continue
+        at = {round(r["spend_scale"], 6): r for r in t.iter_rows(named=True)}
+        if not {0.5, 1.0, 1.5} <= set(at):
+            continue
+        weeks = at[1.0]["total_spend"] / at[1.0]["weekly_spend"] if at[1.0]["weekly_spend"] else 0
+        if weeks <= 0:
+            continue
+        mean_weekly = at[1.0]["weekly_spend"]
+        true_orders = at[1.0]["incremental_orders"] / weeks
+        true_mroas = (
+            (at[1.5]["incremental_revenue"] - at[0.5]["incremental_revenue"]) / weeks / mean_weekly
+        )
+        fitted = replayed(c, 1.0)
+        fitted_mroas = (replayed(c, 1.5) - replayed(c, 0.5)) * c.revenue_per_order / mean_weekly
+        rows.append(
+            {
+                "channel": ch,
+                "current_weekly_spend_krw": mean_weekly,
+                "fitted_orders": fitted,
+                "true_orders": true_orders,
+                "orders_error": fitted / true_orders - 1 if true_orders else float("nan"),
+                "fitted_marginal_roas": fitted_mroas,
+                "true_marginal_roas": true_mroas,
+            }
+        )
+    return _ranked(pl.DataFrame(rows))
+
+
 def recovery(rc: ResponseCurves, truth: pl.DataFrame) -> pl.DataFrame:
     """Per fitted channel: fitted and true incremental orders at the current weekly spend (the
     truth interpolated on its spend grid), their relative error, and the fitted and true marginal
-    ROAS there with their ranks (1 = highest)."""
+    ROAS there with their ranks (1 = highest). A simulated world's truth (it has spend_scale:
+    totals over its window) goes to `recovery_world`."""
+    if "spend_scale" in truth.columns:
+        return recovery_world(rc, truth)
     rows = []
     for ch in rc.channels:
         t = truth.filter(pl.col("channel") == ch).sort("weekly_spend")
@@ -407,13 +471,7 @@ def recovery(rc: ResponseCurves, truth: pl.DataFrame) -> pl.DataFrame:
                 "true_marginal_roas": float(np.interp(s, x, slope)),
             }
         )
-    out = pl.DataFrame(rows)
-    if out.is_empty():
-        return out
-    return out.with_columns(
-        fitted_rank=pl.col("fitted_marginal_roas").rank("ordinal", descending=True),
-        true_rank=pl.col("true_marginal_roas").rank("ordinal", descending=True),
-    )
+    return _ranked(pl.DataFrame(rows))
 
 
 # Weekly spend per channel (Monday of the business week), for the channels that had any.
@@ -484,3 +542,49 @@ def warehouse_inputs(con) -> WarehouseInputs:
             " needs touches and both converting and non-converting journeys"
         )
     return WarehouseInputs(weekly, channels, without, reason)
+
+
+# Per campaign: the business weeks with spend and how much the spend varies across them.
+CAMPAIGN_SPEND_SQL = """
+with weekly as (
+    select channel, campaign_id, cast(date_trunc('week', activity_date) as date) as week_start,
+        cast(sum(spend_krw) as double) as spend,
+    from gold.fct_conversion_tracking
+    where campaign_id is not null
+    group by channel, campaign_id, week_start
+    having sum(spend_krw) > 0
+)
+select channel, campaign_id, count(*) as weeks_with_spend,
+    coalesce(stddev_samp(spend) / avg(spend), 0.0) as spend_cv,
+from weekly
+group by channel, campaign_id
+order by channel, campaign_id
+"""
+# A campaign's own curve needs as many weeks as a channel's, with spend that varies.
+MIN_CAMPAIGN_CV = 0.2
+
+
+def campaign_coverage(con, fitted_channels: list[str]) -> pl.DataFrame:
+    """One row per campaign with spend: its weeks with spend, the variation of its weekly spend
+    and the curve the plan uses for it. Campaign curves need MIN_WEEKS weeks of spend varying by
+    at least MIN_CAMPAIGN_CV and a weekly incremental credit per campaign; the attribution's
+    weekly credit (gold.attribution_credit_weekly) is per channel, so today every campaign uses
+    its channel's curve, and `curve` says why (or that the channel has no curve either)."""
+    rows = con.sql(CAMPAIGN_SPEND_SQL).pl()
+    enough = (pl.col("weeks_with_spend") >= MIN_WEEKS) & (pl.col("spend_cv") >= MIN_CAMPAIGN_CV)
+    return rows.with_columns(
+        curve=pl.when(~pl.col("channel").is_in(fitted_channels))
+        .then(pl.lit("none: the channel has no curve"))
+        .when(enough)
+        .then(pl.lit("channel (enough weeks, but the weekly credit is per channel)"))
+        .otherwise(
+            pl.format(
+                "channel ({} week(s) with spend, spend cv {}; a campaign curve needs {} weeks"
+                " varying by {})",
+                "weeks_with_spend",
+                pl.col("spend_cv").round(2),
+                pl.lit(MIN_WEEKS),
+                pl.lit(MIN_CAMPAIGN_CV),
+            )
+        )
+    )

@@ -1,0 +1,305 @@
+"""The allocator judged in the policy lab on worlds it did not see (issue 13's bar).
+
+1. **Fit world** (seed A): simulate, land and `dbt build` it, run the platform's attribution
+   on the warehouse (the incrementality-aware model, calibrated by the randomized holdouts, as
+   `gold/attribution_credit` does), take its weekly credit against the weekly spend and fit the
+   response curves (as `gold/response_curves` does); the allocator splits the weekly budget
+   over the paid channels. Last-click ROAS per channel comes from the same attribution run.
+2. **Evaluation worlds** (seeds B, C, D; the same size, so the same KRW per customer): the lab
+   re-simulates one period of each under every plan on the same random numbers. A plan's
+   incremental revenue is against the same period with no paid spend (CRM as usual), so the
+   figure is what the paid budget bought.
+3. **Plans**, all for the same weekly budget (the world's reference spend, i.e. its mean
+   budget): the allocator's; (i) the current split (each channel at its reference spend: the
+   world's own average split); (ii) the split proportional to last-click ROAS; and the oracle,
+   found by searching the lab directly (`oracle_search`), within the allocator's bounds.
+
+The oracle search is a coordinate search over the channels' shares: from the current split,
+every move of `step` x the budget from one channel to another (within the bounds) is
+re-simulated in one lab run; the best move is taken while it raises the incremental revenue,
+then the step is halved, down to the last step. It sees each evaluation world's own draw of
+customers, which the allocator never does, so it is an upper bound of what a plan can earn
+there, noise included.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sysconfig
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from dagster_project.lib.budget import allocate, curves, lab
+from dagster_project.lib.simulate.params import PAID_CHANNELS, WorldConfig
+from dagster_project.lib.simulate.spend import WEEK_DAYS, reference_daily_spend
+
+PAID_OFF = "paid_off"
+DBT = str(Path(sysconfig.get_path("scripts")) / "dbt")
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    customers: int = 10_000  # of the fit world
+    # Of the evaluation worlds: larger than the fit world so that the oracle's search gains
+    # less from one draw of customers (with 10,000 the oracle of one seed earned 2-8 % less on
+    # the others). Plans are scaled by eval_customers / customers: the simulator's reference
+    # spend is per customer, so the same plan per customer is the same policy.
+    eval_customers: int = 40_000
+    fit_seed: int = 1
+    fit_days: int = 364  # 52 weeks of flighted spend to fit on
+    eval_seeds: tuple[int, ...] = (2, 3, 4)
+    eval_days: int = 182
+    period_days: int = 28  # the last weeks of each evaluation world
+    start_date: date = date(2024, 9, 2)  # a Monday: the world's weeks are business weeks
+    oracle_steps: tuple[float, ...] = (0.2, 0.1, 0.05, 0.025)
+    max_rounds: int = 30
+
+    def world(
+        self, seed: int, days: int, truth: bool = False, customers: int | None = None
+    ) -> WorldConfig:
+        return WorldConfig(
+            customers=customers or self.customers,
+            days=days,
+            seed=seed,
+            start_date=self.start_date,
+            counterfactuals=truth,
+            response_curves=truth,
+        )
+
+    @property
+    def period_start(self) -> date:
+        return self.start_date + timedelta(days=(self.eval_days - self.period_days) // 7 * 7)
+
+
+@dataclass
+class Fitted:
+    curves: curves.ResponseCurves  # paid channels only
+    weekly_budget: float
+    bounds: allocate.Bounds
+    allocator: dict[str, float]
+    current: dict[str, float]
+    last_click: dict[str, float]
+    last_click_roas: dict[str, float]
+    raw_dir: Path
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def build_warehouse(raw_dir: Path, duckdb_path: Path) -> None:
+    """Land every contract table of `raw_dir` and `dbt build` it into `duckdb_path` (its own
+    target, log and feature folders beside the file)."""
+    from dagster_project.lib.contract import tables
+    from dagster_project.lib.ingest import land_table
+    from dagster_project.lib.settings import DBT_PROJECT_DIR
+    from dagster_project.lib.warehouse import connect
+
+    duckdb_path.unlink(missing_ok=True)
+    with connect(duckdb_path) as con:
+        for name in tables():
+            land_table(con, raw_dir, name)
+    work = duckdb_path.with_suffix("")
+    features = work.with_name(work.name + "_features")
+    features.mkdir(parents=True, exist_ok=True)
+    run = subprocess.run(
+        [
+            DBT,
+            "build",
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(work.with_name(work.name + "_target")),
+            "--log-path",
+            str(work.with_name(work.name + "_logs")),
+        ],
+        cwd=DBT_PROJECT_DIR,
+        env={
+            **os.environ,
+            "MOPT_DUCKDB_PATH": str(duckdb_path),
+            "MOPT_FEATURES_DIR": str(features),
+        },
+        capture_output=True,
+        text=True,
+    )
+    if run.returncode:
+        raise RuntimeError(f"dbt build of {raw_dir} failed:\n{(run.stdout + run.stderr)[-3000:]}")
+
+
+def fit_world(cfg: CheckConfig, workdir: Path, say=print, reuse: bool = False) -> Fitted:
+    """Simulate the fit world, build its warehouse, attribute, fit the paid channels' curves and
+    plan the weekly budget (see the module docstring). `reuse`: keep a warehouse already built
+    in `workdir` (by an earlier run with the same config)."""
+    from dagster_project.lib.attribution.warehouse import attribute_warehouse
+    from dagster_project.lib.attribution.weekly import weekly_credit
+    from dagster_project.lib.simulate import simulate, write_world
+    from dagster_project.lib.warehouse import connect
+
+    raw, db = workdir / "raw", workdir / "warehouse.duckdb"
+    if not (reuse and db.exists()):
+        write_world(simulate(cfg.world(cfg.fit_seed, cfg.fit_days, truth=True)), raw)
+        say(f"fit world seed {cfg.fit_seed}: simulated")
+        build_warehouse(raw, db)
+        say("fit world: warehouse built")
+    with connect(db, read_only=True) as con:
+        jr, run = attribute_warehouse(con, markov_orders=(1,), timezone="Asia/Seoul")
+        spend = con.sql(curves.SPEND_SQL).pl()
+    if run.incrementality is None:
+        raise RuntimeError("fit world: the incrementality model did not run: " + str(run.notes))
+    say("fit world: attributed")
+    credit = weekly_credit(jr, run.incrementality, "Asia/Seoul")
+    paid = spend.filter(pl.col("channel").is_in(list(PAID_CHANNELS)))
+    rc = curves.fit_curves(curves.weekly_inputs(paid, credit))
+    if not rc.curves:
+        raise RuntimeError(f"fit world: no paid channel fitted: {rc.skipped}")
+    weekly_budget = float(reference_daily_spend(cfg.world(cfg.fit_seed, 28)).sum() * WEEK_DAYS)
+    bounds = allocate.default_bounds(rc)
+    spent = paid.group_by("channel").agg(pl.col("spend").sum())
+    last = run.credit.filter(pl.col("model") == "last_click", pl.col("scope") == "all")
+    last = last.group_by("channel").agg(pl.col("revenue").sum())
+    roas = spent.join(last, on="channel", how="left").fill_null(0.0)
+    roas_map = {
+        ch: float(r / s) if s > 0 else 0.0
+        for ch, s, r in roas.select("channel", "spend", "revenue").iter_rows()
+        if ch in rc.curves
+    }
+    ref = reference_daily_spend(cfg.world(cfg.fit_seed, 28)) * WEEK_DAYS
+    current = {ch: float(ref[PAID_CHANNELS.index(ch)]) for ch in rc.channels}
+    current = allocate.proportional_split(current, weekly_budget)
+    return Fitted(
+        curves=rc,
+        weekly_budget=weekly_budget,
+        bounds=bounds,
+        allocator=allocate.allocate(rc, weekly_budget, bounds).spend,
+        current=current,
+        last_click=allocate.proportional_split(roas_map, weekly_budget),
+        last_click_roas=roas_map,
+        raw_dir=raw,
+        skipped=rc.skipped,
+    )
+
+
+def _frame(split: dict[str, float], start: date, weeks: int) -> pl.DataFrame:
+    full = {ch: float(split.get(ch, 0.0)) for ch in PAID_CHANNELS}
+    return allocate.plan_frame(full, start, weeks)
+
+
+def incremental_revenue(
+    world: WorldConfig, splits: dict[str, dict[str, float]], start: date, days: int
+) -> dict[str, float]:
+    """Each weekly split's revenue in the period minus the revenue with no paid spend (CRM as
+    usual), re-simulated in one lab run."""
+    weeks = days // WEEK_DAYS
+    # plan names are prefixed: the lab reserves "current" for the world's own plan
+    plans = {f"p_{name}": _frame(s, start, weeks) for name, s in splits.items()}
+    plans[PAID_OFF] = _frame({}, start, weeks)
+    table = lab.evaluate_plans(world, plans, start, days)
+    revenue = dict(zip(table["plan"], table["revenue"], strict=True))
+    return {name: revenue[f"p_{name}"] - revenue[PAID_OFF] for name in splits}
+
+
+def oracle_search(
+    world: WorldConfig,
+    start: date,
+    days: int,
+    weekly_budget: float,
+    bounds: allocate.Bounds,
+    first: dict[str, float],
+    steps: tuple[float, ...] = (0.2, 0.1, 0.05, 0.025),
+    max_rounds: int = 30,
+) -> tuple[dict[str, float], float, int]:
+    """The best weekly split found by coordinate search on the lab (module docstring): the
+    split, its incremental revenue and the number of plans re-simulated."""
+    channels = sorted(bounds)
+    x = np.array([first.get(ch, 0.0) for ch in channels])
+    lo = np.array([bounds[ch][0] for ch in channels])
+    hi = np.array([bounds[ch][1] for ch in channels])
+    best = incremental_revenue(world, {"x": dict(zip(channels, x, strict=True))}, start, days)["x"]
+    evaluated, rounds = 1, 0
+    for step in steps:
+        while rounds < max_rounds:
+            rounds += 1
+            moves = {}
+            for i in range(len(channels)):
+                for j in range(len(channels)):
+                    amount = min(step * weekly_budget, x[i] - lo[i], hi[j] - x[j])
+                    if i == j or amount <= 1e-6 * weekly_budget:
+                        continue
+                    y = x.copy()
+                    y[i] -= amount
+                    y[j] += amount
+                    moves[f"{i}>{j}"] = y
+            if not moves:
+                break
+            got = incremental_revenue(
+                world,
+                {k: dict(zip(channels, y, strict=True)) for k, y in moves.items()},
+                start,
+                days,
+            )
+            evaluated += len(got)
+            name = max(got, key=got.__getitem__)
+            if got[name] <= best:
+                break
+            x, best = moves[name], got[name]
+    return dict(zip(channels, x.tolist(), strict=True)), best, evaluated
+
+
+def evaluate(cfg: CheckConfig, fitted: Fitted, say=print) -> pl.DataFrame:
+    """One row per evaluation seed: the incremental revenue of each plan and its share of the
+    oracle's."""
+    rows = []
+    start, days = cfg.period_start, cfg.period_days
+    k = cfg.eval_customers / cfg.customers
+
+    def scaled(split: dict[str, float]) -> dict[str, float]:
+        return {ch: v * k for ch, v in split.items()}
+
+    for seed in cfg.eval_seeds:
+        world = cfg.world(seed, cfg.eval_days, customers=cfg.eval_customers)
+        splits = {
+            "allocator": scaled(fitted.allocator),
+            "current": scaled(fitted.current),
+            "last_click": scaled(fitted.last_click),
+        }
+        got = incremental_revenue(world, splits, start, days)
+        oracle, oracle_rev, n = oracle_search(
+            world,
+            start,
+            days,
+            fitted.weekly_budget * k,
+            {ch: (lo * k, hi * k) for ch, (lo, hi) in fitted.bounds.items()},
+            splits["current"],
+            cfg.oracle_steps,
+            cfg.max_rounds,
+        )
+        row = {"seed": seed, "oracle_krw": oracle_rev, "oracle_plans_simulated": n}
+        for name, value in got.items():
+            row[f"{name}_krw"] = value
+            row[f"{name}_vs_oracle"] = value / oracle_rev
+        row |= {f"oracle_{ch}": v / k for ch, v in oracle.items()}
+        rows.append(row)
+        say(
+            f"seed {seed}: allocator {row['allocator_vs_oracle']:.1%}, current "
+            f"{row['current_vs_oracle']:.1%}, last click {row['last_click_vs_oracle']:.1%} of the"
+            f" oracle ({oracle_rev:,.0f} KRW, {n} plans searched)"
+        )
+    return pl.DataFrame(rows)
+
+
+def splits_table(fitted: Fitted, results: pl.DataFrame) -> pl.DataFrame:
+    """Per paid channel: the weekly spend of each plan in the fit world's KRW (the oracle's per
+    evaluation seed, scaled back by customers)."""
+    chans = fitted.curves.channels
+    data = {
+        "channel": chans,
+        "allocator": [fitted.allocator[c] for c in chans],
+        "current": [fitted.current[c] for c in chans],
+        "last_click": [fitted.last_click[c] for c in chans],
+        "last_click_roas": [fitted.last_click_roas[c] for c in chans],
+    }
+    for row in results.iter_rows(named=True):
+        data[f"oracle_seed_{row['seed']}"] = [row[f"oracle_{c}"] for c in chans]
+    return pl.DataFrame(data)
