@@ -5,20 +5,16 @@ file and dbt target folder (so builds can run side by side and never touch dbt/t
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from dagster_project.lib.contract import tables
-from dagster_project.lib.ingest import land_table
+from dagster_project.lib import dbt_run
+from dagster_project.lib.dbt_run import DBT
 from dagster_project.lib.settings import DBT_PROJECT_DIR
 from dagster_project.lib.warehouse import connect
-
-DBT = str(Path(sysconfig.get_path("scripts")) / "dbt")
 
 
 @dataclass
@@ -47,51 +43,17 @@ class DbtRun:
         )
 
 
-def land_all(raw_dir: Path, duckdb_path: Path) -> None:
-    """Land every contract table's files (an absent table lands empty); closes the connection."""
-    with connect(duckdb_path) as con:
-        for name in tables():
-            land_table(con, raw_dir, name)
-
-
-def features_dir_of(duckdb_path: Path) -> Path:
-    """Where dbt writes a test warehouse's feature files: its own folder beside the file."""
-    work = duckdb_path.with_suffix("")
-    return work.with_name(work.name + "_features")
-
-
 def run_dbt(duckdb_path: Path, raw_dir: Path, *args: str) -> DbtRun:
     """Run dbt on one warehouse file, with its own target, log and feature folders beside it."""
-    work = duckdb_path.with_suffix("")
-    features_dir_of(duckdb_path).mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(
-        [
-            DBT,
-            *args,
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-            "--target-path",
-            str(work.with_name(work.name + "_target")),
-            "--log-path",
-            str(work.with_name(work.name + "_logs")),
-        ],
-        cwd=DBT_PROJECT_DIR,
-        env={
-            **os.environ,
-            "MOPT_DUCKDB_PATH": str(duckdb_path),
-            "MOPT_FEATURES_DIR": str(features_dir_of(duckdb_path)),
-        },
-        capture_output=True,
-        text=True,
-    )
-    run_results = work.with_name(work.name + "_target") / "run_results.json"
+    result = dbt_run.run_dbt(duckdb_path, *args)
+    run_results = dbt_run.target_dir_of(duckdb_path) / "run_results.json"
     results = json.loads(run_results.read_text())["results"] if run_results.exists() else []
     return DbtRun(duckdb_path, raw_dir, result.returncode, result.stdout + result.stderr, results)
 
 
 def build_warehouse(raw_dir: Path, duckdb_path: Path, *dbt_args: str) -> DbtRun:
     """Land the raw files in `raw_dir` and run `dbt build` (plus any arguments) on the result."""
-    land_all(raw_dir, duckdb_path)
+    dbt_run.land_all(raw_dir, duckdb_path)
     return run_dbt(duckdb_path, raw_dir, "build", *dbt_args)
 
 

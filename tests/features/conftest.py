@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from dagster_project.lib.dbt_run import features_dir_of
 from dagster_project.lib.settings import Settings
 from dagster_project.lib.simulate import WorldConfig, simulate, write_world
-from tests.conftest import build_warehouse, features_dir_of
+from tests.conftest import build_warehouse
 
 # The services fixtures (skip without servers, fail under CI=true), for the production profile.
 from tests.services.conftest import (  # noqa: F401

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from dagster_project.lib.contract import tables
+from dagster_project.lib.dbt_run import land_all
 from dagster_project.lib.ingest import IngestError, land_table
 from dagster_project.lib.warehouse import connect
-from tests.conftest import build_warehouse, land_all
+from tests.conftest import build_warehouse
 
 # Row 4 repeats c1 with the same (no) updated_at but other values: a conflict. Row 5 repeats
 # row 1 exactly (de-duplicated, not quarantined); row 6 is c1's later version (an opt-out).

@@ -24,9 +24,6 @@ there, noise included.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sysconfig
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -39,7 +36,6 @@ from dagster_project.lib.simulate.params import PAID_CHANNELS, WorldConfig
 from dagster_project.lib.simulate.spend import WEEK_DAYS, reference_daily_spend
 
 PAID_OFF = "paid_off"
-DBT = str(Path(sysconfig.get_path("scripts")) / "dbt")
 
 
 @dataclass(frozen=True)
@@ -92,38 +88,11 @@ class Fitted:
 def build_warehouse(raw_dir: Path, duckdb_path: Path) -> None:
     """Land every contract table of `raw_dir` and `dbt build` it into `duckdb_path` (its own
     target, log and feature folders beside the file)."""
-    from dagster_project.lib.contract import tables
-    from dagster_project.lib.ingest import land_table
-    from dagster_project.lib.settings import DBT_PROJECT_DIR
-    from dagster_project.lib.warehouse import connect
+    from dagster_project.lib import dbt_run
 
     duckdb_path.unlink(missing_ok=True)
-    with connect(duckdb_path) as con:
-        for name in tables():
-            land_table(con, raw_dir, name)
-    work = duckdb_path.with_suffix("")
-    features = work.with_name(work.name + "_features")
-    features.mkdir(parents=True, exist_ok=True)
-    run = subprocess.run(
-        [
-            DBT,
-            "build",
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-            "--target-path",
-            str(work.with_name(work.name + "_target")),
-            "--log-path",
-            str(work.with_name(work.name + "_logs")),
-        ],
-        cwd=DBT_PROJECT_DIR,
-        env={
-            **os.environ,
-            "MOPT_DUCKDB_PATH": str(duckdb_path),
-            "MOPT_FEATURES_DIR": str(features),
-        },
-        capture_output=True,
-        text=True,
-    )
+    dbt_run.land_all(raw_dir, duckdb_path)
+    run = dbt_run.run_dbt(duckdb_path, "build")
     if run.returncode:
         raise RuntimeError(f"dbt build of {raw_dir} failed:\n{(run.stdout + run.stderr)[-3000:]}")
 
