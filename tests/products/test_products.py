@@ -185,6 +185,14 @@ def test_fallbacks_for_bad_input(world):
     assert n.height == 5 * customers.height and (n["len"] == 10).all()
     new = lists.filter(pl.col("customer_id").is_in(["NEW1", "NEW2"]))
     assert (new["source"] == "fallback").all()
+    # no views: the popular products of the customer's segment, not of the whole marketplace
+    order = {
+        c: lists.filter(pl.col("list") == "affinity", pl.col("customer_id") == c)
+        .sort("rank")["product_id"]
+        .to_list()
+        for c in ("NEW1", "NEW2")
+    }
+    assert order["NEW1"] != order["NEW2"]
 
 
 def test_product_tables_cover_every_customer_and_feed_feast(world):
