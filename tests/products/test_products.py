@@ -122,6 +122,31 @@ def _days_after(truth: pl.DataFrame, within: int = 3) -> list[date]:
 
 
 @pytest.mark.slow
+def test_simulator_plants_seasons_and_rising_keywords(trend_world):
+    t, tr = trend_world.tables, trend_world.truth
+    daily = trending.daily_signals(t["events"], t["products"], "Asia/Seoul")
+    for row in tr["seasonal_categories"].iter_rows(named=True):  # 4 rows
+        start, cat = (
+            row["season_start_date"],
+            daily.filter(pl.col("category_l1") == row["category_l1"]),
+        )
+        before = cat.filter(pl.col("date").is_between(start - timedelta(days=14), start))
+        during = cat.filter(
+            pl.col("date").is_between(start + timedelta(days=1), start + timedelta(days=14))
+        )
+        assert during["n"].sum() > 1.5 * before["n"].sum(), row
+    searches = trending.daily_queries(t["events"])
+    total = searches.group_by("date").agg(all=pl.col("n").sum())
+    for row in tr["trending_keywords"].iter_rows(named=True):  # 5 rows
+        mine = searches.filter(pl.col("search_query") == row["search_query"]).join(total, on="date")
+        after = mine.filter(pl.col("date") >= row["rise_date"])
+        share = after["n"].sum() / total.filter(pl.col("date") >= row["rise_date"])["all"].sum()
+        assert 0.7 * row["share_of_searches"] < share < 1.3 * row["share_of_searches"] + 0.002, row
+        if row["is_new"]:
+            assert mine.filter(pl.col("date") < row["rise_date"]).height == 0
+
+
+@pytest.mark.slow
 def test_planted_risers_trend_within_three_days_where_naive_rankings_miss(trend_world):
     t, tr = trend_world.tables, trend_world.truth
     rise = tr["trending_products"]
