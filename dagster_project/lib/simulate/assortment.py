@@ -46,10 +46,9 @@ COMPLEMENT_PAIRS_PER_CATEGORY = 6
 COMPLEMENT_PROB = 0.6
 RISERS_PER_CATEGORY = 2
 # Each riser's share of its category once risen: LogUniform over this range x the average
-# product's share (1 / products listed in the category), so a riser sells several times what it
-# did but less than the category's best sellers (popularity's top products get about 12x the
-# average): most-sold-recently misses most of them, and a seasonal rise of the whole category
-# hides them from raw growth.
+# product's share (1 / products listed in the category). A riser sells 3-6x what it did (it is
+# below the median, about 0.5x the average) but less than the category's best sellers (measured:
+# the top product 4-9x the average, the 10th 2-3x), so most-sold-recently misses most of them.
 RISER_LIFT = (1.5, 3.0)
 SEASONAL_CATEGORIES = 4  # of the 8, chosen at random; the others stay flat
 SEASON_MULT = 15.0  # the category's weight in the draws outside the customer's own category
