@@ -22,6 +22,7 @@ from .entities import DAILY_REACH, Campaigns, Catalogue, Customers, coupon_respo
 from .params import (
     ARCH,
     CAT_NAMES,
+    CATEGORIES,
     CH,
     CHANNELS,
     CURVE_SCALES,
@@ -422,18 +423,23 @@ def order_lines(
     counterfactual worlds price the same purchase identically. 1-3 distinct products whose unit
     prices track the customer's lognormal order value, chosen by the customer's style, favourite
     sellers and the risers (``assortment.choose``); an anchor product pulls its complement in."""
+    n_cat = len(CAT_NAMES)
     arch = cust.archetype[i]
     cuts = np.asarray(ARCH["lines"])[arch]
     u = st.uniform("order", i, d, k, 0)
     n_lines = 1 + (u > cuts[:, 0]) + (u > cuts[:, 1])
     z = st.normal("order", i, d, k, 1)
     value = np.exp(cust.value_mu[i] + cust.value_sigma[i] * z)
+    pop_cdf = np.cumsum([CATEGORIES[c][0] for c in CAT_NAMES])
+    pop_cdf /= pop_cdf[-1]
     beauty = CAT_NAMES.index("beauty")
     prods = np.zeros((i.size, 3), dtype=np.int64)
     qty = np.ones((i.size, 3), dtype=np.int64)
     for j in range(3):
         slot = 10 * (j + 1)
-        other = assortment.other_category(d, st.uniform("order", i, d, k, slot + 1))
+        other = np.minimum(
+            np.searchsorted(pop_cdf, st.uniform("order", i, d, k, slot + 1)), n_cat - 1
+        )
         cat = np.where(st.uniform("order", i, d, k, slot) < 0.7, cust.pref_cat[i], other)
         q2 = np.where(cat == beauty, np.where(arch == 1, 0.35, 0.15), 0.05)
         qty[:, j] += st.uniform("order", i, d, k, slot + 2) < q2
