@@ -11,10 +11,11 @@
 - Risers: a few products per category gain a share of their category's views and basket lines
   from a known day on (their rise day). The share is a few times the average product's
   (RISER_LIFT), less than the category's best sellers get, so the risers are not the most sold.
-- Seasons: half of the categories come into season a few days before their risers rise: from
-  then on the category draws SEASON_MULT x its usual weight when customers browse or buy outside
-  their preferred category, so every product of it sells more (a category-wide rise, not a trend
-  of any one product; the other half stays flat).
+- Seasons: half of the categories come into season a few days before their risers rise: for
+  SEASON_DAYS the category draws SEASON_MULT x its usual weight when customers browse outside
+  their preferred category, so every product of it is viewed, bookmarked and carted more (a
+  category-wide rise, not a trend of any one product; the other half stays flat). Baskets keep
+  their category mix, so category revenue (what the demand forecasts model) is unchanged.
 - Rising search keywords: a few keywords (new phrases and existing ones) take a share of all
   searches from a known day on.
 
@@ -51,7 +52,7 @@ RISERS_PER_CATEGORY = 2
 # the top product 4-9x the average, the 10th 2-3x), so most-sold-recently misses most of them.
 RISER_LIFT = (1.5, 3.0)
 SEASONAL_CATEGORIES = 4  # of the 8, chosen at random; the others stay flat
-SEASON_MULT = 15.0  # the category's weight in the draws outside the customer's own category
+SEASON_MULT = 15.0  # the category's weight in the views outside the customer's own category
 SEASON_LEAD = (2, 8)  # days from the season's start to the category's first rise
 SEASON_DAYS = 28
 # Rising search keywords: a few new phrases and existing queries, each taking this share of all
@@ -150,8 +151,8 @@ class Assortment:
         return np.where(k < cum.shape[1], riser, best)
 
     def other_category(self, d: np.ndarray, u: np.ndarray) -> np.ndarray:
-        """The category of a view or basket line outside the customer's own category on day
-        ``d``: by the categories' popularity, x SEASON_MULT for a category in season."""
+        """The category of a view outside the customer's own category on day ``d``: by the
+        categories' popularity, x SEASON_MULT for a category in season."""
         cdf = self.other_cdf[np.minimum(d, self.other_cdf.shape[0] - 1)]
         return np.minimum((u[:, None] >= cdf).sum(axis=1), cdf.shape[1] - 1)
 
