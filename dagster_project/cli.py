@@ -726,7 +726,7 @@ def bench_products(
     days: Annotated[int, typer.Option(help="Days in the simulated world.")] = 90,
     products: Annotated[int, typer.Option(help="Products in the catalogue (about).")] = 10_000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
-    repeats: Annotated[int, typer.Option(help="Runs per stage; the median is reported.")] = 1,
+    repeats: Annotated[int, typer.Option(help="Runs per stage; the median is reported.")] = 3,
     reads: Annotated[int, typer.Option(help="Online reads of one customer's candidates.")] = 500,
     workdir: Annotated[Path, typer.Option(help="Scratch folder.")] = WORKDIR / "products",
 ) -> None:

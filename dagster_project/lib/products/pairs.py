@@ -90,10 +90,10 @@ def _top_k(pairs: pl.DataFrame, score: str, k: int, **renamed: str) -> pl.DataFr
 
 def planted_pair_recovery(found: pl.DataFrame, planted: pl.DataFrame) -> dict[str, float]:
     """hit_rate_at_5: share of planted anchors whose partner is in their top 5; precision_at_5:
-    of the top-5 complements of the planted anchors, the share that is the planted partner (one
-    partner each, so at most 1/5 for a product's list; reported over the pairs found with lift >
-    the anchor's median... see docs); precision_top_pairs: of the N pairs with the highest lift
-    (N = planted pairs), the share that is planted."""
+    of the complements listed for the planted anchors (at most 5 each), the share that is the
+    planted partner (one partner each, so at most 0.2 when every list is full);
+    precision_top_pairs: of the N pairs with the highest lift (N = planted pairs), the share that
+    is planted."""
     joined = planted.join(found, on="product_id", how="left")
     hit = joined.group_by("product_id").agg(
         (pl.col("complement_product_id") == pl.col("complement_product_id_right"))
@@ -107,7 +107,12 @@ def planted_pair_recovery(found: pl.DataFrame, planted: pl.DataFrame) -> dict[st
         .head(planted.height)
     )
     top_hit = top.join(planted, on=["product_id", "complement_product_id"], how="semi").height
+    listed = planted.join(found.filter(pl.col("rank") <= 5), on="product_id")
+    listed_hits = listed.filter(
+        pl.col("complement_product_id") == pl.col("complement_product_id_right")
+    ).height
     return {
         "hit_rate_at_5": float(hit["hit"].mean()),
+        "precision_at_5": listed_hits / max(listed.height, 1),
         "precision_top_pairs": top_hit / max(planted.height, 1),
     }

@@ -8,8 +8,16 @@
 - Products have a lasting popularity (LogNormal weight): candidates are drawn in proportion.
 - Complement pairs: an anchor product pulls its partner (another category, same style) into the
   basket with probability COMPLEMENT_PROB.
-- Risers: a few products per category gain a fixed share of their category's views and basket
-  lines from a known day on (their rise day).
+- Risers: a few products per category gain a share of their category's views and basket lines
+  from a known day on (their rise day). The share is a few times the average product's
+  (RISER_LIFT), less than the category's best sellers get, so the risers are not the most sold.
+- Seasons: half of the categories come into season a few days before their risers rise: for
+  SEASON_DAYS the category draws SEASON_MULT x its usual weight when customers browse outside
+  their preferred category, so every product of it is viewed, bookmarked and carted more (a
+  category-wide rise, not a trend of any one product; the other half stays flat). Baskets keep
+  their category mix, so category revenue (what the demand forecasts model) is unchanged.
+- Rising search keywords: a few keywords (new phrases and existing ones) take a share of all
+  searches from a known day on.
 
 Everything is a vectorised function of the uniforms the caller passes (the view stream or the
 keyed order stream), so the same seed gives the same world.
@@ -38,7 +46,20 @@ POPULARITY_SIGMA = 1.0
 COMPLEMENT_PAIRS_PER_CATEGORY = 6
 COMPLEMENT_PROB = 0.6
 RISERS_PER_CATEGORY = 2
-RISER_SHARE = 0.03
+# Each riser's share of its category once risen: LogUniform over this range x the average
+# product's share (1 / products listed in the category). A riser sells 3-6x what it did (it is
+# below the median, about 0.5x the average) but less than the category's best sellers (measured:
+# the top product 4-9x the average, the 10th 2-3x), so most-sold-recently misses most of them.
+RISER_LIFT = (1.5, 3.0)
+SEASONAL_CATEGORIES = 4  # of the 8, chosen at random; the others stay flat
+SEASON_MULT = 15.0  # the category's weight in the views outside the customer's own category
+SEASON_LEAD = (2, 8)  # days from the season's start to the category's first rise
+SEASON_DAYS = 28
+# Rising search keywords: a few new phrases and existing queries, each taking this share of all
+# searches from its rise day (most searched terms get about 0.4 %).
+KEYWORD_SHARE = (0.002, 0.004)
+NEW_KEYWORDS = ("balletcore flats", "gorpcore jacket", "quiet luxury bag")
+EXISTING_RISING_KEYWORDS = 2
 # Complements go from clothing to what is worn with it.
 COMPLEMENT_OF = {
     "womens_clothing": "bags",
@@ -68,8 +89,13 @@ class Assortment:
     risers: np.ndarray  # product positions, sorted by (category, rise day)
     riser_day: np.ndarray
     riser_cat: np.ndarray
-    riser_lift: np.ndarray  # (n_cat, days) share of the category going to risers risen by then
-    riser_count: np.ndarray  # (n_cat, days) risers risen by day d
+    riser_share: np.ndarray  # per riser: its share of the category once risen
+    riser_cum: np.ndarray  # (n_cat, days, risers per category) running share of the risen risers
+    season_start: np.ndarray  # per category: first day in season, or -1 (never)
+    other_cdf: np.ndarray  # (days + 1, n_cat) cumulative category weights outside the own category
+    keyword: np.ndarray  # rising keywords (text)
+    keyword_day: np.ndarray
+    keyword_share: np.ndarray
 
     # ---- choosing ----------------------------------------------------------------------------
     def _popular_in(self, cum: np.ndarray, start: np.ndarray, count: np.ndarray, u: np.ndarray):
@@ -116,13 +142,31 @@ class Assortment:
             better = utility > best_u
             best, best_u = np.where(better, p, best), np.where(better, utility, best_u)
         # Risers take their share of the category once risen.
-        day = np.minimum(d, self.riser_lift.shape[1] - 1)
-        n_risen = self.riser_count[cat, day]
-        trend = (uniform(2 + 2 * CANDIDATES) < self.riser_lift[cat, day]) & (n_risen > 0)
+        day = np.minimum(d, self.riser_cum.shape[1] - 1)
+        cum = self.riser_cum[cat, day]  # (n, risers per category)
+        u = uniform(2 + 2 * CANDIDATES)
+        k = (u[:, None] >= cum).sum(axis=1)  # which riser's slice u falls in (k = slots: none)
         first = np.searchsorted(self.riser_cat, cat, side="left")
-        pick = first + (uniform(3 + 2 * CANDIDATES) * np.maximum(n_risen, 1)).astype(np.int64)
-        riser = self.risers[np.minimum(pick, self.risers.size - 1)]
-        return np.where(trend, riser, best)
+        riser = self.risers[np.minimum(first + k, self.risers.size - 1)]
+        return np.where(k < cum.shape[1], riser, best)
+
+    def other_category(self, d: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """The category of a view outside the customer's own category on day ``d``: by the
+        categories' popularity, x SEASON_MULT for a category in season."""
+        cdf = self.other_cdf[np.minimum(d, self.other_cdf.shape[0] - 1)]
+        return np.minimum((u[:, None] >= cdf).sum(axis=1), cdf.shape[1] - 1)
+
+    def plant_keywords(self, query: np.ndarray, d: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Searches on day ``d`` (uniforms ``u``): a rising keyword replaces the query with its
+        share from its rise day on."""
+        if self.keyword.size == 0:
+            return query
+        share = np.where(d[:, None] >= self.keyword_day[None, :], self.keyword_share[None, :], 0.0)
+        cum = np.cumsum(share, axis=1)
+        k = (u[:, None] >= cum).sum(axis=1)
+        return np.where(
+            k < self.keyword.size, self.keyword[np.minimum(k, self.keyword.size - 1)], query
+        )
 
     def view_target(self, catalogue_median: np.ndarray, i: np.ndarray) -> np.ndarray:
         return np.log(catalogue_median * self.cust_price_level[i])
@@ -175,9 +219,21 @@ def build_assortment(
 
     partner = _complement_pairs(rng, catalogue, popularity)
     risers, riser_day, riser_cat = _risers(rng, cfg, catalogue, popularity)
-    riser_count = np.zeros((n_cat, days), dtype=np.int64)
-    for c, r_day in zip(riser_cat, riser_day, strict=True):
-        riser_count[c, r_day:] += 1
+    lo, hi = np.log(RISER_LIFT)
+    listed = catalogue.avail[riser_cat, np.minimum(riser_day, days)]
+    riser_share = np.exp(rng.uniform(lo, hi, size=risers.size)) / np.maximum(listed, 1)
+    # Running shares over the category's risers (zero until risen): a uniform below the k-th
+    # boundary and above the one before picks riser k; above the last, no riser.
+    riser_cum = np.zeros((n_cat, days, RISERS_PER_CATEGORY))
+    for c in range(n_cat):
+        mine = np.flatnonzero(riser_cat == c)
+        share = np.zeros((days, RISERS_PER_CATEGORY))
+        share[:, : mine.size] = np.where(
+            np.arange(days)[:, None] >= riser_day[mine][None, :], riser_share[mine][None, :], 0.0
+        )
+        riser_cum[c] = np.cumsum(share, axis=1)
+    season_start, other_cdf = _seasons(rng, cfg, riser_cat, riser_day)
+    keyword, keyword_day, keyword_share = _rising_keywords(rng, cfg)
     return Assortment(
         popularity=popularity,
         cum_pop=np.cumsum(popularity),
@@ -193,8 +249,13 @@ def build_assortment(
         risers=risers,
         riser_day=riser_day,
         riser_cat=riser_cat,
-        riser_lift=RISER_SHARE * riser_count,
-        riser_count=riser_count,
+        riser_share=riser_share,
+        riser_cum=riser_cum,
+        season_start=season_start,
+        other_cdf=other_cdf,
+        keyword=keyword,
+        keyword_day=keyword_day,
+        keyword_share=keyword_share,
     )
 
 
@@ -261,6 +322,40 @@ def _risers(rng, cfg: WorldConfig, catalogue: Catalogue, popularity: np.ndarray)
     return prod, day, cat
 
 
+def _seasons(rng, cfg: WorldConfig, riser_cat: np.ndarray, riser_day: np.ndarray):
+    """SEASONAL_CATEGORIES categories come into season SEASON_LEAD days before their first rise;
+    the cumulative category weights of the draws outside a customer's own category, per day."""
+    n_cat, days = len(CAT_NAMES), cfg.days
+    pop = np.array([CATEGORIES[c][0] for c in CAT_NAMES], dtype=np.float64)
+    start = np.full(n_cat, -1, dtype=np.int64)
+    for c in rng.choice(n_cat, size=SEASONAL_CATEGORIES, replace=False):
+        mine = riser_day[riser_cat == c]
+        if mine.size:
+            start[c] = max(0, int(mine.min()) - int(rng.integers(*SEASON_LEAD, endpoint=True)))
+    day = np.arange(days + 1)[:, None]
+    on = (start[None, :] >= 0) & (day >= start[None, :]) & (day < start[None, :] + SEASON_DAYS)
+    w = pop[None, :] * np.where(on, SEASON_MULT, 1.0)
+    cdf = np.cumsum(w, axis=1)
+    return start, cdf / cdf[:, -1:]
+
+
+def _rising_keywords(rng, cfg: WorldConfig):
+    """NEW_KEYWORDS and EXISTING_RISING_KEYWORDS of the simulator's query vocabulary, each from a
+    rise day in the last third of the window, at least 10 days before its end."""
+    existing = [
+        f"{style} {l2.replace('_', ' ')}"
+        for c in CAT_NAMES
+        for l2 in CATEGORIES[c][2]
+        for style in STYLES
+    ]
+    picks = rng.choice(len(existing), size=EXISTING_RISING_KEYWORDS, replace=False)
+    words = np.array([*NEW_KEYWORDS, *(existing[k] for k in picks)])
+    lo, hi = max(1, (2 * cfg.days) // 3 - 10), max(2, cfg.days - 10)
+    day = rng.integers(lo, hi, size=words.size)
+    share = np.exp(rng.uniform(*np.log(KEYWORD_SHARE), size=words.size))
+    return words, day, share
+
+
 def assortment_truth(
     a: Assortment,
     cust: Customers,
@@ -312,9 +407,28 @@ def assortment_truth(
                 "product_id": catalogue.product_id[a.risers].astype(str),
                 "category_l1": np.array(CAT_NAMES)[a.riser_cat],
                 "rise_date": start + a.riser_day,
-                "share_of_category": np.full(a.risers.size, RISER_SHARE),
+                "share_of_category": a.riser_share,
             }
         )
         .with_columns(pl.col("rise_date").cast(pl.Date))
         .sort("category_l1", "rise_date", "product_id"),
+        "seasonal_categories": pl.DataFrame(
+            {
+                "category_l1": np.array(CAT_NAMES)[a.season_start >= 0],
+                "season_start_date": start + a.season_start[a.season_start >= 0],
+                "multiplier": np.full(int((a.season_start >= 0).sum()), SEASON_MULT),
+            }
+        )
+        .with_columns(pl.col("season_start_date").cast(pl.Date))
+        .sort("category_l1"),
+        "trending_keywords": pl.DataFrame(
+            {
+                "search_query": a.keyword,
+                "rise_date": start + a.keyword_day,
+                "share_of_searches": a.keyword_share,
+                "is_new": np.isin(a.keyword, NEW_KEYWORDS),
+            }
+        )
+        .with_columns(pl.col("rise_date").cast(pl.Date))
+        .sort("rise_date", "search_query"),
     }

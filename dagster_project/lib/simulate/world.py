@@ -300,8 +300,7 @@ class _Builder:
         """A product a customer looks at: mostly the preferred category; within it, the customer's
         style, price level, favourite sellers and the risers (``Assortment.choose``)."""
         n = i.size
-        pop = np.array([CATEGORIES[c][0] for c in CAT_NAMES])
-        other = self.rng.choice(len(CAT_NAMES), size=n, p=pop / pop.sum())
+        other = self.assortment.other_category(d, self.rng.random(n))  # seasons included
         cat = np.where(self.rng.random(n) < 0.6, self.cust.pref_cat[i], other)
         target = self.assortment.view_target(category_median()[cat], i)
         return self.assortment.choose(
@@ -582,7 +581,13 @@ class _Builder:
         bms = bms.join(views.select("row", vj="j", product="product"), on=["row", "vj"], how="left")
         searches = rows("n_search")
         searches = searches.with_columns(
-            search_query=pl.Series(self._queries(searches["i"].to_numpy()))
+            search_query=pl.Series(
+                self.assortment.plant_keywords(  # the rising keywords, on keyed uniforms
+                    self._queries(searches["i"].to_numpy()),
+                    searches["d"].to_numpy(),
+                    self.st.uniform("assortment", searches["row"], searches["j"]),
+                )
+            )
         )
 
         no_product, no_query = pl.lit(None, pl.Int64), pl.lit(None, pl.Utf8)
