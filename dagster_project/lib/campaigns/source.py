@@ -116,28 +116,30 @@ def campaign_products(
 
 
 def trigger_data(con: duckdb.DuckDBPyConnection, since=None, business_tz: str = "Asia/Seoul"):
-    """What trigger ticks read (triggers.TriggerData): the events from ``since`` (naive UTC; None:
-    all) with the product's category, the customers' first orders, the event types present."""
+    """What trigger ticks read (triggers.TriggerData): the events from ``since`` (naive UTC, as
+    the warehouse stores times; None: all) with the product's category, every customer's first
+    order, and the event types the whole events table has."""
     from dagster_project.lib.campaigns.triggers import TriggerData
 
     where = "" if since is None else "where e.occurred_at >= $since"
     events = con.execute(
-        "select e.event_id, e.session_id, e.customer_id,"
-        " cast(timezone('UTC', e.occurred_at) as timestamp) as occurred_at, e.event_type,"
+        "select e.event_id, e.session_id, e.customer_id, e.occurred_at, e.event_type,"
         " e.product_id, p.category_l1 from silver.int_events__cleaned as e"
         f" left join silver.int_products__conformed as p using (product_id) {where}"
         " order by e.occurred_at, e.event_id",
         {} if since is None else {"since": since},
     ).pl()
     first_orders = con.sql(
-        "select customer_id, cast(timezone('UTC', min(ordered_at)) as timestamp)"
-        " as first_ordered_at from silver.int_orders__enriched group by customer_id"
+        "select customer_id, min(ordered_at) as first_ordered_at"
+        " from silver.int_orders__enriched group by customer_id"
     ).pl()
-    types = {
-        r[0]
-        for r in con.sql("select distinct event_type from silver.int_events__cleaned").fetchall()
-    }
-    return TriggerData(events, first_orders, types, business_tz)
+    types = con.sql("select distinct event_type from silver.int_events__cleaned").fetchall()
+    return TriggerData(events, first_orders, {t for (t,) in types}, business_tz)
+
+
+def newest_event(con: duckdb.DuckDBPyConnection):
+    """The newest event time (naive UTC): a tick's default `as_of`."""
+    return con.sql("select max(occurred_at) from silver.int_events__cleaned").fetchone()[0]
 
 
 def planned_and_triggered_sends(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:

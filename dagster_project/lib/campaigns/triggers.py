@@ -173,9 +173,15 @@ def _key(*parts: pl.Expr) -> pl.Expr:
 
 
 def candidates(
-    trigger: Trigger, data: TriggerData, since: datetime, as_of: datetime
+    trigger: Trigger,
+    data: TriggerData,
+    since: datetime,
+    as_of: datetime,
+    customer_ids: pl.Series | None = None,
 ) -> pl.DataFrame:
-    """The triggers whose event lies in [since, as_of] (naive UTC), with when they are due."""
+    """The triggers whose event lies in [since, as_of] (naive UTC), with when they are due.
+    ``customer_ids``: who a calendar trigger (holiday_ahead) fires for (default: every customer
+    in the data)."""
     ev = data.events.filter(pl.col("occurred_at").is_between(since, as_of))
     if trigger.event == "bookmark":
         out = ev.filter(pl.col("event_type") == "bookmark").select(
@@ -252,13 +258,15 @@ def candidates(
             due_at=pl.col("event_at") + trigger.delay
         )
     else:  # holiday_ahead
-        out = _holiday_candidates(trigger, data, since, as_of)
+        out = _holiday_candidates(trigger, data, since, as_of, customer_ids)
     return out.select(list(CANDIDATE_SCHEMA)).cast(CANDIDATE_SCHEMA)
 
 
-def _holiday_candidates(trigger: Trigger, data: TriggerData, since: datetime, as_of: datetime):
-    """Every customer with an event in the data, once per holiday whose eve (00:00 business
-    time, days_ahead days before) falls in [since, as_of]."""
+def _holiday_candidates(
+    trigger: Trigger, data: TriggerData, since: datetime, as_of: datetime, customer_ids
+):
+    """Each customer once per holiday whose eve (00:00 business time, days_ahead days before)
+    falls in [since, as_of]."""
     from zoneinfo import ZoneInfo
 
     import holidays
@@ -274,8 +282,10 @@ def _holiday_candidates(trigger: Trigger, data: TriggerData, since: datetime, as
     hol = pl.DataFrame(
         rows, schema={"holiday_date": pl.Date, "event_at": pl.Datetime("us"), "holiday": pl.String}
     )
-    who = pl.concat(
-        [data.events.select("customer_id"), data.first_orders.select("customer_id")]
+    who = (
+        pl.concat([data.events.select("customer_id"), data.first_orders.select("customer_id")])
+        if customer_ids is None
+        else pl.DataFrame({"customer_id": customer_ids})
     ).unique()
     return who.join(hol, how="cross").select(
         "customer_id",
@@ -321,9 +331,10 @@ def run_tick(
     always added); ``as_of`` naive UTC."""
     trig = campaign.trigger
     check_data(campaign, data)
-    found = candidates(trig, data, as_of - trig.lookback, as_of)
+    found = candidates(trig, data, as_of - trig.lookback, as_of, customers["customer_id"])
     mine = decided.filter(pl.col("campaign_id") == campaign.campaign_id).select("trigger_key")
-    fresh = found.join(mine, on="trigger_key", how="anti").filter(pl.col("due_at") <= as_of)
+    undecided = found.join(mine, on="trigger_key", how="anti")
+    fresh = undecided.filter(pl.col("due_at") <= as_of)
     expired = fresh.filter(pl.col("due_at") + trig.valid_for < as_of)
     due = fresh.join(expired.select("trigger_key"), on="trigger_key", how="anti")
     # One message per customer and tick: the earliest due trigger; the rest wait for later ticks.
@@ -332,7 +343,8 @@ def run_tick(
     )
     funnel = {
         "triggers_found": found.height,
-        "already_decided": found.height - fresh.height,
+        "already_decided": found.height - undecided.height,
+        "not_yet_due": undecided.height - fresh.height,
         "expired": expired.height,
         "due": due.height,
         "customers_due": first.height,
@@ -413,9 +425,6 @@ def empty_log() -> pl.DataFrame:
     return pl.DataFrame(schema=LOG_SCHEMA)
 
 
-def default_as_of(data: TriggerData) -> datetime:
-    """The newest event in the data: ticks run up to what they have seen."""
-    newest = data.events["occurred_at"].max()
-    if newest is None:
-        raise ValueError("no events in the data: a trigger tick needs events")
-    return newest
+def lookback(campaigns: list[Campaign]) -> timedelta:
+    """How much event history a tick of these campaigns reads (the longest trigger lookback)."""
+    return max((c.trigger.lookback for c in campaigns if c.trigger), default=timedelta(days=1))
