@@ -100,8 +100,7 @@ def campaign_asset(path: Path) -> dg.AssetsDefinition:
 
         # Every file is parsed: campaigns earlier in send order count against the frequency
         # cap of this one, so the result does not depend on which asset runs first.
-        every = [config.load_campaign(p) for p in config.campaign_files(path.parent)]
-        campaigns = [c for c in every if c.trigger is None]  # triggered ones: TRIGGERED_KEY
+        campaigns = [config.load_campaign(p) for p in config.campaign_files(path.parent)]
         this = config.load_campaign(path)
         settings = Settings.from_env()
         with warehouse.connect(read_only=True) as con:

@@ -19,7 +19,7 @@ the same event) and hands the customers to `audience.build_audience` with the se
 the same segment, consent, night-time consent, frequency caps (every cap on the channel, against
 every send on record, planned batch sends included) and stable hash holdout as a batch campaign.
 A customer with several due triggers gets one message per tick, about the earliest; the others
-stay due for the next ticks while they are valid. The export carries the triggering product and
+are logged as superseded. The export carries the triggering product and
 category. Every decided trigger (treatment, holdout, or excluded and why) goes to the log."""
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ LOG_SCHEMA = {
     "event_at": pl.Datetime("us"),
     "product_id": pl.String,
     "category_l1": pl.String,
-    "outcome": pl.String,  # treatment, holdout, excluded_<rule>, expired
+    "outcome": pl.String,  # treatment, holdout, excluded_by_audience_rules, expired, superseded
     "decided_at": pl.Datetime("us"),
 }
 CANDIDATE_SCHEMA = {
@@ -337,10 +337,12 @@ def run_tick(
     fresh = undecided.filter(pl.col("due_at") <= as_of)
     expired = fresh.filter(pl.col("due_at") + trig.valid_for < as_of)
     due = fresh.join(expired.select("trigger_key"), on="trigger_key", how="anti")
-    # One message per customer and tick: the earliest due trigger; the rest wait for later ticks.
+    # One message per customer and tick, about the earliest due trigger; the customer's other
+    # due triggers are logged as superseded (a tick run again adds nothing).
     first = due.sort("event_at", "trigger_key").unique(
         "customer_id", keep="first", maintain_order=True
     )
+    superseded = due.join(first.select("trigger_key"), on="trigger_key", how="anti")
     funnel = {
         "triggers_found": found.height,
         "already_decided": found.height - undecided.height,
@@ -369,6 +371,7 @@ def run_tick(
             [
                 decided_rows.select(*CANDIDATE_SCHEMA, "outcome"),
                 expired.select(*CANDIDATE_SCHEMA, outcome=pl.lit("expired")),
+                superseded.select(*CANDIDATE_SCHEMA, outcome=pl.lit("superseded")),
             ]
         )
         .select(
