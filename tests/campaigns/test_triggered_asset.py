@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from dagster_project.defs.campaigns.assets import triggered_sends
+from dagster_project.defs.campaigns.assets import triggered_asset
 from dagster_project.defs.resources import Warehouse
 from dagster_project.defs.segments.assets import segment_tables
 from dagster_project.lib.warehouse import connect
@@ -19,6 +19,7 @@ FIRST, SECOND = "2025-10-27T03:00:00", "2025-10-27T09:00:00"
 
 
 def _tick(warehouse: Warehouse, as_of: str, with_segments: bool = False):
+    triggered_sends = triggered_asset()
     assets = [segment_tables, triggered_sends] if with_segments else [triggered_sends]
     config = dg.RunConfig({"campaigns__triggered_sends": {"config": {"as_of": as_of}}})
     result = dg.materialize(assets, resources={"warehouse": warehouse}, run_config=config)

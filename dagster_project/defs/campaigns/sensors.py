@@ -16,19 +16,24 @@ triggered_sends_job = dg.define_asset_job(
 )
 
 
-@dg.asset_sensor(
-    asset_key=model_key("int_events__cleaned"),
-    job=triggered_sends_job,
-    name="triggered_sends_sensor",
-    minimum_interval_seconds=900,
-    description="On each new materialization of silver.int_events__cleaned (new events), one "
-    "tick of the triggered campaigns (triggered_sends_job); one run per materialization.",
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)
-def triggered_sends_sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
-    yield dg.RunRequest(run_key=str(asset_event.storage_id))
+def triggered_sends_sensor() -> dg.SensorDefinition:
+    """Built on load: the events model's key comes from the dbt manifest."""
+
+    @dg.asset_sensor(
+        asset_key=model_key("int_events__cleaned"),
+        job=triggered_sends_job,
+        name="triggered_sends_sensor",
+        minimum_interval_seconds=900,
+        description="On each new materialization of silver.int_events__cleaned (new events), "
+        "one tick of the triggered campaigns (triggered_sends_job); one run per materialization.",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    def _sensor(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
+        yield dg.RunRequest(run_key=str(asset_event.storage_id))
+
+    return _sensor
 
 
 @dg.definitions
 def sensors() -> dg.Definitions:
-    return dg.Definitions(jobs=[triggered_sends_job], sensors=[triggered_sends_sensor])
+    return dg.Definitions(jobs=[triggered_sends_job], sensors=[triggered_sends_sensor()])
