@@ -17,7 +17,9 @@ segment:                            # a rule (see rules.py)
   all:
     - {column: rfm_segment, op: in, value: [at_risk, cant_lose]}
 products: {list: affinity, count: 3}  # optional: the export carries each customer's top products
+# trigger: {event: bookmark, delay: 1h, valid_for: 24h}  # instead of send: a triggered campaign
 ```
+A triggered campaign (`trigger:`, triggers.py) is sent by ticks over new events, not at one time.
 `products.list` is a candidate list of gold.product_candidates (rule_a, rule_b, rule_c, affinity,
 embedding, popular) or `trending` (the trending products of the customer's top category);
 docs/products.md explains them."""
