@@ -950,3 +950,22 @@ def bench_budget(
     from dagster_project.lib.bench import budget
 
     budget.run(sections.split(","), repeats)
+
+
+@bench_app.command("crm")
+def bench_crm(
+    sections: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated sections: triggers (one trigger tick), trigger_lab "
+            "(triggered vs weekly batch in the lab, docs/crm.md)."
+        ),
+    ] = "triggers",
+    repeats: Annotated[int, typer.Option(help="Runs per section; the median is reported.")] = 3,
+) -> None:
+    """CRM decisions: a triggered-campaign tick over one day of events of a 100k-customer world.
+
+    Writes bench/out/crm_<section>.json and its table in docs/benchmarks.md."""
+    from dagster_project.lib.bench import crm
+
+    crm.run(sections.split(","), repeats)

@@ -59,6 +59,16 @@ def campaign_page(path: Path) -> tuple[str, dict]:
     }
 
 
+def audience_deps() -> list[dg.AssetKey]:
+    """What every audience reads (source.audience_source and the send history)."""
+    return [
+        SEGMENTS_KEY,
+        model_key("dim_customers"),
+        model_key("feat_customer__daily"),
+        model_key("fct_campaign_sends"),
+    ]
+
+
 def campaign_asset(path: Path) -> dg.AssetsDefinition:
     key = dg.AssetKey(["campaigns", _asset_name(path)])
     description, page = campaign_page(path)
@@ -84,10 +94,7 @@ def campaign_asset(path: Path) -> dg.AssetsDefinition:
         kinds={"polars", "duckdb"},
         pool="duckdb",
         deps=[
-            SEGMENTS_KEY,
-            model_key("dim_customers"),
-            model_key("feat_customer__daily"),
-            model_key("fct_campaign_sends"),
+            *audience_deps(),
             model_key("dim_dates"),
             dg.AssetKey(["gold", "product_candidates"]),  # read when the file asks for products
         ],
@@ -173,8 +180,165 @@ def campaign_asset(path: Path) -> dg.AssetsDefinition:
     return _campaign
 
 
+def is_triggered(path: Path) -> bool:
+    """A file with `trigger:` (read without the full check: a broken file is a batch asset that
+    says why it does not parse)."""
+    import yaml
+
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError:
+        return False
+    return isinstance(raw, dict) and "trigger" in raw
+
+
+TRIGGERED_KEY = dg.AssetKey(["campaigns", "triggered_sends"])
+
+
+class TriggerTickConfig(dg.Config):
+    """as_of: the tick's time (ISO, UTC); empty: the newest event in the warehouse."""
+
+    as_of: str = ""
+
+
+def triggered_asset() -> dg.AssetsDefinition:
+    """The asset of the triggered campaigns' tick (built on load, as the dbt keys are)."""
+
+    @dg.asset(
+        key=TRIGGERED_KEY,
+        check_specs=[
+            dg.AssetCheckSpec(
+                "respects_consent",
+                asset=TRIGGERED_KEY,
+                blocking=True,
+                description="Every customer sent a triggered message has marketing consent, and "
+                "night-time consent for a send between 21:00 and 08:00 local time.",
+            ),
+            dg.AssetCheckSpec(
+                "no_double_trigger",
+                asset=TRIGGERED_KEY,
+                blocking=True,
+                description="No (campaign, trigger event) is decided twice in the trigger log.",
+            ),
+        ],
+        group_name="campaigns",
+        kinds={"polars", "duckdb"},
+        pool="duckdb",
+        deps=[
+            *audience_deps(),
+            model_key("int_events__cleaned"),
+            model_key("int_orders__enriched"),
+            model_key("int_products__conformed"),
+        ],
+    )
+    def triggered_sends(
+        context: dg.AssetExecutionContext, config: TriggerTickConfig, warehouse: Warehouse
+    ) -> dg.MaterializeResult:
+        """One tick of every triggered campaign file (`trigger:` in campaigns/*.yml): the triggers
+        due since the last tick (bookmark, abandoned cart, category views, first-purchase
+        anniversary, holiday ahead) that are still valid and not yet decided, through the batch
+        audience rules (segment, consent, night-time consent, frequency caps, stable holdout). Sends
+        are exported per tick with the triggering product or category, recorded in
+        gold.campaign_assignments, and every decision in gold.campaign_trigger_log."""
+        from datetime import datetime
+
+        from dagster_project.lib.campaigns import config as cfg
+        from dagster_project.lib.campaigns import export, source, store, triggers
+
+        every = [cfg.load_campaign(p) for p in cfg.campaign_files(campaigns_dir())]
+        triggered = [c for c in every if c.trigger is not None]
+        settings = Settings.from_env()
+        with warehouse.connect(read_only=True) as con:
+            # Ticks run up to the newest event seen (in production: minutes behind the clock).
+            as_of = (
+                datetime.fromisoformat(config.as_of).replace(tzinfo=None)
+                if config.as_of
+                else source.newest_event(con)
+            )
+            if as_of is None or not triggered:
+                # An export without events (the minimal orders-only one) has nothing to tick on.
+                note = "no triggered campaign files" if not triggered else "no events in the data"
+                context.log.info(f"no tick: {note}")
+                return dg.MaterializeResult(
+                    metadata={"dagster/row_count": 0, "skipped": note},
+                    check_results=[
+                        dg.AssetCheckResult(check_name=name, passed=True)
+                        for name in ("respects_consent", "no_double_trigger")
+                    ],
+                )
+            since = as_of - triggers.lookback(triggered)
+            data = source.trigger_data(con, since, settings.business_timezone)
+            customers = source.audience_source(con)
+            history = pl.concat(
+                [source.send_history(con), source.planned_and_triggered_sends(con)], how="vertical"
+            ).unique()
+            decided = store.decided_triggers(con)
+        ticks = triggers.run_ticks(triggered, data, customers, history, decided, as_of, every)
+        folder = Path(warehouse.duckdb_path).parent / "exports" / "triggered"
+        stamp = as_of.strftime("%Y%m%dT%H%M%S")
+        rows, added, funnels, paths = 0, 0, [], {}
+        with warehouse.connect() as con:
+            for cid, tick in ticks.items():
+                frame = export.export_frame(tick.audience, tick.export_products())
+                if frame.height:
+                    folder.mkdir(parents=True, exist_ok=True)
+                    paths[cid] = folder / f"{cid}_{stamp}.csv"
+                    frame.write_csv(paths[cid])
+                if tick.audience.assignments.height:
+                    store.record_assignments(con, tick.audience.assignments, [cid], now=as_of)
+                added += store.record_triggers(con, tick.log)
+                rows += tick.audience.assignments.height
+                funnels.append({"campaign_id": cid, **tick.funnel})
+            doubles = (
+                con.sql(
+                    "select count(*) - count(distinct (campaign_id, trigger_key))"
+                    f" from {store.TRIGGER_TABLE}"
+                ).fetchone()[0]
+                if ticks
+                else 0
+            )
+        sent = pl.concat(
+            [t.audience.treatment.select("customer_id", "is_night_send") for t in ticks.values()]
+            or [pl.DataFrame(schema={"customer_id": pl.String, "is_night_send": pl.Boolean})]
+        ).join(
+            customers.select("customer_id", "has_marketing_consent", "has_night_consent"),
+            on="customer_id",
+            how="left",
+        )
+        no_consent = sent.filter(~pl.col("has_marketing_consent").fill_null(False)).height
+        night = sent.filter(pl.col("is_night_send") & ~pl.col("has_night_consent").fill_null(False))
+        context.log.info(f"tick at {as_of}: {funnels}")
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": rows,
+                "as_of": str(as_of),
+                "campaigns": len(ticks),
+                "log_rows_added": added,
+                "sent": sent.height,
+                "funnel": md.table(pl.DataFrame(funnels)) if funnels else "no triggered campaigns",
+                "exports": ", ".join(str(p) for p in paths.values()) or "none",
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name="respects_consent",
+                    passed=no_consent == 0 and night.height == 0,
+                    metadata={"without_consent": no_consent, "night_without_consent": night.height},
+                ),
+                dg.AssetCheckResult(
+                    check_name="no_double_trigger",
+                    passed=doubles == 0,
+                    metadata={"duplicated_decisions": int(doubles)},
+                ),
+            ],
+        )
+
+    return triggered_sends
+
+
 @dg.definitions
 def campaign_defs() -> dg.Definitions:
     from dagster_project.lib.campaigns.config import campaign_files
 
-    return dg.Definitions(assets=[campaign_asset(p) for p in campaign_files(campaigns_dir())])
+    files = campaign_files(campaigns_dir())
+    batch = [campaign_asset(p) for p in files if not is_triggered(p)]
+    return dg.Definitions(assets=[*batch, triggered_asset()])

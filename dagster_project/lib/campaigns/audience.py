@@ -231,7 +231,9 @@ def plan_campaigns(
 ) -> dict[str, Audience]:
     """Audiences for several campaigns, in send order (then campaign id): each campaign's sends
     join the history the next ones are capped against. The result for a campaign depends only on
-    the campaign files, the customers and the history, not on which asset runs first."""
+    the campaign files, the customers and the history, not on which asset runs first.
+    Triggered campaigns (`trigger:`) are left out: their ticks plan them (triggers.py)."""
+    campaigns = [c for c in campaigns if c.trigger is None]
     ids = [c.campaign_id for c in campaigns]
     duplicated = sorted({i for i in ids if ids.count(i) > 1})
     if duplicated:

@@ -17,7 +17,9 @@ segment:                            # a rule (see rules.py)
   all:
     - {column: rfm_segment, op: in, value: [at_risk, cant_lose]}
 products: {list: affinity, count: 3}  # optional: the export carries each customer's top products
+# trigger: {event: bookmark, delay: 1h, valid_for: 24h}  # instead of send: a triggered campaign
 ```
+A triggered campaign (`trigger:`, triggers.py) is sent by ticks over new events, not at one time.
 `products.list` is a candidate list of gold.product_candidates (rule_a, rule_b, rule_c, affinity,
 embedding, popular) or `trending` (the trending products of the customer's top category);
 docs/products.md explains them."""
@@ -66,6 +68,7 @@ KEYS = {
     "coupon",
     "segment",
     "products",
+    "trigger",
 }
 PRODUCT_LISTS = ("rule_a", "rule_b", "rule_c", "affinity", "embedding", "popular", "trending")
 MAX_PRODUCTS = 10
@@ -107,6 +110,7 @@ class Campaign:
     send_at: datetime | None = None  # or one instant (time-zone aware)
     coupon: Coupon | None = None
     products: ProductPick | None = None
+    trigger: Any = None  # triggers.Trigger: sent on each customer's events, not at one time
 
     def segment_expr(self) -> pl.Expr:
         return parse_rule(self.segment, self.source)
@@ -133,7 +137,11 @@ def parse_campaign(raw: Any, source: str, default_id: str) -> Campaign:
     unknown = set(raw) - KEYS
     if unknown:
         _fail(source, f"unknown key(s) {sorted(unknown)} (known: {sorted(KEYS)})")
-    for key in ("channel", "send", "holdout_share", "segment"):
+    # A triggered campaign (triggers.py) is sent by ticks over new events, not at one time.
+    if "trigger" in raw and "send" in raw:
+        _fail(source, "a campaign has either send (a batch) or trigger (triggered), not both")
+    timing = "trigger" if "trigger" in raw else "send"
+    for key in ("channel", timing, "holdout_share", "segment"):
         if key not in raw:
             _fail(source, f"missing required key {key!r}")
     campaign_id = str(raw.get("campaign_id", default_id))
@@ -157,7 +165,7 @@ def parse_campaign(raw: Any, source: str, default_id: str) -> Campaign:
         raw, "response_window_days", source, DEFAULT_RESPONSE_DAYS, 1, 90, integer=True
     )
 
-    send = raw["send"]
+    send = raw.get("send", {"at": "2000-01-01T00:00:00+00:00"})  # checked, then unset below
     send_date = send_time = send_at = None
     if not isinstance(send, dict) or not ({"at"} == set(send) or set(send) <= {"date", "time"}):
         _fail(source, "send is {at: <ISO instant with offset>} or {date: <date>, time: 'HH:MM'}")
@@ -188,6 +196,8 @@ def parse_campaign(raw: Any, source: str, default_id: str) -> Campaign:
                 )
             except ValueError:
                 _fail(source, f"send.date {send['date']!r} is not YYYY-MM-DD")
+    if timing == "trigger":
+        send_at = None  # each tick sends at its own time
 
     coupon = None
     if raw.get("coupon") is not None:
@@ -226,12 +236,21 @@ def parse_campaign(raw: Any, source: str, default_id: str) -> Campaign:
         send_at=send_at,
         coupon=coupon,
         products=products,
+        trigger=_trigger(raw.get("trigger"), source),
     )
     try:
         campaign.segment_expr()
     except RuleError as e:
         raise CampaignError(str(e)) from e
     return campaign
+
+
+def _trigger(raw: Any, source: str):
+    if raw is None:
+        return None
+    from dagster_project.lib.campaigns.triggers import parse_trigger
+
+    return parse_trigger(raw, source)
 
 
 def load_campaign(path: str | Path) -> Campaign:

@@ -113,3 +113,43 @@ def campaign_products(
     trending = con.sql("select category_l1, rank, product_id from gold.trending_products").pl()
     top = con.sql("select customer_id, top_category from gold.customer_segments").pl()
     return pick_products(treatment["customer_id"], pick.list, pick.count, candidates, trending, top)
+
+
+def trigger_data(con: duckdb.DuckDBPyConnection, since=None, business_tz: str = "Asia/Seoul"):
+    """What trigger ticks read (triggers.TriggerData): the events from ``since`` (naive UTC, as
+    the warehouse stores times; None: all) with the product's category, every customer's first
+    order, and the event types the whole events table has."""
+    from dagster_project.lib.campaigns.triggers import TriggerData
+
+    where = "" if since is None else "where e.occurred_at >= $since"
+    events = con.execute(
+        "select e.event_id, e.session_id, e.customer_id, e.occurred_at, e.event_type,"
+        " e.product_id, p.category_l1 from silver.int_events__cleaned as e"
+        f" left join silver.int_products__conformed as p using (product_id) {where}"
+        " order by e.occurred_at, e.event_id",
+        {} if since is None else {"since": since},
+    ).pl()
+    first_orders = con.sql(
+        "select customer_id, min(ordered_at) as first_ordered_at"
+        " from silver.int_orders__enriched group by customer_id"
+    ).pl()
+    types = con.sql("select distinct event_type from silver.int_events__cleaned").fetchall()
+    return TriggerData(events, first_orders, {t for (t,) in types}, business_tz)
+
+
+def newest_event(con: duckdb.DuckDBPyConnection):
+    """The newest event time (naive UTC): a tick's default `as_of`."""
+    return con.sql("select max(occurred_at) from silver.int_events__cleaned").fetchone()[0]
+
+
+def planned_and_triggered_sends(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """The sends on record that frequency caps must count besides the executed ones: planned
+    batch and triggered treatment rows of gold.campaign_assignments (customer_id, channel,
+    sent_at)."""
+    if not _has_table(con, "gold", "campaign_assignments"):
+        return pl.DataFrame(
+            schema={"customer_id": pl.String, "channel": pl.String, "sent_at": pl.Datetime("us")}
+        )
+    return con.sql(
+        "select customer_id, channel, sent_at from gold.campaign_assignments where is_treatment"
+    ).pl()

@@ -55,3 +55,39 @@ def record_assignments(
     finally:
         con.unregister("assignments")
     return sorted(sent)
+
+
+TRIGGER_TABLE = "gold.campaign_trigger_log"
+
+
+def decided_triggers(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """(campaign_id, trigger_key) of every trigger decided so far: a tick skips them, so no
+    customer is triggered twice for the same event."""
+    from dagster_project.lib.campaigns.triggers import LOG_SCHEMA
+
+    exists = con.execute(
+        "select count(*) from information_schema.tables"
+        " where table_schema = 'gold' and table_name = 'campaign_trigger_log'"
+    ).fetchone()[0]
+    if not exists:
+        return pl.DataFrame(schema={k: LOG_SCHEMA[k] for k in ("campaign_id", "trigger_key")})
+    return con.sql(f"select campaign_id, trigger_key from {TRIGGER_TABLE}").pl()
+
+
+def record_triggers(con: duckdb.DuckDBPyConnection, log: pl.DataFrame) -> int:
+    """Append a tick's decisions to the trigger log; a (campaign, trigger) already there keeps its
+    first decision (a re-run tick adds nothing). Returns the rows added."""
+    con.register("trigger_log", log)
+    try:
+        con.execute(
+            f"create table if not exists {TRIGGER_TABLE} as select * from trigger_log limit 0"
+        )
+        before = con.execute(f"select count(*) from {TRIGGER_TABLE}").fetchone()[0]
+        con.execute(
+            f"insert into {TRIGGER_TABLE} by name select * from trigger_log as t where not exists"
+            f" (select 1 from {TRIGGER_TABLE} as l"
+            " where l.campaign_id = t.campaign_id and l.trigger_key = t.trigger_key)"
+        )
+        return con.execute(f"select count(*) from {TRIGGER_TABLE}").fetchone()[0] - before
+    finally:
+        con.unregister("trigger_log")

@@ -42,6 +42,7 @@ from .entities import (
     build_sellers,
     coupon_response,
 )
+from .intent import intent_truth
 from .params import (
     ARCH,
     ARCHETYPES,
@@ -157,6 +158,7 @@ def simulate(
     tables = b.build_tables()
     later_files = {"customers/profile_changes": b.profile_changes()}
     truth = b.build_truth()
+    truth["trigger_intent"] = intent_truth(tables["events"], cfg.start_date, cfg.timezone)
     say(f"tables: {time.perf_counter() - t0:.1f}s")
     for name, df in [*tables.items(), *later_files.items()]:  # the contract, exactly
         expected = contract_schema(name.split("/")[0])
