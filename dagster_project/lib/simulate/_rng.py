@@ -40,6 +40,7 @@ STREAM_NAMES = (
     "episode",
     "assortment",
     "flighting",
+    "messaging",
 )
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
