@@ -739,6 +739,57 @@ def bench_attribution(
     attribution.run([int(n) for n in sizes.split(",")], repeats, incrementality)
 
 
+@bench_app.command("crm")
+def bench_crm(
+    sections: Annotated[
+        str, typer.Option(help="Comma-separated sections (lib/bench/crm.SECTIONS).")
+    ] = "send_time,caps",
+    size: Annotated[str, typer.Option(help="Simulated world, customers x days.")] = "100000x120",
+    seed: Annotated[int, typer.Option(help="Random seed of the world.")] = 42,
+    repeats: Annotated[int, typer.Option(help="Runs per section; the median is reported.")] = 3,
+) -> None:
+    """CRM models per customer: send times and personal caps on a simulated world (its sessions
+    and a 4-week message history); median wall time over --repeats."""
+    from dagster_project.lib.bench import crm
+    from dagster_project.lib.bench.common import parse_size
+
+    customers, days = parse_size(size)
+    crm.run(sections.split(","), customers, days, seed, repeats)
+
+
+@app.command("crm-lab")
+def crm_lab(
+    customers: Annotated[int, typer.Option(help="Customers in the simulated world.")] = 40_000,
+    days: Annotated[int, typer.Option(help="Days of the world before the lab's weeks.")] = 120,
+    seed: Annotated[
+        int, typer.Option(help="World seed (not the one the models were built on).")
+    ] = 2026,
+    out: Annotated[Path, typer.Option(help="Folder for the result tables.")] = Path(
+        "bench/out/crm_lab"
+    ),
+) -> None:
+    """The CRM lab (docs/crm.md): send times, personal caps and multi-arm tests re-simulated on
+    the same random numbers of one simulated world; prints the tables and writes Parquet."""
+    from dagster_project.lib.crm import lab
+    from dagster_project.lib.simulate import WorldConfig
+
+    lw = lab.lab_world(WorldConfig(customers=customers, days=days, seed=seed))
+    out.mkdir(parents=True, exist_ok=True)
+    tables = {"send_time": lab.send_time_experiment(lw), "caps_accuracy": lab.caps_accuracy(lw)}
+    tables["caps"] = lab.caps_experiment(lw, progress=print)
+    summary, comparisons, arms_fixed, adaptive, per_segment = lab.arms_experiment(lw)
+    tables |= {
+        "arms_summary": summary,
+        "arms_comparisons": comparisons,
+        "arms_fixed": arms_fixed,
+        "arms_adaptive": adaptive,
+        "arms_per_segment": per_segment,
+    }
+    for name, table in tables.items():
+        table.write_parquet(out / f"{name}.parquet")
+        typer.echo(f"== {name}\n{table}")
+
+
 policy_app = typer.Typer(
     help="The policy lab: re-simulate a period of a simulated world under a spend plan or a "
     "coupon targeting policy, on the same random numbers (docs/budget.md).",

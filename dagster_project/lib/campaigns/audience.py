@@ -70,9 +70,7 @@ def send_times(
     lib/crm/send_time.best_hours, already respecting night consent) sets each customer's hour;
     a customer without one is sent at the window's start."""
     if campaign.send_mode == "best_in_window":
-        return _personal_send_times(
-            customers, campaign, default_send_date, business_tz, send_hours
-        )
+        return _personal_send_times(customers, campaign, default_send_date, business_tz, send_hours)
     zones = (
         customers.select(pl.col("time_zone").cast(pl.String).fill_null(business_tz))
         if "time_zone" in customers.columns

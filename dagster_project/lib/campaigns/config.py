@@ -271,8 +271,11 @@ def _send_mode(raw: dict, source: str) -> tuple[str, tuple[time, time] | None]:
     if spec is None:
         return "fixed", None
     if spec == "best_in_window":
-        _fail(source, "send_time: best_in_window needs a window: {mode: best_in_window, "
-              "window: ['10:00', '22:00']}")
+        _fail(
+            source,
+            "send_time: best_in_window needs a window: {mode: best_in_window, "
+            "window: ['10:00', '22:00']}",
+        )
     if not isinstance(spec, dict) or set(spec) - {"mode", "window"}:
         _fail(source, "send_time is {mode: fixed | best_in_window, window: ['HH:MM', 'HH:MM']}")
     mode = spec.get("mode", "fixed")

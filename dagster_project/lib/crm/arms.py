@@ -66,11 +66,7 @@ def assign_arms(
         cum[-1] = 1.0
         j = np.searchsorted(cum, out["_u"].to_numpy(), side="right")
         return out.with_columns(arm_id=pl.Series(np.asarray(arms)[j])).drop("_u")
-    wide = (
-        shares.pivot(on="arm_id", index=by, values="share")
-        .select(by, *arms)
-        .fill_null(0.0)
-    )
+    wide = shares.pivot(on="arm_id", index=by, values="share").select(by, *arms).fill_null(0.0)
     out = out.join(wide, on=by, how="left")
     mat = out.select(arms).fill_null(1.0 / len(arms)).to_numpy()
     cum = np.cumsum(mat / mat.sum(axis=1, keepdims=True), axis=1)
@@ -133,9 +129,7 @@ def thompson_shares(
     treated = sends.filter(pl.col("arm_id") != HOLDOUT)
     for k, seg in enumerate(segments):
         part = treated.filter(pl.col(by) == seg)
-        agg = part.group_by("arm_id").agg(
-            n=pl.len(), x=pl.col("is_converted").cast(pl.Int64).sum()
-        )
+        agg = part.group_by("arm_id").agg(n=pl.len(), x=pl.col("is_converted").cast(pl.Int64).sum())
         full = pl.DataFrame({"arm_id": arms}).join(agg, on="arm_id", how="left").fill_null(0)
         p = prob_best(full["x"].to_numpy(), full["n"].to_numpy(), seed + k, draws=4_000)
         p = np.maximum(p, MIN_SHARE)
@@ -169,8 +163,10 @@ def measure_adaptive(
     )
     out = pl.DataFrame({"arm_id": arms}).join(agg, on="arm_id", how="left")
     z = float(stats.norm.ppf(1 - alpha / (2 * len(arms))))
-    totals = sends.filter(pl.col("arm_id") != HOLDOUT).group_by("arm_id").agg(
-        x=pl.col("is_converted").cast(pl.Int64).sum(), n=pl.len()
+    totals = (
+        sends.filter(pl.col("arm_id") != HOLDOUT)
+        .group_by("arm_id")
+        .agg(x=pl.col("is_converted").cast(pl.Int64).sum(), n=pl.len())
     )
     totals = pl.DataFrame({"arm_id": arms}).join(totals, on="arm_id", how="left").fill_null(0)
     return out.with_columns(

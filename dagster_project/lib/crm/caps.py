@@ -67,9 +67,7 @@ def _loglik(n, opened, opt, p, beta, a, b, tol) -> np.ndarray:
     return ll + np.where(opt[:, None], np.log(pq), np.log1p(-pq))
 
 
-def fit_caps(
-    sends: pl.DataFrame, segments: pl.DataFrame, channel_cap: int
-) -> CapsModel:
+def fit_caps(sends: pl.DataFrame, segments: pl.DataFrame, channel_cap: int) -> CapsModel:
     """Per customer of ``segments`` (customer_id, segment): tolerance posterior mean, median and
     the cap. Customers without messages get their segment's prior."""
     if channel_cap < 1:
@@ -92,7 +90,10 @@ def fit_caps(
     opens_f = np.bincount(row[fresh], opened[fresh], minlength=n_c)
     sends_f = np.bincount(row[fresh], minlength=n_c).astype(float)
     seg_rate = np.array(
-        [opens_f[seg_of == k].sum() / max(sends_f[seg_of == k].sum(), 1.0) for k in range(len(names))]
+        [
+            opens_f[seg_of == k].sum() / max(sends_f[seg_of == k].sum(), 1.0)
+            for k in range(len(names))
+        ]
     )
     p_i = (opens_f + FRESH_PRIOR * seg_rate[seg_of]) / (sends_f + FRESH_PRIOR)
     a = float(opt[fresh].mean()) if fresh.any() else 0.001

@@ -72,7 +72,9 @@ class LabWorld:
     def utc(self, t: np.ndarray, hour: np.ndarray) -> pl.Series:
         start = datetime.combine(self.cfg.end_date, datetime.min.time())
         offs = (np.asarray(t) * 24 + np.asarray(hour) - UTC_OFFSET_H).astype(np.int64)
-        return pl.Series(np.datetime64(start, "us") + offs.astype("timedelta64[h]")).cast(pl.Datetime("us"))
+        return pl.Series(np.datetime64(start, "us") + offs.astype("timedelta64[h]")).cast(
+            pl.Datetime("us")
+        )
 
     def dow(self, t: int) -> int:
         return self.day(t).weekday()
@@ -99,7 +101,9 @@ def lab_world(cfg: WorldConfig, days_after: int = 90) -> LabWorld:
         .select(
             "customer_id",
             "i",
-            browsing_type=pl.lit(pl.Series(np.asarray(SEGMENTS)[truth.segment])).gather(pl.col("i")),
+            browsing_type=pl.lit(pl.Series(np.asarray(SEGMENTS)[truth.segment])).gather(
+                pl.col("i")
+            ),
             has_marketing_consent=pl.col("marketing_opt_in"),
             has_night_consent=pl.col("marketing_opt_in") & pl.col("night_opt_in"),
         )
@@ -168,7 +172,9 @@ def _per_customer(out: pl.DataFrame, n: int, col: str) -> np.ndarray:
 def _compare(results: dict[str, pl.DataFrame], n: int, reference: str) -> pl.DataFrame:
     """One row per policy: sends, opens, response rate, incremental orders (messages' caused
     orders), opt-outs; differences against ``reference`` with intervals."""
-    ref = {c: _per_customer(results[reference], n, c) for c in ("opened", "caused_order", "opted_out")}
+    ref = {
+        c: _per_customer(results[reference], n, c) for c in ("opened", "caused_order", "opted_out")
+    }
     ref_sends = results[reference].height
     rows = []
     for name, out in results.items():
@@ -180,7 +186,11 @@ def _compare(results: dict[str, pl.DataFrame], n: int, reference: str) -> pl.Dat
             "incremental_orders": int(out["caused_order"].sum()),
             "opt_outs": int(out["opted_out"].sum()),
         }
-        for col, tag in (("opened", "opens"), ("caused_order", "orders"), ("opted_out", "opt_outs")):
+        for col, tag in (
+            ("opened", "opens"),
+            ("caused_order", "orders"),
+            ("opted_out", "opt_outs"),
+        ):
             d = _per_customer(out, n, col) - ref[col]
             total, lo, hi = _interval(d)
             row[f"{tag}_vs_{reference}"] = total
@@ -199,7 +209,8 @@ def _compare(results: dict[str, pl.DataFrame], n: int, reference: str) -> pl.Dat
 # ---- send time -----------------------------------------------------------------------------
 def send_time_experiment(lw: LabWorld, weeks: int = 4) -> pl.DataFrame:
     """One plain message a week to every consenting customer at: one fixed time (19:00), the
-    model's best hour in the window, the naive per-customer mode (no prior) and the true best
+    population's best hour in the window (one time for everyone, chosen from the data), the
+    model's best hour per customer, the naive per-customer mode (no prior) and the true best
     hour (an oracle, the ceiling)."""
     who = lw.customers.filter(pl.col("has_marketing_consent").fill_null(False))
     model = fit_send_times(lw.sessions, lw.customers)
@@ -208,12 +219,15 @@ def send_time_experiment(lw: LabWorld, weeks: int = 4) -> pl.DataFrame:
     night = who["has_night_consent"].fill_null(False).to_numpy()
     days = [EXPLORE_DAYS + 7 * k for k in range(weeks)]
     results = {}
-    for name in ("fixed_19h", "model", "naive_mode", "true_best"):
+    pop = model.prior.reshape(7, 24)
+    for name in ("fixed_19h", "population_best", "model", "naive_mode", "true_best"):
         lab = lw.fresh()
         for t in days:
             dow = lw.dow(t)
             if name == "fixed_19h":
                 hour = np.full(i.size, FIXED_HOUR)
+            elif name == "population_best":
+                hour = _population_best(pop[dow], night)
             elif name == "true_best":
                 hour = _true_best(lw.truth, i, dow, night)
             else:
@@ -223,6 +237,15 @@ def send_time_experiment(lw: LabWorld, weeks: int = 4) -> pl.DataFrame:
             lab.deliver(t, i, dow * 24 + hour, 0)
         results[name] = lab.outcomes().filter(pl.col("d") >= EXPLORE_DAYS)
     return _compare(results, lw.truth.n, "fixed_19h")
+
+
+def _population_best(pop_day: np.ndarray, night: np.ndarray) -> np.ndarray:
+    """The population's best hour of the day in the window, by consent (night or day hours)."""
+    hours = [h % 24 for h in range(WINDOW[0].hour, WINDOW[1].hour)]
+    day = [h for h in hours if h not in NIGHT_HOURS]
+    best_all = max(hours, key=lambda h: pop_day[h])
+    best_day = max(day, key=lambda h: pop_day[h])
+    return np.where(night, best_all, best_day)
 
 
 def _true_best(truth: MessagingTruth, i, dow, night) -> np.ndarray:
@@ -340,15 +363,20 @@ def arms_experiment(lw: LabWorld, sends: int = 6, holdout: float = 0.1, seed: in
             else:
                 if k == 0:
                     shares = pl.DataFrame(
-                        [{"browsing_type": s, "arm_id": a, "share": 0.25}
-                         for s in SEGMENTS for a in arms]
+                        [
+                            {"browsing_type": s, "arm_id": a, "share": 0.25}
+                            for s in SEGMENTS
+                            for a in arms
+                        ]
                     )
                 assigned = arms_mod.assign_arms(
                     "lab_arms", treated, arms, shares, send=k, by="browsing_type"
                 )
-            cre = pl.Series(assigned["arm_id"]).replace_strict(
-                {a: j for j, a in enumerate(arms)}, return_dtype=pl.Int64
-            ).to_numpy()
+            cre = (
+                pl.Series(assigned["arm_id"])
+                .replace_strict({a: j for j, a in enumerate(arms)}, return_dtype=pl.Int64)
+                .to_numpy()
+            )
             out = lab.deliver(t, assigned["i"].to_numpy(), lw.dow(t) * 24 + FIXED_HOUR, cre)
             got = out.select("i", "converted", "caused_order", "creative")
             part = assigned.select("customer_id", "i", "browsing_type", "arm_id").join(
@@ -368,8 +396,10 @@ def arms_experiment(lw: LabWorld, sends: int = 6, holdout: float = 0.1, seed: in
                 shares = arms_mod.thompson_shares(
                     so_far, arms, "browsing_type", list(SEGMENTS), seed=seed + k
                 )
-        log = pl.concat(rows).rename({"converted": "is_converted"}).with_columns(
-            revenue_krw=pl.lit(0.0)
+        log = (
+            pl.concat(rows)
+            .rename({"converted": "is_converted"})
+            .with_columns(revenue_krw=pl.lit(0.0))
         )
         logs[mode] = log
         t_rows = log.filter(pl.col("arm_id") != arms_mod.HOLDOUT)
@@ -386,7 +416,18 @@ def arms_experiment(lw: LabWorld, sends: int = 6, holdout: float = 0.1, seed: in
                 "incremental_orders": int(t_rows["caused_order"].sum()),
             }
         )
+    # The truth: incremental orders if every treated customer got arm a, on the same numbers.
+    truth_orders = []
+    for j, a in enumerate(arms):
+        lab = lw.fresh()
+        ti = treated["i"].to_numpy()
+        for t in days:
+            lab.deliver(t, ti, lw.dow(t) * 24 + FIXED_HOUR, j)
+        truth_orders.append(
+            {"arm_id": a, "true_incremental_orders_all": int(lab.outcomes()["caused_order"].sum())}
+        )
     comparisons, arms_fixed = arms_mod.measure_arms(logs["fixed"], arms, seed=seed)
+    arms_fixed = arms_fixed.join(pl.DataFrame(truth_orders), on="arm_id")
     adaptive_report = arms_mod.measure_adaptive(logs["adaptive"], arms, seed=seed)
     per_segment = []
     for mode, log in logs.items():
@@ -426,7 +467,6 @@ def arms_experiment(lw: LabWorld, sends: int = 6, holdout: float = 0.1, seed: in
         orders_vs_fixed_hi=pl.Series([0.0, hi]),
     )
     return summary_df, comparisons, arms_fixed, adaptive_report, pl.DataFrame(per_segment)
-
 
 
 def _segments(lw: LabWorld) -> pl.DataFrame:

@@ -87,9 +87,10 @@ def activity_counts(
     ).unique("customer_id")
     ts = pl.col("started_at")
     act = activity.select(pl.col("customer_id").cast(pl.String), "started_at")
-    if act.schema["started_at"] == pl.Datetime("us") or getattr(
-        act.schema["started_at"], "time_zone", None
-    ) is None:
+    if (
+        act.schema["started_at"] == pl.Datetime("us")
+        or getattr(act.schema["started_at"], "time_zone", None) is None
+    ):
         act = act.with_columns(ts.dt.replace_time_zone("UTC"))
     act = act.join(index, on="customer_id").join(zones, on="customer_id", how="left")
     counts = np.zeros((ids.height, HOURS_OF_WEEK), dtype=np.float64)
@@ -159,8 +160,13 @@ def raw_argmax(activity: pl.DataFrame, customers: pl.DataFrame, business_tz: str
     ids, raw = activity_counts(activity, customers, business_tz)
     pop = raw.sum(axis=0)
     scored = raw + 1e-6 * pop[None, :] / max(pop.max(), 1.0)
-    return SendTimeModel(ids, (scored / scored.sum(axis=1, keepdims=True)).astype(np.float32),
-                         raw.sum(axis=1), pop / pop.sum(), 0.0)
+    return SendTimeModel(
+        ids,
+        (scored / scored.sum(axis=1, keepdims=True)).astype(np.float32),
+        raw.sum(axis=1),
+        pop / pop.sum(),
+        0.0,
+    )
 
 
 def window_hours(start: time, end: time) -> list[int]:
@@ -179,9 +185,9 @@ def best_hours(
 ) -> pl.DataFrame:
     """customer_id, send_hour (local), p_send_hour: the best hour of ``send_date`` inside
     ``window`` for each customer of ``customers`` (customer_id, has_night_consent); night hours
-    only with night consent. A customer the model does not know gets the population's best."""
+    only with night consent (a window entirely at night gives the others no hour: null). A
+    customer the model does not know gets the population's best."""
     hours = window_hours(*window)
-    day_hours = [h for h in hours if h not in NIGHT_HOURS]
     dow = send_date.weekday()
     who = customers.select(
         pl.col("customer_id").cast(pl.String),
@@ -199,9 +205,6 @@ def best_hours(
     allowed = np.ones((who.height, len(hours)), dtype=bool)
     night = np.isin(hours, sorted(NIGHT_HOURS))
     allowed[~who["has_night_consent"].to_numpy()] &= ~night
-    if not day_hours:
-        # A window entirely at night: customers without night consent get no hour (null).
-        pass
     scored = np.where(allowed, sub, -1.0)
     j = scored.argmax(axis=1)
     ok = allowed[np.arange(j.size), j]
