@@ -774,6 +774,39 @@ def bench_attribution(
     attribution.run([int(n) for n in sizes.split(",")], repeats, incrementality)
 
 
+@app.command("crm-lab")
+def crm_lab(
+    customers: Annotated[int, typer.Option(help="Customers in the simulated world.")] = 40_000,
+    days: Annotated[int, typer.Option(help="Days of the world before the lab's weeks.")] = 120,
+    seed: Annotated[
+        int, typer.Option(help="World seed (not the one the models were built on).")
+    ] = 2026,
+    out: Annotated[Path, typer.Option(help="Folder for the result tables.")] = Path(
+        "bench/out/crm_lab"
+    ),
+) -> None:
+    """The CRM lab (docs/crm.md): send times, personal caps and multi-arm tests re-simulated on
+    the same random numbers of one simulated world; prints the tables and writes Parquet."""
+    from dagster_project.lib.crm import lab
+    from dagster_project.lib.simulate import WorldConfig
+
+    lw = lab.lab_world(WorldConfig(customers=customers, days=days, seed=seed))
+    out.mkdir(parents=True, exist_ok=True)
+    tables = {"send_time": lab.send_time_experiment(lw), "caps_accuracy": lab.caps_accuracy(lw)}
+    tables["caps"] = lab.caps_experiment(lw, progress=print)
+    summary, comparisons, arms_fixed, adaptive, per_segment = lab.arms_experiment(lw)
+    tables |= {
+        "arms_summary": summary,
+        "arms_comparisons": comparisons,
+        "arms_fixed": arms_fixed,
+        "arms_adaptive": adaptive,
+        "arms_per_segment": per_segment,
+    }
+    for name, table in tables.items():
+        table.write_parquet(out / f"{name}.parquet")
+        typer.echo(f"== {name}\n{table}")
+
+
 policy_app = typer.Typer(
     help="The policy lab: re-simulate a period of a simulated world under a spend plan or a "
     "coupon targeting policy, on the same random numbers (docs/budget.md).",
@@ -958,12 +991,14 @@ def bench_crm(
         str,
         typer.Option(
             help="Comma-separated sections: triggers (one trigger tick), trigger_lab "
-            "(triggered vs weekly batch in the lab, docs/crm.md)."
+            "(triggered vs weekly batch in the lab, docs/crm.md), send_time and caps (the "
+            "per-customer models at 100k customers)."
         ),
     ] = "triggers",
     repeats: Annotated[int, typer.Option(help="Runs per section; the median is reported.")] = 3,
 ) -> None:
-    """CRM decisions: a triggered-campaign tick over one day of events of a 100k-customer world.
+    """CRM decisions: a triggered-campaign tick over one day of events of a 100k-customer world;
+    the send-time and personal-cap models fitted for 100k customers.
 
     Writes bench/out/crm_<section>.json and its table in docs/benchmarks.md."""
     from dagster_project.lib.bench import crm

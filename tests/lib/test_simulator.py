@@ -124,7 +124,7 @@ def test_same_seed_same_bytes_other_seed_differs(world, tmp_path):
     other = simulate(WorldConfig(customers=CFG.customers, days=CFG.days, seed=CFG.seed + 1))
     a, b, c = (write_world(w, tmp_path / n) for w, n in ((world, "a"), (again, "b"), (other, "c")))
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
-    assert len(files) == 12 + 20 + 1  # tables, truth, customers/profile_changes
+    assert len(files) == 12 + 22 + 1  # tables, truth (incl. messaging_*), profile_changes
     for f in files:
         assert (a / f).read_bytes() == (b / f).read_bytes(), f
     assert (a / "orders.parquet").read_bytes() != (c / "orders.parquet").read_bytes()
@@ -614,3 +614,17 @@ def test_shopping_episodes_are_the_same_with_marketing_off():
     ce = low.truth["channel_effects"]
     assert (ce["incremental_orders"] == 0).all()
     assert ce["factual_orders"][0] == ce["baseline_orders"][0]
+
+
+def test_sessions_follow_each_customers_active_hours(world, t):
+    """Sessions start at hours drawn from the customer's planted active hours: the hour a
+    customer is most often active is within 2 hours of their truth peak far more often than
+    under the population rhythm alone (1 in 24 exact, ~5 in 24 within 2 h)."""
+    mc = world.truth["messaging_customers"]
+    local = kst("started_at")
+    s = t["sessions"].filter(local.dt.weekday() <= 5).select("customer_id", h=local.dt.hour())
+    top = s.group_by("customer_id", "h").len().sort("len", "h", descending=[True, False])
+    top = top.group_by("customer_id", maintain_order=True).first().join(mc, on="customer_id")
+    gap = (top["h"] - top["peak_hour_weekday"]).abs().to_numpy()
+    near = (np.minimum(gap, 24 - gap) <= 2).mean()
+    assert near > 0.5

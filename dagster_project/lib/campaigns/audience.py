@@ -10,7 +10,9 @@ Order of the rules (each step's exclusions are counted in the funnel):
    channel: the channel's default (config.FREQUENCY_CAPS), this campaign's own (which can only
    tighten) and those of campaigns planned before it, so a later campaign never breaks an
    earlier one's cap (any window that holds the earlier send and the new one lies within the
-   earlier cap's window of the new send);
+   earlier cap's window of the new send). A personal cap (`personal_caps`: customer_id,
+   max_sends, window_days, from lib/crm/caps.py) is one more cap of the same kind, per customer:
+   it can only tighten, the channel's cap stays the ceiling;
 5. the eligible rest is split by a stable hash: holdout when hash_unit < holdout_share.
 
 hash_unit = the first 60 bits of SHA-256("<campaign_id>:<customer_id>") / 2**60, computed by
@@ -56,10 +58,19 @@ def is_night(local_time: pl.Expr) -> pl.Expr:
 
 
 def send_times(
-    customers: pl.DataFrame, campaign: Campaign, default_send_date: date, business_tz: str
+    customers: pl.DataFrame,
+    campaign: Campaign,
+    default_send_date: date,
+    business_tz: str,
+    send_hours: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """customer_id, time_zone, send_at (UTC, naive), send_local (naive local) and is_night_send.
-    The time zone is the customer's `time_zone` column if present, else the business one."""
+    The time zone is the customer's `time_zone` column if present, else the business one.
+    With `send_time: best_in_window`, `send_hours` (customer_id, send_hour: the local hour from
+    lib/crm/send_time.best_hours, already respecting night consent) sets each customer's hour;
+    a customer without one is sent at the window's start."""
+    if campaign.send_mode == "best_in_window":
+        return _personal_send_times(customers, campaign, default_send_date, business_tz, send_hours)
     zones = (
         customers.select(pl.col("time_zone").cast(pl.String).fill_null(business_tz))
         if "time_zone" in customers.columns
@@ -100,6 +111,52 @@ def send_times(
     )
 
 
+def _personal_send_times(
+    customers: pl.DataFrame,
+    campaign: Campaign,
+    default_send_date: date,
+    business_tz: str,
+    send_hours: pl.DataFrame | None,
+) -> pl.DataFrame:
+    if send_hours is None:
+        raise ValueError(
+            f"{campaign.source}: send_time best_in_window needs the send-time model "
+            "(gold.crm_send_times): materialize it first"
+        )
+    day = datetime.combine(campaign.send_date or default_send_date, datetime.min.time())
+    start = campaign.send_window[0].hour
+    zone = (
+        pl.col("time_zone").cast(pl.String).fill_null(business_tz)
+        if "time_zone" in customers.columns
+        else pl.lit(business_tz)
+    )
+    frame = (
+        customers.select("customer_id", time_zone=zone)
+        .join(send_hours.select("customer_id", "send_hour"), on="customer_id", how="left")
+        .with_columns(
+            send_local=pl.lit(day)
+            + pl.duration(hours=pl.col("send_hour").fill_null(start).cast(pl.Int64))
+        )
+    )
+    parts = []
+    for (tz,), part in frame.group_by("time_zone", maintain_order=True):  # one per zone
+        parts.append(
+            part.with_columns(
+                send_at=pl.col("send_local")
+                .dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+                .dt.convert_time_zone("UTC")
+                .dt.replace_time_zone(None)
+            )
+        )
+    out = pl.concat(parts) if parts else frame.with_columns(send_at=pl.col("send_local"))
+    return out.select(
+        "customer_id",
+        "time_zone",
+        pl.col("send_at").cast(pl.Datetime("us")),
+        pl.col("send_local").cast(pl.Datetime("us")),
+    ).with_columns(is_night_send=is_night(pl.col("send_local").dt.time()))
+
+
 @dataclass
 class Audience:
     campaign: Campaign
@@ -135,10 +192,18 @@ def build_audience(
     default_send_date: date,
     business_tz: str = "Asia/Seoul",
     extra_caps: tuple[tuple[int, int], ...] = (),
+    personal_caps: pl.DataFrame | None = None,
+    send_hours: pl.DataFrame | None = None,
+    arm_shares: pl.DataFrame | None = None,
+    send_number: int = 0,
 ) -> Audience:
     """The campaign's assignments (see the module docstring for the rules and their order).
     `extra_caps`: further (max_sends, window_days) caps on this channel that must keep holding,
-    i.e. the channel's default and those of campaigns planned before this one."""
+    i.e. the channel's default and those of campaigns planned before this one.
+    `personal_caps`: customer_id, max_sends, window_days (one window for all customers).
+    `send_hours`: for `send_time: best_in_window` (see send_times). A multi-arm campaign's
+    treated customers get an arm (lib/crm/arms.assign_arms): by the YAML's shares, or in
+    adaptive mode by `arm_shares` (<adaptive_by>, arm_id, share) for send `send_number`."""
     _check_columns(campaign, customers)
     funnel = {"customers": customers.height}
     matched = customers.filter(campaign.segment_expr().fill_null(False))
@@ -147,12 +212,20 @@ def build_audience(
     funnel["excluded_no_consent"] = matched.height - consented.height
 
     timed = consented.join(
-        send_times(consented, campaign, default_send_date, business_tz), on="customer_id"
+        send_times(consented, campaign, default_send_date, business_tz, send_hours),
+        on="customer_id",
     )
     night_ok = timed.filter(~pl.col("is_night_send") | pl.col("has_night_consent").fill_null(False))
     funnel["excluded_night"] = timed.height - night_ok.height
 
     caps = sorted({(campaign.max_sends, campaign.cap_window_days), *extra_caps})
+    personal_window = None
+    if personal_caps is not None and personal_caps.height:
+        windows = personal_caps["window_days"].unique().to_list()
+        if len(windows) != 1:
+            raise ValueError(f"personal_caps: one window_days for all customers, got {windows}")
+        personal_window = int(windows[0])
+        caps.append((0, personal_window))  # max_sends 0: the customer's own, joined below
     widest = timedelta(days=max(w for _, w in caps))
     nearby = (
         night_ok.select("customer_id", "send_at")
@@ -173,13 +246,22 @@ def build_audience(
             ]
         )
     )
+    limits = [pl.lit(m) for m, _ in caps]
+    candidates = night_ok.join(nearby, on="customer_id", how="left")
+    if personal_window is not None:
+        limits[-1] = pl.col("_personal_max").fill_null(2**31)
+        candidates = candidates.join(
+            personal_caps.select("customer_id", _personal_max=pl.col("max_sends")),
+            on="customer_id",
+            how="left",
+        )
     under_every_cap = pl.all_horizontal(
-        [pl.col(f"nearby_{i}").fill_null(0) < m for i, (m, _) in enumerate(caps)]
+        [pl.col(f"nearby_{i}").fill_null(0) < lim for i, lim in enumerate(limits)]
     )
     capped = (
-        night_ok.join(nearby, on="customer_id", how="left")
-        .filter(under_every_cap)
+        candidates.filter(under_every_cap)
         .drop(pl.selectors.starts_with("nearby_"))
+        .drop("_personal_max", strict=False)
     )
     funnel["excluded_frequency_cap"] = night_ok.height - capped.height
     funnel["eligible"] = capped.height
@@ -208,9 +290,61 @@ def build_audience(
         pl.lit(coupon.min_order_amount if coupon else None, pl.Float64).alias("coupon_min_order"),
         pl.lit(campaign.response_window_days, pl.Int64).alias("response_window_days"),
     )
+    if campaign.arms:
+        assignments = _with_arms(campaign, eligible, assignments, arm_shares, send_number)
     funnel["treatment"] = int(assignments["is_treatment"].sum())
     funnel["holdout"] = assignments.height - funnel["treatment"]
     return Audience(campaign, assignments, funnel)
+
+
+def _with_arms(
+    campaign: Campaign,
+    eligible: pl.DataFrame,
+    assignments: pl.DataFrame,
+    arm_shares: pl.DataFrame | None,
+    send_number: int,
+) -> pl.DataFrame:
+    """Each treated customer's arm, its creative and offer; the holdout's arm is 'holdout'."""
+    from dagster_project.lib.crm.arms import HOLDOUT, assign_arms
+
+    arms = [a.arm_id for a in campaign.arms]
+    by = campaign.adaptive_by
+    if by is not None and arm_shares is None:
+        arm_shares = pl.DataFrame(  # first send of an adaptive test: the YAML's shares
+            {by: [None], **{a.arm_id: [a.share] for a in campaign.arms}}
+        ).unpivot(index=by, variable_name="arm_id", value_name="share")
+    cols = ["customer_id"] + ([by] if by else [])
+    treated = assignments.filter("is_treatment").select("customer_id")
+    if by:
+        treated = treated.join(eligible.select(cols), on="customer_id", how="left")
+    picked = assign_arms(
+        campaign.campaign_id,
+        treated,
+        arms,
+        arm_shares if by else [a.share for a in campaign.arms],
+        send=send_number if by else 0,
+        by=by,
+    ).select("customer_id", "arm_id")
+    table = pl.DataFrame(
+        {
+            "arm_id": arms,
+            "_creative": [a.creative_id for a in campaign.arms],
+            "_ctype": [a.coupon.discount_type if a.coupon else None for a in campaign.arms],
+            "_cvalue": [a.coupon.discount_value if a.coupon else None for a in campaign.arms],
+            "_cmin": [a.coupon.min_order_amount if a.coupon else None for a in campaign.arms],
+        },
+        schema_overrides={"_ctype": pl.String, "_cvalue": pl.Float64, "_cmin": pl.Float64},
+    )
+    out = assignments.join(picked, on="customer_id", how="left", maintain_order="left").join(
+        table, on="arm_id", how="left", maintain_order="left"
+    )
+    return out.with_columns(
+        pl.col("arm_id").fill_null(HOLDOUT),
+        pl.coalesce("_creative", "creative_id").alias("creative_id"),
+        pl.coalesce("_ctype", "coupon_type").alias("coupon_type"),
+        pl.coalesce("_cvalue", "coupon_value").alias("coupon_value"),
+        pl.coalesce("_cmin", "coupon_min_order").alias("coupon_min_order"),
+    ).drop("_creative", "_ctype", "_cvalue", "_cmin")
 
 
 def _first_send(campaign: Campaign, default_send_date: date, business_tz: str) -> datetime:

@@ -18,6 +18,14 @@ segment:                            # a rule (see rules.py)
     - {column: rfm_segment, op: in, value: [at_risk, cant_lose]}
 products: {list: affinity, count: 3}  # optional: the export carries each customer's top products
 # trigger: {event: bookmark, delay: 1h, valid_for: 24h}  # instead of send: a triggered campaign
+send_time: {mode: best_in_window, window: ["10:00", "22:00"]}  # optional: each customer's best
+                                    # hour of send.date inside the window (lib/crm/send_time.py);
+                                    # send.time is then optional
+arms:                               # optional: a multi-arm test (lib/crm/arms.py); the arms split
+  - {arm_id: new_arrivals, creative_id: kt_new_arrivals, share: 0.5}   # the treated customers,
+  - {arm_id: coupon_5000, creative_id: kt_5000, share: 0.5,            # shares sum to 1
+     coupon: {discount_type: fixed, discount_value: 5000}}
+adaptive: {mode: thompson, by: browsing_type}   # optional: shares per segment from past sends
 ```
 A triggered campaign (`trigger:`, triggers.py) is sent by ticks over new events, not at one time.
 `products.list` is a candidate list of gold.product_candidates (rule_a, rule_b, rule_c, affinity,
@@ -69,7 +77,14 @@ KEYS = {
     "segment",
     "products",
     "trigger",
+    "send_time",
+    "arms",
+    "adaptive",
 }
+ARM_KEYS = {"arm_id", "creative_id", "share", "coupon"}
+SEND_MODES = ("fixed", "best_in_window")
+ADAPTIVE_MODES = ("thompson",)
+SHARE_TOLERANCE = 1e-6
 PRODUCT_LISTS = ("rule_a", "rule_b", "rule_c", "affinity", "embedding", "popular", "trending")
 MAX_PRODUCTS = 10
 
@@ -94,6 +109,16 @@ class ProductPick:
 
 
 @dataclass(frozen=True)
+class Arm:
+    """One creative or offer of a multi-arm test and its share of the treated customers."""
+
+    arm_id: str
+    creative_id: str
+    share: float
+    coupon: Coupon | None = None
+
+
+@dataclass(frozen=True)
 class Campaign:
     campaign_id: str
     name: str
@@ -111,6 +136,10 @@ class Campaign:
     coupon: Coupon | None = None
     products: ProductPick | None = None
     trigger: Any = None  # triggers.Trigger: sent on each customer's events, not at one time
+    send_mode: str = "fixed"  # or best_in_window (send_window in local time)
+    send_window: tuple[time, time] | None = None
+    arms: tuple[Arm, ...] = ()
+    adaptive_by: str | None = None  # adaptive mode: Thompson shares per value of this column
 
     def segment_expr(self) -> pl.Expr:
         return parse_rule(self.segment, self.source)
@@ -181,10 +210,11 @@ def parse_campaign(raw: Any, source: str, default_id: str) -> Campaign:
         if send_at.tzinfo is None:
             _fail(source, f"send.at {send['at']!r} needs a UTC offset, e.g. +09:00")
     else:
-        if "time" not in send:
+        send_mode, send_window = _send_mode(raw, source)
+        if "time" not in send and send_mode == "fixed":
             _fail(source, "send needs a time ('HH:MM', the customer's local time)")
         try:
-            send_time = time.fromisoformat(str(send["time"]))
+            send_time = time.fromisoformat(str(send.get("time", "00:00")))
         except ValueError:
             _fail(source, f"send.time {send['time']!r} is not HH:MM")
         if "date" in send:
@@ -201,15 +231,7 @@ def parse_campaign(raw: Any, source: str, default_id: str) -> Campaign:
 
     coupon = None
     if raw.get("coupon") is not None:
-        c = raw["coupon"]
-        if not isinstance(c, dict) or c.get("discount_type") not in COUPON_TYPES:
-            _fail(source, f"coupon needs discount_type in {COUPON_TYPES} and discount_value")
-        high = 90 if c["discount_type"] == "percent" else 10_000_000
-        coupon = Coupon(
-            c["discount_type"],
-            _number(c, "discount_value", source, None, 0.01, high),
-            _number(c, "min_order_amount", source, 0.0, 0.0, 1e9),
-        )
+        coupon = _coupon(raw["coupon"], source, "coupon")
     products = None
     if raw.get("products") is not None:
         p = raw["products"]
@@ -220,6 +242,12 @@ def parse_campaign(raw: Any, source: str, default_id: str) -> Campaign:
         ):
             _fail(source, f"products is {{list: one of {', '.join(PRODUCT_LISTS)}, count: 1-10}}")
         products = ProductPick(p["list"], _number(p, "count", source, 3, 1, MAX_PRODUCTS, True))
+    if "at" in send and raw.get("send_time") is not None:
+        _fail(source, "send_time: best_in_window needs send: {date, time}, not send.at")
+    if "at" in send:
+        send_mode, send_window = "fixed", None
+    arms = _arms(raw.get("arms"), source)
+    adaptive_by = _adaptive(raw.get("adaptive"), arms, source)
     campaign = Campaign(
         campaign_id=campaign_id,
         name=str(raw.get("name", campaign_id)),
@@ -237,6 +265,10 @@ def parse_campaign(raw: Any, source: str, default_id: str) -> Campaign:
         coupon=coupon,
         products=products,
         trigger=_trigger(raw.get("trigger"), source),
+        send_mode=send_mode,
+        send_window=send_window,
+        arms=arms,
+        adaptive_by=adaptive_by,
     )
     try:
         campaign.segment_expr()
@@ -251,6 +283,97 @@ def _trigger(raw: Any, source: str):
     from dagster_project.lib.campaigns.triggers import parse_trigger
 
     return parse_trigger(raw, source)
+
+
+def _send_mode(raw: dict, source: str) -> tuple[str, tuple[time, time] | None]:
+    spec = raw.get("send_time")
+    if spec is None:
+        return "fixed", None
+    if spec == "best_in_window":
+        _fail(
+            source,
+            "send_time: best_in_window needs a window: {mode: best_in_window, "
+            "window: ['10:00', '22:00']}",
+        )
+    if not isinstance(spec, dict) or set(spec) - {"mode", "window"}:
+        _fail(source, "send_time is {mode: fixed | best_in_window, window: ['HH:MM', 'HH:MM']}")
+    mode = spec.get("mode", "fixed")
+    if mode not in SEND_MODES:
+        _fail(source, f"send_time.mode {mode!r} is not one of {', '.join(SEND_MODES)}")
+    if mode == "fixed":
+        return mode, None
+    window = spec.get("window")
+    if not isinstance(window, list) or len(window) != 2:
+        _fail(source, "send_time.window is a list of two local times ['HH:MM', 'HH:MM']")
+    try:
+        start, end = (time.fromisoformat(str(w)) for w in window)
+    except ValueError:
+        _fail(source, f"send_time.window {window!r}: times are HH:MM")
+    if start == end:
+        _fail(source, f"send_time.window {window!r}: start and end are the same time")
+    return mode, (start, end)
+
+
+def _coupon(c: Any, source: str, field: str) -> Coupon:
+    if not isinstance(c, dict) or c.get("discount_type") not in COUPON_TYPES:
+        _fail(source, f"{field} needs discount_type in {COUPON_TYPES} and discount_value")
+    high = 90 if c["discount_type"] == "percent" else 10_000_000
+    label = source if field == "coupon" else f"{source}: {field}"
+    return Coupon(
+        c["discount_type"],
+        _number(c, "discount_value", label, None, 0.01, high),
+        _number(c, "min_order_amount", label, 0.0, 0.0, 1e9),
+    )
+
+
+def _arms(spec: Any, source: str) -> tuple[Arm, ...]:
+    if spec is None:
+        return ()
+    if not isinstance(spec, list) or len(spec) < 2:
+        _fail(source, "arms is a list of at least two {arm_id, creative_id, share} mappings")
+    arms, seen = [], set()
+    for k, a in enumerate(spec):
+        where = f"arms[{k}]"
+        if not isinstance(a, dict):
+            _fail(source, f"{where} is a mapping {{arm_id, creative_id, share}}")
+        unknown = set(a) - ARM_KEYS
+        if unknown:
+            _fail(source, f"{where}: unknown key(s) {sorted(unknown)} (known: {sorted(ARM_KEYS)})")
+        arm_id = str(a.get("arm_id", f"arm_{k + 1}"))
+        where = f"arms[{k}] ({arm_id})"
+        if not CAMPAIGN_ID.fullmatch(arm_id) or arm_id == "holdout":
+            _fail(source, f"{where}: arm_id may use letters, digits, _ and - and is not 'holdout'")
+        if arm_id in seen:
+            _fail(source, f"{where}: arm_id used twice")
+        seen.add(arm_id)
+        if not a.get("creative_id"):
+            _fail(source, f"{where}: missing creative_id (every arm names its creative)")
+        share = _number(a, "share", f"{source}: {where}", None, 0.0, 1.0)
+        coupon = _coupon(a["coupon"], source, f"{where}.coupon") if a.get("coupon") else None
+        arms.append(Arm(arm_id, str(a["creative_id"]), share, coupon))
+    total = sum(a.share for a in arms)
+    if abs(total - 1.0) > SHARE_TOLERANCE:
+        _fail(
+            source,
+            f"arms: the shares sum to {total:g}, they must sum to 1 (they split the treated "
+            "customers; the holdout is holdout_share)",
+        )
+    return tuple(arms)
+
+
+def _adaptive(spec: Any, arms: tuple[Arm, ...], source: str) -> str | None:
+    if spec is None:
+        return None
+    if not arms:
+        _fail(source, "adaptive needs arms (a multi-arm test)")
+    if (
+        not isinstance(spec, dict)
+        or set(spec) - {"mode", "by"}
+        or spec.get("mode", "thompson") not in ADAPTIVE_MODES
+        or not isinstance(spec.get("by"), str)
+    ):
+        _fail(source, "adaptive is {mode: thompson, by: <segment column>}")
+    return spec["by"]
 
 
 def load_campaign(path: str | Path) -> Campaign:

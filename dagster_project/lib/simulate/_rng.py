@@ -41,6 +41,7 @@ STREAM_NAMES = (
     "assortment",
     "flighting",
     "intent",
+    "messaging",
 )
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)

@@ -303,6 +303,9 @@ class WorldConfig:
     # Flighted paid budgets (spend.world_daily_spend); False: every channel at its reference
     # spend every day (the constant-reach world of simulator version 1).
     flighting: bool = True
+    # Sessions start at hours drawn from each customer's own active hours (messaging.py);
+    # False: every customer follows HOUR_WEIGHTS (the rhythm before issue 16).
+    personal_hours: bool = True
 
     def __post_init__(self) -> None:
         if self.customers < 50 or self.days < 14:

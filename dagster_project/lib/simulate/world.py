@@ -43,6 +43,9 @@ from .entities import (
     coupon_response,
 )
 from .intent import intent_truth
+from .messaging import activity_hours
+from .messaging import build_truth as build_messaging_truth
+from .messaging import truth_tables as messaging_truth_tables
 from .params import (
     ARCH,
     ARCHETYPES,
@@ -277,6 +280,8 @@ class _Builder:
         has = camps.coupon_type != ""
         self.coupon_id[has] = [f"CP{j + 1:04d}" for j in range(int(has.sum()))]
         self.coupon_kind, self.coupon_mult = coupon_response(cust, st.uniform)
+        self.messaging = build_messaging_truth(st, cust)
+        self._tod_calls = 0
         self.totals: dict = {}
 
     # ---- helpers -------------------------------------------------------------------------
@@ -291,7 +296,14 @@ class _Builder:
         pattern of visits, and after the sign-up on the sign-up day."""
         n = i.size
         w = np.asarray(HOUR_WEIGHTS, dtype=float)
-        sec = self.rng.choice(24, size=n, p=w / w.sum()) * 3600 + self.rng.integers(0, 3600, n)
+        hour = self.rng.choice(24, size=n, p=w / w.sum())
+        minute_sec = self.rng.integers(0, 3600, n)
+        if self.cfg.personal_hours:  # the customer's own rhythm (messaging.py); same rng draws
+            dow = (self.cfg.start_date.weekday() + np.asarray(d)) % 7
+            self._tod_calls += 1
+            key = self._tod_calls * (1 << 32) + np.arange(n)
+            hour = activity_hours(self.messaging, self.st, i, dow, key)
+        sec = hour * 3600 + minute_sec
         signup = self.cust.signup_sec[i]
         late = (d == self.cust.signup_day[i]) & (sec <= signup)
         return np.where(
@@ -996,6 +1008,7 @@ class _Builder:
             )
         )
         truth["daily"] = self._daily()
+        truth.update(messaging_truth_tables(self.messaging, self.customer_id))
         truth["channel_response_params"] = self._channel_response_params()
         if any(name.startswith("curve_") for name in self.loop.scenarios):
             truth["response_curves"] = self._response_curves()
