@@ -32,12 +32,35 @@ def _counts(names: list[str], window: str) -> list[Field]:
     return [Field(name=f"{n}_{window}", dtype=Int32) for n in names]
 
 
-customer_profile = FeatureView(
-    name="customer_profile",
-    entities=[customer],
-    ttl=DENSE_TTL,
-    source=customer_daily_source,
-    schema=[
+def _view(
+    name: str,
+    entity,
+    source,
+    ttl: timedelta,
+    schema: list[Field],
+    description: str,
+    tags: dict[str, str],
+) -> FeatureView:
+    """An online feature view of one entity, owned by the marketing data team."""
+    return FeatureView(
+        name=name,
+        entities=[entity],
+        ttl=ttl,
+        source=source,
+        schema=schema,
+        online=True,
+        description=description,
+        owner=OWNER,
+        tags=tags,
+    )
+
+
+customer_profile = _view(
+    "customer_profile",
+    customer,
+    customer_daily_source,
+    DENSE_TTL,
+    [
         Field(name="gender", dtype=String, description="F, M or U."),
         Field(name="age_band", dtype=String, description="under_20, 20s, 30s, 40s, 50_plus."),
         Field(name="region", dtype=String, description="Home region."),
@@ -46,10 +69,8 @@ customer_profile = FeatureView(
         Field(name="has_night_consent", dtype=Bool, description="Night-time (21-08h) opt-in."),
         Field(name="acquisition_channel", dtype=String, description="Acquiring channel."),
     ],
-    online=True,
-    description="Who the customer is: demographics, tenure, consent and acquisition channel.",
-    owner=OWNER,
-    tags={"entity": "customer", "theme": "profile", "dbt_model": "feat_customer__daily"},
+    "Who the customer is: demographics, tenure, consent and acquisition channel.",
+    {"entity": "customer", "theme": "profile", "dbt_model": "feat_customer__daily"},
 )
 
 _BEHAVIOUR_COUNTS = [
@@ -62,12 +83,12 @@ _BEHAVIOUR_COUNTS = [
     "orders",
 ]
 
-customer_behaviour = FeatureView(
-    name="customer_behaviour",
-    entities=[customer],
-    ttl=DENSE_TTL,
-    source=customer_daily_source,
-    schema=[
+customer_behaviour = _view(
+    "customer_behaviour",
+    customer,
+    customer_daily_source,
+    DENSE_TTL,
+    [
         field
         for window in ("7d", "30d", "90d")
         for field in [
@@ -89,23 +110,21 @@ customer_behaviour = FeatureView(
         Field(name="favourite_category_share", dtype=Float64),
         Field(name="preferred_price_band", dtype=String),
     ],
-    online=True,
-    description=(
+    (
         "What the customer does: sessions, browsing, carts, orders and revenue over 7/30/90 days, "
         "recency, coupon use, device mix, category affinity, price band, average order value."
     ),
-    owner=OWNER,
-    tags={"entity": "customer", "theme": "behaviour", "dbt_model": "feat_customer__daily"},
+    {"entity": "customer", "theme": "behaviour", "dbt_model": "feat_customer__daily"},
 )
 
 _PRODUCT_COUNTS = ["views", "bookmarks", "add_to_carts", "orders", "units"]
 
-product_performance = FeatureView(
-    name="product_performance",
-    entities=[product],
-    ttl=timedelta(days=1),
-    source=product_daily_source,
-    schema=[
+product_performance = _view(
+    "product_performance",
+    product,
+    product_daily_source,
+    timedelta(days=1),
+    [
         Field(name="seller_id", dtype=String),
         Field(name="category_l1", dtype=String),
         Field(name="category_l2", dtype=String),
@@ -120,21 +139,19 @@ product_performance = FeatureView(
         Field(name="conversion_rate_30d", dtype=Float64, description="orders / views, 30 days."),
         Field(name="popularity_rank_in_category", dtype=Int32, description="1 = most popular."),
     ],
-    online=True,
-    description=(
+    (
         "A product's listing (price, category, seller, age) and demand over 7/30 days: views, "
         "bookmarks, carts, orders, conversion and popularity rank in its category."
     ),
-    owner=OWNER,
-    tags={"entity": "product", "theme": "performance", "dbt_model": "feat_product__daily"},
+    {"entity": "product", "theme": "performance", "dbt_model": "feat_product__daily"},
 )
 
-seller_performance = FeatureView(
-    name="seller_performance",
-    entities=[seller],
-    ttl=DENSE_TTL,
-    source=seller_daily_source,
-    schema=[
+seller_performance = _view(
+    "seller_performance",
+    seller,
+    seller_daily_source,
+    DENSE_TTL,
+    [
         Field(name="style", dtype=String),
         Field(name="tenure_days", dtype=Int32),
         Field(name="live_products", dtype=Int32),
@@ -150,23 +167,21 @@ seller_performance = FeatureView(
         Field(name="gmv_30d_krw", dtype=Float64),
         Field(name="conversion_rate_30d", dtype=Float64),
     ],
-    online=True,
-    description=(
+    (
         "A seller's catalogue (live and new products, average price) and sales over 7/30 days: "
         "views, bookmarks, orders, units, GMV and conversion."
     ),
-    owner=OWNER,
-    tags={"entity": "seller", "theme": "performance", "dbt_model": "feat_seller__daily"},
+    {"entity": "seller", "theme": "performance", "dbt_model": "feat_seller__daily"},
 )
 
-customer_scores = FeatureView(
-    name="customer_scores",
-    entities=[customer],
+customer_scores = _view(
     # Scores are rewritten daily by the refresh and the models retrained weekly: 8 days covers a
     # missed week without serving scores older than the model's own retraining cycle.
-    ttl=timedelta(days=8),
-    source=customer_scores_source,
-    schema=[
+    "customer_scores",
+    customer,
+    customer_scores_source,
+    timedelta(days=8),
+    [
         Field(name="p_buy", dtype=Float64, description="P(order within horizon_days)."),
         Field(name="expected_value_krw", dtype=Float64, description="ZILN expected spend."),
         Field(name="value_p10_krw", dtype=Float64),
@@ -185,14 +200,12 @@ customer_scores = FeatureView(
             description="model, or baseline (RFM) while no ZILN model has passed its check.",
         ),
     ],
-    online=True,
-    description=(
+    (
         "Model scores: purchase probability and ZILN expected spend with quantiles over the "
         "horizon, from the champion models, or the labelled RFM baseline while a model has not "
         "passed its check (gold.customer_scores)."
     ),
-    owner=OWNER,
-    tags={"entity": "customer", "theme": "scores", "asset": "gold/customer_scores"},
+    {"entity": "customer", "theme": "scores", "asset": "gold/customer_scores"},
 )
 
 
@@ -200,12 +213,12 @@ customer_scores = FeatureView(
 # covers a missed week without serving lists older than that.
 PRODUCT_AXIS_TTL = timedelta(days=8)
 
-customer_candidates = FeatureView(
-    name="customer_candidates",
-    entities=[customer],
-    ttl=PRODUCT_AXIS_TTL,
-    source=customer_candidates_source,
-    schema=[
+customer_candidates = _view(
+    "customer_candidates",
+    customer,
+    customer_candidates_source,
+    PRODUCT_AXIS_TTL,
+    [
         Field(name=f"{name}_product_ids", dtype=Array(String), description=what)
         for name, what in (
             ("rule_a", "Rule a: last product's category and style, the customer's sellers."),
@@ -216,25 +229,22 @@ customer_candidates = FeatureView(
             ("popular", "Most popular in the customer's preferred category (baseline)."),
         )
     ],
-    online=True,
-    description="Ten candidate product ids per customer and list, best first, topped up from "
+    "Ten candidate product ids per customer and list, best first, topped up from "
     "the fallback (popular in category, then segment).",
-    owner=OWNER,
-    tags={"entity": "customer", "theme": "candidates", "asset": "gold/product_candidates"},
+    {"entity": "customer", "theme": "candidates", "asset": "gold/product_candidates"},
 )
 
 
 def _embedding_view(name: str, entity, source, what: str) -> FeatureView:
-    return FeatureView(
-        name=name,
-        entities=[entity],
-        ttl=PRODUCT_AXIS_TTL,
-        source=source,
-        schema=[Field(name="embedding", dtype=Array(Float32), description=what)],
-        online=True,
-        description=what,
-        owner=OWNER,
-        tags={"theme": "embedding", "asset": "gold/product_candidates"},
+    schema = [Field(name="embedding", dtype=Array(Float32), description=what)]
+    return _view(
+        name,
+        entity,
+        source,
+        PRODUCT_AXIS_TTL,
+        schema,
+        what,
+        {"theme": "embedding", "asset": "gold/product_candidates"},
     )
 
 

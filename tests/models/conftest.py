@@ -10,6 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from dagster_project.defs.resources import Warehouse
 from dagster_project.lib.settings import Settings
 from dagster_project.lib.simulate import WorldConfig, simulate, write_world
 from dagster_project.lib.warehouse import connect
@@ -29,10 +30,10 @@ def settings_for(data_dir: Path, world: Path) -> Settings:
     )
 
 
-@pytest.fixture(scope="session")
-def model_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("model_world")
-    write_world(simulate(WORLD), root / "raw")
+def build_model_world(root: Path, config: WorldConfig) -> Path:
+    """`root/raw` (the simulated world), `root/warehouse.duckdb` (real ingestion and `dbt
+    build`) and `root/features` (the feature models as the Parquet files Feast reads)."""
+    write_world(simulate(config), root / "raw")
     build_warehouse(root / "raw", root / "warehouse.duckdb").assert_ok()
     (root / "features").mkdir()
     with connect(root / "warehouse.duckdb", read_only=True) as con:
@@ -40,6 +41,29 @@ def model_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
             path = root / "features" / f"{name}.parquet"
             con.execute(f"copy gold.feat_{name} to '{path}' (format parquet)")
     return root
+
+
+def use_model_world(root: Path, raw_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Warehouse:
+    """Point the environment the Definitions read at the warehouse and feature files in `root`
+    (models under root/models), apply the Feast repo there and return the warehouse resource."""
+    from dagster_project.lib import features
+
+    monkeypatch.setenv("MOPT_PROFILE", "embedded")
+    monkeypatch.setenv("MOPT_DATA_DIR", str(root))
+    monkeypatch.setenv("MOPT_RAW_DIR", str(raw_dir))
+    monkeypatch.setenv("MOPT_DUCKDB_PATH", str(root / "warehouse.duckdb"))
+    monkeypatch.setenv("MOPT_FEATURES_DIR", str(root / "features"))
+    features.apply_repo(features.feature_store(), root / "features")
+    return Warehouse(
+        duckdb_path=str(root / "warehouse.duckdb"),
+        raw_dir=str(raw_dir),
+        features_dir=str(root / "features"),
+    )
+
+
+@pytest.fixture(scope="session")
+def model_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_model_world(tmp_path_factory.mktemp("model_world"), WORLD)
 
 
 @pytest.fixture(scope="session")

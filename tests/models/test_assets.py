@@ -14,26 +14,15 @@ import pytest
 from dagster_project.defs.resources import Warehouse
 from dagster_project.lib import display
 from dagster_project.lib.warehouse import connect
+from tests.models.conftest import use_model_world
 
 
 def copy_world(model_world: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Warehouse:
     """The test world's warehouse and feature files in ``tmp_path``, with the environment the
     Definitions read pointing there (models under tmp_path/models), and its Feast repo applied."""
-    from dagster_project.lib import features
-
     shutil.copy(model_world / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
     shutil.copytree(model_world / "features", tmp_path / "features")
-    monkeypatch.setenv("MOPT_PROFILE", "embedded")
-    monkeypatch.setenv("MOPT_DATA_DIR", str(tmp_path))
-    monkeypatch.setenv("MOPT_RAW_DIR", str(model_world / "raw"))
-    monkeypatch.setenv("MOPT_DUCKDB_PATH", str(tmp_path / "warehouse.duckdb"))
-    monkeypatch.setenv("MOPT_FEATURES_DIR", str(tmp_path / "features"))
-    features.apply_repo(features.feature_store(), tmp_path / "features")
-    return Warehouse(
-        duckdb_path=str(tmp_path / "warehouse.duckdb"),
-        raw_dir=str(model_world / "raw"),
-        features_dir=str(tmp_path / "features"),
-    )
+    return use_model_world(tmp_path, model_world / "raw", monkeypatch)
 
 
 @pytest.mark.slow

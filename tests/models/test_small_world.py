@@ -11,10 +11,9 @@ import dagster as dg
 import pytest
 
 from dagster_project.defs.resources import Warehouse
-from dagster_project.lib.simulate import WorldConfig, simulate, write_world
+from dagster_project.lib.simulate import WorldConfig
 from dagster_project.lib.warehouse import connect
-from tests.conftest import build_warehouse
-from tests.models.conftest import FEATURE_MODELS
+from tests.models.conftest import build_model_world, use_model_world
 
 pytestmark = pytest.mark.slow
 
@@ -22,26 +21,8 @@ SMALL = WorldConfig(customers=2_000, days=90, seed=11, counterfactuals=False)
 
 
 def small_world(root: Path, monkeypatch: pytest.MonkeyPatch) -> Warehouse:
-    from dagster_project.lib import features
-
-    write_world(simulate(SMALL), root / "raw")
-    build_warehouse(root / "raw", root / "warehouse.duckdb").assert_ok()
-    (root / "features").mkdir()
-    with connect(root / "warehouse.duckdb", read_only=True) as con:
-        for name in FEATURE_MODELS:
-            path = root / "features" / f"{name}.parquet"
-            con.execute(f"copy gold.feat_{name} to '{path}' (format parquet)")
-    monkeypatch.setenv("MOPT_PROFILE", "embedded")
-    monkeypatch.setenv("MOPT_DATA_DIR", str(root))
-    monkeypatch.setenv("MOPT_RAW_DIR", str(root / "raw"))
-    monkeypatch.setenv("MOPT_DUCKDB_PATH", str(root / "warehouse.duckdb"))
-    monkeypatch.setenv("MOPT_FEATURES_DIR", str(root / "features"))
-    features.apply_repo(features.feature_store(), root / "features")
-    return Warehouse(
-        duckdb_path=str(root / "warehouse.duckdb"),
-        raw_dir=str(root / "raw"),
-        features_dir=str(root / "features"),
-    )
+    build_model_world(root, SMALL)
+    return use_model_world(root, root / "raw", monkeypatch)
 
 
 def test_a_90_day_world_trains_scores_and_says_how(
