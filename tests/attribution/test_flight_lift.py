@@ -60,6 +60,18 @@ def test_flight_lift_recovers_planted_lifts_within_its_interval() -> None:
     assert max(abs(naive[c] - truth[c]) - abs(reg[c] - truth[c]) for c in truth) > 0
 
 
+def test_flight_lift_controls_absorb_a_known_driver() -> None:
+    spend, orders, truth = _world(0)
+    # a weekly driver of orders the seasonality terms cannot see (a CRM push every 4th week)
+    push = orders.select("week_start", push=(pl.int_range(pl.len()) % 4 == 0).cast(pl.Float64))
+    orders = orders.with_columns(pl.col("orders") + 150.0 * push["push"])
+    without = flight_lift(spend, orders).sort("channel")
+    with_push = flight_lift(spend, orders, controls=push).sort("channel")
+    assert (with_push["se"] < 0.5 * without["se"]).all()
+    for row in with_push.iter_rows(named=True):
+        assert row["low"] <= truth[row["channel"]] <= row["high"], (row, truth)
+
+
 def test_calibrate_weekly_follows_the_holdout_rule() -> None:
     weeks = [date(2024, 9, 2) + timedelta(days=7 * w) for w in range(4)]
     credit = pl.DataFrame(

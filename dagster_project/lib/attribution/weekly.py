@@ -76,6 +76,7 @@ def flight_lift(
     orders: pl.DataFrame,
     confidence: float = 0.95,
     harmonics: int = 2,
+    controls: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Flighted budgets as a natural experiment (a geo/lift test's reading, without the geo):
     weekly total orders regressed (OLS) on every paid channel's weekly spend at once, with a
@@ -84,7 +85,8 @@ def flight_lift(
     over the weeks' spends, the on/off contrast the flighting makes), with a normal interval
     from the coefficient's standard error. `spend`: channel, week_start, spend; `orders`:
     week_start, orders (`weekly_orders`). One row per channel: measured, se, low, high,
-    weeks, first_week, last_week (the weeks regressed)."""
+    weeks, first_week, last_week (the weeks regressed). `controls`: week_start and numeric
+    columns (e.g. CRM sends per week), more regressors; a week without a row gets 0."""
     wide = (
         spend.pivot(on="channel", index="week_start", values="spend", aggregate_function="sum")
         .fill_null(0.0)
@@ -102,13 +104,18 @@ def flight_lift(
     wide = wide.slice(1, n - 2)
     n = wide.height
     t = (wide["week_start"] - wide["week_start"].min()).dt.total_days().to_numpy() / 365.25
-    controls = [np.ones(n), t - t.mean()]
+    ctrl = [np.ones(n), t - t.mean()]
     for k in range(1, harmonics + 1):
-        controls += [np.sin(2 * np.pi * k * t), np.cos(2 * np.pi * k * t)]
+        ctrl += [np.sin(2 * np.pi * k * t), np.cos(2 * np.pi * k * t)]
+    if controls is not None:
+        extra = wide.select("week_start").join(controls, on="week_start", how="left").fill_null(0)
+        for col in extra.columns[1:]:
+            v = extra[col].to_numpy().astype(np.float64)
+            ctrl.append(v - v.mean())
     x_spend = wide.select(channels).to_numpy().astype(np.float64)
     scale = x_spend.mean(axis=0)
     scale[scale == 0] = 1.0
-    x = np.column_stack([x_spend / scale, *controls])
+    x = np.column_stack([x_spend / scale, *ctrl])
     y = wide["orders"].to_numpy().astype(np.float64)
     beta, *_ = np.linalg.lstsq(x, y, rcond=None)
     resid = y - x @ beta
