@@ -83,6 +83,8 @@ class Fitted:
     last_click_roas: dict[str, float]
     raw_dir: Path
     skipped: dict[str, str] = field(default_factory=dict)
+    # per paid channel: the flight regression's measurement and the calibration (None: off)
+    flight_calibration: pl.DataFrame | None = None
 
 
 def build_warehouse(raw_dir: Path, duckdb_path: Path) -> None:
@@ -97,12 +99,23 @@ def build_warehouse(raw_dir: Path, duckdb_path: Path) -> None:
         raise RuntimeError(f"dbt build of {raw_dir} failed:\n{(run.stdout + run.stderr)[-3000:]}")
 
 
-def fit_world(cfg: CheckConfig, workdir: Path, say=print, reuse: bool = False) -> Fitted:
+def fit_world(
+    cfg: CheckConfig,
+    workdir: Path,
+    say=print,
+    reuse: bool = False,
+    calibrate_flights: bool = False,
+) -> Fitted:
     """Simulate the fit world, build its warehouse, attribute, fit the paid channels' curves and
     plan the weekly budget (see the module docstring). `reuse`: keep a warehouse already built
     in `workdir` (by an earlier run with the same config)."""
     from dagster_project.lib.attribution.warehouse import attribute_warehouse
-    from dagster_project.lib.attribution.weekly import weekly_credit
+    from dagster_project.lib.attribution.weekly import (
+        calibrate_weekly,
+        flight_lift,
+        weekly_credit,
+        weekly_orders,
+    )
     from dagster_project.lib.simulate import simulate, write_world
     from dagster_project.lib.warehouse import connect
 
@@ -120,6 +133,11 @@ def fit_world(cfg: CheckConfig, workdir: Path, say=print, reuse: bool = False) -
     say("fit world: attributed")
     credit = weekly_credit(jr, run.incrementality, "Asia/Seoul")
     paid = spend.filter(pl.col("channel").is_in(list(PAID_CHANNELS)))
+    if calibrate_flights:
+        # no holdout reaches the paid channels: the budgets' flighting is their lift test
+        lift = flight_lift(paid, weekly_orders(jr, "Asia/Seoul"))
+        credit, flight_table = calibrate_weekly(credit, lift)
+        say("fit world: paid credit calibrated on the flights")
     rc = curves.fit_curves(curves.weekly_inputs(paid, credit))
     if not rc.curves:
         raise RuntimeError(f"fit world: no paid channel fitted: {rc.skipped}")
@@ -147,6 +165,7 @@ def fit_world(cfg: CheckConfig, workdir: Path, say=print, reuse: bool = False) -
         last_click_roas=roas_map,
         raw_dir=raw,
         skipped=rc.skipped,
+        flight_calibration=flight_table if calibrate_flights else None,
     )
 
 
