@@ -13,10 +13,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from dagster_project.lib.dbt_run import land_all
 from dagster_project.lib.simulate import WorldConfig, simulate, write_world
 from dagster_project.lib.uplift.measure import VERDICTS, measure_uplift, pooled_uplift
 from dagster_project.lib.warehouse import connect
-from tests.conftest import land_all, run_dbt
+from tests.conftest import run_dbt
 
 # The demo's world (cli.demo's defaults); the truth it needs does not need the re-simulations.
 DEMO = WorldConfig(
