@@ -84,8 +84,10 @@ class LabWorld:
 
 
 def lab_world(cfg: WorldConfig, days_after: int = 90) -> LabWorld:
-    """Simulate ``cfg`` (without counterfactual runs) and its exploration history."""
-    world = simulate(replace(cfg, counterfactuals=False))
+    """Simulate ``cfg`` (without counterfactual runs, with each customer's own active hours:
+    the send-time model reads them) and its exploration history."""
+    cfg = replace(cfg, counterfactuals=False, personal_hours=True)
+    world = simulate(cfg)
     ent = build_entities(cfg)
     truth = build_truth(ent.st, ent.cust)
     ids = customer_ids(ent.cust)
