@@ -88,8 +88,11 @@ def assert_same(got: dict[str, pl.DataFrame], want: dict[str, pl.DataFrame]) -> 
         assert got[name].equals(want[name]), f"{name} differs from the full build"
 
 
-def copy_warehouse(source: DbtRun, dest: Path) -> Path:
-    """A private copy of a built warehouse (file and feature files) at `dest`."""
+def copy_warehouse(source: DbtRun, folder: Path) -> Path:
+    """A private copy of a built warehouse (file and feature files) in `folder`, under the same
+    file name (DuckDB names its catalog after the file; bronze's views name that catalog)."""
+    folder.mkdir()
+    dest = folder / source.duckdb_path.name
     shutil.copyfile(source.duckdb_path, dest)
     shutil.copytree(features_dir_of(source.duckdb_path), features_dir_of(dest))
     return dest
@@ -160,7 +163,7 @@ def test_the_last_day_run_equals_a_full_build_row_for_row(builds: dict) -> None:
 
 
 def test_an_empty_day_a_rerun_and_two_days_in_a_row_change_nothing(builds: dict) -> None:
-    path = copy_warehouse(builds["incremental"], builds["root"] / "reruns.duckdb")
+    path = copy_warehouse(builds["incremental"], builds["root"] / "reruns")
     raw = builds["incremental"].raw_dir
     # a day with no data yet, the last day again, then the day before and the last day
     for start in (LAST + timedelta(days=5), LAST, LAST - timedelta(days=1), LAST):
@@ -194,7 +197,7 @@ def test_counts_and_money_reconcile_after_the_day(builds: dict) -> None:
 
 
 def test_rows_later_than_the_lookback_are_named_until_a_full_build(builds: dict) -> None:
-    path = copy_warehouse(builds["incremental"], builds["root"] / "late.duckdb")
+    path = copy_warehouse(builds["incremental"], builds["root"] / "late")
     raw = builds["root"] / "late_raw"
     shutil.copytree(builds["incremental"].raw_dir, raw)
     world = builds["world"]
@@ -225,3 +228,57 @@ def test_rows_later_than_the_lookback_are_named_until_a_full_build(builds: dict)
         assert con.sql(
             "select count(*) from silver.int_orders__enriched where order_id = 'LATE-1'"
         ).fetchone() == (1,)
+
+
+def dagster_daily_run(path: Path, raw: Path, start: date, end: date) -> bool:
+    """The daily dbt assets (silver and features) through Dagster, over the days start..end (one
+    run over a partition range, as a backfill launches it)."""
+    import dagster as dg
+    from dagster._core.storage.tags import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+    )
+    from dagster_dbt import DbtCliResource
+
+    from dagster_project.defs.resources import Warehouse, dbt_project
+    from dagster_project.defs.transform.assets import dbt_daily_assets_defs
+
+    result = dg.materialize(
+        dbt_daily_assets_defs(),
+        resources={
+            "warehouse": Warehouse(
+                duckdb_path=str(path), raw_dir=str(raw), features_dir=str(features_dir_of(path))
+            ),
+            "dbt": DbtCliResource(project_dir=dbt_project()),
+        },
+        tags={
+            ASSET_PARTITION_RANGE_START_TAG: start.isoformat(),
+            ASSET_PARTITION_RANGE_END_TAG: end.isoformat(),
+        },
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    return result.success
+
+
+@pytest.fixture
+def dbt_artifacts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dagster's dbt runs write their artifacts and logs here, not in the project's target/."""
+    monkeypatch.setenv("DBT_TARGET_PATH", str(tmp_path / "target"))
+    monkeypatch.setenv("DBT_LOG_PATH", str(tmp_path / "logs"))
+
+
+def test_dagster_runs_a_partition_range_and_two_days_at_once(builds: dict, dbt_artifacts) -> None:
+    path = copy_warehouse(builds["incremental"], builds["root"] / "dagster")
+    raw = builds["incremental"].raw_dir
+    # a backfill over the last week, in one run
+    assert dagster_daily_run(path, raw, LAST - timedelta(days=6), LAST)
+    assert_same(snapshot(path), builds["want"])
+    # two days launched at the same time: the second waits for the first (warehouse write lock)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = [
+            pool.submit(dagster_daily_run, path, raw, day, day)
+            for day in (LAST - timedelta(days=1), LAST)
+        ]
+        assert [run.result() for run in runs] == [True, True]
+    assert_same(snapshot(path), builds["want"])
