@@ -104,9 +104,8 @@ def demo(
 def _materialize(select: str, partition: str | None = None) -> None:
     import dagster as dg
 
-    from dagster_project.defs.transform.assets import daily_partitions
-
     from dagster_project.definitions import defs
+    from dagster_project.defs.transform.assets import daily_partitions
 
     definitions = defs()
     selection = dg.AssetSelection.from_string(select) if select != "*" else None
