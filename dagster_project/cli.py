@@ -609,6 +609,19 @@ def bench_foundation(
     foundation.run(sizes.split(","), workdir.resolve(), repeats)
 
 
+@bench_app.command("incremental")
+def bench_incremental(
+    size: Annotated[str, typer.Option(help="Customers x days, e.g. 20000x365.")] = "20000x365",
+    repeats: Annotated[int, typer.Option(help="Runs of each build; the median is reported.")] = 3,
+    workdir: Annotated[Path, typer.Option(help="Scratch folder (deleted first).")] = WORKDIR,
+) -> None:
+    """One incremental day (the last day landed after a build of the others) against a full
+    dbt build of the same world: wall time, and the daily models' own time."""
+    from dagster_project.lib.bench import incremental
+
+    incremental.run(size, workdir.resolve(), repeats)
+
+
 @bench_app.command("demo")
 def bench_demo(
     repeats: Annotated[int, typer.Option(help="Runs; the median wall time is reported.")] = 1,
