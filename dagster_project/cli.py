@@ -157,15 +157,19 @@ RUN_HOST_TAG, RUN_PID_TAG = "mopt/host", "mopt/pid"
 
 
 def _partition_tags(partitions, partition: str | None) -> dict[str, str]:
-    """The run's partition range: the days asked for, else every partition (the daily assets
-    then build every date, as a first build must)."""
+    """The run's day partitions: the day or range asked for (incremental), else the latest day
+    tagged as a full build (the daily models then build every date, as a first build must)."""
     from dagster._core.storage.tags import (
         ASSET_PARTITION_RANGE_END_TAG,
         ASSET_PARTITION_RANGE_START_TAG,
     )
 
+    from dagster_project.defs.transform.assets import full_build_tags
+
+    if partition is None:
+        return full_build_tags()
     keys = partitions.get_partition_keys()
-    start, _, end = (partition or f"{keys[0]}...{keys[-1]}").partition("...")
+    start, _, end = partition.partition("...")
     end = end or start
     for key in (start, end):
         if not partitions.has_partition_key(key):
