@@ -133,3 +133,17 @@
         {{ last_date }}
     {%- endif -%}
 {%- endmacro %}
+
+
+{#
+  True for a naive UTC timestamp after the window's last business date, when a window is given
+  (else false): rows an incremental run has not built yet (tests/assert_silver_keeps_bronze.sql).
+#}
+{% macro after_date_window_utc(ts) -%}
+    {%- set w = date_window() -%}
+    {%- if w is not none -%}
+        ({{ ts }} >= {{ business_day_start_literal(w['end'] + modules.datetime.timedelta(days=1)) }})
+    {%- else -%}
+        false
+    {%- endif -%}
+{%- endmacro %}
