@@ -6,13 +6,7 @@
   (macros/date_window.sql): repeats share their time, so they fall in the same window.
 #}
 
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='event_date',
-    full_refresh=daily_full_refresh(),
-    tags=['daily'],
-) }}
+{{ config(unique_key='event_date', full_refresh=daily_full_refresh()) }}
 
 with
 

@@ -4,13 +4,7 @@
   Incremental by order_date (macros/date_window.sql), the date of the line's order.
 #}
 
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='order_date',
-    full_refresh=daily_full_refresh(),
-    tags=['daily'],
-) }}
+{{ config(unique_key='order_date', full_refresh=daily_full_refresh()) }}
 
 with
 

@@ -13,13 +13,7 @@
   sequence from the orders before it.
 #}
 
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='order_date',
-    full_refresh=daily_full_refresh(),
-    tags=['daily'],
-) }}
+{{ config(unique_key='order_date', full_refresh=daily_full_refresh()) }}
 
 with
 

@@ -8,13 +8,7 @@
   the customer's sessions before it.
 #}
 
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='session_date',
-    full_refresh=daily_full_refresh(),
-    tags=['daily'],
-) }}
+{{ config(unique_key='session_date', full_refresh=daily_full_refresh()) }}
 
 with
 

@@ -3,13 +3,7 @@
   channel's group from the taxonomy. Incremental by touch_date (macros/date_window.sql).
 #}
 
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key='touch_date',
-    full_refresh=daily_full_refresh(),
-    tags=['daily'],
-) }}
+{{ config(unique_key='touch_date', full_refresh=daily_full_refresh()) }}
 
 with
 
