@@ -16,8 +16,9 @@ import duckdb
 import polars as pl
 import pytest
 
+from dagster_project.lib.dbt_run import features_dir_of, land_all
 from dagster_project.lib.simulate import WorldConfig, simulate, write_world
-from tests.conftest import DbtRun, build_warehouse, features_dir_of, land_all, run_dbt
+from tests.conftest import DbtRun, build_warehouse, run_dbt
 
 pytestmark = pytest.mark.slow
 
