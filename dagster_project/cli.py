@@ -74,9 +74,17 @@ def materialize(
     select: Annotated[
         str, typer.Option(help="Dagster asset selection, e.g. 'group:bronze' or '*'.")
     ] = "*",
+    partition: Annotated[
+        str | None,
+        typer.Option(
+            help="Business date(s) for the daily assets: 2025-06-01, or a range "
+            "2025-06-01...2025-06-07 (incremental: those days and the look-back). "
+            "Default: every partition, a full build."
+        ),
+    ] = None,
 ) -> None:
     """Materialize assets through the same Definitions the Dagster UI loads."""
-    _materialize(select)
+    _materialize(select, partition)
 
 
 @app.command()
@@ -93,10 +101,11 @@ def demo(
     _print_summary(settings)
 
 
-def _materialize(select: str) -> None:
+def _materialize(select: str, partition: str | None = None) -> None:
     import dagster as dg
 
     from dagster_project.definitions import defs
+    from dagster_project.defs.transform.assets import daily_partitions
 
     definitions = defs()
     selection = dg.AssetSelection.from_string(select) if select != "*" else None
@@ -110,11 +119,23 @@ def _materialize(select: str) -> None:
             if selection is not None
             else None
         )
+        graph = definitions.resolve_asset_graph()
+        partitioned = any(
+            graph.get(k).partitions_def is not None
+            for k in (keys or graph.get_all_asset_keys())
+            if graph.get(k).is_executable
+        )
+        if partition and not partitioned:
+            raise typer.BadParameter("no daily asset selected", param_hint="--partition")
         result = job.execute_in_process(
             instance=instance,
             asset_selection=keys,
             raise_on_error=False,
-            tags={RUN_HOST_TAG: socket.gethostname(), RUN_PID_TAG: str(os.getpid())},
+            tags={
+                RUN_HOST_TAG: socket.gethostname(),
+                RUN_PID_TAG: str(os.getpid()),
+                **(_partition_tags(daily_partitions(), partition) if partitioned else {}),
+            },
             # Dagster's per-step DEBUG events would bury dbt's and the assets' own progress lines
             # on the console; the run's full event log is still in the instance (and the UI).
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
@@ -133,6 +154,31 @@ def _materialize(select: str) -> None:
 
 
 RUN_HOST_TAG, RUN_PID_TAG = "mopt/host", "mopt/pid"
+
+
+def _partition_tags(partitions, partition: str | None) -> dict[str, str]:
+    """The run's day partitions: the day or range asked for (incremental), else the latest day
+    tagged as a full build (the daily models then build every date, as a first build must)."""
+    from dagster._core.storage.tags import (
+        ASSET_PARTITION_RANGE_END_TAG,
+        ASSET_PARTITION_RANGE_START_TAG,
+    )
+
+    from dagster_project.defs.transform.assets import full_build_tags
+
+    if partition is None:
+        return full_build_tags()
+    keys = partitions.get_partition_keys()
+    start, _, end = partition.partition("...")
+    end = end or start
+    for key in (start, end):
+        if not partitions.has_partition_key(key):
+            raise typer.BadParameter(
+                f"{key}: not a day partition (from {keys[0]} to {keys[-1]}; "
+                "MOPT_PARTITIONS_START_DATE sets the first)",
+                param_hint="--partition",
+            )
+    return {ASSET_PARTITION_RANGE_START_TAG: start, ASSET_PARTITION_RANGE_END_TAG: end}
 
 
 def _fail_orphaned_runs(instance) -> list[str]:
@@ -600,6 +646,19 @@ def bench_foundation(
     from dagster_project.lib.bench import foundation
 
     foundation.run(sizes.split(","), workdir.resolve(), repeats)
+
+
+@bench_app.command("incremental")
+def bench_incremental(
+    size: Annotated[str, typer.Option(help="Customers x days, e.g. 20000x365.")] = "20000x365",
+    repeats: Annotated[int, typer.Option(help="Runs of each build; the median is reported.")] = 3,
+    workdir: Annotated[Path, typer.Option(help="Scratch folder (deleted first).")] = WORKDIR,
+) -> None:
+    """One incremental day (the last day landed after a build of the others) against a full
+    dbt build of the same world: wall time, and the daily models' own time."""
+    from dagster_project.lib.bench import incremental
+
+    incremental.run(size, workdir.resolve(), repeats)
 
 
 @bench_app.command("demo")

@@ -22,10 +22,13 @@ def materialize_everything(data_dir: Path, raw_dir: Path, monkeypatch) -> dg.Exe
     monkeypatch.setenv("MOPT_RAW_DIR", str(raw_dir))
     monkeypatch.setenv("MOPT_DUCKDB_PATH", str(data_dir / "warehouse.duckdb"))
     from dagster_project.definitions import defs
+    from dagster_project.defs.transform.assets import full_build_tags
 
     job = defs().resolve_implicit_global_asset_job_def()
     with dg.DagsterInstance.ephemeral() as instance:
-        return job.execute_in_process(instance=instance, raise_on_error=False)
+        return job.execute_in_process(
+            instance=instance, raise_on_error=False, tags=full_build_tags()
+        )
 
 
 def test_tiny_world_materializes_end_to_end(tmp_path: Path, monkeypatch) -> None:
@@ -132,9 +135,17 @@ def test_orders_only_export_materializes_end_to_end(tmp_path: Path, monkeypatch)
 
     # The next daily run serves the same: the last passing models, or the labelled baseline.
     from dagster_project.definitions import defs
+    from dagster_project.defs.transform.assets import daily_partitions
 
     with dg.DagsterInstance.ephemeral() as instance:
-        daily = defs().resolve_job_def("refresh_all_job").execute_in_process(instance=instance)
+        # the latest day's partition: an incremental run (a day after the data: nothing changes)
+        daily = (
+            defs()
+            .resolve_job_def("refresh_all_job")
+            .execute_in_process(
+                instance=instance, partition_key=daily_partitions().get_last_partition_key()
+            )
+        )
     assert daily.success
     with connect(tmp_path / "warehouse.duckdb", read_only=True) as con:
         again = con.sql(

@@ -13,7 +13,7 @@ from dagster_dbt import DbtCliResource, DbtProject
 
 from dagster_project.lib.dbt_manifest import manifest_is_current, record_parse
 from dagster_project.lib.settings import DBT_PROJECT_DIR, Settings
-from dagster_project.lib.warehouse import connect
+from dagster_project.lib.warehouse import connect, write_lock
 
 
 class Warehouse(dg.ConfigurableResource):
@@ -42,6 +42,12 @@ class Warehouse(dg.ConfigurableResource):
                     os.environ.pop(name, None)
                 else:
                     os.environ[name] = value
+
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """One long writer (dbt) at a time across processes: lib/warehouse.py's write_lock."""
+        with write_lock(self.duckdb_path):
+            yield
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -1,4 +1,5 @@
-"""The daily refresh: every asset, landing to features, once a day after the night's exports;
+"""The daily refresh: every asset, landing to features, once a day after the night's exports (the
+daily dbt models for the day that ended, incrementally);
 after every successful run, the warehouse's read copy for people and tools reading it; after
 every failed run, an alert (a log line and the team's alert command)."""
 
@@ -73,13 +74,16 @@ def schedules() -> dg.Definitions:
         jobs=[refresh_all_job],
         sensors=[publish_read_copy_sensor, run_failure_alert_sensor],
         schedules=[
-            dg.ScheduleDefinition(
+            # The job is partitioned by day (its daily dbt models): each tick runs the day that
+            # just ended in Seoul, so the daily models rebuild that day and the look-back only.
+            dg.build_schedule_from_partitioned_job(
+                refresh_all_job,
                 name="daily_refresh_schedule",
-                job=refresh_all_job,
-                cron_schedule="0 6 * * *",
-                execution_timezone="Asia/Seoul",
+                hour_of_day=6,
+                minute_of_hour=0,
                 description="Every day at 06:00 Seoul time, after the night's exports: "
-                "refresh_all_job (the daily layers are due fresh by 09:00).",
+                "refresh_all_job for the day that just ended (the daily dbt models rebuild that "
+                "day and the look-back before it; the daily layers are due fresh by 09:00).",
                 default_status=dg.DefaultScheduleStatus.RUNNING,
             )
         ],

@@ -32,6 +32,9 @@ class Settings:
     duckdb_path: Path
     features_dir: Path
     business_timezone: str
+    # The first business date of the daily partitions (defs/transform): data before it is built
+    # by full builds only. ISO date.
+    partitions_start_date: str = "2024-01-01"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -44,4 +47,5 @@ class Settings:
             ).resolve(),
             features_dir=Path(os.environ.get("MOPT_FEATURES_DIR", data_dir / "features")).resolve(),
             business_timezone=os.environ.get("MOPT_BUSINESS_TIMEZONE", "Asia/Seoul"),
+            partitions_start_date=os.environ.get("MOPT_PARTITIONS_START_DATE", "2024-01-01"),
         )

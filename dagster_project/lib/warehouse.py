@@ -9,10 +9,13 @@ up to ``MOPT_WAREHOUSE_WAIT_S`` seconds, and then names the process that holds i
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -50,6 +53,34 @@ def connect(
     con.execute("set TimeZone = 'UTC'")
     con.execute("set enable_progress_bar = false")
     return con
+
+
+@contextmanager
+def write_lock(path: str | Path, wait_s: float | None = None) -> Iterator[None]:
+    """Hold ``<warehouse>.lock`` (an advisory file lock) while a long writer such as dbt works:
+    DuckDB's own lock refuses a second process at once, and dbt does not retry, so two runs
+    (e.g. two day partitions launched together) take turns here instead. Waits up to ``wait_s``
+    seconds (default ``WAIT_S``), then raises WarehouseBusy."""
+    lock_path = Path(path).with_name(Path(path).name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + (WAIT_S if wait_s is None else wait_s)
+    with open(lock_path, "a") as handle:
+        waiting = False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError as err:
+                if time.monotonic() >= deadline:
+                    raise WarehouseBusy(f"{path}: another run holds {lock_path.name}") from err
+                if not waiting:
+                    log.warning("%s: another run is writing; waiting for it", path)
+                    waiting = True
+                time.sleep(RETRY_S)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _holder(err: duckdb.IOException) -> str:

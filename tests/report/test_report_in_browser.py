@@ -54,13 +54,14 @@ def report_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         mp.setenv("MOPT_RAW_DIR", str(root / "raw"))
         mp.setenv("MOPT_DUCKDB_PATH", str(root / "warehouse.duckdb"))
         from dagster_project.definitions import defs
+        from dagster_project.defs.transform.assets import full_build_tags
 
         job = defs().resolve_implicit_global_asset_job_def()
         with dg.DagsterInstance.ephemeral() as instance:
             # 119 days of sales: a 28-day backtest fits (the asset's default 84 needs 169 days).
             config = {"ops": {"gold__demand_forecast": {"config": {"backtest_days": 28}}}}
             result = job.execute_in_process(
-                instance=instance, run_config=config, raise_on_error=False
+                instance=instance, run_config=config, raise_on_error=False, tags=full_build_tags()
             )
     assert "gold/marketing_report" in {
         e.asset_key.to_user_string() for e in result.get_asset_materialization_events()

@@ -5,6 +5,9 @@
   A table plus a copy to Parquet wrote every feature row twice; at 100k customers x 365 days that
   write was most of the build. The features dir is $MOPT_FEATURES_DIR, else `features/` beside the
   DuckDB file (the platform's default layout).
+
+  With a date window (macros/date_window.sql) and the file already there, only the window's
+  snapshot dates are computed; they replace those dates in the file.
 #}
 
 {% macro feature_files_dir() -%}
@@ -40,11 +43,26 @@
     {%- endif %}
 
     {#- Row order does not matter to Feast; keeping it would buffer most of the file in memory. #}
+    {%- if window_active() %}
+    {#- An incremental run (macros/date_window.sql): the file's rows outside the window, then the
+        window's rows; DuckDB writes a temporary file and renames it, so it may read the old one. #}
+    {% call statement('write_file') -%}
+        set preserve_insertion_order = false;
+        copy (
+            select * from read_parquet('{{ path }}')
+            where not {{ in_date_window('snapshot_date') }}
+            union all
+            select * from ({{ sql }})
+        ) to '{{ path }}' (format parquet, compression zstd, use_tmp_file true);
+        reset preserve_insertion_order;
+    {%- endcall %}
+    {%- else %}
     {% call statement('write_file') -%}
         set preserve_insertion_order = false;
         copy ({{ sql }}) to '{{ path }}' (format parquet, compression zstd);
         reset preserve_insertion_order;
     {%- endcall %}
+    {%- endif %}
     {% call statement('main') -%}
         create or replace view {{ target_relation }} as select * from read_parquet('{{ path }}')
     {%- endcall %}

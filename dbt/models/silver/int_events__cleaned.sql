@@ -2,13 +2,17 @@
   In-session events with their business date. Cleaning: exact repeats (same customer, session,
   type, product, query and time under another event_id, as double logging produces) are kept once,
   with the smallest event_id; search queries are trimmed and lowercased; a session_id whose session
-  is not in silver (quarantined) is set to null.
+  is not in silver (quarantined) is set to null. Incremental by event_date
+  (macros/date_window.sql): repeats share their time, so they fall in the same window.
 #}
+
+{{ config(unique_key='event_date', full_refresh=daily_full_refresh()) }}
 
 with
 
 events as (
     select * from {{ ref('stg_raw__events') }}
+    where {{ in_date_window_utc('occurred_at') }}
 ),
 
 sessions as (

@@ -1,7 +1,10 @@
 {#
   Order lines with the order's customer and date and the product's category, seller and price
   band. Lines of an order that is in quarantine (so not in silver) are left out with their order.
+  Incremental by order_date (macros/date_window.sql), the date of the line's order.
 #}
+
+{{ config(unique_key='order_date', full_refresh=daily_full_refresh()) }}
 
 with
 
@@ -11,6 +14,7 @@ order_items as (
 
 orders as (
     select * from {{ ref('int_orders__enriched') }}
+    where {{ in_date_window('order_date') }}
 ),
 
 products as (

@@ -8,16 +8,47 @@
 
   Coupon discount: the order lines' total minus the amount paid when the order has lines; else
   from the coupon's terms (a fixed amount, or a percentage of the pre-discount amount).
+
+  Incremental by order_date (macros/date_window.sql): a window's orders continue the customer's
+  sequence from the orders before it.
 #}
+
+{{ config(unique_key='order_date', full_refresh=daily_full_refresh()) }}
 
 with
 
 orders as (
     select * from {{ ref('stg_raw__orders') }}
+    where {{ in_date_window_utc('ordered_at') }}
 ),
 
 order_items as (
     select * from {{ ref('stg_raw__order_items') }}
+    {%- if window_active() %}
+    where order_id in (select order_id from orders)
+    {%- endif %}
+),
+
+-- the customer's orders before the window (none when every date is built)
+earlier_orders as (
+    {%- if window_active() %}
+    select
+        customer_id,
+        count(*) as orders_before,
+        max(ordered_at) as last_ordered_at,
+        max(order_date) as last_order_date,
+    from {{ this }}
+    where order_date < {{ window_start_literal() }}
+    group by customer_id
+    {%- else %}
+    select
+        customer_id,
+        0 as orders_before,
+        ordered_at as last_ordered_at,
+        cast(ordered_at as date) as last_order_date,
+    from orders
+    where false
+    {%- endif %}
 ),
 
 coupons as (
@@ -104,22 +135,29 @@ enriched as (
 
 final as (
     select
-        *,
-        row_number() over (
-            partition by customer_id order by ordered_at, order_id
+        o.*,
+        coalesce(b.orders_before, 0) + row_number() over (
+            partition by o.customer_id order by o.ordered_at, o.order_id
         ) as customer_order_number,
-        row_number() over (
-            partition by customer_id order by ordered_at, order_id
+        coalesce(b.orders_before, 0) + row_number() over (
+            partition by o.customer_id order by o.ordered_at, o.order_id
         ) = 1 as is_first_order,
-        lag(ordered_at) over (
-            partition by customer_id order by ordered_at, order_id
+        coalesce(
+            lag(o.ordered_at) over (partition by o.customer_id order by o.ordered_at, o.order_id),
+            b.last_ordered_at
         ) as previous_ordered_at,
         date_diff(
             'day',
-            lag(order_date) over (partition by customer_id order by ordered_at, order_id),
-            order_date
+            coalesce(
+                lag(o.order_date) over (
+                    partition by o.customer_id order by o.ordered_at, o.order_id
+                ),
+                b.last_order_date
+            ),
+            o.order_date
         ) as days_since_previous_order,
-    from enriched
+    from enriched as o
+    left join earlier_orders as b on b.customer_id = o.customer_id
 )
 
 select * from final

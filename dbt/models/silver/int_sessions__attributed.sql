@@ -3,12 +3,32 @@
   tags point to. Channel: the channel_taxonomy row whose utm_sources and utm_mediums match best
   (both > source only > medium only); failing that, the channel of the campaign in utm_campaign;
   failing that, 'unmapped' for tagged sessions and 'organic' for untagged ones.
+
+  Incremental by session_date (macros/date_window.sql): a window's sessions are numbered on from
+  the customer's sessions before it.
 #}
+
+{{ config(unique_key='session_date', full_refresh=daily_full_refresh()) }}
 
 with
 
 sessions as (
     select * from {{ ref('stg_raw__sessions') }}
+    where {{ in_date_window_utc('started_at') }}
+),
+
+-- the customer's sessions before the window (none when every date is built)
+earlier_sessions as (
+    {%- if window_active() %}
+    select customer_id, count(*) as sessions_before,
+    from {{ this }}
+    where session_date < {{ window_start_literal() }}
+    group by customer_id
+    {%- else %}
+    select customer_id, 0 as sessions_before,
+    from sessions
+    where false
+    {%- endif %}
 ),
 
 campaigns as (
@@ -125,11 +145,12 @@ final as (
         a.*,
         t.channel_group,
         t.is_paid as is_paid_channel,
-        row_number() over (
+        coalesce(e.sessions_before, 0) + row_number() over (
             partition by a.customer_id order by a.started_at, a.session_id
         ) as customer_session_number,
     from attributed as a
     left join taxonomy as t on t.channel = a.channel
+    left join earlier_sessions as e on e.customer_id = a.customer_id
 )
 
 select * from final

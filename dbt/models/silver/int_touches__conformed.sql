@@ -1,12 +1,15 @@
 {#
   Marketing touches (impressions, clicks, sends, opens) with their business date and the
-  channel's group from the taxonomy.
+  channel's group from the taxonomy. Incremental by touch_date (macros/date_window.sql).
 #}
+
+{{ config(unique_key='touch_date', full_refresh=daily_full_refresh()) }}
 
 with
 
 touches as (
     select * from {{ ref('stg_raw__marketing_touches') }}
+    where {{ in_date_window_utc('occurred_at') }}
 ),
 
 taxonomy as (

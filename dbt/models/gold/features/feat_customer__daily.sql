@@ -70,9 +70,10 @@ dates as (
 ),
 
 bounds as (
+    -- an incremental run's grid: its window and the longest feature window (90 days) before it
     select
-        min(calendar_date) as first_date,
-        max(calendar_date) as last_date,
+        {{ window_grid_first_date('min(calendar_date)', 90) }} as first_date,
+        {{ window_grid_last_date('max(calendar_date)') }} as last_date,
     from dates
 ),
 
@@ -381,6 +382,7 @@ final as (
         on p.customer_key = w.customer_key
         and w.snapshot_date >= p.from_date
         and w.snapshot_date < p.to_date
+    where {{ in_date_window('w.snapshot_date') }}
 )
 
 select * from final

@@ -37,9 +37,10 @@ dates as (
 ),
 
 bounds as (
+    -- an incremental run's grid: its window and the longest feature window (30 days) before it
     select
-        min(calendar_date) as first_date,
-        max(calendar_date) as last_date,
+        {{ window_grid_first_date('min(calendar_date)', 30) }} as first_date,
+        {{ window_grid_last_date('max(calendar_date)') }} as last_date,
     from dates
 ),
 
@@ -197,6 +198,7 @@ final as (
         and r.category_key = w.category_key
         and r.orders_30d = w.orders_30d
         and r.views_30d = w.views_30d
+    where {{ in_date_window('w.snapshot_date') }}
 )
 
 select * from final

@@ -178,6 +178,7 @@ final as (
     from windowed as w
     inner join sellers as s using (seller_id)
     inner join dates as d on d.calendar_date = w.snapshot_date
+    where {{ in_date_window('w.snapshot_date') }}
 )
 
 select * from final
