@@ -15,33 +15,26 @@ from dagster_project.lib.budget import check
 def test_allocator_earns_near_the_lab_oracle_on_unseen_seeds(tmp_path) -> None:
     cfg = check.CheckConfig()
     fitted = check.fit_world(cfg, tmp_path)
-    # Every paid channel with a true effect gets a curve; display (no true effect) may be
-    # skipped when its credit is too small to fit, and then says why.
-    fitted_channels = set(fitted.curves.channels)
-    assert {"search_ads", "social", "affiliate", "retargeting"} <= fitted_channels
-    assert fitted_channels | set(fitted.skipped) == {
+    assert set(fitted.curves.channels) == {
         "search_ads",
         "display",
         "social",
         "affiliate",
         "retargeting",
     }
-    assert all(fitted.skipped.values())
     results = check.evaluate(cfg, fitted)
     assert sorted(results["seed"]) == sorted(cfg.eval_seeds)
     assert fitted.curves.last_week is not None
     alloc = results["allocator_vs_oracle"]
     # The bar, read over the three unseen seeds: at least 90 % of the oracle's incremental
-    # revenue on average. Per seed it is 95.0 %, 89.3 %, 97.2 % (docs/budget.md): seed 3 misses
+    # revenue on average. Per seed it is 95.3 %, 88.8 %, 96.8 % (docs/budget.md): seed 3 misses
     # 90 % because the attribution under-credits social and retargeting, so the allocator gives
     # them nothing where the oracle keeps some; no seed is below 85 %.
     assert alloc.mean() >= 0.90, results
     assert alloc.min() >= 0.85, results
-    # More than the naive splits on every seed, clearly so on average (on seed 3 the current
-    # split is only 1.6 points behind: 87.7 %); both naive splits fail the bar in the same test.
-    assert (alloc > results["current_vs_oracle"]).all(), results
-    assert (alloc - results["current_vs_oracle"]).mean() >= 0.05, results
-    assert (alloc - results["last_click_vs_oracle"]).min() >= 0.10, results  # 15.3 points on seed 3
+    # Clearly more than the naive splits on every seed; both fail the bar in the same test.
+    assert (alloc - results["current_vs_oracle"]).min() >= 0.05, results
+    assert (alloc - results["last_click_vs_oracle"]).min() >= 0.20, results
     for naive in ("current_vs_oracle", "last_click_vs_oracle"):
         assert results[naive].mean() < 0.85, results
     # The oracle is a real search: it beats the current split it starts from.
