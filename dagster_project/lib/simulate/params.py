@@ -311,10 +311,9 @@ class WorldConfig:
     # Flighted paid budgets (spend.world_daily_spend); False: every channel at its reference
     # spend every day (the constant-reach world of simulator version 1).
     flighting: bool = True
-    # True: sessions start at hours drawn from each customer's own active hours (messaging.py;
-    # the CRM lab's worlds). Off by default: on, the 4k attribution world's Spearman fell from
-    # >= 0.9 to 0.873 (hours move touches across orders) and that is not yet understood.
-    personal_hours: bool = False
+    # Sessions start at hours drawn from each customer's own active hours (messaging.py);
+    # False: every customer follows HOUR_WEIGHTS (the rhythm before issue 16).
+    personal_hours: bool = True
 
     def __post_init__(self) -> None:
         if self.customers < 50 or self.days < 14:
