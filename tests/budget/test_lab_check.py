@@ -27,7 +27,7 @@ def test_allocator_earns_near_the_lab_oracle_on_unseen_seeds(tmp_path) -> None:
     assert fitted.curves.last_week is not None
     alloc = results["allocator_vs_oracle"]
     # The bar, read over the three unseen seeds: at least 90 % of the oracle's incremental
-    # revenue on average. Per seed it is 95.3 %, 88.8 %, 96.8 % (docs/budget.md): seed 3 misses
+    # revenue on average. Per seed it is 95.0 %, 89.2 %, 97.4 % (docs/budget.md): seed 3 misses
     # 90 % because the attribution under-credits social and retargeting, so the allocator gives
     # them nothing where the oracle keeps some; no seed is below 85 %.
     assert alloc.mean() >= 0.90, results
