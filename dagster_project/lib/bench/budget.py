@@ -21,7 +21,7 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from dagster_project.lib.bench.common import median_seconds, publish
+from dagster_project.lib.bench.common import median_seconds, run_sections
 from dagster_project.lib.settings import REPO_ROOT
 from dagster_project.lib.warehouse import markdown_table
 
@@ -234,16 +234,14 @@ TABLES: dict[str, Callable[..., str]] = {
 
 
 def run(sections: list[str], repeats: int) -> list[dict]:
-    unknown = [s for s in sections if s not in SECTIONS]
-    if unknown:
-        raise ValueError(f"unknown section(s) {unknown}: choose from {sorted(SECTIONS)}")
-    results = []
-    for name in sections:
-        result = SECTIONS[name](repeats=repeats)
-        table = TABLES[name](result, repeats)
-        publish(f"budget_{name}", {"repeats": repeats, "result": result}, table, docs_path=DOCS)
-        results.append(result)
-    return results
+    return run_sections(
+        "budget",
+        sections,
+        repeats,
+        SECTIONS,
+        lambda name, result, repeats: TABLES[name](result, repeats),
+        lambda name: DOCS,
+    )
 
 
 def _table(result: dict):

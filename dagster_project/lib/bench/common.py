@@ -11,7 +11,7 @@ import statistics
 import subprocess
 import sysconfig
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -103,3 +103,26 @@ def publish(
     (out_dir / f"{suite}.json").write_text(text + "\n")
     replace_marked_block(docs_path, suite, table)
     print(f"wrote {out_dir / suite}.json and the bench:{suite} block of {docs_path}", flush=True)
+
+
+def run_sections(
+    suite: str,
+    sections: list[str],
+    repeats: int,
+    functions: Mapping[str, Callable[..., dict]],
+    table: Callable[[str, dict, int], str],
+    docs_path: Callable[[str], Path] = lambda name: DOCS_PATH,
+) -> list[dict]:
+    """Run a suite's named sections (`functions[name](repeats=...)`), each published as
+    bench/out/<suite>_<name>.json with `table(name, result, repeats)` in its docs page; an
+    unknown name fails before anything runs."""
+    unknown = [s for s in sections if s not in functions]
+    if unknown:
+        raise ValueError(f"unknown section(s) {unknown}: choose from {sorted(functions)}")
+    results = []
+    for name in sections:
+        result = functions[name](repeats=repeats)
+        payload = {"repeats": repeats, "result": result}
+        publish(f"{suite}_{name}", payload, table(name, result, repeats), docs_path=docs_path(name))
+        results.append(result)
+    return results

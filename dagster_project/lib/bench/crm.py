@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import polars as pl
 
-from dagster_project.lib.bench.common import median_seconds, publish
+from dagster_project.lib.bench.common import DOCS_PATH, median_seconds, run_sections
 from dagster_project.lib.settings import REPO_ROOT
 from dagster_project.lib.warehouse import markdown_table
 
@@ -208,18 +208,13 @@ def _lab_table(result: dict) -> str:
     return markdown_table(frame)
 
 
+def _table(name: str, result: dict, repeats: int) -> str:
+    if name == "trigger_lab":
+        return _lab_table(result)
+    return markdown_table(pl.DataFrame([{k: str(v) for k, v in result.items()}]))
+
+
 def run(sections: list[str], repeats: int) -> list[dict]:
-    unknown = [s for s in sections if s not in SECTIONS]
-    if unknown:
-        raise ValueError(f"unknown section(s) {unknown}: choose from {sorted(SECTIONS)}")
-    results = []
-    for name in sections:
-        result = SECTIONS[name](repeats=repeats)
-        if name == "trigger_lab":
-            table = _lab_table(result)
-        else:
-            table = markdown_table(pl.DataFrame([{k: str(v) for k, v in result.items()}]))
-        kwargs = {"docs_path": DOCS[name]} if name in DOCS else {}
-        publish(f"crm_{name}", {"repeats": repeats, "result": result}, table, **kwargs)
-        results.append(result)
-    return results
+    return run_sections(
+        "crm", sections, repeats, SECTIONS, _table, lambda name: DOCS.get(name, DOCS_PATH)
+    )
