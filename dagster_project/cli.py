@@ -7,6 +7,8 @@ import os
 import signal
 import socket
 import sys
+import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Annotated
@@ -37,16 +39,33 @@ def main() -> None:
 
 def _stop_with_parent() -> None:
     """A parent killed with SIGKILL (`kill -9` of `uv run`) cannot pass the signal on, and the
-    run would go on alone: Linux sends us SIGTERM when the parent dies, and SIGTERM is handled
-    as Ctrl-C, which Dagster turns into a run marked failed."""
-    signal.signal(signal.SIGTERM, lambda *_: signal.raise_signal(signal.SIGINT))
+    run would go on alone: Linux sends us SIGHUP when the parent dies, and SIGHUP stops the run
+    as Ctrl-C does (Dagster marks it failed)."""
+    signal.signal(signal.SIGHUP, _interrupt_until_stopped)
     if sys.platform == "linux":
         parent = os.getppid()
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGHUP)
         if os.getppid() != parent:  # the parent died before the request took effect
             raise SystemExit(1)
 
 
+def _interrupt_until_stopped(*_) -> None:
+    """Interrupt now, and again every few seconds until the process ends: Dagster raises the
+    interrupt inside the running step, where a C extension may swallow it (DuckDB's lazy import
+    of pandas does, and the step then succeeds)."""
+    if not any(t.name == _REPEATER for t in threading.enumerate()):
+        threading.Thread(target=_repeat_interrupt, name=_REPEATER, daemon=True).start()
+    signal.raise_signal(signal.SIGINT)
+
+
+def _repeat_interrupt() -> None:
+    while True:
+        time.sleep(INTERRUPT_REPEAT_S)
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+_REPEATER = "mopt-interrupt-repeater"
+INTERRUPT_REPEAT_S = 5.0  # longer than a step takes to stop when interrupted once
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 

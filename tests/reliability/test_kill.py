@@ -1,6 +1,6 @@
 """Kill semantics: a run whose parent (`uv run`) is killed with SIGKILL stops and is marked
-failed; a run whose own process is killed is marked failed by the next run, which needs no
-manual cleanup."""
+failed, even when a step swallowed the first interrupt; a run whose own process is killed is
+marked failed by the next run, which needs no manual cleanup."""
 
 from __future__ import annotations
 
@@ -71,6 +71,46 @@ def test_killing_the_parent_stops_the_run_and_marks_it_failed(world: dict[str, s
     assert not alive(worker.pid), "the run went on without its parent"
     (after,) = [r for r in runs(world) if r.run_id == run.run_id]
     assert after.status == dg.DagsterRunStatus.FAILURE
+
+
+# A step that swallows the first interrupt, as DuckDB's lazy import of pandas did in the
+# landing steps (the run then went on and was marked a success).
+SWALLOWING_RUN = """
+import pathlib, sys, time
+import dagster as dg
+from dagster_project.cli import _stop_with_parent
+
+_stop_with_parent()
+started, outcome = map(pathlib.Path, sys.argv[1:])
+
+@dg.asset
+def swallows_one_interrupt() -> None:
+    started.touch()
+    try:
+        time.sleep(60)
+    except BaseException:
+        pass
+    time.sleep(60)
+
+result = dg.materialize([swallows_one_interrupt], raise_on_error=False)
+outcome.write_text("success" if result.success else "failure")
+"""
+
+
+def test_killing_the_parent_stops_a_step_that_swallowed_the_interrupt(tmp_path: Path) -> None:
+    started, outcome = tmp_path / "started", tmp_path / "outcome"
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, sys.executable, "-c", SWALLOWING_RUN, started, outcome],
+        cwd=REPO_ROOT,
+    )
+    deadline = time.monotonic() + 120
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    (worker,) = psutil.Process(parent.pid).children()
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    worker.wait(timeout=30)  # well before the step's two minutes
+    assert outcome.read_text() == "failure"
 
 
 def test_a_killed_worker_is_marked_failed_by_the_next_run(world: dict[str, str]) -> None:
