@@ -39,7 +39,7 @@ def crm_send_times(context: dg.AssetExecutionContext, warehouse: Warehouse) -> d
 
     with warehouse.connect(read_only=True) as con:
         model = crm.fit_warehouse_send_times(con, Settings.from_env().business_timezone)
-    table = crm.send_time_table(model)
+    table = model.table()
     with warehouse.connect() as con:
         crm.write_table(con, crm.SEND_TIMES_TABLE, table)
     hours = (

@@ -50,15 +50,11 @@ def fit_warehouse_send_times(
     return fit_send_times(activity, customers, business_tz)
 
 
-def send_time_table(model: SendTimeModel) -> pl.DataFrame:
-    """gold.crm_send_times: SendTimeModel.table() (one row per customer, the posterior over the
-    168 hours of the week included, so a campaign can pick the best hour inside its window)."""
-    return model.table()
-
-
 def model_from_table(table: pl.DataFrame) -> SendTimeModel:
-    """The model back from gold.crm_send_times. A customer missing from it (signed up after the
-    fit) gets the population's distribution: the activity-weighted mean of the posteriors."""
+    """The model back from gold.crm_send_times (SendTimeModel.table(): the posterior over the
+    168 hours of the week is stored, so a campaign can pick the best hour inside its window).
+    A customer missing from it (signed up after the fit) gets the population's distribution:
+    the activity-weighted mean of the posteriors."""
     posterior = np.asarray(table["p_hour_of_week"].to_numpy(), dtype=np.float32).reshape(
         table.height, HOURS_OF_WEEK
     )
