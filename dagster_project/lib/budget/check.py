@@ -85,6 +85,10 @@ class Fitted:
     skipped: dict[str, str] = field(default_factory=dict)
     # per paid channel: the flight regression's measurement and the calibration (None: off)
     flight_calibration: pl.DataFrame | None = None
+    # per paid channel: the exposure-level measurement (credit="exposure_lift"; None: off)
+    exposure_lift: pl.DataFrame | None = None
+    attribution_weekly: pl.DataFrame | None = None  # the attribution's weekly credit
+    spend: pl.DataFrame | None = None  # weekly spend per channel (curves.SPEND_SQL)
 
 
 def build_warehouse(raw_dir: Path, duckdb_path: Path) -> None:
@@ -105,10 +109,21 @@ def fit_world(
     say=print,
     reuse: bool = False,
     calibrate_flights: bool = False,
+    credit: str = "exposure_lift",
 ) -> Fitted:
     """Simulate the fit world, build its warehouse, attribute, fit the paid channels' curves and
     plan the weekly budget (see the module docstring). `reuse`: keep a warehouse already built
-    in `workdir` (by an earlier run with the same config)."""
+    in `workdir` (by an earlier run with the same config). `credit`: the paid channels' weekly
+    incremental orders the curves are fitted on: "exposure_lift" (the exposure log's natural
+    experiment, lib/attribution/exposure_lift.py) or "attribution" (the incrementality-aware
+    attribution's credit alone)."""
+    if credit not in ("exposure_lift", "attribution"):
+        raise ValueError(f"credit must be 'exposure_lift' or 'attribution', not {credit!r}")
+    if calibrate_flights and credit != "attribution":
+        raise ValueError(
+            "calibrate_flights calibrates the attribution's credit: credit='attribution'"
+        )
+    from dagster_project.lib.attribution.exposure_lift import exposure_lift, panel_from_warehouse
     from dagster_project.lib.attribution.warehouse import attribute_warehouse
     from dagster_project.lib.attribution.weekly import (
         calibrate_weekly,
@@ -128,17 +143,24 @@ def fit_world(
     with connect(db, read_only=True) as con:
         jr, run = attribute_warehouse(con, markov_orders=(1,), timezone="Asia/Seoul")
         spend = con.sql(curves.SPEND_SQL).pl()
+        panel = panel_from_warehouse(con) if credit == "exposure_lift" else None
     if run.incrementality is None:
         raise RuntimeError("fit world: the incrementality model did not run: " + str(run.notes))
     say("fit world: attributed")
-    credit = weekly_credit(jr, run.incrementality, "Asia/Seoul")
+    attributed = weekly_credit(jr, run.incrementality, "Asia/Seoul")
+    weekly = attributed
     paid = spend.filter(pl.col("channel").is_in(list(PAID_CHANNELS)))
     if calibrate_flights:
         # no holdout reaches the paid channels: the budgets' flighting is their lift test
         lift = flight_lift(paid, weekly_orders(jr, "Asia/Seoul"))
-        credit, flight_table = calibrate_weekly(credit, lift)
+        weekly, flight_table = calibrate_weekly(weekly, lift)
         say("fit world: paid credit calibrated on the flights")
-    rc = curves.fit_curves(curves.weekly_inputs(paid, credit))
+    measured = None
+    if panel is not None:
+        measured = exposure_lift(panel)
+        weekly = measured.weekly
+        say("fit world: paid channels measured on their exposures")
+    rc = curves.fit_curves(curves.weekly_inputs(paid, weekly))
     if not rc.curves:
         raise RuntimeError(f"fit world: no paid channel fitted: {rc.skipped}")
     weekly_budget = float(reference_daily_spend(cfg.world(cfg.fit_seed, 28)).sum() * WEEK_DAYS)
@@ -166,6 +188,9 @@ def fit_world(
         raw_dir=raw,
         skipped=rc.skipped,
         flight_calibration=flight_table if calibrate_flights else None,
+        exposure_lift=None if measured is None else measured.summary,
+        attribution_weekly=attributed,
+        spend=spend,
     )
 
 
