@@ -12,9 +12,11 @@ Per paid channel: an outcome model (LightGBM, Poisson) is fitted on customer-day
 exposed to the channel (pre-day features only: recency of visits, views, carts and orders,
 their counts over the last 1-28 days, the paid exposures of the days before, signup age, birth
 year, the day), cross-fitted over two halves of the customers; each exposed customer-day's
-residual (its orders in the window minus the model's prediction) is its incremental orders.
-The sum over a week's exposures is the channel's incremental orders that week (the response
-curves' input); the standard error is clustered by customer.
+residual (its orders in the window minus the model's prediction) is its incremental orders;
+their sum is the channel's, with a standard error clustered by customer. By week (the response
+curves' input): the channel's relative lift (the residuals' sum over the predictions' sum) times
+the predictions of the week's exposed customer-days, so a week's figure follows its exposures
+(which follow the spend) without a week's own noise.
 
 Unlike the incrementality-aware attribution (one model of conversion odds with every channel's
 exposures as features, which shrinks small per-exposure lifts towards zero), the channel's
@@ -271,7 +273,12 @@ def exposure_lift(
                 "first_order_share": first_share,
             }
         )
-        week = pl.DataFrame({"d": ed, "orders": resid}).with_columns(
+        # By week: the channel's lift over what its exposed customer-days would have bought
+        # anyway (total / sum of predictions), times that week's predictions. A week's own
+        # residuals would say the same on average, but their noise (the se of a whole year,
+        # spread over 52 weeks) would hide how the exposures follow the spend.
+        lift = total / max(float(pred.sum()), 1e-12)
+        week = pl.DataFrame({"d": ed, "orders": pred * lift}).with_columns(
             week_start=(pl.lit(start) + pl.duration(days=pl.col("d"))).dt.truncate("1w")
         )
         per_week = week.group_by("week_start").agg(conversions=pl.col("orders").sum())
