@@ -316,3 +316,39 @@ def splits_table(fitted: Fitted, results: pl.DataFrame) -> pl.DataFrame:
     for row in results.iter_rows(named=True):
         data[f"oracle_seed_{row['seed']}"] = [row[f"oracle_{c}"] for c in chans]
     return pl.DataFrame(data)
+
+
+def recovery_tables(fitted: Fitted) -> dict[str, pl.DataFrame]:
+    """The fit world's curves against its planted ones (curves.recovery_world), fitted on the
+    check's input and on the attribution's weekly credit alone; and the exposure-level
+    measurement next to each channel's true incremental orders over the window."""
+    from dagster_project.lib.attribution.warehouse import read_truth
+
+    truth = curves.read_truth_curves(fitted.raw_dir)
+    if truth is None:
+        return {}
+    cols = [
+        "channel",
+        "current_weekly_spend_krw",
+        "fitted_orders",
+        "true_orders",
+        "orders_error",
+        "fitted_marginal_roas",
+        "true_marginal_roas",
+        "fitted_rank",
+        "true_rank",
+    ]
+    paid = fitted.spend.filter(pl.col("channel").is_in(list(PAID_CHANNELS)))
+    old = curves.fit_curves(curves.weekly_inputs(paid, fitted.attribution_weekly))
+    out = {
+        "exposure_lift" if fitted.exposure_lift is not None else "attribution": (
+            curves.recovery_world(fitted.curves, truth).select(cols)
+        ),
+        "attribution": curves.recovery_world(old, truth).select(cols),
+    }
+    effects = read_truth(fitted.raw_dir)
+    if fitted.exposure_lift is not None and effects is not None:
+        out["measurement"] = fitted.exposure_lift.join(
+            effects.select("channel", true_orders="incremental_orders"), on="channel"
+        ).select("channel", "exposures", "incremental_orders", "low", "high", "se", "true_orders")
+    return out
