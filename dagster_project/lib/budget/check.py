@@ -352,3 +352,44 @@ def recovery_tables(fitted: Fitted) -> dict[str, pl.DataFrame]:
             effects.select("channel", true_orders="incremental_orders"), on="channel"
         ).select("channel", "exposures", "incremental_orders", "low", "high", "se", "true_orders")
     return out
+
+
+def exposure_power(cfg: CheckConfig, window_days: int = 7) -> pl.DataFrame:
+    """Per paid channel of the fit world (from the simulator's own day loop): exposures, true
+    incremental orders (orders minus the channel-off world's, same random numbers), per
+    exposure, and the floor of any exposure-level measurement's relative standard error: the
+    control mean known exactly and Poisson noise only, sqrt(orders in the exposed customer-days'
+    windows) / truth. docs/budget.md's power table."""
+    from dataclasses import replace
+
+    from dagster_project.lib.simulate.engine import run_days, world_scenarios
+    from dagster_project.lib.simulate.params import CH
+    from dagster_project.lib.simulate.world import build_entities
+
+    world = replace(cfg.world(cfg.fit_seed, cfg.fit_days, truth=True), response_curves=False)
+    ent = build_entities(world)
+    loop = run_days(
+        world, ent.st, ent.cal, ent.cust, ent.camps, world_scenarios(world, ent.daily_spend)
+    )
+    buys, n, days = loop.purchases, ent.cust.n, world.days
+    factual = np.zeros((n, days + 1))
+    np.add.at(factual, (buys["i"][buys["s"] == 0], buys["d"][buys["s"] == 0]), 1)
+    running = np.pad(np.cumsum(factual, axis=1), ((0, 0), (1, 0)))
+    channel = ent.camps.channel[loop.exposures["c"]]
+    rows = []
+    for ch in PAID_CHANNELS:
+        off = loop.scenarios.index(f"no_{ch}")
+        truth = int((buys["s"] == 0).sum() - (buys["s"] == off).sum())
+        hit = channel == CH[ch]
+        i, d = loop.exposures["i"][hit], loop.exposures["d"][hit]
+        window = running[i, np.minimum(d + window_days, days)] - running[i, d]
+        rows.append(
+            {
+                "channel": ch,
+                "exposures": int(hit.sum()),
+                "true_incremental_orders": truth,
+                "per_exposure": truth / max(int(hit.sum()), 1),
+                "se_floor": float(np.sqrt(window.sum()) / truth) if truth else float("nan"),
+            }
+        )
+    return pl.DataFrame(rows)
