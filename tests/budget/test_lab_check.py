@@ -40,7 +40,7 @@ def test_fitted_curves_recover_the_planted_ones_where_the_attribution_does_not(f
     # Display does nothing: under one incremental order a week against search's ~35.
     assert got["display"]["fitted_orders"] < 1.0, got["display"]
     # The old input, the attribution's credit alone, fails the same bar on the same world
-    # (social, affiliate and retargeting 39-97 % short) and ranks marginal ROAS wrong.
+    # (social -37 %, affiliate -26 %, retargeting -70 %) and ranks marginal ROAS wrong.
     old = _by_channel(tables["attribution"])
     assert all(
         abs(old[ch]["orders_error"]) > 0.20 for ch in ("social", "affiliate", "retargeting")
