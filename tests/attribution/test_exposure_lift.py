@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import date
 
 import numpy as np
-import pytest
 from scipy.stats import poisson
 
 from dagster_project.lib.attribution.exposure_lift import Panel, exposure_lift
@@ -46,7 +45,6 @@ def _world(seed: int, channel_on: bool) -> tuple[Panel, int]:
     return panel, int(orders.sum())
 
 
-@pytest.mark.slow
 def test_exposure_lift_recovers_the_planted_incremental_orders_where_a_naive_contrast_does_not():
     panel, orders_on = _world(0, True)
     _, orders_off = _world(0, False)

@@ -204,7 +204,7 @@ def exposure_lift(
     p, n, days = panel, panel.visits.shape[0], panel.days
     rng = np.random.default_rng(seed)
     feats = _Features(p)
-    y_sum = _cumsum(p.orders)
+    y_sum, rev_sum, first_sum = _cumsum(p.orders), _cumsum(p.revenue), _cumsum(p.first_orders)
     lo, hi = HISTORY_DAYS, days - window_days  # customer-days with full history and window
     signed = np.arange(days)[None, :] > p.signup[:, None]
     valid = signed.copy()
@@ -255,7 +255,6 @@ def exposure_lift(
         se = float(np.sqrt(((per_customer - count * resid.mean()) ** 2).sum()))
         # revenue and first orders of the incremental orders: as the exposed customer-days'
         # window orders have them
-        rev_sum, first_sum = _cumsum(p.revenue), _cumsum(p.first_orders)
         rev = rev_sum[ei, ed + window_days] - rev_sum[ei, ed]
         first = first_sum[ei, ed + window_days] - first_sum[ei, ed]
         aov = float(rev.sum() / max(ye.sum(), 1))
