@@ -340,10 +340,24 @@ def caps_accuracy(lw: LabWorld) -> pl.DataFrame:
 
 
 # ---- multi-arm tests -----------------------------------------------------------------------
-def arms_experiment(lw: LabWorld, sends: int = 6, holdout: float = 0.1, seed: int = 0):
+REWARDS = {"conversion": "is_converted", "order_after_open": "is_opened_converted"}
+
+
+def arms_experiment(
+    lw: LabWorld,
+    sends: int = 6,
+    holdout: float = 0.1,
+    seed: int = 0,
+    reward: str = "order_after_open",
+):
     """A weekly push with the four creatives as arms and a fixed holdout, for ``sends`` weeks:
-    a fixed equal split against the adaptive mode (Thompson per browsing_type). Returns
-    (summary per mode, the fixed split's arm report, its comparisons, the adaptive report)."""
+    a fixed equal split against the adaptive mode (Thompson per browsing_type). ``reward`` (a
+    key of REWARDS) is what the adaptive shares and the per-segment verdicts learn from: any
+    order in the response window, or an order after opening the message. Returns (summary per
+    mode, the fixed split's arm report, its comparisons, the adaptive report, per segment and
+    mode: the true best, the arm found best with its P(best), the arm the next send would favour
+    and the sends to a non-best arm)."""
+    col = REWARDS[reward]
     from dagster_project.lib.campaigns.audience import hash_unit
 
     arms = list(CREATIVES)
@@ -354,7 +368,7 @@ def arms_experiment(lw: LabWorld, sends: int = 6, holdout: float = 0.1, seed: in
     best = CREATIVE_LIFT.argmax(axis=1)  # the truly best arm per segment
     seg_index = {s: k for k, s in enumerate(SEGMENTS)}
     days = [EXPLORE_DAYS + 7 * k for k in range(sends)]
-    logs, summary = {}, []
+    logs, summary, final_shares = {}, [], {}
     for mode in ("fixed", "adaptive"):
         lab = lw.fresh()
         rows = []
@@ -380,29 +394,31 @@ def arms_experiment(lw: LabWorld, sends: int = 6, holdout: float = 0.1, seed: in
                 .to_numpy()
             )
             out = lab.deliver(t, assigned["i"].to_numpy(), lw.dow(t) * 24 + FIXED_HOUR, cre)
-            got = out.select("i", "converted", "caused_order", "creative")
+            got = out.select("i", "opened", "converted", "caused_order", "creative")
             part = assigned.select("customer_id", "i", "browsing_type", "arm_id").join(
                 got, on="i", how="inner"
             )
             base = lab.base_conversion(held["i"].to_numpy(), np.full(held.height, t))
             hold = held.select("customer_id", "i", "browsing_type").with_columns(
                 arm_id=pl.lit(arms_mod.HOLDOUT),
+                opened=pl.lit(False),
                 converted=pl.Series(base),
                 caused_order=pl.lit(False),
                 creative=pl.lit(-1, pl.Int64),
             )
-            frame = pl.concat([part, hold], how="diagonal_relaxed").with_columns(send=pl.lit(k))
+            frame = pl.concat([part, hold], how="diagonal_relaxed").select(
+                pl.exclude("opened", "converted"),
+                send=pl.lit(k),
+                is_converted="converted",
+                is_opened_converted=pl.col("opened") & pl.col("converted"),
+            )
             rows.append(frame)
-            if mode == "adaptive":
-                so_far = pl.concat(rows).rename({"converted": "is_converted"})
+            if mode == "adaptive" or k == len(days) - 1:
                 shares = arms_mod.thompson_shares(
-                    so_far, arms, "browsing_type", list(SEGMENTS), seed=seed + k
+                    pl.concat(rows), arms, "browsing_type", list(SEGMENTS), seed + k, col
                 )
-        log = (
-            pl.concat(rows)
-            .rename({"converted": "is_converted"})
-            .with_columns(revenue_krw=pl.lit(0.0))
-        )
+        final_shares[mode] = shares
+        log = pl.concat(rows).with_columns(revenue_krw=pl.lit(0.0))
         logs[mode] = log
         t_rows = log.filter(pl.col("arm_id") != arms_mod.HOLDOUT)
         seg_best = pl.Series(
@@ -433,17 +449,27 @@ def arms_experiment(lw: LabWorld, sends: int = 6, holdout: float = 0.1, seed: in
     adaptive_report = arms_mod.measure_adaptive(logs["adaptive"], arms, seed=seed)
     per_segment = []
     for mode, log in logs.items():
+        treated_log = log.filter(pl.col("arm_id") != arms_mod.HOLDOUT)
         for s in SEGMENTS:
-            part = log.filter(pl.col("browsing_type") == s)
-            _, per = arms_mod.measure_arms(part, arms, seed=seed)
-            top = per.sort("prob_best", descending=True).row(0, named=True)
+            part = treated_log.filter(pl.col("browsing_type") == s)
+            agg = pl.DataFrame({"arm_id": arms}).join(
+                part.group_by("arm_id").agg(n=pl.len(), x=pl.col(col).cast(pl.Int64).sum()),
+                on="arm_id",
+                how="left",
+            )
+            pb = arms_mod.prob_best(agg["x"].to_numpy(), agg["n"].to_numpy(), seed)
+            nxt = final_shares[mode].filter(pl.col("browsing_type") == s)
+            true_best = arms[int(best[seg_index[s]])]
             per_segment.append(
                 {
                     "mode": mode,
                     "segment": s,
-                    "true_best": arms[int(best[seg_index[s]])],
-                    "found_best": top["arm_id"],
-                    "prob_best": top["prob_best"],
+                    "true_best": true_best,
+                    "found_best": arms[int(pb.argmax())],
+                    "prob_best": float(pb.max()),
+                    "next_send_favours": nxt.sort("share", descending=True)["arm_id"][0],
+                    "sends": part.height,
+                    "wasted_sends": int((part["arm_id"] != true_best).sum()),
                 }
             )
     # Incremental orders with intervals (per-customer difference, adaptive - fixed).
@@ -460,6 +486,11 @@ def arms_experiment(lw: LabWorld, sends: int = 6, holdout: float = 0.1, seed: in
             t_rows.with_columns(w=pl.Series(t_rows["arm_id"].to_numpy() != seg_best)), n, "w"
         )
     w_total, w_lo, w_hi = _interval(wasted["adaptive"] - wasted["fixed"])
+    seg_of = lw.truth.segment
+    for row in per_segment:
+        d_seg = (wasted["adaptive"] - wasted["fixed"])[seg_of == seg_index[row["segment"]]]
+        tot, w_l, w_h = _interval(d_seg) if row["mode"] == "adaptive" else (0.0, 0.0, 0.0)
+        row |= {"wasted_vs_fixed": tot, "wasted_vs_fixed_lo": w_l, "wasted_vs_fixed_hi": w_h}
     summary_df = pl.DataFrame(summary).with_columns(
         wasted_vs_fixed=pl.Series([0.0, w_total]),
         wasted_vs_fixed_lo=pl.Series([0.0, w_lo]),
