@@ -879,10 +879,15 @@ def crm_lab(
     from dagster_project.lib.simulate import WorldConfig
 
     if arms_worlds:
+        power = lab.arms_power(
+            lab.lab_world(WorldConfig(customers=customers, days=days, seed=seed))
+        )
         table = lab.arms_over_worlds(customers, list(range(seed, seed + arms_worlds)), days)
         out.mkdir(parents=True, exist_ok=True)
+        power.write_parquet(out / f"arms_power_{customers}.parquet")
         table.write_parquet(out / f"arms_worlds_{customers}.parquet")
         with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=250):
+            typer.echo(f"== arms power, world seed {seed}\n{power}")
             typer.echo(f"== arms over {arms_worlds} worlds of {customers} customers\n{table}")
         return
     lw = lab.lab_world(WorldConfig(customers=customers, days=days, seed=seed))
