@@ -16,7 +16,9 @@ Beta(1 + conversions, 1 + non-conversions) by Monte Carlo (``PROB_BEST_DRAWS`` d
 Adaptive mode (``thompson_shares``): before each send, per segment, an arm's share is its
 posterior probability of being best in that segment from the sends so far (Thompson sampling
 in batch form), floored at ``MIN_SHARE`` so no arm stops learning; the holdout share stays
-fixed. Measurement rules in adaptive mode: shares change between sends, so pooling all sends
+fixed. The reward it learns from is the caller's column: an order after an open resolves a
+creative's effect with about half the sends any order in the window needs (docs/crm.md).
+Measurement rules in adaptive mode: shares change between sends, so pooling all sends
 would mix periods with different arm mixes; arms are compared with the holdout within each send
 and the per-send differences combined with weights equal to the arm's customers in that send
 (``measure_adaptive``), with the same simultaneous intervals; the probability of being best uses

@@ -357,8 +357,11 @@ def arms_experiment(
     mode, the fixed split's arm report, its comparisons, the adaptive report, per segment and
     mode: the true best, the arm found best with its P(best), the arm the next send would favour
     and the sends to a non-best arm)."""
-    col = REWARDS[reward]
     from dagster_project.lib.campaigns.audience import hash_unit
+
+    if reward not in REWARDS:
+        raise ValueError(f"arms_experiment: reward {reward!r} is not one of {sorted(REWARDS)}")
+    col = REWARDS[reward]
 
     arms = list(CREATIVES)
     who = lw.customers.filter(pl.col("has_marketing_consent").fill_null(False))
