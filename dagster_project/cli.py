@@ -863,12 +863,33 @@ def crm_lab(
     out: Annotated[Path, typer.Option(help="Folder for the result tables.")] = Path(
         "bench/out/crm_lab"
     ),
+    arms_worlds: Annotated[
+        int,
+        typer.Option(
+            help="Only the multi-arm test, on this many worlds (seeds seed, seed+1, ...), with "
+            "each reward: how often each mode ends on the true best arm per segment."
+        ),
+    ] = 0,
 ) -> None:
     """The CRM lab (docs/crm.md): send times, personal caps and multi-arm tests re-simulated on
     the same random numbers of one simulated world; prints the tables and writes Parquet."""
+    import polars as pl
+
     from dagster_project.lib.crm import lab
     from dagster_project.lib.simulate import WorldConfig
 
+    if arms_worlds:
+        power = lab.arms_power(
+            lab.lab_world(WorldConfig(customers=customers, days=days, seed=seed))
+        )
+        table = lab.arms_over_worlds(customers, list(range(seed, seed + arms_worlds)), days)
+        out.mkdir(parents=True, exist_ok=True)
+        power.write_parquet(out / f"arms_power_{customers}.parquet")
+        table.write_parquet(out / f"arms_worlds_{customers}.parquet")
+        with pl.Config(tbl_rows=-1, tbl_cols=-1, tbl_width_chars=250):
+            typer.echo(f"== arms power, world seed {seed}\n{power}")
+            typer.echo(f"== arms over {arms_worlds} worlds of {customers} customers\n{table}")
+        return
     lw = lab.lab_world(WorldConfig(customers=customers, days=days, seed=seed))
     out.mkdir(parents=True, exist_ok=True)
     tables = {"send_time": lab.send_time_experiment(lw), "caps_accuracy": lab.caps_accuracy(lw)}

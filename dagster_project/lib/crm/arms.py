@@ -16,7 +16,9 @@ Beta(1 + conversions, 1 + non-conversions) by Monte Carlo (``PROB_BEST_DRAWS`` d
 Adaptive mode (``thompson_shares``): before each send, per segment, an arm's share is its
 posterior probability of being best in that segment from the sends so far (Thompson sampling
 in batch form), floored at ``MIN_SHARE`` so no arm stops learning; the holdout share stays
-fixed. Measurement rules in adaptive mode: shares change between sends, so pooling all sends
+fixed. The reward it learns from is the caller's column: an order after an open resolves a
+creative's effect with about half the sends any order in the window needs (docs/crm.md).
+Measurement rules in adaptive mode: shares change between sends, so pooling all sends
 would mix periods with different arm mixes; arms are compared with the holdout within each send
 and the per-send differences combined with weights equal to the arm's customers in that send
 (``measure_adaptive``), with the same simultaneous intervals; the probability of being best uses
@@ -121,15 +123,23 @@ def measure_arms(
 
 
 def thompson_shares(
-    sends: pl.DataFrame, arms: list[str], by: str, segments: list[str], seed: int = 0
+    sends: pl.DataFrame,
+    arms: list[str],
+    by: str,
+    segments: list[str],
+    seed: int = 0,
+    reward: str = "is_converted",
 ) -> pl.DataFrame:
     """(``by``, arm_id, share) for the next send: each segment's P(best) per arm from its
-    treated sends so far (arm_id, ``by``, is_converted), floored at MIN_SHARE."""
+    treated sends so far (arm_id, ``by`` and the 0/1 ``reward`` column), floored at MIN_SHARE.
+    The reward should carry the creative's effect with as little other noise as the data allows:
+    an order after an open (``is_opened & is_converted``) drops the orders of customers who
+    never saw the message, which no creative can change."""
     rows = []
     treated = sends.filter(pl.col("arm_id") != HOLDOUT)
     for k, seg in enumerate(segments):
         part = treated.filter(pl.col(by) == seg)
-        agg = part.group_by("arm_id").agg(n=pl.len(), x=pl.col("is_converted").cast(pl.Int64).sum())
+        agg = part.group_by("arm_id").agg(n=pl.len(), x=pl.col(reward).cast(pl.Int64).sum())
         full = pl.DataFrame({"arm_id": arms}).join(agg, on="arm_id", how="left").fill_null(0)
         p = prob_best(full["x"].to_numpy(), full["n"].to_numpy(), seed + k, draws=4_000)
         p = np.maximum(p, MIN_SHARE)

@@ -340,11 +340,28 @@ def caps_accuracy(lw: LabWorld) -> pl.DataFrame:
 
 
 # ---- multi-arm tests -----------------------------------------------------------------------
-def arms_experiment(lw: LabWorld, sends: int = 6, holdout: float = 0.1, seed: int = 0):
+REWARDS = {"conversion": "is_converted", "order_after_open": "is_opened_converted"}
+
+
+def arms_experiment(
+    lw: LabWorld,
+    sends: int = 6,
+    holdout: float = 0.1,
+    seed: int = 0,
+    reward: str = "order_after_open",
+):
     """A weekly push with the four creatives as arms and a fixed holdout, for ``sends`` weeks:
-    a fixed equal split against the adaptive mode (Thompson per browsing_type). Returns
-    (summary per mode, the fixed split's arm report, its comparisons, the adaptive report)."""
+    a fixed equal split against the adaptive mode (Thompson per browsing_type). ``reward`` (a
+    key of REWARDS) is what the adaptive shares and the per-segment verdicts learn from: any
+    order in the response window, or an order after opening the message. Returns (summary per
+    mode, the fixed split's arm report, its comparisons, the adaptive report, per segment and
+    mode: the true best, the arm found best with its P(best), the arm the next send would favour
+    and the sends to a non-best arm)."""
     from dagster_project.lib.campaigns.audience import hash_unit
+
+    if reward not in REWARDS:
+        raise ValueError(f"arms_experiment: reward {reward!r} is not one of {sorted(REWARDS)}")
+    col = REWARDS[reward]
 
     arms = list(CREATIVES)
     who = lw.customers.filter(pl.col("has_marketing_consent").fill_null(False))
@@ -354,7 +371,7 @@ def arms_experiment(lw: LabWorld, sends: int = 6, holdout: float = 0.1, seed: in
     best = CREATIVE_LIFT.argmax(axis=1)  # the truly best arm per segment
     seg_index = {s: k for k, s in enumerate(SEGMENTS)}
     days = [EXPLORE_DAYS + 7 * k for k in range(sends)]
-    logs, summary = {}, []
+    logs, summary, final_shares = {}, [], {}
     for mode in ("fixed", "adaptive"):
         lab = lw.fresh()
         rows = []
@@ -380,29 +397,31 @@ def arms_experiment(lw: LabWorld, sends: int = 6, holdout: float = 0.1, seed: in
                 .to_numpy()
             )
             out = lab.deliver(t, assigned["i"].to_numpy(), lw.dow(t) * 24 + FIXED_HOUR, cre)
-            got = out.select("i", "converted", "caused_order", "creative")
+            got = out.select("i", "opened", "converted", "caused_order", "creative")
             part = assigned.select("customer_id", "i", "browsing_type", "arm_id").join(
                 got, on="i", how="inner"
             )
             base = lab.base_conversion(held["i"].to_numpy(), np.full(held.height, t))
             hold = held.select("customer_id", "i", "browsing_type").with_columns(
                 arm_id=pl.lit(arms_mod.HOLDOUT),
+                opened=pl.lit(False),
                 converted=pl.Series(base),
                 caused_order=pl.lit(False),
                 creative=pl.lit(-1, pl.Int64),
             )
-            frame = pl.concat([part, hold], how="diagonal_relaxed").with_columns(send=pl.lit(k))
+            frame = pl.concat([part, hold], how="diagonal_relaxed").select(
+                pl.exclude("opened", "converted"),
+                send=pl.lit(k),
+                is_converted="converted",
+                is_opened_converted=pl.col("opened") & pl.col("converted"),
+            )
             rows.append(frame)
-            if mode == "adaptive":
-                so_far = pl.concat(rows).rename({"converted": "is_converted"})
+            if mode == "adaptive" or k == len(days) - 1:
                 shares = arms_mod.thompson_shares(
-                    so_far, arms, "browsing_type", list(SEGMENTS), seed=seed + k
+                    pl.concat(rows), arms, "browsing_type", list(SEGMENTS), seed + k, col
                 )
-        log = (
-            pl.concat(rows)
-            .rename({"converted": "is_converted"})
-            .with_columns(revenue_krw=pl.lit(0.0))
-        )
+        final_shares[mode] = shares
+        log = pl.concat(rows).with_columns(revenue_krw=pl.lit(0.0))
         logs[mode] = log
         t_rows = log.filter(pl.col("arm_id") != arms_mod.HOLDOUT)
         seg_best = pl.Series(
@@ -433,17 +452,27 @@ def arms_experiment(lw: LabWorld, sends: int = 6, holdout: float = 0.1, seed: in
     adaptive_report = arms_mod.measure_adaptive(logs["adaptive"], arms, seed=seed)
     per_segment = []
     for mode, log in logs.items():
+        treated_log = log.filter(pl.col("arm_id") != arms_mod.HOLDOUT)
         for s in SEGMENTS:
-            part = log.filter(pl.col("browsing_type") == s)
-            _, per = arms_mod.measure_arms(part, arms, seed=seed)
-            top = per.sort("prob_best", descending=True).row(0, named=True)
+            part = treated_log.filter(pl.col("browsing_type") == s)
+            agg = pl.DataFrame({"arm_id": arms}).join(
+                part.group_by("arm_id").agg(n=pl.len(), x=pl.col(col).cast(pl.Int64).sum()),
+                on="arm_id",
+                how="left",
+            )
+            pb = arms_mod.prob_best(agg["x"].to_numpy(), agg["n"].to_numpy(), seed)
+            nxt = final_shares[mode].filter(pl.col("browsing_type") == s)
+            true_best = arms[int(best[seg_index[s]])]
             per_segment.append(
                 {
                     "mode": mode,
                     "segment": s,
-                    "true_best": arms[int(best[seg_index[s]])],
-                    "found_best": top["arm_id"],
-                    "prob_best": top["prob_best"],
+                    "true_best": true_best,
+                    "found_best": arms[int(pb.argmax())],
+                    "prob_best": float(pb.max()),
+                    "next_send_favours": nxt.sort("share", descending=True)["arm_id"][0],
+                    "sends": part.height,
+                    "wasted_sends": int((part["arm_id"] != true_best).sum()),
                 }
             )
     # Incremental orders with intervals (per-customer difference, adaptive - fixed).
@@ -460,6 +489,11 @@ def arms_experiment(lw: LabWorld, sends: int = 6, holdout: float = 0.1, seed: in
             t_rows.with_columns(w=pl.Series(t_rows["arm_id"].to_numpy() != seg_best)), n, "w"
         )
     w_total, w_lo, w_hi = _interval(wasted["adaptive"] - wasted["fixed"])
+    seg_of = lw.truth.segment
+    for row in per_segment:
+        d_seg = (wasted["adaptive"] - wasted["fixed"])[seg_of == seg_index[row["segment"]]]
+        tot, w_l, w_h = _interval(d_seg) if row["mode"] == "adaptive" else (0.0, 0.0, 0.0)
+        row |= {"wasted_vs_fixed": tot, "wasted_vs_fixed_lo": w_l, "wasted_vs_fixed_hi": w_h}
     summary_df = pl.DataFrame(summary).with_columns(
         wasted_vs_fixed=pl.Series([0.0, w_total]),
         wasted_vs_fixed_lo=pl.Series([0.0, w_lo]),
@@ -473,3 +507,99 @@ def arms_experiment(lw: LabWorld, sends: int = 6, holdout: float = 0.1, seed: in
 
 def _segments(lw: LabWorld) -> pl.DataFrame:
     return lw.customers.select("customer_id", segment="browsing_type")
+
+
+def arms_over_worlds(customers: int, seeds: list[int], days: int = 120) -> pl.DataFrame:
+    """The multi-arm experiment on one world per seed with each reward: per reward, mode and
+    segment, the share of worlds whose verdict (the arm found best; the arm the next send would
+    favour) is the true best, with 95 % Wilson intervals, and the sends wasted on a non-best
+    arm (the adaptive mode's difference from the fixed split: mean over worlds and a 95 %
+    interval from their spread)."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    rows = []
+    for seed in seeds:
+        lw = lab_world(WorldConfig(customers=customers, days=days, seed=seed))
+        for reward in REWARDS:
+            *_, per = arms_experiment(lw, reward=reward)
+            rows.append(per.with_columns(seed=pl.lit(seed), reward=pl.lit(reward)))
+    runs = pl.concat(rows)
+    z = float(norm.ppf(0.5 + LEVEL / 2))
+    out = (
+        runs.group_by("reward", "mode", "segment", maintain_order=True)
+        .agg(
+            worlds=pl.len(),
+            found_true_best=(pl.col("found_best") == pl.col("true_best")).sum(),
+            favours_true_best=(pl.col("next_send_favours") == pl.col("true_best")).sum(),
+            wasted_share=pl.col("wasted_sends").sum() / pl.col("sends").sum(),
+            wasted_vs_fixed=pl.col("wasted_vs_fixed").mean(),
+            _sd=pl.col("wasted_vs_fixed").std(),
+        )
+        .with_columns(
+            wasted_vs_fixed_lo=pl.col("wasted_vs_fixed")
+            - z * pl.col("_sd") / pl.col("worlds").sqrt(),
+            wasted_vs_fixed_hi=pl.col("wasted_vs_fixed")
+            + z * pl.col("_sd") / pl.col("worlds").sqrt(),
+        )
+        .drop("_sd")
+    )
+    for col in ("found_true_best", "favours_true_best"):
+        lo, hi = proportion_confint(out[col].to_numpy(), out["worlds"].to_numpy(), method="wilson")
+        out = out.with_columns(pl.Series(f"{col}_lo", lo), pl.Series(f"{col}_hi", hi))
+    return out
+
+
+def arms_power(lw: LabWorld, sends: int = 6, holdout: float = 0.1) -> pl.DataFrame:
+    """What the multi-arm test's data can resolve, per segment and reward: the true best and
+    second arm (every treated customer re-simulated with each creative on the same numbers),
+    their gap in caused orders per send, the fixed equal split's sends per arm, the power of a
+    two-sided 5 % test between the two, P(the two are ranked right) and the sends per arm a
+    test at 80 % power needs."""
+    from dagster_project.lib.campaigns.audience import hash_unit
+
+    who = lw.customers.filter(pl.col("has_marketing_consent").fill_null(False))
+    ti = who.filter(pl.Series(hash_unit("lab_arms", who["customer_id"]).to_numpy() >= holdout))
+    ti = ti["i"].to_numpy()
+    parts = []
+    for j, arm in enumerate(CREATIVES):
+        lab = lw.fresh()
+        for k in range(sends):
+            t = EXPLORE_DAYS + 7 * k
+            lab.deliver(t, ti, lw.dow(t) * 24 + FIXED_HOUR, j)
+        out = lab.outcomes().filter(pl.col("d") >= EXPLORE_DAYS)
+        parts.append(
+            out.group_by(seg=pl.lit(pl.Series(lw.truth.segment)).gather(pl.col("i"))).agg(
+                arm_id=pl.lit(arm),
+                sends=pl.len(),
+                caused=pl.col("caused_order").mean(),
+                conversion=pl.col("converted").mean(),
+                order_after_open=(pl.col("opened") & pl.col("converted")).mean(),
+            )
+        )
+    per = pl.concat(parts).sort("seg", "caused", descending=[False, True])
+    z_a, z_b = float(norm.ppf(0.975)), float(norm.ppf(0.8))
+    rows = []
+    for k, seg in enumerate(SEGMENTS):
+        best, second = per.filter(pl.col("seg") == k).head(2).iter_rows(named=True)
+        gap = best["caused"] - second["caused"]
+        per_arm = best["sends"] / len(CREATIVES)
+        for reward in REWARDS:
+            p = (best[reward] + second[reward]) / 2
+            z = gap / np.sqrt(2 * p * (1 - p) / per_arm)
+            need = 2 * (z_a + z_b) ** 2 * p * (1 - p) / gap**2
+            rows.append(
+                {
+                    "segment": seg,
+                    "reward": reward,
+                    "best": best["arm_id"],
+                    "second": second["arm_id"],
+                    "caused_per_send_gap": gap,
+                    "reward_rate": p,
+                    "sends_per_arm": per_arm,
+                    "power": float(norm.cdf(z - z_a)),
+                    "p_ranked_right": float(norm.cdf(z)),
+                    "sends_per_arm_for_80pct": need,
+                    "weeks_for_80pct": need * len(CREATIVES) / (best["sends"] / sends),
+                }
+            )
+    return pl.DataFrame(rows)
