@@ -429,15 +429,16 @@ def materialize_online_store(
 ) -> list[ViewMaterialization]:
     """Load the online store from the offline files: each entity's newest row, the same rows
     Feast's ``materialize`` would write, but read with Polars (keys and timestamps of every row,
-    whole rows only where needed) and written through Feast's ``write_to_online_store``; the
+    whole rows only where needed) and written by ``write_online`` (the bytes Feast writes); the
     interval is recorded in the registry as ``materialize`` records it. A view never
     materialized before (or any view, with ``full_refresh``) gets its whole history: Feast's
     ``materialize_incremental`` would start at now - TTL and load nothing from older data.
     Later runs write the newest row of each entity seen since the previous run's end."""
-    results = []
-    # Views over the same file (the customer profile and behaviour) share its reads.
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    results: dict[str, ViewMaterialization] = {}
+    planned = []
     ranges: dict[str, tuple[datetime | None, datetime | None]] = {}
-    newest: dict[tuple, pl.DataFrame] = {}
     for view in sorted(store.list_feature_views(), key=lambda v: v.name):
         if not view.online:
             continue
@@ -449,7 +450,7 @@ def materialize_online_store(
             ranges[path] = _timestamp_range(path)
         first, last = ranges[path]
         if last is None:
-            results.append(ViewMaterialization(view.name, "up_to_date", None, None, 0, None))
+            results[view.name] = ViewMaterialization(view.name, "up_to_date", None, None, 0, None)
             continue
         previous_end = (
             max(_naive_utc(end) for _, end in view.materialization_intervals)
@@ -457,25 +458,47 @@ def materialize_online_store(
             else None
         )
         if previous_end is None or full_refresh:
-            start, mode = first, "full"
+            planned.append((view, "full", first, last))
         elif last > previous_end:
-            start, mode = previous_end, "incremental"
+            planned.append((view, "incremental", previous_end, last))
         else:
-            results.append(ViewMaterialization(view.name, "up_to_date", None, None, 0, last))
-            continue
-        window = None if mode == "full" else start
-        source = view.batch_source
-        read = (path, window, last, tuple(c.name for c in view.entity_columns))
-        read += (source.timestamp_field, source.created_timestamp_column)
-        if read not in newest:
-            newest[read] = latest_rows(view, window, last)
-        rows = newest[read]
-        write_online(store, view, rows, batch_size)
-        store.registry.apply_materialization(
-            view, store.project, start.replace(tzinfo=UTC), last.replace(tzinfo=UTC)
-        )
-        results.append(ViewMaterialization(view.name, mode, start, last, rows.height, last))
-    return results
+            results[view.name] = ViewMaterialization(view.name, "up_to_date", None, None, 0, last)
+
+    # Read the next views' rows (Polars, off the GIL) while this one is written (SQLite and
+    # socket I/O release it too); views over the same file (customer profile and behaviour)
+    # share one read.
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        reads: dict[tuple, Future[pl.DataFrame]] = {}
+        for view, mode, start, last in planned:
+            key = _read_key(view, mode, start, last)
+            if key not in reads:
+                window = None if mode == "full" else start
+                reads[key] = reader.submit(latest_rows, view, window, last)
+        for view, mode, start, last in planned:
+            rows = reads[_read_key(view, mode, start, last)].result()
+            write_online(store, view, rows, batch_size)
+            store.registry.apply_materialization(
+                view, store.project, start.replace(tzinfo=UTC), last.replace(tzinfo=UTC)
+            )
+            results[view.name] = ViewMaterialization(
+                view.name, mode, start, last, rows.height, last
+            )
+    return [results[name] for name in sorted(results)]
+
+
+def _read_key(view: FeatureView, mode: str, start: datetime, last: datetime) -> tuple:
+    """What ``latest_rows`` reads for a view: views with equal keys read the same rows."""
+    source = view.batch_source
+    keys = tuple(c.name for c in view.entity_columns)
+    window = None if mode == "full" else start
+    return (
+        _source_path(view),
+        window,
+        last,
+        keys,
+        source.timestamp_field,
+        source.created_timestamp_column,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

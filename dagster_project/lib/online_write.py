@@ -101,9 +101,14 @@ def encode_values(column: pa.Array, dtype: object) -> pa.Array:
 
 
 def value_texts(column: pa.Array, dtype: object) -> list[str | None]:
-    """The SQLite store's ``value_text``: ``str`` of the value Feast stored (None for null)."""
+    """The SQLite store's ``value_text``: ``str`` of the value Feast stored (None for null).
+    Arrow's integer-to-string cast is Python's ``str``; its float formatting is not."""
     if dtype == String:
         return column.to_pylist()
+    if dtype == Int32:
+        return pc.cast(column, pa.string()).to_pylist()
+    if dtype == Bool:
+        return pc.if_else(column, "True", "False").to_pylist()
     if dtype == Float32:
         values = np.asarray(column.fill_null(0), dtype=np.float32).astype(np.float64).tolist()
     else:
@@ -162,23 +167,14 @@ def _by_unique(column: pa.Array, convert) -> np.ndarray:
     return converted[pc.index_in(column, distinct).to_numpy(zero_copy_only=False)]
 
 
-def write(
-    store: FeatureStore, view: FeatureView, rows: pa.Table, batch_size: int = 10_000
-) -> bool:
+def write(store: FeatureStore, view: FeatureView, rows: pa.Table, batch_size: int = 10_000) -> bool:
     """Write rows (one per entity: key, features, event and created timestamps) as Feast's
     ``write_to_online_store`` would, ``batch_size`` rows per transaction (SQLite) or round trip
     (Redis). False, writing nothing, if the view or store is not supported (``supports``)."""
     if not supports(store, view):
         return False
     if store.config.online_store.type == "sqlite":
-        # Primary-key order (entity key, then feature name) appends to SQLite's B-trees instead
-        # of inserting all over them: 3x faster.
-        keys = _view_entity_keys(store, view, rows)
-        order = pc.sort_indices(keys)
-        rows, keys = rows.take(order), keys.take(order)
-        for start in range(0, len(rows), batch_size):
-            end = start + batch_size
-            _write_sqlite(store, view, rows.slice(start, batch_size), keys[start:end])
+        _write_sqlite(store, view, rows, batch_size)
     else:
         for start in range(0, len(rows), batch_size):
             _write_redis(store, view, rows.slice(start, batch_size))
@@ -206,21 +202,53 @@ def _sqlite_upsert(table: str, rows: int) -> str:
     )
 
 
-def _write_sqlite(store: FeatureStore, view: FeatureView, batch: pa.Table, keys: pa.Array) -> None:
-    """One row per entity and feature, in primary-key order if ``batch`` is in ``keys`` order."""
+def _write_sqlite(store: FeatureStore, view: FeatureView, rows: pa.Table, batch_size: int) -> None:
+    """One row per entity and feature, in primary-key order (entity key, then feature name):
+    appending to SQLite's B-trees instead of inserting all over them is 3x faster. The next
+    batch's parameters are built while SQLite inserts this one (it releases the GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from feast.infra.online_stores.sqlite import _quote_id, _table_id
-    from feast.utils import to_naive_utc
 
     config = store.config
     online = store._get_provider().online_store  # type: ignore[attr-defined]
     conn = online._get_conn(config)
     table = _quote_id(_table_id(config.project, view, False))
-    source = view.batch_source
+    keys = _view_entity_keys(store, view, rows)
+    order = pc.sort_indices(keys)
+    rows, keys = rows.take(order), keys.take(order)
+    per = SQLITE_ROWS_PER_STATEMENT
+
+    def parameters(start: int) -> tuple[list[list], list]:
+        return _sqlite_parameters(
+            view, rows.slice(start, batch_size), keys[start : start + batch_size]
+        )
+
+    with ThreadPoolExecutor(max_workers=1) as builder:
+        pending = builder.submit(parameters, 0)
+        for start in range(0, len(rows), batch_size):
+            statements, tail = pending.result()
+            if start + batch_size < len(rows):
+                pending = builder.submit(parameters, start + batch_size)
+            with conn:
+                if statements:
+                    conn.executemany(_sqlite_upsert(table, per), statements)
+                if tail:
+                    conn.execute(_sqlite_upsert(table, len(tail) // 6), tail)
+
+
+def _sqlite_parameters(
+    view: FeatureView, batch: pa.Table, keys: pa.Array
+) -> tuple[list[list], list]:
+    """The upsert's parameters for a batch, ``SQLITE_ROWS_PER_STATEMENT`` rows per statement,
+    and those of the rows left over."""
+    from feast.utils import to_naive_utc
 
     # Feast passes datetimes, which its registered adapter stores as int(naive.timestamp()).
     def epoch(t: datetime | None) -> int | None:
         return None if t is None else int(to_naive_utc(t).timestamp())
 
+    source = view.batch_source
     created = source.created_timestamp_column
     feature_list = sorted(view.features, key=lambda f: f.name)
     cells = np.empty((len(batch), len(feature_list), len(_SQLITE_COLUMNS)), dtype=object)
@@ -233,13 +261,9 @@ def _write_sqlite(store: FeatureStore, view: FeatureView, batch: pa.Table, keys:
         cells[:, j, 2] = _objects(encode_values(column, feature.dtype).to_pylist())
         cells[:, j, 3] = _objects(value_texts(column, feature.dtype))
     flat = cells.reshape(-1, len(_SQLITE_COLUMNS))
-    per = SQLITE_ROWS_PER_STATEMENT
-    whole = len(flat) - len(flat) % per
-    with conn:
-        if whole:
-            conn.executemany(_sqlite_upsert(table, per), flat[:whole].reshape(-1, per * 6).tolist())
-        if whole < len(flat):
-            conn.execute(_sqlite_upsert(table, len(flat) - whole), flat[whole:].ravel().tolist())
+    whole = len(flat) - len(flat) % SQLITE_ROWS_PER_STATEMENT
+    statements = flat[:whole].reshape(-1, SQLITE_ROWS_PER_STATEMENT * len(_SQLITE_COLUMNS))
+    return statements.tolist(), flat[whole:].ravel().tolist()
 
 
 def _objects(values: list) -> np.ndarray:

@@ -87,7 +87,10 @@ def test_sqlite_rows_equal_feasts_write_to_online_store(world_dir: Path, tmp_pat
             assert online_write.supports(store, view), view_name
             features.write_online(store, view, rows, batch_size=100, bulk=bulk)
     for view_name in VIEWS:
-        ours, feasts = _sqlite_rows(stores["ours"], view_name), _sqlite_rows(stores["feasts"], view_name)
+        ours, feasts = (
+            _sqlite_rows(stores["ours"], view_name),
+            _sqlite_rows(stores["feasts"], view_name),
+        )
         assert len(ours) > 100 and ours == feasts, view_name
 
 
