@@ -38,8 +38,10 @@ from feast import (
 )
 from feast.data_source import DataSource
 from feast.diff.registry_diff import RegistryDiff, TransitionType
+from feast.online_response import OnlineResponse, _convert_uuids_for_arrow
 from feast.repo_contents import RepoContents
 from feast.repo_operations import extract_objects_for_apply_delete
+from feast.type_map import feast_value_type_to_python_type
 from feast.types import from_feast_to_pyarrow_type
 from google.protobuf.message import Message
 
@@ -586,6 +588,32 @@ def service_schema(store: FeatureStore, feature_service_name: str) -> list[tuple
     return service_layout(store, feature_service_name).schema
 
 
+# Value kinds whose Python value is the protobuf field itself (Feast's
+# `feast_value_type_to_python_type` returns `getattr(value, kind)` for them).
+_SCALAR_KINDS = frozenset(
+    ("string_val", "int32_val", "int64_val", "double_val", "float_val", "bool_val", "bytes_val")
+)
+
+
+def response_table(response: OnlineResponse) -> pa.Table:
+    """Feast's ``OnlineResponse.to_arrow()``, with scalar values read straight off their
+    protobuf field instead of through Feast's per-value type dispatch (half of a 100-customer
+    read's time); other kinds (lists, timestamps, maps) still go through Feast's conversion."""
+    proto = response.proto
+    result = {
+        name: [
+            getattr(v, kind)
+            if (kind := v.WhichOneof("val")) in _SCALAR_KINDS
+            else None
+            if kind is None
+            else feast_value_type_to_python_type(v)
+            for v in vector.values
+        ]
+        for name, vector in zip(proto.metadata.feature_names.val, proto.results, strict=True)
+    }
+    return pa.Table.from_pydict(_convert_uuids_for_arrow(result))
+
+
 def online_features(
     entity_ids: Sequence[str],
     feature_service_name: str,
@@ -606,8 +634,8 @@ def online_features(
     # Feast returns the features in no fixed order and widens integers: give them the service's
     # order and the views' types, the same as historical retrieval gives training.
     columns = [(layout.join_key, pa.string()), *layout.schema]
-    table = response.to_arrow().select([name for name, _ in columns]).cast(pa.schema(columns))
-    frame = pl.from_arrow(table)
+    table = response_table(response).select([name for name, _ in columns])
+    frame = pl.from_arrow(table.cast(pa.schema(columns)))
     assert isinstance(frame, pl.DataFrame)
     return frame
 

@@ -114,6 +114,7 @@ def test_redis_hashes_equal_feasts_write_to_online_store(
                 repo_path=str(features.FEATURE_REPO_DIR),
                 config=features.RepoConfig(repo_path=features.FEATURE_REPO_DIR, **config),
             )
+            store.config.online_store.key_ttl_seconds = 3_600  # the EXPIRE commands too
             stores.append(store)
             features.apply_repo(store, settings.features_dir)
             for view_name in VIEWS:
@@ -124,6 +125,8 @@ def test_redis_hashes_equal_feasts_write_to_online_store(
             keys = [k for k in client.scan_iter(match=b"*" + suffix, count=10_000)]
             hashes[name] = {k[: -len(suffix)]: client.hgetall(k) for k in keys}
         assert len(hashes["ours"]) > 300 and hashes["ours"] == hashes["feasts"]
+        ttls = {client.ttl(k + stores[0].project.encode()) for k in hashes["ours"]}
+        assert ttls and all(0 < t <= 3_600 for t in ttls)
     finally:
         for store in stores:
             store.teardown()
