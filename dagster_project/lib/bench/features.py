@@ -304,6 +304,10 @@ def feast_server(yaml_path: Path) -> Iterator[Callable[[list[str]], object]]:
             # The default restarts the worker every ~1,000 requests: a cold start inside the run.
             "--max-requests",
             "1000000",
+            # The in-process reads run first (~1 min): with the default 30 s the server closed
+            # the idle connection, the first HTTP read failed and the run stopped the server.
+            "--keep-alive-timeout",
+            "3600",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
