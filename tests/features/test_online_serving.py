@@ -101,3 +101,16 @@ def test_online_reads_reuse_one_store_and_follow_registry_changes(settings, monk
     probe = features.online_features(ids, "probe_v1", settings)
     assert probe["tenure_days"].to_list() == before["tenure_days"].to_list()
     assert features.shared_store(settings) is store, "refreshed, not rebuilt"
+
+
+def test_online_response_conversion_equals_feasts_to_arrow(materialized_store) -> None:
+    store = materialized_store
+    ids = [*features.newest_entities(store, "purchase_probability_v1", 40), "C_UNKNOWN"]
+    for service in ("purchase_probability_v1", "ltv_v1", "campaign_targeting_v1"):
+        response = store.get_online_features(
+            features=store.get_feature_service(service), entity_rows={"customer_id": ids}
+        )
+        ours, feasts = features.response_table(response), response.to_arrow()
+        assert ours.equals(feasts), service
+        assert ours.num_columns > 10 and ours.num_rows == len(ids)
+        assert 0 < sum(c.null_count for c in ours.columns) < ours.num_rows * ours.num_columns

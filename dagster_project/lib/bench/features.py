@@ -216,10 +216,19 @@ def bench_paths(stores: Stores, repeats: int) -> list[PathResult]:
                 if redis:
                     store.config.online_store.skip_dedup = not dedup
                 view = store.get_feature_view(PATH_VIEW)
-                features.write_online(store, view, features.latest_rows(view, None, last), batch)
+                rows = features.latest_rows(view, None, last)
+                features.write_online(store, view, rows, batch, bulk=False)
 
             name = "write_to_online_store" + (" (timestamp check)" if dedup else "")
             results.append(PathResult(name, batch, entities, stores.median(write, repeats)[0]))
+
+    def bulk(store: FeatureStore) -> None:
+        view = store.get_feature_view(PATH_VIEW)
+        rows = features.latest_rows(view, None, last)
+        features.write_online(store, view, rows, features.ONLINE_WRITE_BATCH)
+
+    seconds = stores.median(bulk, repeats)[0]
+    results.append(PathResult("online_write (bulk, Feast's bytes)", 10_000, entities, seconds))
     for r in results:
         print(f"  {r.path} batch {r.batch_size}: {r.rows_per_second:,.0f} rows/s", flush=True)
     return results
@@ -279,6 +288,8 @@ def feast_server(yaml_path: Path) -> Iterator[Callable[[list[str]], object]]:
     kept-alive HTTP connection, and stops the server afterwards."""
     port = _free_port()
     log = (yaml_path.parent / "feast_serve.log").open("w")
+    runtime_dir = yaml_path.parent / "run"
+    runtime_dir.mkdir(exist_ok=True)
     server = subprocess.Popen(
         [
             str(BIN / "feast"),
@@ -293,9 +304,16 @@ def feast_server(yaml_path: Path) -> Iterator[Callable[[list[str]], object]]:
             # The default restarts the worker every ~1,000 requests: a cold start inside the run.
             "--max-requests",
             "1000000",
+            # The in-process reads run first (~1 min): with the default 30 s the server closed
+            # the idle connection, the first HTTP read failed and the run stopped the server.
+            "--keep-alive-timeout",
+            "3600",
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
+        # A control socket of its own: gunicorn's default (~/.gunicorn/gunicorn.ctl) is shared
+        # by every gunicorn on the machine.
+        env={**os.environ, "XDG_RUNTIME_DIR": str(runtime_dir)},
     )
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
