@@ -1,5 +1,5 @@
-"""The forecast assets materialized by Dagster on a warehouse whose silver order lines and
-preference table (and the weather) come from the simulated world (dbt itself is tested in tests/dbt)."""
+"""The forecast assets materialized by Dagster on a warehouse whose silver order lines, weather
+and preference table come from the simulated world (dbt itself is tested in tests/dbt)."""
 
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ o6,,2025-05-07T10:00:00Z,100,,
 o7,c9,2025-05-07T10:00:00Z,100,,
 o1,c1,2025-05-08T10:00:00Z,100,,
 """
-# The optional weather table: rows 1 and 2 clean (a day ahead may be a forecast), then one rule each.
+# The optional weather table: rows 1 and 2 clean (a day ahead may be a forecast), then a rule each.
 WEATHER = """date,region,precipitation_mm,mean_temp_c
 2025-05-05,seoul,12.5,17.0
 2099-05-05,busan,0,
