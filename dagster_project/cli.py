@@ -659,9 +659,10 @@ def bench_foundation(
     ] = 1,
     workdir: Annotated[Path, typer.Option(help="Scratch folder (deleted per size).")] = WORKDIR,
 ) -> None:
-    """Simulate, ingest and dbt build per world size.
+    """Simulate, ingest and dbt build per world size, and the DuckDB floor under the build.
 
-    Each stage runs as its own process from scratch: wall time, peak RSS and rows."""
+    Each stage runs as its own process from scratch: wall time, peak RSS and rows. The floor
+    replays the build's SQL as plain DuckDB statements; the report gives build / floor."""
     from dagster_project.lib.bench import foundation
 
     foundation.run(sizes.split(","), workdir.resolve(), repeats)

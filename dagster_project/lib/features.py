@@ -66,6 +66,30 @@ def _required_env(name: str, profile: str) -> str:
     return value
 
 
+def offline_store_config() -> dict[str, Any]:
+    """DuckDB over the feature files (default), or with ``MOPT_FEAST_OFFLINE_STORE=spark`` Feast's
+    Spark offline store over the same files (the repo's sources become SparkSources). Its Spark
+    runs in this process, on ``MOPT_SPARK_MASTER`` (default ``local[2]``); a cluster sets its own
+    ``spark_conf`` (docs/scale-out.md)."""
+    kind = os.environ.get("MOPT_FEAST_OFFLINE_STORE", "duckdb")
+    if kind == "duckdb":
+        return {"type": "duckdb"}
+    if kind != "spark":
+        raise ValueError(f"MOPT_FEAST_OFFLINE_STORE must be duckdb or spark, not {kind!r}")
+    return {
+        "type": "spark",
+        "spark_conf": {
+            "spark.master": os.environ.get("MOPT_SPARK_MASTER", "local[2]"),
+            "spark.sql.shuffle.partitions": os.environ.get("MOPT_SPARK_SHUFFLE_PARTITIONS", "2"),
+            # The files' naive timestamps are UTC: read them as Spark TIMESTAMPs in a UTC session
+            # (not TIMESTAMP_NTZ, which Feast's point-in-time join does not compare).
+            "spark.sql.session.timeZone": "UTC",
+            "spark.sql.parquet.inferTimestampNTZ.enabled": "false",
+            "spark.ui.enabled": "false",
+        },
+    }
+
+
 def store_dir(settings: Settings) -> Path:
     """Where the embedded profile keeps Feast's registry and SQLite online store."""
     return settings.data_dir / "feast"
@@ -80,7 +104,7 @@ def config_dict(
     config: dict[str, Any] = {
         "project": project,
         "provider": "local",
-        "offline_store": {"type": "duckdb"},
+        "offline_store": offline_store_config(),
         "entity_key_serialization_version": 3,
         # Let DuckDB keep only each entity's newest row before anything reaches Python: by
         # default Feast pulls every row in the window into Arrow and deduplicates in pandas,
@@ -485,7 +509,8 @@ def historical_features(
     store = store or feature_store(settings)
     service = store.get_feature_service(feature_service_name)
     ts_dtype = entity_df.schema[ENTITY_TIMESTAMP]
-    frame = entity_df.with_row_index("__row")
+    # Int64, not the index's UInt32, which Spark's offline store cannot take as Arrow
+    frame = entity_df.with_row_index("__row").with_columns(pl.col("__row").cast(pl.Int64))
     if isinstance(ts_dtype, pl.Datetime) and ts_dtype.time_zone is None:
         frame = frame.with_columns(pl.col(ENTITY_TIMESTAMP).dt.replace_time_zone("UTC"))
     job = store.get_historical_features(entity_df=frame.to_pandas(), features=service)

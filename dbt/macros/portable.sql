@@ -79,3 +79,125 @@
 {% macro row_to_json(alias) %}{{ return(adapter.dispatch('row_to_json', 'mopt')(alias)) }}{% endmacro %}
 {% macro default__row_to_json(alias) %}to_json({{ alias }}){% endmacro %}
 {% macro spark__row_to_json(alias) %}to_json(struct({{ alias }}.*)){% endmacro %}
+
+
+{# A call block's comma-separated SQL expressions as a list of their non-null values. #}
+{% macro non_null_list() %}{{ return(adapter.dispatch('non_null_list', 'mopt')(caller())) }}{% endmacro %}
+{% macro default__non_null_list(items) %}list_filter([{{ items }}], item -> item is not null){% endmacro %}
+{% macro spark__non_null_list(items) %}filter(array({{ items }}), item -> item is not null){% endmacro %}
+
+
+{# Text split on a one-character separator, as a list. #}
+{% macro split_text(text, separator) %}{{ return(adapter.dispatch('split_text', 'mopt')(text, separator)) }}{% endmacro %}
+{% macro default__split_text(text, separator) %}string_split({{ text }}, '{{ separator }}'){% endmacro %}
+{#- Spark's split takes a regular expression: the separator as a character class. -#}
+{% macro spark__split_text(text, separator) %}split({{ text }}, '[{{ separator }}]'){% endmacro %}
+
+
+{# The list holds the value. #}
+{% macro list_has(list, value) %}{{ return(adapter.dispatch('list_has', 'mopt')(list, value)) }}{% endmacro %}
+{% macro default__list_has(list, value) %}list_contains({{ list }}, {{ value }}){% endmacro %}
+{% macro spark__list_has(list, value) %}array_contains({{ list }}, {{ value }}){% endmacro %}
+
+
+{# The list's element at a 1-based position (a SQL expression of at least 1), and its elements
+   from position `first` to `last` (inclusive, 1-based, last >= first - 1). #}
+{% macro list_element(list, position) %}{{ return(adapter.dispatch('list_element', 'mopt')(list, position)) }}{% endmacro %}
+{% macro default__list_element(list, position) %}{{ list }}[{{ position }}]{% endmacro %}
+{% macro spark__list_element(list, position) %}element_at({{ list }}, {{ position }}){% endmacro %}
+
+{% macro list_slice(list, first, last) %}{{ return(adapter.dispatch('list_slice', 'mopt')(list, first, last)) }}{% endmacro %}
+{% macro default__list_slice(list, first, last) %}{{ list }}[{{ first }}:{{ last }}]{% endmacro %}
+{% macro spark__list_slice(list, first, last) %}slice({{ list }}, {{ first }}, ({{ last }}) - ({{ first }}) + 1){% endmacro %}
+
+
+{# 'yyyymmdd' text as a date, null when it is not one. #}
+{% macro try_parse_yyyymmdd(text) %}{{ return(adapter.dispatch('try_parse_yyyymmdd', 'mopt')(text)) }}{% endmacro %}
+{% macro default__try_parse_yyyymmdd(text) %}cast(try_strptime({{ text }}, '%Y%m%d') as date){% endmacro %}
+{% macro spark__try_parse_yyyymmdd(text) %}try_to_date({{ text }}, 'yyyyMMdd'){% endmacro %}
+
+
+{# Whole seconds from timestamp `start` to `stop`, and days from date `start` to date `stop`. #}
+{% macro seconds_between(start, stop) %}{{ return(adapter.dispatch('seconds_between', 'mopt')(start, stop)) }}{% endmacro %}
+{% macro default__seconds_between(start, stop) %}date_diff('second', {{ start }}, {{ stop }}){% endmacro %}
+{% macro spark__seconds_between(start, stop) %}timestampdiff(SECOND, {{ start }}, {{ stop }}){% endmacro %}
+
+{% macro days_between(start, stop) %}{{ return(adapter.dispatch('days_between', 'mopt')(start, stop)) }}{% endmacro %}
+{% macro default__days_between(start, stop) %}({{ stop }} - {{ start }}){% endmacro %}
+{% macro spark__days_between(start, stop) %}datediff({{ stop }}, {{ start }}){% endmacro %}
+
+
+{# Integer division. #}
+{% macro int_div(dividend, divisor) %}{{ return(adapter.dispatch('int_div', 'mopt')(dividend, divisor)) }}{% endmacro %}
+{% macro default__int_div(dividend, divisor) %}({{ dividend }} // {{ divisor }}){% endmacro %}
+{% macro spark__int_div(dividend, divisor) %}({{ dividend }} div {{ divisor }}){% endmacro %}
+
+
+{# The window's first non-null value of `value` (the caller adds `over ...`). #}
+{% macro first_value_ignore_nulls(value) %}{{ return(adapter.dispatch('first_value_ignore_nulls', 'mopt')(value)) }}{% endmacro %}
+{% macro default__first_value_ignore_nulls(value) %}first_value({{ value }} ignore nulls){% endmacro %}
+{% macro spark__first_value_ignore_nulls(value) %}first_value({{ value }}, true){% endmacro %}
+
+
+{# ISO day of the week (Monday 1 .. Sunday 7) and the day's English name ('Monday'). #}
+{% macro iso_day_of_week(day) %}{{ return(adapter.dispatch('iso_day_of_week', 'mopt')(day)) }}{% endmacro %}
+{% macro default__iso_day_of_week(day) %}isodow({{ day }}){% endmacro %}
+{% macro spark__iso_day_of_week(day) %}(weekday({{ day }}) + 1){% endmacro %}
+
+{% macro day_name(day) %}{{ return(adapter.dispatch('day_name', 'mopt')(day)) }}{% endmacro %}
+{% macro default__day_name(day) %}dayname({{ day }}){% endmacro %}
+{% macro spark__day_name(day) %}date_format({{ day }}, 'EEEE'){% endmacro %}
+
+
+{# One row per date from `first` to `last` (none when last < first): a set-returning select item. #}
+{% macro date_series(first, last) %}{{ return(adapter.dispatch('date_series', 'mopt')(first, last)) }}{% endmacro %}
+{% macro default__date_series(first, last) %}cast(unnest(generate_series({{ first }}, {{ last }}, interval 1 day)) as date){% endmacro %}
+{#- Spark's sequence fails on last < first, where DuckDB's is empty. -#}
+{% macro spark__date_series(first, last) -%}
+    explode(case when {{ first }} <= {{ last }} then sequence({{ first }}, {{ last }}, interval 1 day) end)
+{%- endmacro %}
+
+
+{# A struct from `fields` (name -> SQL expression, in order): compared field by field. #}
+{% macro struct_from(fields) %}{{ return(adapter.dispatch('struct_from', 'mopt')(fields)) }}{% endmacro %}
+{% macro default__struct_from(fields) -%}
+    { {%- for name, value in fields.items() %}'{{ name }}': {{ value }}{{ ', ' if not loop.last }}{% endfor -%} }
+{%- endmacro %}
+{% macro spark__struct_from(fields) -%}
+    named_struct({% for name, value in fields.items() %}'{{ name }}', {{ value }}{{ ', ' if not loop.last }}{% endfor %})
+{%- endmacro %}
+
+
+{# Every column of `relation` (an alias, or '' for all) but `columns`. #}
+{% macro star_except(columns, relation='') %}{{ return(adapter.dispatch('star_except', 'mopt')(columns, relation)) }}{% endmacro %}
+{% macro default__star_except(columns, relation) %}{{ relation ~ '.' if relation }}* exclude ({{ columns | join(', ') }}){% endmacro %}
+{% macro spark__star_except(columns, relation) %}{{ relation ~ '.' if relation }}* except ({{ columns | join(', ') }}){% endmacro %}
+
+
+{# `materialized` for a common table expression read several times (DuckDB's hint; Spark has none). #}
+{% macro cte_materialized() %}{{ return(adapter.dispatch('cte_materialized', 'mopt')()) }}{% endmacro %}
+{% macro default__cte_materialized() %}materialized{% endmacro %}
+{% macro spark__cte_materialized() %}{% endmacro %}
+
+
+{#
+  `union all by name` over the relations (name -> its columns, in order): the columns of all of
+  them, in order of first appearance; a relation lacking one gives null. Spelled out, as Spark's
+  SQL has no union by name.
+#}
+{% macro union_all_by_name(relations) -%}
+    {%- set columns = [] -%}
+    {%- for cols in relations.values() -%}
+        {%- for c in cols if c not in columns -%}{%- do columns.append(c) -%}{%- endfor -%}
+    {%- endfor -%}
+    {%- for relation, cols in relations.items() %}
+    select
+        {%- for c in columns %}
+        {{ c if c in cols else 'null as ' ~ c }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from {{ relation }}
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
+{%- endmacro %}

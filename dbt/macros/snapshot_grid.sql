@@ -22,10 +22,11 @@
 #}
 
 
-{# Measures summed per entity-day over the activity parts `a` (0 on days without that activity). #}
+{# Measures summed per entity-day over the activity parts `a` (0 on days without that activity);
+   comma-separated, no trailing comma (Spark allows none). #}
 {% macro snapshot_daily_sums(summed) -%}
     {%- for m, data_type in summed.items() %}
-        cast(coalesce(sum(a.{{ m }}), 0) as {{ data_type }}) as {{ m }},
+        cast(coalesce(sum(a.{{ m }}), 0) as {{ data_type }}) as {{ m }}{{ ',' if not loop.last }}
     {%- endfor %}
 {%- endmacro %}
 
@@ -33,7 +34,7 @@
 {#
   The running state at each active day of `days` (<key>, activity_date, the summed measures):
   state_key, activity_date, total_<measure>, then the caller's columns, which may use the window
-  `running` (the entity's active days up to this one).
+  `running` (the entity's active days up to this one) or, for lead and lag, `in_order`.
 #}
 {% macro snapshot_running_state(days, key, summed) -%}
     select
@@ -44,10 +45,13 @@
         {%- endfor %}
         {{ caller() | trim }}
     from {{ days }}
-    window running as (
-        partition by {{ key }} order by activity_date
-        rows between unbounded preceding and current row
-    )
+    window
+        running as (
+            partition by {{ key }} order by activity_date
+            rows between unbounded preceding and current row
+        ),
+        -- for lead and lag, which take no frame on Spark
+        in_order as (partition by {{ key }} order by activity_date)
 {%- endmacro %}
 
 
@@ -66,11 +70,10 @@
         {%- for name, column in carry.items() %}
         s.{{ column }} as {{ name }},
         {%- endfor %}
-        cast(unnest(generate_series(
-            greatest(s.activity_date, c.grid_start_date),
-            coalesce(s.next_activity_date - 1, c.last_date),
-            interval 1 day
-        )) as date) as snapshot_date,
+        {{ date_series(
+            'greatest(s.activity_date, c.grid_start_date)',
+            'coalesce(s.next_activity_date - 1, c.last_date)',
+        ) }} as snapshot_date
     from {{ days }} as s
     inner join {{ spans }} as c using ({{ key }})
     where coalesce(s.next_activity_date - 1, c.last_date) >= c.grid_start_date
@@ -83,11 +86,10 @@
         {%- for name in carry %}
         null as {{ name }},
         {%- endfor %}
-        cast(unnest(generate_series(
-            c.grid_start_date,
-            least(coalesce(c.first_activity_date, c.last_date + 1), c.last_date + 1) - 1,
-            interval 1 day
-        )) as date) as snapshot_date,
+        {{ date_series(
+            'c.grid_start_date',
+            'least(coalesce(c.first_activity_date, c.last_date + 1), c.last_date + 1) - 1',
+        ) }} as snapshot_date
     from {{ spans }} as c
     where c.grid_start_date < least(coalesce(c.first_activity_date, c.last_date + 1), c.last_date + 1)
 {%- endmacro %}
@@ -98,7 +100,7 @@
     select
         *,
         {%- for n in windows %}
-        lag(state_key, {{ n }}) over by_date as state_key_{{ n }}d_ago,
+        lag(state_key, {{ n }}) over by_date as state_key_{{ n }}d_ago{{ ',' if not loop.last }}
         {%- endfor %}
     from {{ grid }}
     window by_date as (partition by {{ key }} order by snapshot_date)
@@ -106,13 +108,15 @@
 
 
 {#
-  <measure>_<N>d for each measure and window: the running total now (`s`) minus N days ago (`s<N>`),
-  from the states joined by snapshot_window_joins.
+  <measure>_<N>d for each measure and window: the running total now (`s`) minus N days ago (`s<N>`)
+  from the states joined by snapshot_window_joins; comma-separated, no trailing comma.
 #}
 {% macro snapshot_window_totals(measures, windows) -%}
     {%- for n in windows %}
+    {%- set last_window = loop.last %}
     {%- for m in measures %}
-        coalesce(s.total_{{ m }}, 0) - coalesce(s{{ n }}.total_{{ m }}, 0) as {{ m }}_{{ n }}d,
+        coalesce(s.total_{{ m }}, 0) - coalesce(s{{ n }}.total_{{ m }}, 0) as {{ m }}_{{ n }}d
+        {{- ',' if not (last_window and loop.last) }}
     {%- endfor %}
     {%- endfor %}
 {%- endmacro %}

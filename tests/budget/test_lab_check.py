@@ -1,35 +1,63 @@
-"""Issue 13's bar, through the whole platform: response curves fitted on one simulated world's
-own warehouse (dbt, the incrementality-aware attribution, its weekly credit) and the
-allocator's plan re-simulated in the policy lab on three worlds it never saw, against the
-current split, a last-click-ROAS split and the oracle (a coordinate search on the lab itself).
-docs/budget.md has the table (`mopt bench budget --sections allocator`)."""
+"""Issue 13's bars, through the whole platform: response curves fitted on one simulated world's
+own warehouse (dbt, the paid channels' exposure-level measurement, the incrementality-aware
+attribution for the rest) and the allocator's plan re-simulated in the policy lab on three
+worlds it never saw, against the current split, a last-click-ROAS split and the oracle (a
+coordinate search on the lab itself); and the fitted curves against the planted ones.
+docs/budget.md has the tables (`mopt bench budget --sections allocator`)."""
 
 from __future__ import annotations
 
+import polars as pl
 import pytest
 
 from dagster_project.lib.budget import check
+from dagster_project.lib.simulate.params import PAID_CHANNELS
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory) -> check.Fitted:
+    return check.fit_world(check.CheckConfig(), tmp_path_factory.mktemp("fit_world"))
+
+
+def _by_channel(table: pl.DataFrame) -> dict[str, dict]:
+    return {row["channel"]: row for row in table.iter_rows(named=True)}
 
 
 @pytest.mark.slow
-def test_allocator_earns_near_the_lab_oracle_on_unseen_seeds(tmp_path) -> None:
+def test_fitted_curves_recover_the_planted_ones_where_the_attribution_does_not(fitted) -> None:
+    tables = check.recovery_tables(fitted)
+    got = _by_channel(tables["exposure_lift"])
+    assert set(got) == set(PAID_CHANNELS)
+    ranks = {ch: (r["fitted_rank"], r["true_rank"]) for ch, r in got.items()}
+    assert all(f == t for f, t in ranks.values()), ranks
+    # Social, affiliate and retargeting within 20 % of the truth (docs/budget.md: -11 %,
+    # +15 %, -6 % on this world; their standard errors are 19 %, 26 % and 44 %).
+    for ch in ("social", "affiliate", "retargeting"):
+        assert abs(got[ch]["orders_error"]) <= 0.20, (ch, got[ch])
+    # Search ads miss the bar (+33 %): they follow shopping episodes the platform cannot see,
+    # a confounding the exposure-level comparison keeps. Bounded here so it cannot grow.
+    assert 0.0 < got["search_ads"]["orders_error"] <= 0.45, got["search_ads"]
+    # Display does nothing: under one incremental order a week against search's ~35.
+    assert got["display"]["fitted_orders"] < 1.0, got["display"]
+    # The old input, the attribution's credit alone, fails the same bar on the same world
+    # (social -37 %, affiliate -26 %, retargeting -70 %) and ranks marginal ROAS wrong.
+    old = _by_channel(tables["attribution"])
+    assert all(
+        abs(old[ch]["orders_error"]) > 0.20 for ch in ("social", "affiliate", "retargeting")
+    ), old
+    assert any(r["fitted_rank"] != r["true_rank"] for r in old.values()), old
+
+
+@pytest.mark.slow
+def test_allocator_earns_near_the_lab_oracle_on_unseen_seeds(fitted) -> None:
     cfg = check.CheckConfig()
-    fitted = check.fit_world(cfg, tmp_path)
-    assert set(fitted.curves.channels) == {
-        "search_ads",
-        "display",
-        "social",
-        "affiliate",
-        "retargeting",
-    }
+    assert set(fitted.curves.channels) == set(PAID_CHANNELS)
     results = check.evaluate(cfg, fitted)
     assert sorted(results["seed"]) == sorted(cfg.eval_seeds)
     assert fitted.curves.last_week is not None
     alloc = results["allocator_vs_oracle"]
     # The bar, read over the three unseen seeds: at least 90 % of the oracle's incremental
-    # revenue on average. Per seed it is 95.0 %, 89.2 %, 97.4 % (docs/budget.md): seed 3 misses
-    # 90 % because the attribution under-credits social and retargeting, so the allocator gives
-    # them nothing where the oracle keeps some; no seed is below 85 %.
+    # revenue on average, and no seed below 85 % (docs/budget.md has the per-seed figures).
     assert alloc.mean() >= 0.90, results
     assert alloc.min() >= 0.85, results
     # Clearly more than the naive splits on every seed; both fail the bar in the same test.

@@ -1,7 +1,7 @@
 """Triggered campaigns on hand-made events: the trigger file format and its errors, each trigger
 type's due and expiry times, and (property-based) ticks over random events and send histories:
-consent, night-time consent and every cap on the channel never broken, no trigger decided twice,
-the holdout stable across ticks."""
+consent, night-time consent, every cap on the channel and each customer's personal cap never
+broken, no trigger decided twice, the holdout stable across ticks."""
 
 from __future__ import annotations
 
@@ -336,19 +336,63 @@ def trigger_worlds(draw):
         )
         campaigns.append(parse_campaign(raw, f"campaigns/t{j}.yml", f"t{j}"))
     step = timedelta(minutes=draw(st.sampled_from([90, 360, 720])))
-    return cust, ev, history, campaigns, step, weather
+    # Personal caps (gold.crm_personal_caps) for some customers on each channel, at most 3.
+    capped = rng.random((2, n)) < 0.7
+    personal = pl.DataFrame(
+        {
+            "customer_id": [c for row in capped for c, keep in zip(ids, row, strict=True) if keep],
+            "channel": [
+                ch
+                for ch, row in zip(("app_push", "kakaotalk"), capped, strict=True)
+                for k in row
+                if k
+            ],
+            "max_sends": rng.integers(1, 4, int(capped.sum())).tolist(),
+            "window_days": [7] * int(capped.sum()),
+        },
+        schema={
+            "customer_id": pl.String,
+            "channel": pl.String,
+            "max_sends": pl.Int64,
+            "window_days": pl.Int64,
+        },
+    )
+    return cust, ev, history, campaigns, step, personal, weather
+
+
+def personal_cap_violations(all_sends: pl.DataFrame, new: pl.DataFrame, caps: pl.DataFrame) -> int:
+    """Windows [a, a + window_days) holding a new send and more of the customer's sends on the
+    channel than their personal cap."""
+    violations = 0
+    for (days,), group in caps.group_by("window_days"):
+        window = timedelta(days=int(days))
+        starts = (
+            new.join(all_sends.rename({"sent_at": "a"}), on=["customer_id", "channel"])
+            .filter((pl.col("a") <= pl.col("sent_at")) & (pl.col("sent_at") < pl.col("a") + window))
+            .select("customer_id", "channel", "a")
+            .unique()
+        )
+        counts = (
+            starts.join(all_sends, on=["customer_id", "channel"])
+            .filter((pl.col("sent_at") >= pl.col("a")) & (pl.col("sent_at") < pl.col("a") + window))
+            .group_by("customer_id", "channel", "a")
+            .len()
+            .join(group, on=["customer_id", "channel"])
+        )
+        violations += counts.filter(pl.col("len") > pl.col("max_sends")).height
+    return violations
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(trigger_worlds())
 def test_ticks_respect_consent_night_caps_and_never_trigger_twice(world) -> None:
-    cust, ev, history, campaigns, step, weather = world
+    cust, ev, history, campaigns, step, personal, weather = world
     d = replace(data(ev), weather=weather)
     log, sent = triggers.empty_log(), history
     assigned = []
     at = T0
     while at <= T0 + timedelta(days=3):  # ticks every `step` over the events and a day after
-        ticks = triggers.run_ticks(campaigns, d, cust, sent, log, at)
+        ticks = triggers.run_ticks(campaigns, d, cust, sent, log, at, personal_caps=personal)
         for tick in ticks.values():
             log = pl.concat([log, tick.log])
             a = tick.audience.assignments
@@ -393,6 +437,8 @@ def test_ticks_respect_consent_night_caps_and_never_trigger_twice(world) -> None
         for cap, days in {(c.max_sends, c.cap_window_days), FREQUENCY_CAPS[c.channel]}:
             same = sent.filter(pl.col("channel") == c.channel)
             assert _cap_violations(same, new, timedelta(days=days), cap) == 0
+    # And each customer's personal cap on the channel.
+    assert personal_cap_violations(sent, new, personal) == 0
 
 
 def test_the_export_carries_the_triggering_product_and_category() -> None:

@@ -9,7 +9,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from dagster_project.lib.campaigns.audience import HISTORY_SCHEMA, build_audience, is_night
+from dagster_project.lib.campaigns.audience import (
+    HISTORY_SCHEMA,
+    build_audience,
+    is_night,
+    plan_campaigns,
+)
 from dagster_project.lib.campaigns.config import CampaignError, parse_campaign
 from dagster_project.lib.crm import lab
 from dagster_project.lib.crm.caps import fit_caps
@@ -45,6 +50,18 @@ def test_bad_arms_name_the_file_and_field():
         _campaign(arms=bad)
     with pytest.raises(CampaignError, match="send_time.window"):
         _campaign(send_time={"mode": "best_in_window"})
+
+
+def test_missing_inputs_name_the_file_and_what_to_build():
+    who = pl.DataFrame(
+        {"customer_id": ["C1"], "has_marketing_consent": [True], "has_night_consent": [True]}
+    )
+    adaptive = _campaign(arms=ARMS, adaptive={"mode": "thompson", "by": "browsing_type"})
+    with pytest.raises(ValueError, match=r"campaigns/test.yml: .*lacks column\(s\) browsing_type"):
+        plan_campaigns([adaptive], who, pl.DataFrame(schema=HISTORY_SCHEMA), SEND)
+    timed = _campaign(send_time={"mode": "best_in_window", "window": ["10:00", "22:00"]})
+    with pytest.raises(ValueError, match=r"campaigns/test.yml: .*gold.crm_send_times"):
+        plan_campaigns([timed], who, pl.DataFrame(schema=HISTORY_SCHEMA), SEND)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import dagster as dg
 import polars as pl
 
 from dagster_project.defs import metadata as md
+from dagster_project.defs.crm.assets import PERSONAL_CAPS_KEY, SEND_TIMES_KEY
 from dagster_project.defs.resources import Warehouse
 from dagster_project.defs.segments.assets import SEGMENTS_KEY
 from dagster_project.defs.transform.assets import model_key
@@ -44,9 +45,15 @@ def campaign_page(path: Path) -> tuple[str, dict]:
     rule = yaml.safe_dump(c.segment, sort_keys=False, allow_unicode=True).strip()
     description = (
         f"{c.name} ({c.channel}, campaign {c.campaign_id}). Audience: the segment rule below, "
-        "marketing and night-time consent, the channel's frequency cap and a stable hash "
-        f"holdout of {c.holdout_share:.0%}; exported for sending. Coupon: {coupon}."
+        "marketing and night-time consent, the channel's frequency cap and each customer's own "
+        f"(gold/crm_personal_caps), a stable hash holdout of {c.holdout_share:.0%}; exported for "
+        f"sending. Coupon: {coupon}."
     )
+    if c.send_window is not None:
+        description += (
+            f" Sent at each customer's best hour between {c.send_window[0]:%H:%M} and "
+            f"{c.send_window[1]:%H:%M} (gold/crm_send_times)."
+        )
     return description, {
         "campaign_id": c.campaign_id,
         "campaign_name": c.name,
@@ -60,12 +67,14 @@ def campaign_page(path: Path) -> tuple[str, dict]:
 
 
 def audience_deps() -> list[dg.AssetKey]:
-    """What every audience reads (source.audience_source and the send history)."""
+    """What every audience reads (source.audience_source, the send history and each
+    customer's personal cap)."""
     return [
         SEGMENTS_KEY,
         model_key("dim_customers"),
         model_key("feat_customer__daily"),
         model_key("fct_campaign_sends"),
+        PERSONAL_CAPS_KEY,
     ]
 
 
@@ -97,6 +106,7 @@ def campaign_asset(path: Path) -> dg.AssetsDefinition:
             *audience_deps(),
             model_key("dim_dates"),
             dg.AssetKey(["gold", "product_candidates"]),  # read when the file asks for products
+            SEND_TIMES_KEY,  # read when the file asks for the best time within a window
         ],
         description=description,
         metadata=page,
@@ -104,6 +114,7 @@ def campaign_asset(path: Path) -> dg.AssetsDefinition:
     def _campaign(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         """Plan every campaign file in send order, keep this one's audience."""
         from dagster_project.lib.campaigns import audience, config, export, source, store
+        from dagster_project.lib.crm import warehouse as crm
 
         # Every file is parsed: campaigns earlier in send order count against the frequency
         # cap of this one, so the result does not depend on which asset runs first.
@@ -114,8 +125,11 @@ def campaign_asset(path: Path) -> dg.AssetsDefinition:
             customers = source.audience_source(con)
             history = source.send_history(con)
             send_date = source.next_send_date(con)
+            caps = crm.read_personal_caps(con)
+            best_in_window = any(c.send_mode == "best_in_window" for c in campaigns)
+            send_model = crm.read_send_time_model(con) if best_in_window else None
         planned = audience.plan_campaigns(
-            campaigns, customers, history, send_date, settings.business_timezone
+            campaigns, customers, history, send_date, settings.business_timezone, caps, send_model
         )
         result = planned[this.campaign_id]
         products = None
@@ -158,6 +172,10 @@ def campaign_asset(path: Path) -> dg.AssetsDefinition:
                 "holdout_share_actual": f["holdout"] / eligible,
                 "funnel": md.table(funnel),
                 "send_at_utc": str(result.assignments["sent_at"].min()),
+                "send_time": this.send_mode
+                if this.send_window is None
+                else f"{this.send_mode} {this.send_window[0]:%H:%M}-{this.send_window[1]:%H:%M}",
+                "personal_caps": _caps_note(caps, this.channel),
                 "export_csv": dg.MetadataValue.path(str(paths["csv"])),
                 "export_parquet": dg.MetadataValue.path(str(paths["parquet"])),
                 "preview": md.table(export.export_frame(result, products).head(5)),
@@ -178,6 +196,13 @@ def campaign_asset(path: Path) -> dg.AssetsDefinition:
         )
 
     return _campaign
+
+
+def _caps_note(caps: pl.DataFrame | None, channel: str) -> str:
+    if caps is None:
+        return "not built (gold/crm_personal_caps): the channel's cap only"
+    n = caps.filter(pl.col("channel") == channel).height
+    return f"{n} customers with their own cap on {channel}, under the channel's"
 
 
 def is_triggered(path: Path) -> bool:
@@ -244,6 +269,7 @@ def triggered_asset() -> dg.AssetsDefinition:
 
         from dagster_project.lib.campaigns import config as cfg
         from dagster_project.lib.campaigns import export, source, store, triggers
+        from dagster_project.lib.crm import warehouse as crm
 
         every = [cfg.load_campaign(p) for p in cfg.campaign_files(campaigns_dir())]
         triggered = [c for c in every if c.trigger is not None]
@@ -273,7 +299,10 @@ def triggered_asset() -> dg.AssetsDefinition:
                 [source.send_history(con), source.planned_and_triggered_sends(con)], how="vertical"
             ).unique()
             decided = store.decided_triggers(con)
-        ticks = triggers.run_ticks(triggered, data, customers, history, decided, as_of, every)
+            caps = crm.read_personal_caps(con)
+        ticks = triggers.run_ticks(
+            triggered, data, customers, history, decided, as_of, every, personal_caps=caps
+        )
         folder = Path(warehouse.duckdb_path).parent / "exports" / "triggered"
         stamp = as_of.strftime("%Y%m%dT%H%M%S")
         rows, added, funnels, paths = 0, 0, [], {}
@@ -317,6 +346,7 @@ def triggered_asset() -> dg.AssetsDefinition:
                 "sent": sent.height,
                 "funnel": md.table(pl.DataFrame(funnels)) if funnels else "no triggered campaigns",
                 "exports": ", ".join(str(p) for p in paths.values()) or "none",
+                "personal_caps": "applied" if caps is not None else "not built",
             },
             check_results=[
                 dg.AssetCheckResult(

@@ -174,9 +174,11 @@ def allocator_section(repeats: int = 1) -> dict:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="budget_check_") as tmp:
         fitted = check.fit_world(cfg, Path(tmp))
+        recovery = check.recovery_tables(fitted)
     results = check.evaluate(cfg, fitted)
     return {
         "section": "allocator",
+        "recovery": {k: v.to_dicts() for k, v in recovery.items()},
         "config": {k: str(v) for k, v in cfg.__dict__.items()},
         "weekly_budget_krw": fitted.weekly_budget,
         "seconds": round(time.perf_counter() - started, 1),
@@ -211,8 +213,35 @@ def allocator_table(result: dict) -> str:
         f"against the period with no paid spend. {result['seconds']:.0f} s in all.\n\n"
         + markdown_table(shown)
         + "\n\nWeekly spend per channel (KRW, in the fit world's units; the oracle's scaled "
-        "back by customers):\n\n" + markdown_table(splits)
+        "back by customers):\n\n" + markdown_table(splits) + recovery_text(result)
     )
+
+
+def recovery_text(result: dict) -> str:
+    """The fit world's curves against its planted ones, for each input of the curves, and the
+    paid channels' exposure-level measurement."""
+    from dagster_project.lib.display import formatted
+
+    rec = result.get("recovery") or {}
+    out = []
+    titles = {
+        "exposure_lift": "Curves fitted on the exposure-level measurement (the check's input)",
+        "attribution": "Curves fitted on the attribution's credit alone (the old input)",
+    }
+    for name, title in titles.items():
+        if name in rec:
+            table = pl.DataFrame(rec[name])
+            out.append(
+                f"{title}:\n\n" + markdown_table(formatted(table, rate_columns=["orders_error"]))
+            )
+    if "measurement" in rec:
+        table = pl.DataFrame(rec["measurement"])
+        out.append(
+            "The exposure-level measurement over the fit world's year (incremental orders, 95 %"
+            " interval, standard error clustered by customer) against the truth:\n\n"
+            + markdown_table(formatted(table))
+        )
+    return "".join(f"\n\n{part}" for part in out)
 
 
 def check_start(cfg: dict) -> str:

@@ -1,6 +1,7 @@
 """CRM benchmark (`mopt bench crm --sections ...`), one section per decision module:
 - triggers: one triggered-campaign tick (reading the events through DuckDB; bookmark,
-  abandoned-cart and category-view triggers; the audience rules) over the last day of events
+  abandoned-cart and category-view triggers; the audience rules with a personal cap for every
+  customer) over the last day of events
   of a simulated 100,000-customer world, median wall time over repeats, against the 30 s target;
 - trigger_lab: triggered reminders against the same messages as a weekly batch, in the lab
   (docs/crm.md, its table there);
@@ -82,13 +83,24 @@ def bench_triggers(repeats: int = 3, customers: int = 100_000, days: int = 28) -
         .drop_nulls("sent_at")
     )
 
+    # Every customer carries a personal cap (as gold.crm_personal_caps gives), so the tick
+    # applies it on top of the channel caps.
+    personal = audience_customers.select(
+        "customer_id", channel=pl.lit("app_push"), max_sends=pl.lit(2), window_days=pl.lit(7)
+    )
     read = {}
 
     def tick():
         tick_data = source.trigger_data(con, since, cfg.timezone)
         read["events"] = tick_data.events.height
         return triggers.run_ticks(
-            campaigns, tick_data, audience_customers, history, triggers.empty_log(), as_of
+            campaigns,
+            tick_data,
+            audience_customers,
+            history,
+            triggers.empty_log(),
+            as_of,
+            personal_caps=personal,
         )
 
     seconds, ticks = median_seconds(tick, repeats)
@@ -98,6 +110,7 @@ def bench_triggers(repeats: int = 3, customers: int = 100_000, days: int = 28) -
         "events_last_day": day.height,
         "events_read": read["events"],
         "trigger_campaigns": len(campaigns),
+        "personal_caps_rows": personal.height,
         "triggers_due": sum(t.funnel["due"] for t in ticks.values()),
         "sent": sum(t.audience.treatment.height for t in ticks.values()),
         "median_s": round(seconds, 2),

@@ -1,11 +1,13 @@
 """Foundation benchmark (`mopt bench foundation`): simulate, ingest and dbt build at growing world
-sizes. Each stage runs as its own process so its wall time and peak memory (max RSS, from the
-kernel's rusage) are its own."""
+sizes, and the DuckDB floor under the build (lib/bench/floor.py: the same SQL as plain DuckDB
+statements). Each stage runs as its own process so its wall time and peak memory (max RSS, from
+the kernel's rusage) are its own."""
 
 from __future__ import annotations
 
 import shutil
 import statistics
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -40,19 +42,27 @@ def _count(duckdb_path: Path, sql: str) -> int:
 
 
 def bench_world(customers: int, days: int, workdir: Path, seed: int = 42) -> list[StageResult]:
-    """Simulate, ingest (Dagster landing assets) and `dbt build` one world from scratch."""
+    """Simulate, ingest (Dagster landing assets) and `dbt build` one world from scratch, then
+    replay the build's SQL on a copy of the landed warehouse (the floor)."""
     workdir = workdir.resolve()
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     raw, duckdb_path, features = workdir / "raw", workdir / "warehouse.duckdb", workdir / "features"
+    floor_path = workdir / "floor" / "warehouse.duckdb"  # same file name: same catalog name
     features.mkdir()
     env = world_env(workdir)
     env.pop("DAGSTER_HOME", None)
     results = []
 
-    def record(stage: str, args: list[str], rows_sql: str | None, cwd: Path | None = None):
+    def record(
+        stage: str,
+        args: list[str],
+        rows_sql: str | None,
+        cwd: Path | None = None,
+        db: Path = duckdb_path,
+    ):
         seconds, rss = run_stage(args, env, workdir / f"{stage}.log", cwd)
-        rows = _count(duckdb_path, rows_sql) if rows_sql else _raw_rows(raw)
+        rows = _count(db, rows_sql) if rows_sql else _raw_rows(raw)
         results.append(StageResult(customers, days, stage, seconds, rss, rows, [seconds]))
         print(
             f"  {customers:>9,} customers x {days} days  {stage:<10} {seconds:8.1f} s "
@@ -81,6 +91,8 @@ def bench_world(customers: int, days: int, workdir: Path, seed: int = 42) -> lis
         [str(BIN / "mopt"), "materialize", "--select", "group:landing"],
         _landing_rows_sql(),
     )
+    floor_path.parent.mkdir()
+    shutil.copyfile(duckdb_path, floor_path)
     record(
         "dbt_build",
         [
@@ -93,12 +105,36 @@ def bench_world(customers: int, days: int, workdir: Path, seed: int = 42) -> lis
             "--log-path",
             str(workdir / "dbt_logs"),
         ],
-        "select sum(estimated_size) from duckdb_tables() where schema_name in "
-        "('bronze', 'silver', 'gold') union all select sum(num_rows) from "
-        f"parquet_file_metadata('{features}/*.parquet')",
+        _built_rows_sql(features),
         cwd=DBT_PROJECT_DIR,
     )
+    record(
+        "duckdb_floor",
+        [
+            sys.executable,
+            "-m",
+            "dagster_project.lib.bench.floor",
+            str(workdir / "dbt_target"),
+            str(floor_path),
+            str(floor_path.parent / "features"),
+            str(duckdb_path),
+        ],
+        _built_rows_sql(floor_path.parent / "features"),
+        db=floor_path,
+    )
+    if results[-1].rows != results[-2].rows:
+        raise RuntimeError(
+            f"the floor built {results[-1].rows:,} rows, the dbt build {results[-2].rows:,}"
+        )
     return results
+
+
+def _built_rows_sql(features: Path) -> str:
+    return (
+        "select sum(estimated_size) from duckdb_tables() where schema_name in "
+        "('bronze', 'silver', 'gold') union all select sum(num_rows) from "
+        f"parquet_file_metadata('{features}/*.parquet')"
+    )
 
 
 def _raw_rows(raw: Path) -> int:
@@ -163,4 +199,18 @@ def write_report(results: list[StageResult]) -> None:
         f"| {r.seconds_per_1k_customers:.2f} |"
         for r in results
     ]
+    ratios = build_over_floor(results)
+    payload["dbt_build_over_floor"] = ratios
+    lines += ["", "dbt build over its DuckDB floor (median wall times):", ""]
+    lines += [f"- {size}: {ratio:.2f}x" for size, ratio in ratios.items()]
     publish("foundation", payload, "\n".join(lines))
+
+
+def build_over_floor(results: list[StageResult]) -> dict[str, float]:
+    """Per world size ('100,000 x 365'), the dbt build's wall time over the floor's."""
+    by_stage = {(r.customers, r.days, r.stage): r.seconds for r in results}
+    return {
+        f"{c:,} x {d}": by_stage[(c, d, "dbt_build")] / seconds
+        for (c, d, stage), seconds in by_stage.items()
+        if stage == "duckdb_floor"
+    }

@@ -85,6 +85,10 @@ class Fitted:
     skipped: dict[str, str] = field(default_factory=dict)
     # per paid channel: the flight regression's measurement and the calibration (None: off)
     flight_calibration: pl.DataFrame | None = None
+    # per paid channel: the exposure-level measurement (credit="exposure_lift"; None: off)
+    exposure_lift: pl.DataFrame | None = None
+    attribution_weekly: pl.DataFrame | None = None  # the attribution's weekly credit
+    spend: pl.DataFrame | None = None  # weekly spend per channel (curves.SPEND_SQL)
 
 
 def build_warehouse(raw_dir: Path, duckdb_path: Path) -> None:
@@ -105,10 +109,21 @@ def fit_world(
     say=print,
     reuse: bool = False,
     calibrate_flights: bool = False,
+    credit: str = "exposure_lift",
 ) -> Fitted:
     """Simulate the fit world, build its warehouse, attribute, fit the paid channels' curves and
     plan the weekly budget (see the module docstring). `reuse`: keep a warehouse already built
-    in `workdir` (by an earlier run with the same config)."""
+    in `workdir` (by an earlier run with the same config). `credit`: the paid channels' weekly
+    incremental orders the curves are fitted on: "exposure_lift" (the exposure log's natural
+    experiment, lib/attribution/exposure_lift.py) or "attribution" (the incrementality-aware
+    attribution's credit alone)."""
+    if credit not in ("exposure_lift", "attribution"):
+        raise ValueError(f"credit must be 'exposure_lift' or 'attribution', not {credit!r}")
+    if calibrate_flights and credit != "attribution":
+        raise ValueError(
+            "calibrate_flights calibrates the attribution's credit: credit='attribution'"
+        )
+    from dagster_project.lib.attribution.exposure_lift import exposure_lift, panel_from_warehouse
     from dagster_project.lib.attribution.warehouse import attribute_warehouse
     from dagster_project.lib.attribution.weekly import (
         calibrate_weekly,
@@ -128,17 +143,24 @@ def fit_world(
     with connect(db, read_only=True) as con:
         jr, run = attribute_warehouse(con, markov_orders=(1,), timezone="Asia/Seoul")
         spend = con.sql(curves.SPEND_SQL).pl()
+        panel = panel_from_warehouse(con) if credit == "exposure_lift" else None
     if run.incrementality is None:
         raise RuntimeError("fit world: the incrementality model did not run: " + str(run.notes))
     say("fit world: attributed")
-    credit = weekly_credit(jr, run.incrementality, "Asia/Seoul")
+    attributed = weekly_credit(jr, run.incrementality, "Asia/Seoul")
+    weekly = attributed
     paid = spend.filter(pl.col("channel").is_in(list(PAID_CHANNELS)))
     if calibrate_flights:
         # no holdout reaches the paid channels: the budgets' flighting is their lift test
         lift = flight_lift(paid, weekly_orders(jr, "Asia/Seoul"))
-        credit, flight_table = calibrate_weekly(credit, lift)
+        weekly, flight_table = calibrate_weekly(weekly, lift)
         say("fit world: paid credit calibrated on the flights")
-    rc = curves.fit_curves(curves.weekly_inputs(paid, credit))
+    measured = None
+    if panel is not None:
+        measured = exposure_lift(panel)
+        weekly = measured.weekly
+        say("fit world: paid channels measured on their exposures")
+    rc = curves.fit_curves(curves.weekly_inputs(paid, weekly))
     if not rc.curves:
         raise RuntimeError(f"fit world: no paid channel fitted: {rc.skipped}")
     weekly_budget = float(reference_daily_spend(cfg.world(cfg.fit_seed, 28)).sum() * WEEK_DAYS)
@@ -166,6 +188,9 @@ def fit_world(
         raw_dir=raw,
         skipped=rc.skipped,
         flight_calibration=flight_table if calibrate_flights else None,
+        exposure_lift=None if measured is None else measured.summary,
+        attribution_weekly=attributed,
+        spend=spend,
     )
 
 
@@ -291,3 +316,80 @@ def splits_table(fitted: Fitted, results: pl.DataFrame) -> pl.DataFrame:
     for row in results.iter_rows(named=True):
         data[f"oracle_seed_{row['seed']}"] = [row[f"oracle_{c}"] for c in chans]
     return pl.DataFrame(data)
+
+
+def recovery_tables(fitted: Fitted) -> dict[str, pl.DataFrame]:
+    """The fit world's curves against its planted ones (curves.recovery_world), fitted on the
+    check's input and on the attribution's weekly credit alone; and the exposure-level
+    measurement next to each channel's true incremental orders over the window."""
+    from dagster_project.lib.attribution.warehouse import read_truth
+
+    truth = curves.read_truth_curves(fitted.raw_dir)
+    if truth is None:
+        return {}
+    cols = [
+        "channel",
+        "current_weekly_spend_krw",
+        "fitted_orders",
+        "true_orders",
+        "orders_error",
+        "fitted_marginal_roas",
+        "true_marginal_roas",
+        "fitted_rank",
+        "true_rank",
+    ]
+    paid = fitted.spend.filter(pl.col("channel").is_in(list(PAID_CHANNELS)))
+    old = curves.fit_curves(curves.weekly_inputs(paid, fitted.attribution_weekly))
+    out = {
+        "exposure_lift" if fitted.exposure_lift is not None else "attribution": (
+            curves.recovery_world(fitted.curves, truth).select(cols)
+        ),
+        "attribution": curves.recovery_world(old, truth).select(cols),
+    }
+    effects = read_truth(fitted.raw_dir)
+    if fitted.exposure_lift is not None and effects is not None:
+        out["measurement"] = fitted.exposure_lift.join(
+            effects.select("channel", true_orders="incremental_orders"), on="channel"
+        ).select("channel", "exposures", "incremental_orders", "low", "high", "se", "true_orders")
+    return out
+
+
+def exposure_power(cfg: CheckConfig, window_days: int = 7) -> pl.DataFrame:
+    """Per paid channel of the fit world (from the simulator's own day loop): exposures, true
+    incremental orders (orders minus the channel-off world's, same random numbers), per
+    exposure, and the floor of any exposure-level measurement's relative standard error: the
+    control mean known exactly and Poisson noise only, sqrt(orders in the exposed customer-days'
+    windows) / truth. docs/budget.md's power table."""
+    from dataclasses import replace
+
+    from dagster_project.lib.simulate.engine import run_days, world_scenarios
+    from dagster_project.lib.simulate.params import CH
+    from dagster_project.lib.simulate.world import build_entities
+
+    world = replace(cfg.world(cfg.fit_seed, cfg.fit_days, truth=True), response_curves=False)
+    ent = build_entities(world)
+    loop = run_days(
+        world, ent.st, ent.cal, ent.cust, ent.camps, world_scenarios(world, ent.daily_spend)
+    )
+    buys, n, days = loop.purchases, ent.cust.n, world.days
+    factual = np.zeros((n, days + 1))
+    np.add.at(factual, (buys["i"][buys["s"] == 0], buys["d"][buys["s"] == 0]), 1)
+    running = np.pad(np.cumsum(factual, axis=1), ((0, 0), (1, 0)))
+    channel = ent.camps.channel[loop.exposures["c"]]
+    rows = []
+    for ch in PAID_CHANNELS:
+        off = loop.scenarios.index(f"no_{ch}")
+        truth = int((buys["s"] == 0).sum() - (buys["s"] == off).sum())
+        hit = channel == CH[ch]
+        i, d = loop.exposures["i"][hit], loop.exposures["d"][hit]
+        window = running[i, np.minimum(d + window_days, days)] - running[i, d]
+        rows.append(
+            {
+                "channel": ch,
+                "exposures": int(hit.sum()),
+                "true_incremental_orders": truth,
+                "per_exposure": truth / max(int(hit.sum()), 1),
+                "se_floor": float(np.sqrt(window.sum()) / truth) if truth else float("nan"),
+            }
+        )
+    return pl.DataFrame(rows)

@@ -174,6 +174,8 @@ class Audience:
 
 def _check_columns(campaign: Campaign, customers: pl.DataFrame) -> None:
     needed = rule_columns(campaign.segment) | {"has_marketing_consent", "has_night_consent"}
+    if campaign.adaptive_by:
+        needed.add(campaign.adaptive_by)  # adaptive shares are per value of this column
     missing = sorted(needed - set(customers.columns))
     if missing:
         raise ValueError(
@@ -309,21 +311,18 @@ def _with_arms(
 
     arms = [a.arm_id for a in campaign.arms]
     by = campaign.adaptive_by
-    if by is not None and arm_shares is None:
-        arm_shares = pl.DataFrame(  # first send of an adaptive test: the YAML's shares
-            {by: [None], **{a.arm_id: [a.share] for a in campaign.arms}}
-        ).unpivot(index=by, variable_name="arm_id", value_name="share")
-    cols = ["customer_id"] + ([by] if by else [])
+    # Fixed shares, and the first send of an adaptive test (no shares learned yet): the YAML's.
+    per_segment = by is not None and arm_shares is not None
     treated = assignments.filter("is_treatment").select("customer_id")
-    if by:
-        treated = treated.join(eligible.select(cols), on="customer_id", how="left")
+    if per_segment:
+        treated = treated.join(eligible.select("customer_id", by), on="customer_id", how="left")
     picked = assign_arms(
         campaign.campaign_id,
         treated,
         arms,
-        arm_shares if by else [a.share for a in campaign.arms],
+        arm_shares if per_segment else [a.share for a in campaign.arms],
         send=send_number if by else 0,
-        by=by,
+        by=by if per_segment else None,
     ).select("customer_id", "arm_id")
     table = pl.DataFrame(
         {
@@ -362,11 +361,17 @@ def plan_campaigns(
     history: pl.DataFrame,
     default_send_date: date,
     business_tz: str = "Asia/Seoul",
+    personal_caps: pl.DataFrame | None = None,
+    send_model=None,
 ) -> dict[str, Audience]:
     """Audiences for several campaigns, in send order (then campaign id): each campaign's sends
     join the history the next ones are capped against. The result for a campaign depends only on
-    the campaign files, the customers and the history, not on which asset runs first.
-    Triggered campaigns (`trigger:`) are left out: their ticks plan them (triggers.py)."""
+    the campaign files, the customers, the history and the two models, not on which asset runs
+    first. Triggered campaigns (`trigger:`) are left out: their ticks plan them (triggers.py).
+    `personal_caps` (customer_id, channel, max_sends, window_days; gold.crm_personal_caps): each
+    customer's cap on the campaign's channel, under the channel's. `send_model`
+    (lib/crm/send_time.SendTimeModel; gold.crm_send_times): the hours of `send_time:
+    best_in_window` campaigns."""
     campaigns = [c for c in campaigns if c.trigger is None]
     ids = [c.campaign_id for c in campaigns]
     duplicated = sorted({i for i in ids if ids.count(i) > 1})
@@ -382,12 +387,41 @@ def plan_campaigns(
     for campaign in ordered:  # a handful of campaigns; each step is vectorized
         channel_caps = caps.setdefault(campaign.channel, set())
         audience = build_audience(
-            campaign, customers, sent, default_send_date, business_tz, tuple(channel_caps)
+            campaign,
+            customers,
+            sent,
+            default_send_date,
+            business_tz,
+            tuple(channel_caps),
+            personal_caps=channel_personal_caps(personal_caps, campaign.channel),
+            send_hours=_best_hours(send_model, campaign, customers, default_send_date),
         )
         channel_caps.add((campaign.max_sends, campaign.cap_window_days))
         out[campaign.campaign_id] = audience
         sent = pl.concat([sent, audience.sends().cast(HISTORY_SCHEMA)])
     return out
+
+
+def channel_personal_caps(personal_caps: pl.DataFrame | None, channel: str) -> pl.DataFrame | None:
+    """The personal caps of one channel (None: no personal caps)."""
+    if personal_caps is None:
+        return None
+    return personal_caps.filter(pl.col("channel") == channel).select(
+        "customer_id", "max_sends", "window_days"
+    )
+
+
+def _best_hours(
+    send_model, campaign: Campaign, customers: pl.DataFrame, default_send_date: date
+) -> pl.DataFrame | None:
+    """Each customer's best local hour of the send date inside the campaign's window (night
+    hours only with night consent), for `send_time: best_in_window`; None otherwise."""
+    if campaign.send_mode != "best_in_window" or send_model is None:
+        return None  # without a model, send_times says which asset to materialize
+    from dagster_project.lib.crm.send_time import best_hours
+
+    day = campaign.send_date or default_send_date
+    return best_hours(send_model, customers, day, campaign.send_window)
 
 
 def empty_history() -> pl.DataFrame:

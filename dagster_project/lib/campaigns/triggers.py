@@ -33,7 +33,7 @@ from typing import Any
 
 import polars as pl
 
-from dagster_project.lib.campaigns.audience import Audience, build_audience
+from dagster_project.lib.campaigns.audience import Audience, build_audience, channel_personal_caps
 from dagster_project.lib.campaigns.config import FREQUENCY_CAPS, Campaign, CampaignError
 
 # Trigger event -> the data it needs (the contract table, and the event types in it).
@@ -420,10 +420,12 @@ def run_tick(
     decided: pl.DataFrame,
     as_of: datetime,
     channel_caps: tuple[tuple[int, int], ...] = (),
+    personal_caps: pl.DataFrame | None = None,
 ) -> Tick:
     """One tick (module docstring). ``decided``: the log's (campaign_id, trigger_key) so far;
     ``channel_caps``: the caps of the other campaigns on this channel (the channel default is
-    always added); ``as_of`` naive UTC."""
+    always added); ``personal_caps``: gold.crm_personal_caps (customer_id, channel, max_sends,
+    window_days), each customer's own cap under the channel's; ``as_of`` naive UTC."""
     trig = campaign.trigger
     check_data(campaign, data, customers)
     regions = customers.select("customer_id", "region") if "region" in customers.columns else None
@@ -458,6 +460,7 @@ def run_tick(
         history,
         as_of.date(),
         extra_caps=caps,
+        personal_caps=channel_personal_caps(personal_caps, campaign.channel),
     )
     funnel.update({f"audience/{k}": v for k, v in audience.funnel.items()})
     groups = audience.assignments.select("customer_id", outcome="assignment_group")
@@ -504,9 +507,11 @@ def run_ticks(
     decided: pl.DataFrame,
     as_of: datetime,
     all_campaigns: list[Campaign] | None = None,
+    personal_caps: pl.DataFrame | None = None,
 ) -> dict[str, Tick]:
     """A tick of every triggered campaign, in campaign id order: each one's sends join the history
-    the next ones are capped against (as plan_campaigns does for batch campaigns)."""
+    the next ones are capped against (as plan_campaigns does for batch campaigns); personal caps
+    as in run_tick."""
     from dagster_project.lib.campaigns.audience import HISTORY_SCHEMA
 
     every = all_campaigns or campaigns
@@ -516,7 +521,7 @@ def run_ticks(
         caps = tuple(
             sorted({(o.max_sends, o.cap_window_days) for o in every if o.channel == c.channel})
         )
-        tick = run_tick(c, data, customers, sent, decided, as_of, caps)
+        tick = run_tick(c, data, customers, sent, decided, as_of, caps, personal_caps)
         out[c.campaign_id] = tick
         sent = pl.concat([sent, tick.audience.sends().cast(HISTORY_SCHEMA)])
     return out

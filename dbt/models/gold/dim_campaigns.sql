@@ -29,7 +29,7 @@ campaign_coupons as (
     select
         campaign_id,
         min(coupon_id) as coupon_id,
-        count(*) as coupons,
+        count(*) as coupons
     from coupons
     where campaign_id is not null
     group by campaign_id
@@ -41,7 +41,7 @@ audiences as (
         count(*) as assigned_customers,
         count(*) filter (where is_treatment) as treatment_customers,
         count(*) filter (where not is_treatment) as holdout_customers,
-        count(*) filter (where is_sent) as sent_customers,
+        count(*) filter (where is_sent) as sent_customers
     from sends
     group by campaign_id
 ),
@@ -51,7 +51,7 @@ delivery as (
         campaign_id,
         count(*) as touches,
         min(touched_at) as first_touched_at,
-        max(touched_at) as last_touched_at,
+        max(touched_at) as last_touched_at
     from touches
     where campaign_id is not null
     group by campaign_id
@@ -60,7 +60,7 @@ delivery as (
 costs as (
     select
         campaign_id,
-        sum(spend) as spend_krw,
+        sum(spend) as spend_krw
     from spend
     group by campaign_id
 ),
@@ -77,7 +77,7 @@ final as (
         coalesce(d.touches, 0) as touches,
         d.first_touched_at,
         d.last_touched_at,
-        coalesce(k.spend_krw, 0) as spend_krw,
+        coalesce(k.spend_krw, 0) as spend_krw
     from campaigns as c
     left join campaign_coupons as cp using (campaign_id)
     left join audiences as a using (campaign_id)

@@ -28,7 +28,7 @@ order_totals as (
         min(ordered_at) as first_ordered_at,
         max(ordered_at) as last_ordered_at,
         count(*) as lifetime_orders,
-        sum(order_amount_krw) as lifetime_revenue_krw,
+        sum(order_amount_krw) as lifetime_revenue_krw
     from orders
     group by customer_id
 ),
@@ -38,7 +38,7 @@ session_totals as (
         customer_id,
         min(started_at) as first_session_at,
         max(started_at) as last_session_at,
-        count(*) as lifetime_sessions,
+        count(*) as lifetime_sessions
     from sessions
     group by customer_id
 ),
@@ -68,7 +68,7 @@ final as (
         s.last_session_at,
         coalesce(s.lifetime_sessions, 0) as lifetime_sessions,
         coalesce(o.lifetime_orders, 0) > 0 as is_buyer,
-        coalesce(o.lifetime_orders, 0) > 1 as is_repeat_buyer,
+        coalesce(o.lifetime_orders, 0) > 1 as is_repeat_buyer
     from customers as c
     left join order_totals as o using (customer_id)
     left join session_totals as s using (customer_id)

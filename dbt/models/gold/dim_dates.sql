@@ -58,7 +58,7 @@ activity_dates as (
     union all
     select min(assigned_date), max(greatest(assigned_date, sent_date)) from sends
     union all
-    select min("date"), max("date") from spend
+    select min({{ adapter.quote('date') }}), max({{ adapter.quote('date') }}) from spend
 ),
 
 history_dates as (
@@ -76,11 +76,11 @@ bounds as (
             (select min(first_date) from activity_dates),
             (select min(first_date) from history_dates)
         ) as first_date,
-        (select max(last_date) from activity_dates) as last_date,
+        (select max(last_date) from activity_dates) as last_date
 ),
 
 spine as (
-    select cast(unnest(generate_series(first_date, last_date, interval 1 day)) as date) as calendar_date
+    select {{ date_series('first_date', 'last_date') }} as calendar_date
     from bounds
     where last_date is not null
 ),
@@ -88,12 +88,12 @@ spine as (
 final as (
     select
         s.calendar_date,
-        cast(isodow(s.calendar_date) as integer) as day_of_week,
-        dayname(s.calendar_date) as day_name,
-        isodow(s.calendar_date) in (6, 7) as is_weekend,
+        cast({{ iso_day_of_week('s.calendar_date') }} as integer) as day_of_week,
+        {{ day_name('s.calendar_date') }} as day_name,
+        {{ iso_day_of_week('s.calendar_date') }} in (6, 7) as is_weekend,
         h.holiday_date is not null as is_holiday,
         h.holiday_name,
-        isodow(s.calendar_date) in (6, 7) or h.holiday_date is not null as is_day_off,
+        {{ iso_day_of_week('s.calendar_date') }} in (6, 7) or h.holiday_date is not null as is_day_off,
         cast(date_trunc('week', s.calendar_date) as date) as week_start_date,
         cast(date_trunc('month', s.calendar_date) as date) as month_start_date,
         cast(year(s.calendar_date) as integer) as calendar_year,
@@ -101,7 +101,7 @@ final as (
         cast(day(s.calendar_date) as integer) as day_of_month,
         s.calendar_date >= b.first_observed_date as is_observed,
         {{ business_day_start_utc('s.calendar_date') }} as day_start_at,
-        {{ business_day_start_utc('s.calendar_date + 1') }} as day_end_at,
+        {{ business_day_start_utc('s.calendar_date + 1') }} as day_end_at
     from spine as s
     cross join bounds as b
     left join holidays as h on h.holiday_date = s.calendar_date

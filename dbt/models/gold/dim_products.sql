@@ -19,7 +19,7 @@ engagement as (
         product_id,
         count(*) filter (where event_type = 'view') as lifetime_views,
         count(*) filter (where event_type = 'bookmark') as lifetime_bookmarks,
-        count(*) filter (where event_type = 'add_to_cart') as lifetime_add_to_carts,
+        count(*) filter (where event_type = 'add_to_cart') as lifetime_add_to_carts
     from events
     where product_id is not null
     group by product_id
@@ -31,7 +31,7 @@ sales as (
         count(distinct order_id) as lifetime_orders,
         sum(quantity) as lifetime_units,
         sum(line_amount_krw) as lifetime_revenue_krw,
-        min(ordered_at) as first_ordered_at,
+        min(ordered_at) as first_ordered_at
     from order_lines
     group by product_id
 ),
@@ -54,7 +54,7 @@ final as (
         coalesce(s.lifetime_orders, 0) as lifetime_orders,
         coalesce(s.lifetime_units, 0) as lifetime_units,
         coalesce(s.lifetime_revenue_krw, 0) as lifetime_revenue_krw,
-        s.first_ordered_at,
+        s.first_ordered_at
     from products as p
     left join engagement as e using (product_id)
     left join sales as s using (product_id)

@@ -19,7 +19,7 @@ catalogue as (
         seller_id,
         count(*) as products,
         median(price_krw) as median_price_krw,
-        mode(category_l1) as main_category_l1,
+        mode(category_l1) as main_category_l1
     from products
     where seller_id is not null
     group by seller_id
@@ -30,7 +30,7 @@ sales as (
         seller_id,
         count(distinct order_id) as lifetime_orders,
         sum(quantity) as lifetime_units,
-        sum(line_amount_krw) as lifetime_gmv_krw,
+        sum(line_amount_krw) as lifetime_gmv_krw
     from order_lines
     where seller_id is not null
     group by seller_id
@@ -49,7 +49,7 @@ final as (
         c.main_category_l1,
         coalesce(x.lifetime_orders, 0) as lifetime_orders,
         coalesce(x.lifetime_units, 0) as lifetime_units,
-        coalesce(x.lifetime_gmv_krw, 0) as lifetime_gmv_krw,
+        coalesce(x.lifetime_gmv_krw, 0) as lifetime_gmv_krw
     from sellers as s
     left join catalogue as c using (seller_id)
     left join sales as x using (seller_id)

@@ -36,7 +36,7 @@ responses as (
         count(o.order_id) as orders,
         sum(o.order_amount_krw) as revenue_krw,
         count(o.order_id) filter (where o.coupon_campaign_id = s.campaign_id) as coupon_orders,
-        min(o.ordered_at) as first_ordered_at,
+        min(o.ordered_at) as first_ordered_at
     from sends as s
     inner join orders as o
         on o.customer_id = s.customer_id
@@ -64,7 +64,7 @@ final as (
         coalesce(r.orders, 0) as orders,
         coalesce(r.revenue_krw, 0) as revenue_krw,
         coalesce(r.coupon_orders, 0) as coupon_orders,
-        r.first_ordered_at,
+        r.first_ordered_at
     from sends as s
     left join campaigns as c using (campaign_id)
     left join responses as r using (send_id)

@@ -49,21 +49,21 @@ touch_metrics as (
         count(*) filter (where touch_type = 'impression') as impressions,
         count(*) filter (where touch_type = 'click') as clicks,
         count(*) filter (where touch_type = 'send') as sends,
-        count(*) filter (where touch_type = 'open') as opens,
+        count(*) filter (where touch_type = 'open') as opens
     from touches
     group by all
 ),
 
 spend_metrics as (
     select
-        "date" as activity_date,
+        {{ adapter.quote('date') }} as activity_date,
         channel,
         campaign_id,
         null as creative_id,
         sum(impressions) as reported_impressions,
         sum(clicks) as reported_clicks,
         sum(installs) as installs,
-        sum(spend) as spend_krw,
+        sum(spend) as spend_krw
     from spend
     group by all
 ),
@@ -74,7 +74,7 @@ session_metrics as (
         channel,
         campaign_id,
         creative_id,
-        count(*) as sessions,
+        count(*) as sessions
     from sessions
     group by all
 ),
@@ -89,7 +89,7 @@ sign_up_metrics as (
         c.acquisition_channel as channel,
         case when s.channel = c.acquisition_channel then s.campaign_id end as campaign_id,
         case when s.channel = c.acquisition_channel then s.creative_id end as creative_id,
-        count(*) as sign_ups,
+        count(*) as sign_ups
     from customers as c
     left join first_sessions as s using (customer_id)
     group by all
@@ -104,21 +104,22 @@ order_metrics as (
         count(*) filter (where is_first_order) as first_orders,
         count(*) filter (where not is_first_order) as repeat_orders,
         sum(order_amount_krw) as revenue_krw,
-        sum(order_amount_krw) filter (where is_first_order) as first_order_revenue_krw,
+        sum(order_amount_krw) filter (where is_first_order) as first_order_revenue_krw
     from orders
     group by all
 ),
 
 all_metrics as (
-    select * from touch_metrics
-    union all by name
-    select * from spend_metrics
-    union all by name
-    select * from session_metrics
-    union all by name
-    select * from sign_up_metrics
-    union all by name
-    select * from order_metrics
+    {%- set keys = ['activity_date', 'channel', 'campaign_id', 'creative_id'] %}
+    {{ union_all_by_name({
+        'touch_metrics': keys + ['impressions', 'clicks', 'sends', 'opens'],
+        'spend_metrics': keys + ['reported_impressions', 'reported_clicks', 'installs', 'spend_krw'],
+        'session_metrics': keys + ['sessions'],
+        'sign_up_metrics': keys + ['sign_ups'],
+        'order_metrics': keys + [
+            'first_orders', 'repeat_orders', 'revenue_krw', 'first_order_revenue_krw',
+        ],
+    }) }}
 ),
 
 tracked as (
@@ -140,7 +141,7 @@ tracked as (
         cast(coalesce(sum(repeat_orders), 0) as bigint) as repeat_orders,
         cast(coalesce(sum(revenue_krw), 0) as double) as revenue_krw,
         cast(coalesce(sum(first_order_revenue_krw), 0) as double) as first_order_revenue_krw,
-        cast(coalesce(sum(spend_krw), 0) as double) as spend_krw,
+        cast(coalesce(sum(spend_krw), 0) as double) as spend_krw
     from all_metrics
     where activity_date is not null
     group by all
@@ -154,8 +155,8 @@ final as (
         x.is_paid as is_paid_channel,
         t.campaign_id,
         t.creative_id,
-        t.* exclude (activity_date, channel, campaign_id, creative_id),
-        t.first_orders + t.repeat_orders as orders,
+        {{ star_except(['activity_date', 'channel', 'campaign_id', 'creative_id'], 't') }},
+        t.first_orders + t.repeat_orders as orders
     from tracked as t
     left join taxonomy as x using (channel)
 )

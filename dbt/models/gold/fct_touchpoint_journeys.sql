@@ -35,7 +35,7 @@ touch_rows as (
         campaign_id,
         creative_id,
         touch_type,
-        cast(null as string) as order_id,
+        cast(null as string) as order_id
     from touches
     union all
     select
@@ -46,7 +46,7 @@ touch_rows as (
         campaign_id,
         creative_id,
         'visit' as touch_type,
-        null as order_id,
+        null as order_id
     from sessions
     where has_utm
 ),
@@ -60,7 +60,7 @@ conversion_rows as (
         campaign_id,
         creative_id,
         'conversion' as touch_type,
-        order_id,
+        order_id
     from orders
 ),
 
@@ -75,9 +75,9 @@ with_next_order as (
     -- the same instant)
     select
         *,
-        first_value(order_id ignore nulls) over following as next_order_id,
-        first_value(case when order_id is not null then touched_at end ignore nulls)
-            over following as next_ordered_at,
+        {{ first_value_ignore_nulls('order_id') }} over following as next_order_id,
+        {{ first_value_ignore_nulls('case when order_id is not null then touched_at end') }}
+            over following as next_ordered_at
     from timeline
     window following as (
         partition by customer_id
@@ -93,7 +93,7 @@ assigned as (
             when next_order_id is null then 'open'
             when next_ordered_at - touched_at > interval {{ lookback_days }} day then 'lapsed'
             else 'converted'
-        end as journey_status,
+        end as journey_status
     from with_next_order
 ),
 
@@ -106,7 +106,7 @@ journeys as (
             else a.customer_id || '|' || a.next_order_id
         end as journey_id,
         a.journey_status = 'converted' as is_converted,
-        case when a.journey_status = 'converted' then a.next_order_id end as journey_order_id,
+        case when a.journey_status = 'converted' then a.next_order_id end as journey_order_id
     from assigned as a
 ),
 
@@ -131,7 +131,8 @@ final as (
         j.journey_order_id as order_id,
         o.order_amount_krw as revenue_krw,
         o.is_first_order as is_first_purchase,
-        date_diff('second', j.touched_at, o.ordered_at) / 86400.0 as days_before_conversion,
+        cast({{ seconds_between('j.touched_at', 'o.ordered_at') }} as double) / 86400
+            as days_before_conversion
     from journeys as j
     left join orders as o on o.order_id = j.journey_order_id
 )

@@ -19,13 +19,13 @@ final as (
         s.campaign_id,
         s.customer_id,
         c.channel,
-        s."group" as assignment_group,
-        s."group" = 'treatment' as is_treatment,
+        s.{{ adapter.quote('group') }} as assignment_group,
+        s.{{ adapter.quote('group') }} = 'treatment' as is_treatment,
         s.assigned_at,
         {{ business_date('s.assigned_at') }} as assigned_date,
         s.sent_at,
         {{ business_date('s.sent_at') }} as sent_date,
-        s.sent_at is not null as is_sent,
+        s.sent_at is not null as is_sent
     from sends as s
     left join campaigns as c using (campaign_id)
 )

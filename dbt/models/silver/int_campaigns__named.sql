@@ -65,7 +65,7 @@ referenced as (
 unrecorded as (
     select
         campaign_id,
-        min(channel) as channel,
+        min(channel) as channel
     from referenced
     where campaign_id is not null
         and campaign_id not in (select campaign_id from campaigns)
@@ -81,7 +81,7 @@ all_campaigns as (
         started_at,
         ended_at,
         cost_model,
-        true as has_campaign_record,
+        true as has_campaign_record
     from campaigns
     union all
     select
@@ -92,17 +92,17 @@ all_campaigns as (
         null as started_at,
         null as ended_at,
         null as cost_model,
-        false as has_campaign_record,
+        false as has_campaign_record
     from unrecorded
 ),
 
 known_prefix as (
     select
         c.campaign_id,
-        max_by(m.channel, length(m.channel)) as prefix_channel,
+        max_by(m.channel, length(m.channel)) as prefix_channel
     from all_campaigns as c
     inner join marketing_channels as m
-        on starts_with(c.campaign_name, m.channel || '_')
+        on substr(c.campaign_name, 1, length(m.channel) + 1) = m.channel || '_'
     group by c.campaign_id
 ),
 
@@ -112,9 +112,9 @@ split as (
         p.prefix_channel,
         case
             when p.prefix_channel is not null
-                then string_split(substr(c.campaign_name, length(p.prefix_channel) + 2), '_')
-            else string_split(c.campaign_name, '_')
-        end as tail_parts,
+                then {{ split_text('substr(c.campaign_name, length(p.prefix_channel) + 2)', '_') }}
+            else {{ split_text('c.campaign_name', '_') }}
+        end as tail_parts
     from all_campaigns as c
     left join known_prefix as p using (campaign_id)
 ),
@@ -124,9 +124,9 @@ counted as (
         *,
         case
             when campaign_name is null then null
-            when prefix_channel is not null then len(tail_parts) = 4
-            else len(tail_parts) >= 5
-        end as has_right_part_count,
+            when prefix_channel is not null then {{ list_length('tail_parts') }} = 4
+            else {{ list_length('tail_parts') }} >= 5
+        end as has_right_part_count
     from split
 ),
 
@@ -139,39 +139,47 @@ parsed as (
             prefix_channel,
             case
                 when has_right_part_count
-                    then array_to_string(tail_parts[1:len(tail_parts) - 4], '_')
+                    then {{ list_join(list_slice('tail_parts', 1, list_length('tail_parts') ~ ' - 4'), '_') }}
             end
         ) as name_channel,
-        case when has_right_part_count then tail_parts[len(tail_parts) - 3] end as name_objective,
-        case when has_right_part_count then tail_parts[len(tail_parts) - 2] end as name_date_text,
-        case when has_right_part_count then tail_parts[len(tail_parts) - 1] end as name_audience,
-        case when has_right_part_count then tail_parts[len(tail_parts)] end as name_label,
+        case when has_right_part_count then {{ list_element('tail_parts', list_length('tail_parts') ~ ' - 3') }} end as name_objective,
+        case when has_right_part_count then {{ list_element('tail_parts', list_length('tail_parts') ~ ' - 2') }} end as name_date_text,
+        case when has_right_part_count then {{ list_element('tail_parts', list_length('tail_parts') ~ ' - 1') }} end as name_audience,
+        case when has_right_part_count then {{ list_element('tail_parts', list_length('tail_parts') ~ '') }} end as name_label
     from counted
+),
+
+flagged as (
+    -- (outside the list below: Spark allows no subquery inside a list function)
+    select
+        *,
+        name_channel in (select channel from marketing_channels) as is_marketing_name_channel
+    from parsed
 ),
 
 checked as (
     select
         *,
         case
-            when regexp_full_match(name_date_text, '[0-9]{8}')
-                then cast(try_strptime(name_date_text, '%Y%m%d') as date)
+            when {{ regexp_full_match('name_date_text', '[0-9]{8}') }}
+                then {{ try_parse_yyyymmdd('name_date_text') }}
         end as name_date,
-        list_filter([
+        {% call non_null_list() -%}
             case when campaign_name is null then 'missing name' end,
             case
-                when not has_right_part_count and (prefix_channel is null or len(tail_parts) < 4)
+                when not has_right_part_count and (prefix_channel is null or {{ list_length('tail_parts') }} < 4)
                     then 'too few parts'
                 when not has_right_part_count then 'too many parts'
             end,
             case
                 when has_right_part_count
-                    and name_channel not in (select channel from marketing_channels)
+                    and not is_marketing_name_channel
                     then 'unknown channel'
             end,
             case
                 when has_right_part_count and (
-                    not regexp_full_match(name_date_text, '[0-9]{8}')
-                    or try_strptime(name_date_text, '%Y%m%d') is null
+                    not {{ regexp_full_match('name_date_text', '[0-9]{8}') }}
+                    or {{ try_parse_yyyymmdd('name_date_text') }} is null
                 ) then 'bad date'
             end,
             case
@@ -180,7 +188,7 @@ checked as (
                     then 'unknown objective'
             end,
             case
-                when has_right_part_count and name_channel in (select channel from marketing_channels)
+                when has_right_part_count and is_marketing_name_channel
                     and name_channel is distinct from channel
                     then 'channel does not match'
             end,
@@ -189,9 +197,9 @@ checked as (
                     and name_objective in ({{ objectives }})
                     and name_objective != objective
                     then 'objective does not match'
-            end,
-        ], e -> e is not null) as name_error_list,
-    from parsed
+            end
+        {%- endcall %} as name_error_list
+    from flagged
 ),
 
 final as (
@@ -213,9 +221,9 @@ final as (
         c.name_date,
         c.name_audience,
         c.name_label,
-        len(c.name_error_list) = 0 as is_name_valid,
-        c.name_error_list[1] as name_error,
-        nullif(array_to_string(c.name_error_list, '; '), '') as name_errors,
+        {{ list_length('c.name_error_list') }} = 0 as is_name_valid,
+        {{ list_first('c.name_error_list') }} as name_error,
+        nullif({{ list_join('c.name_error_list', '; ') }}, '') as name_errors
     from checked as c
     left join taxonomy as t on t.channel = c.channel
 )

@@ -45,7 +45,7 @@ activity as (
 first_activity as (
     select
         customer_id,
-        min(first_at) as first_active_at,
+        min(first_at) as first_active_at
     from activity
     group by customer_id
 ),
@@ -59,7 +59,7 @@ marketing_contact as (
 first_contact as (
     select
         customer_id,
-        min(first_at) as first_contacted_at,
+        min(first_at) as first_contacted_at
     from marketing_contact
     group by customer_id
 ),
@@ -67,7 +67,7 @@ first_contact as (
 first_sessions as (
     select
         customer_id,
-        channel,
+        channel
     from sessions
     where customer_session_number = 1
 ),
@@ -95,7 +95,7 @@ conformed as (
         coalesce(c.has_night_consent, false) as has_night_consent,
         coalesce(
             c.acquisition_channel, case when c.customer_id is null then s.channel end, 'organic'
-        ) as acquisition_channel,
+        ) as acquisition_channel
     from customer_ids as ids
     left join customers as c using (customer_id)
     left join first_activity as a using (customer_id)
@@ -118,7 +118,7 @@ final as (
         profile_valid_from,
         has_marketing_consent,
         has_night_consent,
-        acquisition_channel,
+        acquisition_channel
     from conformed
 )
 

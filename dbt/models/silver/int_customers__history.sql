@@ -7,6 +7,11 @@
   current state (int_customers__conformed).
 #}
 
+{%- set attributes = [
+    'signed_up_at', 'gender', 'birth_year', 'region', 'time_zone', 'has_marketing_consent',
+    'has_night_consent', 'acquisition_channel',
+] -%}
+
 with
 
 customers as (
@@ -38,21 +43,15 @@ rows_in_order as (
         end as acquisition_channel,
         _source_file as source_file,
         _row_number as source_row_number,
-        _loaded_at,
+        _loaded_at
     from customers
 ),
 
 compared as (
     select
         *,
-        struct_pack(
-            signed_up_at, gender, birth_year, region, time_zone, has_marketing_consent,
-            has_night_consent, acquisition_channel
-        ) as attributes,
-        lag(struct_pack(
-            signed_up_at, gender, birth_year, region, time_zone, has_marketing_consent,
-            has_night_consent, acquisition_channel
-        )) over in_order as previous_attributes,
+        {{ struct_of(attributes) }} as attributes,
+        lag({{ struct_of(attributes) }}) over in_order as previous_attributes
     from rows_in_order
     window in_order as (
         partition by customer_id order by valid_from, _loaded_at, source_file, source_row_number
@@ -60,7 +59,7 @@ compared as (
 ),
 
 versions as (
-    select * exclude (attributes, previous_attributes)
+    select {{ star_except(['attributes', 'previous_attributes']) }}
     from compared
     where previous_attributes is null or attributes is distinct from previous_attributes
 ),
@@ -82,7 +81,7 @@ final as (
         has_night_consent,
         acquisition_channel,
         source_file,
-        source_row_number,
+        source_row_number
     from versions
     window in_order as (
         partition by customer_id order by valid_from, _loaded_at, source_file, source_row_number

@@ -6,7 +6,11 @@
   (macros/date_window.sql): repeats share their time, so they fall in the same window.
 #}
 
-{{ config(unique_key='event_date', full_refresh=daily_full_refresh()) }}
+{{ config(
+    unique_key='event_date',
+    partition_by=daily_partition_by('event_date'),
+    full_refresh=daily_full_refresh(),
+) }}
 
 with
 
@@ -27,7 +31,7 @@ normalized as (
         occurred_at,
         event_type,
         product_id,
-        lower(nullif(trim(search_query), '')) as search_query,
+        lower(nullif(trim(search_query), '')) as search_query
     from events
 ),
 
@@ -39,7 +43,7 @@ deduplicated as (
         occurred_at,
         event_type,
         product_id,
-        search_query,
+        search_query
     from normalized
     group by all
 ),
@@ -53,7 +57,7 @@ final as (
         {{ business_date('e.occurred_at') }} as event_date,
         e.event_type,
         e.product_id,
-        e.search_query,
+        e.search_query
     from deduplicated as e
     left join sessions as s on s.session_id = e.session_id
 )

@@ -4,7 +4,11 @@
   Incremental by order_date (macros/date_window.sql), the date of the line's order.
 #}
 
-{{ config(unique_key='order_date', full_refresh=daily_full_refresh()) }}
+{{ config(
+    unique_key='order_date',
+    partition_by=daily_partition_by('order_date'),
+    full_refresh=daily_full_refresh(),
+) }}
 
 with
 
@@ -37,7 +41,7 @@ final as (
         p.category_l2,
         p.style as product_style,
         o.has_coupon,
-        o.is_first_order,
+        o.is_first_order
     from order_items as i
     inner join orders as o using (order_id)
     left join products as p using (product_id)

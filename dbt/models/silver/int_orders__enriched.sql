@@ -13,7 +13,11 @@
   sequence from the orders before it.
 #}
 
-{{ config(unique_key='order_date', full_refresh=daily_full_refresh()) }}
+{{ config(
+    unique_key='order_date',
+    partition_by=daily_partition_by('order_date'),
+    full_refresh=daily_full_refresh(),
+) }}
 
 with
 
@@ -36,7 +40,7 @@ earlier_orders as (
         customer_id,
         count(*) as orders_before,
         max(ordered_at) as last_ordered_at,
-        max(order_date) as last_order_date,
+        max(order_date) as last_order_date
     from {{ this }}
     where order_date < {{ window_start_literal() }}
     group by customer_id
@@ -45,7 +49,7 @@ earlier_orders as (
         customer_id,
         0 as orders_before,
         ordered_at as last_ordered_at,
-        cast(ordered_at as date) as last_order_date,
+        cast(ordered_at as date) as last_order_date
     from orders
     where false
     {%- endif %}
@@ -63,7 +67,7 @@ item_totals as (
     select
         order_id,
         sum(quantity * unit_price) as items_amount,
-        sum(quantity) as units,
+        sum(quantity) as units
     from order_items
     group by order_id
 ),
@@ -71,25 +75,30 @@ item_totals as (
 own_sessions as (
     select
         o.order_id,
-        s.session_id,
+        s.session_id
     from orders as o
     inner join sessions as s on s.session_id = o.session_id
 ),
 
 inferred_sessions as (
-    select
-        o.order_id,
-        s.session_id,
-    from orders as o
-    inner join sessions as s
-        on s.customer_id = o.customer_id
-        and s.started_at <= o.ordered_at
-        and s.started_at >= o.ordered_at - interval 1 day
-        and coalesce(s.ended_at, s.started_at) >= o.ordered_at - interval 30 minute
-    where o.order_id not in (select order_id from own_sessions)
-    qualify row_number() over (
-        partition by o.order_id order by s.started_at desc, s.session_id desc
-    ) = 1
+    -- the latest candidate per order (a ranked subquery, not `qualify`, which Spark lacks)
+    select order_id, session_id
+    from (
+        select
+            o.order_id,
+            s.session_id,
+            row_number() over (
+                partition by o.order_id order by s.started_at desc, s.session_id desc
+            ) as candidate_rank
+        from orders as o
+        inner join sessions as s
+            on s.customer_id = o.customer_id
+            and s.started_at <= o.ordered_at
+            and s.started_at >= o.ordered_at - interval 1 day
+            and coalesce(s.ended_at, s.started_at) >= o.ordered_at - interval 30 minute
+        where o.order_id not in (select order_id from own_sessions)
+    ) as candidates
+    where candidate_rank = 1
 ),
 
 attributed_sessions as (
@@ -125,7 +134,7 @@ enriched as (
         coalesce(s.channel_group, 'organic') as channel_group,
         coalesce(s.is_paid_channel, false) as is_paid_channel,
         s.campaign_id,
-        s.creative_id,
+        s.creative_id
     from orders as o
     left join item_totals as i using (order_id)
     left join coupons as c using (coupon_id)
@@ -146,16 +155,11 @@ final as (
             lag(o.ordered_at) over (partition by o.customer_id order by o.ordered_at, o.order_id),
             b.last_ordered_at
         ) as previous_ordered_at,
-        date_diff(
-            'day',
-            coalesce(
-                lag(o.order_date) over (
-                    partition by o.customer_id order by o.ordered_at, o.order_id
-                ),
-                b.last_order_date
-            ),
-            o.order_date
-        ) as days_since_previous_order,
+        {{ days_between(
+            'coalesce(lag(o.order_date) over ('
+            ~ 'partition by o.customer_id order by o.ordered_at, o.order_id), b.last_order_date)',
+            'o.order_date'
+        ) }} as days_since_previous_order
     from enriched as o
     left join earlier_orders as b on b.customer_id = o.customer_id
 )

@@ -36,7 +36,7 @@ unrecorded as (
     select
         product_id,
         min(seen_at) as created_at,
-        median(unit_price) as price,
+        median(unit_price) as price
     from sightings
     where product_id not in (select product_id from products)
     group by product_id
@@ -51,7 +51,7 @@ all_products as (
         price,
         style,
         created_at,
-        true as has_product_record,
+        true as has_product_record
     from products
     union all
     select
@@ -62,7 +62,7 @@ all_products as (
         price,
         null as style,
         created_at,
-        false as has_product_record,
+        false as has_product_record
     from unrecorded
 ),
 
@@ -77,7 +77,7 @@ final as (
         style,
         created_at,
         {{ business_date('created_at') }} as created_date,
-        has_product_record,
+        has_product_record
     from all_products
 )
 

@@ -16,7 +16,7 @@ products as (
 unrecorded as (
     select
         seller_id,
-        min(created_at) as joined_at,
+        min(created_at) as joined_at
     from products
     where seller_id is not null
         and seller_id not in (select seller_id from sellers)
@@ -29,7 +29,7 @@ all_sellers as (
         seller_name,
         style,
         joined_at,
-        true as has_seller_record,
+        true as has_seller_record
     from sellers
     union all
     select
@@ -37,14 +37,14 @@ all_sellers as (
         null as seller_name,
         null as style,
         joined_at,
-        false as has_seller_record,
+        false as has_seller_record
     from unrecorded
 ),
 
 final as (
     select
         *,
-        {{ business_date('joined_at') }} as joined_date,
+        {{ business_date('joined_at') }} as joined_date
     from all_sellers
 )
 

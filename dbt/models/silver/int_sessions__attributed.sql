@@ -8,7 +8,11 @@
   the customer's sessions before it.
 #}
 
-{{ config(unique_key='session_date', full_refresh=daily_full_refresh()) }}
+{{ config(
+    unique_key='session_date',
+    partition_by=daily_partition_by('session_date'),
+    full_refresh=daily_full_refresh(),
+) }}
 
 with
 
@@ -20,12 +24,12 @@ sessions as (
 -- the customer's sessions before the window (none when every date is built)
 earlier_sessions as (
     {%- if window_active() %}
-    select customer_id, count(*) as sessions_before,
+    select customer_id, count(*) as sessions_before
     from {{ this }}
     where session_date < {{ window_start_literal() }}
     group by customer_id
     {%- else %}
-    select customer_id, 0 as sessions_before,
+    select customer_id, 0 as sessions_before
     from sessions
     where false
     {%- endif %}
@@ -45,15 +49,15 @@ tagged as (
         lower(nullif(trim(utm_source), '')) as source_tag,
         lower(nullif(trim(utm_medium), '')) as medium_tag,
         nullif(trim(utm_campaign), '') as campaign_tag,
-        nullif(trim(utm_content), '') as content_tag,
+        nullif(trim(utm_content), '') as content_tag
     from sessions
 ),
 
 taxonomy_tags as (
     select
         channel,
-        string_split(coalesce(utm_sources, ''), '|') as sources,
-        string_split(coalesce(utm_mediums, ''), '|') as mediums,
+        {{ split_text("coalesce(utm_sources, '')", '|') }} as sources,
+        {{ split_text("coalesce(utm_mediums, '')", '|') }} as mediums
     from taxonomy
     where channel_group in ('paid', 'crm')
 ),
@@ -64,26 +68,35 @@ tag_pairs as (
     where source_tag is not null or medium_tag is not null
 ),
 
-tag_channels as (
+tag_scores as (
     select
         p.source_tag,
         p.medium_tag,
         t.channel,
-        (case when list_contains(t.sources, p.source_tag) then 2 else 0 end)
-        + (case when list_contains(t.mediums, p.medium_tag) then 1 else 0 end) as match_score,
+        (case when {{ list_has('t.sources', 'p.source_tag') }} then 2 else 0 end)
+        + (case when {{ list_has('t.mediums', 'p.medium_tag') }} then 1 else 0 end) as match_score
     from tag_pairs as p
     cross join taxonomy_tags as t
-    qualify
-        row_number() over (
-            partition by p.source_tag, p.medium_tag order by match_score desc, t.channel
-        ) = 1
-        and match_score > 0
+),
+
+-- the best match per tag pair (a ranked subquery, not `qualify`, which Spark lacks)
+tag_channels as (
+    select source_tag, medium_tag, channel, match_score
+    from (
+        select
+            *,
+            row_number() over (
+                partition by source_tag, medium_tag order by match_score desc, channel
+            ) as match_rank
+        from tag_scores
+    ) as ranked
+    where match_rank = 1 and match_score > 0
 ),
 
 campaign_names as (
     select
         lower(campaign_name) as name_key,
-        min(campaign_id) as campaign_id,
+        min(campaign_id) as campaign_id
     from campaigns
     where campaign_name is not null
     group by lower(campaign_name)
@@ -94,7 +107,7 @@ resolved as (
         s.*,
         coalesce(by_id.campaign_id, by_name.campaign_id) as known_campaign_id,
         coalesce(by_id.channel, by_name_campaign.channel) as campaign_channel,
-        tc.channel as tag_channel,
+        tc.channel as tag_channel
     from tagged as s
     left join tag_channels as tc
         on coalesce(tc.source_tag, '') = coalesce(s.source_tag, '')
@@ -114,7 +127,7 @@ attributed as (
         started_at,
         ended_at,
         {{ business_date('started_at') }} as session_date,
-        date_diff('second', started_at, ended_at) as duration_seconds,
+        {{ seconds_between('started_at', 'ended_at') }} as duration_seconds,
         device,
         device in ('ios', 'android') as is_app_session,
         region,
@@ -136,7 +149,7 @@ attributed as (
         ) as channel,
         -- an unknown utm_campaign is still a campaign (int_campaigns__named adds it)
         coalesce(known_campaign_id, campaign_tag) as campaign_id,
-        content_tag as creative_id,
+        content_tag as creative_id
     from resolved
 ),
 
@@ -147,7 +160,7 @@ final as (
         t.is_paid as is_paid_channel,
         coalesce(e.sessions_before, 0) + row_number() over (
             partition by a.customer_id order by a.started_at, a.session_id
-        ) as customer_session_number,
+        ) as customer_session_number
     from attributed as a
     left join taxonomy as t on t.channel = a.channel
     left join earlier_sessions as e on e.customer_id = a.customer_id

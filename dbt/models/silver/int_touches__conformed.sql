@@ -3,7 +3,11 @@
   channel's group from the taxonomy. Incremental by touch_date (macros/date_window.sql).
 #}
 
-{{ config(unique_key='touch_date', full_refresh=daily_full_refresh()) }}
+{{ config(
+    unique_key='touch_date',
+    partition_by=daily_partition_by('touch_date'),
+    full_refresh=daily_full_refresh(),
+) }}
 
 with
 
@@ -27,7 +31,7 @@ final as (
         t.is_paid as is_paid_channel,
         m.campaign_id,
         nullif(trim(m.creative_id), '') as creative_id,
-        m.touch_type,
+        m.touch_type
     from touches as m
     left join taxonomy as t using (channel)
 )

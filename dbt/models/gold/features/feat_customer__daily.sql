@@ -73,7 +73,7 @@ bounds as (
     -- an incremental run's grid: its window and the longest feature window (90 days) before it
     select
         {{ window_grid_first_date('min(calendar_date)', 90) }} as first_date,
-        {{ window_grid_last_date('max(calendar_date)') }} as last_date,
+        {{ window_grid_last_date('max(calendar_date)') }} as last_date
     from dates
 ),
 
@@ -87,7 +87,7 @@ session_days as (
         sum(page_views) as page_views,
         sum(search_count) as searches,
         sum(duration_seconds) / 60.0 as session_minutes,
-        count(*) filter (where is_app_session) as app_sessions,
+        count(*) filter (where is_app_session) as app_sessions
     from sessions
     group by all
 ),
@@ -100,7 +100,7 @@ event_days as (
         count(*) filter (where e.event_type = 'bookmark') as bookmarks,
         count(*) filter (where e.event_type = 'add_to_cart') as add_to_carts,
         sum(p.price_krw) filter (where e.event_type = 'view') as viewed_price_sum,
-        count(p.price_krw) filter (where e.event_type = 'view') as priced_views,
+        count(p.price_krw) filter (where e.event_type = 'view') as priced_views
     from events as e
     left join products as p using (product_id)
     group by all
@@ -112,7 +112,7 @@ order_days as (
         order_date as activity_date,
         count(*) as orders,
         sum(order_amount_krw) as revenue,
-        count(*) filter (where has_coupon) as coupon_orders,
+        count(*) filter (where has_coupon) as coupon_orders
     from orders
     group by all
 ),
@@ -122,7 +122,7 @@ line_days as (
         customer_id,
         order_date as activity_date,
         sum(quantity) as purchased_units,
-        sum(line_amount_krw) as purchased_amount,
+        sum(line_amount_krw) as purchased_amount
     from order_lines
     group by all
 ),
@@ -152,9 +152,10 @@ category_running as (
         customer_id,
         activity_date,
         n,
-        {'n': sum(n) over (
-            partition by customer_id, category_l1 order by activity_date
-        ), 'category': category_l1} as category_total,
+        {{ struct_from({
+            'n': 'sum(n) over (partition by customer_id, category_l1 order by activity_date)',
+            'category': 'category_l1',
+        }) }} as category_total
     from category_days
 ),
 
@@ -163,34 +164,30 @@ favourite_days as (
         customer_id,
         activity_date,
         max(category_total) as day_favourite,
-        sum(n) as category_interactions,
+        sum(n) as category_interactions
     from category_running
     group by all
 ),
 
 activity_parts as (
-    select customer_id, activity_date, sessions, page_views, searches, session_minutes, app_sessions,
-    from session_days
-    union all by name
-    select
-        customer_id, activity_date, product_views, bookmarks, add_to_carts, viewed_price_sum,
-        priced_views,
-    from event_days
-    union all by name
-    select customer_id, activity_date, orders, revenue, coupon_orders,
-    from order_days
-    union all by name
-    select customer_id, activity_date, purchased_units, purchased_amount,
-    from line_days
-    union all by name
-    select customer_id, activity_date, category_interactions, day_favourite,
-    from favourite_days
+    {%- set keys = ['customer_id', 'activity_date'] %}
+    {{ union_all_by_name({
+        'session_days': keys + [
+            'sessions', 'page_views', 'searches', 'session_minutes', 'app_sessions',
+        ],
+        'event_days': keys + [
+            'product_views', 'bookmarks', 'add_to_carts', 'viewed_price_sum', 'priced_views',
+        ],
+        'order_days': keys + ['orders', 'revenue', 'coupon_orders'],
+        'line_days': keys + ['purchased_units', 'purchased_amount'],
+        'favourite_days': keys + ['category_interactions', 'day_favourite'],
+    }) }}
 ),
 
 customer_keys as (
     select
         customer_id,
-        row_number() over (order by customer_id) as customer_key,
+        row_number() over (order by customer_id) as customer_key
     from customers
 ),
 
@@ -198,8 +195,8 @@ activity_days as (
     select
         k.customer_key,
         a.activity_date,
-        {{- snapshot_daily_sums(summed) }}
-        max(a.day_favourite) as day_favourite,
+        {{- snapshot_daily_sums(summed) }},
+        max(a.day_favourite) as day_favourite
     from activity_parts as a
     inner join customer_keys as k using (customer_id)
     where a.activity_date is not null
@@ -212,7 +209,7 @@ active_day_state as (
     {% call snapshot_running_state('activity_days', 'customer_key', summed) %}
         max(case when sessions > 0 then activity_date end) over running as last_visit_date,
         max(case when orders > 0 then activity_date end) over running as last_order_date,
-        max(day_favourite) over running as favourite,
+        max(day_favourite) over running as favourite
     {% endcall %}
 ),
 
@@ -221,7 +218,7 @@ active_day_state as (
 touch_days as (
     select distinct
         k.customer_key,
-        t.touch_date as activity_date,
+        t.touch_date as activity_date
     from touches as t
     inner join customer_keys as k using (customer_id)
 ),
@@ -231,9 +228,9 @@ marked_days as (
         coalesce(a.customer_key, t.customer_key) as customer_key,
         coalesce(a.activity_date, t.activity_date) as activity_date,
         a.state_key,
-        t.customer_key is not null as has_touch,
+        t.customer_key is not null as has_touch
     from (
-        select state_key // 1000000 as customer_key, activity_date, state_key
+        select {{ int_div('state_key', 1000000) }} as customer_key, activity_date, state_key
         from active_day_state
     ) as a
     full outer join touch_days as t
@@ -244,46 +241,57 @@ day_state as (
     select
         customer_key,
         activity_date,
-        lead(activity_date) over running as next_activity_date,
+        lead(activity_date) over in_order as next_activity_date,
         max(state_key) over running as state_key,
-        max(case when has_touch then activity_date end) over running as last_touch_date,
+        max(case when has_touch then activity_date end) over running as last_touch_date
     from marked_days
-    window running as (
-        partition by customer_key order by activity_date
-        rows between unbounded preceding and current row
-    )
+    window
+        running as (
+            partition by customer_key order by activity_date
+            rows between unbounded preceding and current row
+        ),
+        -- for lead, which takes no frame on Spark
+        in_order as (partition by customer_key order by activity_date)
 ),
 
 -- the profile in force at the end of each date: the last version that took effect by then. The
 -- first version also covers the dates before it (nothing earlier is known) -------------------
 
+profile_versions as (
+    select
+        k.customer_key,
+        {{ business_date('h.valid_from') }} as from_date,
+        h.version_number,
+        h.gender,
+        h.birth_year,
+        h.region,
+        h.has_marketing_consent,
+        h.has_night_consent,
+        h.acquisition_channel
+    from profile_history as h
+    inner join customer_keys as k using (customer_id)
+),
+
 profile_days as (
-    select *
+    -- the date's last version (a ranked subquery, not `qualify`, which Spark lacks)
+    select {{ star_except(['version_rank']) }}
     from (
         select
-            k.customer_key,
-            {{ business_date('h.valid_from') }} as from_date,
-            h.version_number,
-            h.gender,
-            h.birth_year,
-            h.region,
-            h.has_marketing_consent,
-            h.has_night_consent,
-            h.acquisition_channel,
-        from profile_history as h
-        inner join customer_keys as k using (customer_id)
-    )
-    qualify row_number() over (
-        partition by customer_key, from_date order by version_number desc
-    ) = 1
+            *,
+            row_number() over (
+                partition by customer_key, from_date order by version_number desc
+            ) as version_rank
+        from profile_versions
+    ) as ranked
+    where version_rank = 1
 ),
 
 profile_spans as (
     select
-        * exclude (from_date, version_number),
+        {{ star_except(['from_date', 'version_number']) }},
         case when lag(from_date) over by_date is null then date '0001-01-01' else from_date end
             as from_date,
-        coalesce(lead(from_date) over by_date, date '9999-12-31') as to_date,
+        coalesce(lead(from_date) over by_date, date '9999-12-31') as to_date
     from profile_days
     window by_date as (partition by customer_key order by from_date)
 ),
@@ -293,7 +301,7 @@ profile_spans as (
 first_days as (
     select
         customer_key,
-        min(activity_date) as first_activity_date,
+        min(activity_date) as first_activity_date
     from marked_days
     group by customer_key
 ),
@@ -304,7 +312,7 @@ customer_spans as (
         k.customer_key,
         greatest(b.first_date, least(c.signed_up_date, c.first_active_date)) as grid_start_date,
         f.first_activity_date,
-        b.last_date,
+        b.last_date
     from customers as c
     inner join customer_keys as k using (customer_id)
     left join first_days as f using (customer_key)
@@ -327,8 +335,8 @@ windowed as (
         g.customer_key,
         g.snapshot_date,
         g.last_touch_date,
-        s.* exclude (state_key, activity_date),
-        {{- snapshot_window_totals(windowed, windows) }}
+        {{ star_except(['state_key', 'activity_date'], 's') }},
+        {{- snapshot_window_totals(windowed, windows) }},
         {{- snapshot_window_totals(windowed_90d, [90]) }}
     from grid_lagged as g
     {{ snapshot_window_joins('active_day_state', windows) }}
@@ -343,7 +351,7 @@ final as (
         p.gender,
         {{ age_band('p.birth_year', 'w.snapshot_date') }} as age_band,
         p.region,
-        cast(w.snapshot_date - c.signed_up_date as integer) as tenure_days,
+        cast({{ days_between('c.signed_up_date', 'w.snapshot_date') }} as integer) as tenure_days,
         -- unknown consent (no profile) is no consent
         coalesce(p.has_marketing_consent, false) as has_marketing_consent,
         coalesce(p.has_night_consent, false) as has_night_consent,
@@ -359,9 +367,9 @@ final as (
         {%- endif %}
         {%- endfor %}
         {%- endfor %}
-        cast(w.snapshot_date - w.last_visit_date as integer) as days_since_last_visit,
-        cast(w.snapshot_date - w.last_order_date as integer) as days_since_last_order,
-        cast(w.snapshot_date - w.last_touch_date as integer) as days_since_last_touch,
+        cast({{ days_between('w.last_visit_date', 'w.snapshot_date') }} as integer) as days_since_last_visit,
+        cast({{ days_between('w.last_order_date', 'w.snapshot_date') }} as integer) as days_since_last_order,
+        cast({{ days_between('w.last_touch_date', 'w.snapshot_date') }} as integer) as days_since_last_touch,
         cast(coalesce(w.total_orders, 0) as integer) as orders_to_date,
         cast(coalesce(w.total_revenue, 0) as double) as revenue_to_date_krw,
         cast(w.total_revenue / nullif(w.total_orders, 0) as double) as avg_order_value_krw,
@@ -373,7 +381,7 @@ final as (
         {{ price_band(
             'coalesce(w.purchased_amount_90d / nullif(w.purchased_units_90d, 0),'
             ~ ' w.viewed_price_sum_90d / nullif(w.priced_views_90d, 0))'
-        ) }} as preferred_price_band,
+        ) }} as preferred_price_band
     from windowed as w
     inner join customer_keys as k using (customer_key)
     inner join customers as c using (customer_id)

@@ -40,7 +40,7 @@ bounds as (
     -- an incremental run's grid: its window and the longest feature window (30 days) before it
     select
         {{ window_grid_first_date('min(calendar_date)', 30) }} as first_date,
-        {{ window_grid_last_date('max(calendar_date)') }} as last_date,
+        {{ window_grid_last_date('max(calendar_date)') }} as last_date
     from dates
 ),
 
@@ -49,29 +49,38 @@ product_keys as (
         product_id,
         row_number() over (order by product_id) as product_key,
         -- an integer per category (null included): cheap to partition and join on
-        dense_rank() over (order by category_l1) as category_key,
+        dense_rank() over (order by category_l1) as category_key
     from products
 ),
 
-activity_parts as (
+event_days as (
     select
         product_id,
         event_date as activity_date,
         count(*) filter (where event_type = 'view') as views,
         count(*) filter (where event_type = 'bookmark') as bookmarks,
-        count(*) filter (where event_type = 'add_to_cart') as add_to_carts,
+        count(*) filter (where event_type = 'add_to_cart') as add_to_carts
     from events
     where product_id is not null and event_type in ('view', 'bookmark', 'add_to_cart')
     group by all
-    union all by name
+),
+
+order_days as (
     select
         product_id,
         order_date as activity_date,
         count(distinct order_id) as orders,
         sum(quantity) as units,
-        sum(line_amount_krw) as revenue,
+        sum(line_amount_krw) as revenue
     from order_lines
     group by all
+),
+
+activity_parts as (
+    {{ union_all_by_name({
+        'event_days': ['product_id', 'activity_date', 'views', 'bookmarks', 'add_to_carts'],
+        'order_days': ['product_id', 'activity_date', 'orders', 'units', 'revenue'],
+    }) }}
 ),
 
 activity_days as (
@@ -87,14 +96,14 @@ activity_days as (
 active_day_state as (
     {% call snapshot_running_state('activity_days', 'product_key', summed) %}
         product_key,
-        lead(activity_date) over running as next_activity_date,
+        lead(activity_date) over in_order as next_activity_date
     {% endcall %}
 ),
 
 first_days as (
     select
         product_key,
-        min(activity_date) as first_activity_date,
+        min(activity_date) as first_activity_date
     from activity_days
     group by product_key
 ),
@@ -107,7 +116,7 @@ product_spans as (
         greatest(b.first_date, coalesce(p.created_date, f.first_activity_date)) as grid_start_date,
         p.created_date,
         f.first_activity_date,
-        b.last_date,
+        b.last_date
     from products as p
     inner join product_keys as k using (product_id)
     left join first_days as f using (product_key)
@@ -131,14 +140,14 @@ kept as (
     select
         g.*,
         c.category_key,
-        c.created_date,
+        c.created_date
     from grid_lagged as g
     inner join product_spans as c using (product_key)
-    where g.snapshot_date - g.last_activity_date < 30
-        or g.snapshot_date - c.created_date < 30
+    where {{ days_between('g.last_activity_date', 'g.snapshot_date') }} < 30
+        or {{ days_between('c.created_date', 'g.snapshot_date') }} < 30
 ),
 
-windowed as materialized (
+windowed as {{ cte_materialized() }} (
     select
         g.product_key,
         g.category_key,
@@ -161,7 +170,7 @@ popularity as (
             partition by w.snapshot_date, w.category_key
             order by w.orders_30d desc, w.views_30d desc
             rows between unbounded preceding and 1 preceding
-        ), 0) as integer) as popularity_rank_in_category,
+        ), 0) as integer) as popularity_rank_in_category
     from windowed as w
     group by w.snapshot_date, w.category_key, w.orders_30d, w.views_30d
 ),
@@ -178,7 +187,7 @@ final as (
         p.style,
         p.price_krw,
         p.price_band,
-        cast(w.snapshot_date - w.created_date as integer) as age_days,
+        cast({{ days_between('w.created_date', 'w.snapshot_date') }} as integer) as age_days,
         {%- for n in windows %}
         cast(w.views_{{ n }}d as integer) as views_{{ n }}d,
         cast(w.bookmarks_{{ n }}d as integer) as bookmarks_{{ n }}d,
@@ -188,7 +197,7 @@ final as (
         cast(w.revenue_{{ n }}d as double) as revenue_{{ n }}d_krw,
         {%- endfor %}
         cast(w.orders_30d / nullif(w.views_30d, 0) as double) as conversion_rate_30d,
-        r.popularity_rank_in_category,
+        r.popularity_rank_in_category
     from windowed as w
     inner join product_keys as k using (product_key)
     inner join products as p using (product_id)

@@ -31,42 +31,55 @@ dates as (
 bounds as (
     select
         min(calendar_date) as first_date,
-        max(calendar_date) as last_date,
+        max(calendar_date) as last_date
     from dates
 ),
 
-activity_parts as (
+event_days as (
     select
         p.seller_id,
         e.event_date as activity_date,
         count(*) filter (where e.event_type = 'view') as views,
-        count(*) filter (where e.event_type = 'bookmark') as bookmarks,
+        count(*) filter (where e.event_type = 'bookmark') as bookmarks
     from events as e
     inner join products as p using (product_id)
     where p.seller_id is not null and e.event_type in ('view', 'bookmark')
     group by all
-    union all by name
+),
+
+order_days as (
     select
         seller_id,
         order_date as activity_date,
         count(distinct order_id) as orders,
         sum(quantity) as units,
-        sum(line_amount_krw) as gmv,
+        sum(line_amount_krw) as gmv
     from order_lines
     where seller_id is not null
     group by all
-    union all by name
-    -- listings before the data's first date count from that date on
+),
+
+-- listings before the data's first date count from that date on
+listing_days as (
     select
         p.seller_id,
         greatest(p.created_date, b.first_date) as activity_date,
         count(*) as listed_products,
         sum(p.price_krw) as listed_price_sum,
-        count(p.price_krw) as listed_priced_products,
+        count(p.price_krw) as listed_priced_products
     from products as p
     cross join bounds as b
     where p.seller_id is not null and p.created_date is not null
     group by all
+),
+
+activity_parts as (
+    {%- set keys = ['seller_id', 'activity_date'] %}
+    {{ union_all_by_name({
+        'event_days': keys + ['views', 'bookmarks'],
+        'order_days': keys + ['orders', 'units', 'gmv'],
+        'listing_days': keys + ['listed_products', 'listed_price_sum', 'listed_priced_products'],
+    }) }}
 ),
 
 activity_days as (
@@ -80,7 +93,7 @@ activity_days as (
         coalesce(sum(gmv), 0) as gmv,
         coalesce(sum(listed_products), 0) as listed_products,
         coalesce(sum(listed_price_sum), 0) as listed_price_sum,
-        coalesce(sum(listed_priced_products), 0) as listed_priced_products,
+        coalesce(sum(listed_priced_products), 0) as listed_priced_products
     from activity_parts
     group by all
 ),
@@ -89,7 +102,7 @@ seller_spans as (
     select
         s.seller_id,
         greatest(b.first_date, least(s.joined_date, f.first_activity_date)) as grid_start_date,
-        b.last_date,
+        b.last_date
     from sellers as s
     left join (
         select seller_id, min(activity_date) as first_activity_date
@@ -103,7 +116,7 @@ seller_spans as (
 grid as (
     select
         seller_id,
-        cast(unnest(generate_series(grid_start_date, last_date, interval 1 day)) as date) as snapshot_date,
+        {{ date_series('grid_start_date', 'last_date') }} as snapshot_date
     from seller_spans
 ),
 
@@ -118,7 +131,7 @@ daily as (
         coalesce(a.gmv, 0) as gmv,
         coalesce(a.listed_products, 0) as listed_products,
         coalesce(a.listed_price_sum, 0) as listed_price_sum,
-        coalesce(a.listed_priced_products, 0) as listed_priced_products,
+        coalesce(a.listed_priced_products, 0) as listed_priced_products
     from grid as g
     left join activity_days as a
         on a.seller_id = g.seller_id and a.activity_date = g.snapshot_date
@@ -140,7 +153,7 @@ windowed as (
         -- listings before the grid's first date are counted on it (see activity_parts)
         sum(listed_products) over to_date as live_products,
         sum(listed_price_sum) over to_date as live_price_sum,
-        sum(listed_priced_products) over to_date as live_priced_products,
+        sum(listed_priced_products) over to_date as live_priced_products
     from daily
     window
         last_7_days as (
@@ -162,7 +175,7 @@ final as (
         d.day_end_at as event_timestamp,
         cast('{{ run_started_at.strftime('%Y-%m-%d %H:%M:%S') }}' as timestamp) as created_timestamp,
         s.style,
-        cast(w.snapshot_date - s.joined_date as integer) as tenure_days,
+        cast({{ days_between('s.joined_date', 'w.snapshot_date') }} as integer) as tenure_days,
         cast(w.live_products as integer) as live_products,
         cast(w.new_products_30d as integer) as new_products_30d,
         cast(w.live_price_sum / nullif(w.live_priced_products, 0) as double) as avg_price_krw,
@@ -174,7 +187,7 @@ final as (
         cast(w.units_30d as integer) as units_30d,
         cast(w.gmv_7d as double) as gmv_7d_krw,
         cast(w.gmv_30d as double) as gmv_30d_krw,
-        cast(w.orders_30d / nullif(w.views_30d, 0) as double) as conversion_rate_30d,
+        cast(w.orders_30d / nullif(w.views_30d, 0) as double) as conversion_rate_30d
     from windowed as w
     inner join sellers as s using (seller_id)
     inner join dates as d on d.calendar_date = w.snapshot_date

@@ -1,0 +1,301 @@
+"""Paid channels' incremental orders from the exposure log's natural experiment.
+
+An ad platform serves a channel's impression to a customer-day with a probability set by its
+targeting (search follows searches and visits, retargeting recent viewers ...) and by how much
+budget the day has: given what the platform can see of the customer before the day, whether
+the impression is served is chance. So the orders an exposed customer-day makes in the next
+`window_days`, minus the orders such a customer-day makes without the channel's impression, is
+the exposure's effect, including what follows from it (a visit that leads to a retargeting
+impression ...).
+
+Per paid channel: an outcome model (LightGBM, Poisson) is fitted on customer-days *not*
+exposed to the channel (pre-day features only: recency of visits, views, carts and orders,
+their counts over the last 1-28 days, the paid exposures of the days before, signup age, birth
+year, the day), cross-fitted over two halves of the customers; each exposed customer-day's
+residual (its orders in the window minus the model's prediction) is its incremental orders;
+their sum is the channel's, with a standard error clustered by customer. By week (the response
+curves' input): the channel's relative lift (the residuals' sum over the predictions' sum) times
+the predictions of the week's exposed customer-days, so a week's figure follows its exposures
+(which follow the spend) without a week's own noise.
+
+Unlike the incrementality-aware attribution (one model of conversion odds with every channel's
+exposures as features, which shrinks small per-exposure lifts towards zero), the channel's
+exposure is not a feature the model can ignore: the model never sees exposed rows of the
+channel, so there is nothing to shrink. What it cannot see (a shopping episode that makes a
+customer search more, a trait that makes social reach them) stays a bias; docs/budget.md has
+the measured figures and the power at each size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import polars as pl
+
+HISTORY_DAYS = 28  # a customer-day needs this much history before it to have its features
+NEVER = 400  # days since an event that never happened
+
+
+@dataclass
+class Panel:
+    """Dense customer x day arrays of the platform's own logs (day 0 = `first_day`)."""
+
+    first_day: date
+    signup: np.ndarray  # (N,) day index of the sign-up
+    birth_year: np.ndarray  # (N,) float, nan if unknown
+    visits: np.ndarray  # (N, D) sessions
+    views: np.ndarray  # (N, D) product views
+    carts: np.ndarray  # (N, D) add-to-carts
+    orders: np.ndarray  # (N, D) orders
+    first_orders: np.ndarray  # (N, D) first orders
+    revenue: np.ndarray  # (N, D) order revenue, KRW
+    exposures: dict[str, np.ndarray]  # channel -> (N, D) bool, an impression that day
+
+    @property
+    def days(self) -> int:
+        return self.visits.shape[1]
+
+
+PANEL_SQL = {
+    "visits": "select customer_id, session_date as day, count(*) as n"
+    " from silver.int_sessions__attributed group by all",
+    "views": "select customer_id, event_date as day, count(*) as n"
+    " from silver.int_events__cleaned where event_type = 'view' group by all",
+    "carts": "select customer_id, event_date as day, count(*) as n"
+    " from silver.int_events__cleaned where event_type = 'add_to_cart' group by all",
+    "orders": "select customer_id, order_date as day, count(*) as n,"
+    " sum(cast(is_first_order as int)) as first, sum(order_amount_krw) as revenue"
+    " from silver.int_orders__enriched group by all",
+    "exposures": "select distinct customer_id, touch_date as day, channel"
+    " from silver.int_touches__conformed where touch_type = 'impression' and is_paid_channel",
+}
+
+
+def panel_from_warehouse(con) -> Panel:
+    """The panel from a built warehouse: sessions, product views and carts, orders, and paid
+    impressions by customer and business date; customers from gold.dim_customers."""
+    cust = con.sql(
+        "select customer_id, signed_up_date, birth_year from gold.dim_customers order by 1"
+    ).pl()
+    frames = {k: con.sql(q).pl() for k, q in PANEL_SQL.items()}
+    first = min(f["day"].min() for f in frames.values() if f.height)
+    last = max(f["day"].max() for f in frames.values() if f.height)
+    n, d = cust.height, (last - first).days + 1
+    index = {c: k for k, c in enumerate(cust["customer_id"].to_list())}
+
+    def where(f: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        i = f["customer_id"].replace_strict(index, default=-1, return_dtype=pl.Int64).to_numpy()
+        day = f.select((pl.col("day") - pl.lit(first)).dt.total_days())["day"].to_numpy()
+        return i, day
+
+    def dense(f: pl.DataFrame, col: str = "n", dtype=np.int16) -> np.ndarray:
+        out = np.zeros((n, d), dtype=dtype)
+        i, day = where(f)
+        ok = i >= 0
+        np.add.at(out, (i[ok], day[ok]), f[col].to_numpy()[ok].astype(dtype))
+        return out
+
+    expo = frames["exposures"]
+    exposures = {}
+    for ch in sorted(expo["channel"].unique().to_list()):
+        exposures[ch] = dense(expo.filter(pl.col("channel") == ch).with_columns(n=1)) > 0
+    signup = cust.select(
+        (pl.col("signed_up_date").fill_null(first) - pl.lit(first)).dt.total_days()
+    )
+    return Panel(
+        first_day=first,
+        signup=signup.to_series().to_numpy(),
+        birth_year=cust["birth_year"].cast(pl.Float64).to_numpy(),
+        visits=dense(frames["visits"]),
+        views=dense(frames["views"]),
+        carts=dense(frames["carts"]),
+        orders=dense(frames["orders"]),
+        first_orders=dense(frames["orders"], "first"),
+        revenue=dense(frames["orders"], "revenue", np.float64),
+        exposures=exposures,
+    )
+
+
+def _cumsum(a: np.ndarray) -> np.ndarray:
+    """(N, D + 1) running sums over days: window sums of days [a, b) are c[:, b] - c[:, a]."""
+    return np.pad(np.cumsum(a, axis=1, dtype=np.float64), ((0, 0), (1, 0)))
+
+
+def _last_before(a: np.ndarray) -> np.ndarray:
+    """(N, D) the last day before each day with a > 0 (-NEVER if none)."""
+    days = np.where(a > 0, np.arange(a.shape[1])[None, :], -NEVER)
+    last = np.maximum.accumulate(days, axis=1)
+    return np.pad(last, ((0, 0), (1, 0)), constant_values=-NEVER)[:, :-1]
+
+
+class _Features:
+    """Pre-day features of customer-days (i, d): nothing from day d itself."""
+
+    def __init__(self, p: Panel):
+        self.p = p
+        self.sums = {k: _cumsum(getattr(p, k)) for k in ("visits", "views", "carts", "orders")}
+        self.expo = {ch: _cumsum(e) for ch, e in p.exposures.items()}
+        self.last = {k: _last_before(getattr(p, k)) for k in ("visits", "views", "carts", "orders")}
+
+    def __call__(self, i: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        cols, names = [], []
+
+        def add(name: str, values: np.ndarray) -> None:
+            names.append(name)
+            cols.append(values.astype(np.float32))
+
+        for k, c in self.sums.items():
+            for w in (1, 3, 7, 28):
+                add(f"{k}_{w}d", c[i, d] - c[i, np.maximum(d - w, 0)])
+            add(f"days_since_{k}", np.minimum(d - self.last[k][i, d], NEVER))
+        add("orders_before", self.sums["orders"][i, d])
+        for ch, c in self.expo.items():
+            add(f"{ch}_1d", c[i, d] - c[i, np.maximum(d - 1, 0)])
+            add(f"{ch}_7d", c[i, d] - c[i, np.maximum(d - 7, 0)])
+        add("days_since_signup", d - self.p.signup[i])
+        add("birth_year", self.p.birth_year[i])
+        add("day", d)
+        add("weekday", d % 7)
+        return np.column_stack(cols), names
+
+
+@dataclass
+class ExposureLift:
+    summary: pl.DataFrame  # per channel: exposures, incremental orders, se, interval
+    weekly: pl.DataFrame  # week_start, channel, scope (all/first), conversions, revenue
+
+
+def _fit_predict(x_fit, y_fit, w_fit, x_pred, seed: int) -> np.ndarray:
+    import lightgbm as lgb
+
+    model = lgb.LGBMRegressor(
+        objective="poisson",
+        n_estimators=300,
+        learning_rate=0.05,
+        num_leaves=31,
+        min_child_samples=200,
+        subsample=0.8,
+        subsample_freq=1,
+        colsample_bytree=0.8,
+        random_state=seed,
+        n_jobs=2,
+        deterministic=True,
+        force_row_wise=True,
+        verbose=-1,
+    )
+    model.fit(x_fit, y_fit, sample_weight=w_fit)
+    return model.predict(x_pred)
+
+
+def exposure_lift(
+    panel: Panel,
+    window_days: int = 7,
+    control_rows: int = 600_000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> ExposureLift:
+    """Per paid channel of the panel: incremental orders of its exposures (module docstring).
+    `control_rows`: how many unexposed customer-days the outcome models learn from (sampled,
+    recently active ones first, with weights that undo the sampling)."""
+    from scipy.stats import norm
+
+    p, n, days = panel, panel.visits.shape[0], panel.days
+    rng = np.random.default_rng(seed)
+    feats = _Features(p)
+    y_sum, rev_sum, first_sum = _cumsum(p.orders), _cumsum(p.revenue), _cumsum(p.first_orders)
+    lo, hi = HISTORY_DAYS, days - window_days  # customer-days with full history and window
+    signed = np.arange(days)[None, :] > p.signup[:, None]
+    valid = signed.copy()
+    valid[:, :lo] = False
+    valid[:, hi + 1 :] = False
+    # Controls: every recently active customer-day is as likely to be drawn as any other
+    # recently active one; the quiet ones (no visit in 7 days) are rarer and weigh more.
+    c = feats.sums["visits"]
+    active7 = (c[:, :-1] - c[:, np.maximum(np.arange(days) - 7, 0)]) > 0
+    n_active, n_quiet = int((valid & active7).sum()), int((valid & ~active7).sum())
+    q_active = min(1.0, control_rows * 0.7 / max(n_active, 1))
+    q_quiet = min(1.0, control_rows * 0.3 / max(n_quiet, 1))
+    u = rng.random((n, days), dtype=np.float32)
+    take = valid & (u < np.where(active7, q_active, q_quiet))
+    ci, cd = np.nonzero(take)
+    cw = np.where(active7[ci, cd], 1 / q_active, 1 / q_quiet)
+    fold = rng.random(n) < 0.5  # cross-fitting by customer
+    xc, _ = feats(ci, cd)
+    yc = y_sum[ci, cd + window_days] - y_sum[ci, cd]
+    start = p.first_day
+    rows, weekly = [], []
+    z = norm.ppf((1 + confidence) / 2)
+    for ch, expo in sorted(p.exposures.items()):
+        ei, ed = np.nonzero(expo & valid)
+        if ei.size == 0:
+            continue
+        ctrl = ~expo[ci, cd]
+        xe, _ = feats(ei, ed)
+        ye = y_sum[ei, ed + window_days] - y_sum[ei, ed]
+        own = feats.expo[ch]
+        induced_c = own[ci, cd + window_days] - own[ci, cd + 1]
+        induced_e = own[ei, ed + window_days] - own[ei, ed + 1]
+        pred, pred_induced = np.zeros(ei.size), np.zeros(ei.size)
+        for f in (False, True):
+            fit = ctrl & (fold[ci] == f)
+            target = fold[ei] != f
+            pred[target] = _fit_predict(xc[fit], yc[fit], cw[fit], xe[target], seed)
+            pred_induced[target] = _fit_predict(xc[fit], induced_c[fit], cw[fit], xe[target], seed)
+        # An exposure that brings the customer back brings the channel's own targeting back
+        # too (search follows visits): its window then holds the induced exposures' effects,
+        # which are counted again as their own. With m induced exposures per exposure, the
+        # channel's incremental orders are the windows' sum x (1 - m).
+        induced = float(np.mean(induced_e - pred_induced))
+        resid = (ye - pred) * (1 - induced)
+        total = float(resid.sum())
+        per_customer = np.bincount(ei, resid, minlength=n)
+        count = np.bincount(ei, minlength=n)
+        se = float(np.sqrt(((per_customer - count * resid.mean()) ** 2).sum()))
+        # revenue and first orders of the incremental orders: as the exposed customer-days'
+        # window orders have them
+        rev = rev_sum[ei, ed + window_days] - rev_sum[ei, ed]
+        first = first_sum[ei, ed + window_days] - first_sum[ei, ed]
+        aov = float(rev.sum() / max(ye.sum(), 1))
+        first_share = float(first.sum() / max(ye.sum(), 1))
+        rows.append(
+            {
+                "channel": ch,
+                "exposures": int(ei.size),
+                "induced_exposures": induced,
+                "incremental_orders": total,
+                "se": se,
+                "low": total - z * se,
+                "high": total + z * se,
+                "revenue_per_order": aov,
+                "first_order_share": first_share,
+            }
+        )
+        # By week: the channel's lift over what its exposed customer-days would have bought
+        # anyway (total / sum of predictions), times that week's predictions. A week's own
+        # residuals would say the same on average, but their noise (the se of a whole year,
+        # spread over 52 weeks) would hide how the exposures follow the spend.
+        lift = total / max(float(pred.sum()), 1e-12)
+        week = pl.DataFrame({"d": ed, "orders": pred * lift}).with_columns(
+            week_start=(pl.lit(start) + pl.duration(days=pl.col("d"))).dt.truncate("1w")
+        )
+        per_week = week.group_by("week_start").agg(conversions=pl.col("orders").sum())
+        weekly.append(
+            per_week.with_columns(
+                channel=pl.lit(ch), scope=pl.lit("all"), revenue=pl.col("conversions") * aov
+            )
+        )
+        weekly.append(
+            per_week.with_columns(
+                channel=pl.lit(ch),
+                scope=pl.lit("first"),
+                conversions=pl.col("conversions") * first_share,
+                revenue=pl.col("conversions") * first_share * aov,
+            )
+        )
+    cols = ["week_start", "channel", "scope", "conversions", "revenue"]
+    return ExposureLift(
+        pl.DataFrame(rows),
+        pl.concat([w.select(cols) for w in weekly]).sort("week_start", "channel", "scope"),
+    )
