@@ -14,7 +14,7 @@ final as (
         date,
         region,
         precipitation_mm,
-        mean_temp_c,
+        mean_temp_c
     from weather
 )
 
