@@ -88,7 +88,9 @@ def test_the_shipped_triggered_campaigns_parse() -> None:
     ("change", "message"),
     [
         ({"event": "page_scroll"}, "trigger.event 'page_scroll' is not one of"),
-        ({"event": "weather"}, "trigger.event 'weather' is not available: the raw contract has no"),
+        ({"event": "weather"}, "trigger.event 'weather' needs trigger.min_precipitation_mm"),
+        ({"event": "weather", "temp_drop_c": "cold"}, "trigger.temp_drop_c must be a number"),
+        ({"event": "weather", "min_precipitation_mm": 0}, "min_precipitation_mm must be a number"),
         ({"event": "price_drop"}, "price_drop' is not available: the raw contract keeps one price"),
         ({"delay": "soon"}, "trigger.delay 'soon' is a duration"),
         ({"valid_for": 5}, "trigger.valid_for 5 is a duration"),
@@ -126,10 +128,24 @@ def test_a_trigger_on_an_event_type_the_data_lacks_names_the_file_and_field() ->
     )
 
 
-def _tick(c, ev, cust, as_of, decided=None, history=None, first=None):
+def test_a_weather_trigger_on_data_without_weather_names_the_file_and_field() -> None:
+    c = parse_campaign(
+        raw_campaign(event="weather", min_precipitation_mm=5), "campaigns/rain.yml", "rain"
+    )
+    ev = events([("C1", T0, "view", "P1", 1)])
+    with pytest.raises(CampaignError) as e:
+        _tick(c, ev, customers(["C1"]).with_columns(region=pl.lit("seoul")), T0)
+    assert str(e.value).startswith(
+        "campaigns/rain.yml: trigger.event 'weather' needs the optional weather table"
+    )
+    assert "date, region, precipitation_mm, mean_temp_c" in str(e.value)
+
+
+def _tick(c, ev, cust, as_of, decided=None, history=None, first=None, weather=None):
+    d = replace(data(ev, first), weather=weather)
     return triggers.run_tick(
         c,
-        data(ev, first),
+        d,
         cust,
         history if history is not None else pl.DataFrame(schema=HISTORY_SCHEMA),
         decided if decided is not None else triggers.empty_log(),
@@ -235,6 +251,7 @@ def test_anniversary_and_holiday_triggers() -> None:
 
 ZONES = ["Asia/Seoul", "UTC", "America/New_York", None]
 TYPES = ["bookmark", "add_to_cart", "purchase", "view"]
+REGIONS = ["seoul", "busan", "jeju"]
 
 
 @st.composite
@@ -251,6 +268,16 @@ def trigger_worlds(draw):
             "time_zone": pl.Series(
                 rng.choice(np.array(ZONES, dtype=object), n).tolist(), dtype=pl.String
             ),
+            "region": rng.choice(REGIONS, n).tolist(),
+        }
+    )
+    days = [T0.date() + timedelta(days=d) for d in range(-1, 5)]
+    weather = pl.DataFrame(
+        {
+            "date": np.repeat(days, len(REGIONS)).tolist(),
+            "region": REGIONS * len(days),
+            "precipitation_mm": rng.choice([0.0, 2.0, 8.0, 30.0], len(days) * len(REGIONS)),
+            "mean_temp_c": rng.normal(10, 5, len(days) * len(REGIONS)).round(1),
         }
     )
     k = draw(st.integers(4, 6 * n))
@@ -283,7 +310,7 @@ def trigger_worlds(draw):
     for j, event in enumerate(
         draw(
             st.lists(
-                st.sampled_from(["bookmark", "cart_abandoned", "category_views"]),
+                st.sampled_from(["bookmark", "cart_abandoned", "category_views", "weather"]),
                 min_size=1,
                 max_size=3,
             )
@@ -295,6 +322,8 @@ def trigger_worlds(draw):
             valid_for=f"{draw(st.integers(1, 48))}h",
             within_hours=draw(st.integers(1, 24)),
             min_views=draw(st.integers(1, 3)),
+            min_precipitation_mm=draw(st.sampled_from([5, 20])),
+            temp_drop_c=draw(st.sampled_from([None, 3])),
         )
         raw.update(
             campaign_id=f"t{j}",
@@ -328,7 +357,7 @@ def trigger_worlds(draw):
             "window_days": pl.Int64,
         },
     )
-    return cust, ev, history, campaigns, step, personal
+    return cust, ev, history, campaigns, step, personal, weather
 
 
 def personal_cap_violations(all_sends: pl.DataFrame, new: pl.DataFrame, caps: pl.DataFrame) -> int:
@@ -357,8 +386,8 @@ def personal_cap_violations(all_sends: pl.DataFrame, new: pl.DataFrame, caps: pl
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(trigger_worlds())
 def test_ticks_respect_consent_night_caps_and_never_trigger_twice(world) -> None:
-    cust, ev, history, campaigns, step, personal = world
-    d = data(ev)
+    cust, ev, history, campaigns, step, personal, weather = world
+    d = replace(data(ev), weather=weather)
     log, sent = triggers.empty_log(), history
     assigned = []
     at = T0
@@ -422,3 +451,65 @@ def test_the_export_carries_the_triggering_product_and_category() -> None:
     assert frame.select("customer_id", "product_id", "category_l1", "trigger_event").rows() == [
         ("C1", "P1", "cat_1", "bookmark")
     ]
+
+
+def weather_rows(rows: list[tuple]) -> pl.DataFrame:
+    return pl.DataFrame(
+        rows,
+        schema={
+            "date": pl.Date,
+            "region": pl.String,
+            "precipitation_mm": pl.Float64,
+            "mean_temp_c": pl.Float64,
+        },
+        orient="row",
+    )
+
+
+def test_weather_trigger_fires_on_rain_or_a_cold_snap_in_the_customers_region() -> None:
+    rain = replace(
+        parse_campaign(
+            raw_campaign(event="weather", min_precipitation_mm=5, delay="8h"),
+            "campaigns/rain.yml",
+            "rain",
+        ),
+        holdout_share=0.0,
+    )
+    cold = replace(
+        rain,
+        campaign_id="cold",
+        trigger=replace(rain.trigger, min_precipitation_mm=None, temp_drop_c=5),
+    )
+    d1, d2 = T0.date(), T0.date() + timedelta(days=1)  # 2025-11-01, 11-02
+    weather = weather_rows(
+        [
+            (d1 - timedelta(days=1), "seoul", 0.0, 14.0),
+            (d1 - timedelta(days=1), "busan", 0.0, 18.0),
+            (d1, "seoul", 12.0, 13.0),  # rain in Seoul
+            (d1, "busan", 4.9, 17.5),  # under 5 mm: no rain trigger
+            (d2, "seoul", 0.0, 12.0),
+            (d2, "busan", 0.0, 11.0),  # 6.5 C colder than the day before: a cold snap
+        ]
+    )
+    cust = customers(["C1", "C2", "C3"]).with_columns(
+        region=pl.Series(["seoul", "busan", "seoul"]),
+        has_marketing_consent=pl.Series([True, True, False]),  # C3: no consent
+    )
+    ev = events([("C1", T0, "view", "P1", 1)])
+    at = datetime(2025, 10, 31, 23, 0)  # 08:00 KST on 11-01: 00:00 KST + the 8 h delay
+    early = _tick(rain, ev, cust, at - timedelta(minutes=1), weather=weather)
+    assert early.log.is_empty()
+    tick = _tick(rain, ev, cust, at, weather=weather)
+    assert tick.triggers.select("customer_id", "trigger_key").rows() == [
+        ("C1", "C1|weather|2025-11-01")
+    ]
+    assert tick.audience.assignments["sent_at"].to_list() == [at]
+    # C3 has the same rain but no consent: logged as excluded by the audience rules.
+    assert dict(tick.log.select("customer_id", "outcome").rows()) == {
+        "C1": "treatment",
+        "C3": "excluded_by_audience_rules",
+    }
+    again = _tick(rain, ev, cust, at + timedelta(hours=3), decided=tick.log, weather=weather)
+    assert again.log.is_empty() and again.funnel["already_decided"] == 2  # one decision per day
+    snap = _tick(cold, ev, cust, at + timedelta(days=1), weather=weather)
+    assert snap.triggers["trigger_key"].to_list() == ["C2|weather|2025-11-02"]

@@ -38,6 +38,6 @@ def category_sales(world: World) -> pl.DataFrame:
 @pytest.fixture(scope="session")
 def world_calendar(world: World, category_sales: pl.DataFrame) -> pl.DataFrame:
     first, last = category_sales["date"].min(), category_sales["date"].max()
-    weather = world.truth["weather"].rename({"temperature_c": "mean_temp_c"})
+    weather = world.tables["weather"]  # the raw weather file the platform reads, not the truth
     ahead = last + timedelta(days=28)
     return model_calendar(first, ahead, holiday_calendar(first, ahead), national_weather(weather))

@@ -1,5 +1,5 @@
-"""The forecast assets materialized by Dagster on a warehouse whose silver order lines and
-preference table come from the simulated world (dbt itself is tested in tests/dbt)."""
+"""The forecast assets materialized by Dagster on a warehouse whose silver order lines, weather
+and preference table come from the simulated world (dbt itself is tested in tests/dbt)."""
 
 from __future__ import annotations
 
@@ -48,6 +48,8 @@ def test_assets_write_sales_forecast_backtest_and_dip_targets(world: World, tmp_
         con.execute("create schema silver; create schema gold")
         con.register("lines", lines)
         con.execute("create table silver.int_order_lines__joined as select * from lines")
+        con.register("weather", t["weather"])  # the raw weather file, as silver has it
+        con.execute("create table silver.int_weather__daily as select * from weather")
         con.register("pref", preference)
         con.execute("create table gold.customer_category_preference as select * from pref")
     warehouse = Warehouse(
@@ -66,6 +68,7 @@ def test_assets_write_sales_forecast_backtest_and_dip_targets(world: World, tmp_
     assert set(backtest["method"]) == {"lightgbm", "ets", "seasonal_naive"}
     meta = result.asset_materializations_for_node("gold__demand_forecast")[0].metadata
     assert 0.75 <= meta["interval_coverage"].value <= 0.85
+    assert meta["weather_days"].value == t["weather"]["date"].n_unique()  # the model saw weather
     assert targets.select("category_l1", "date").unique().height == (
         result.asset_materializations_for_node("gold__demand_dip_targets")[0].metadata["dips"].value
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 
 from dagster_project.lib.forecast import seasonal
-from dagster_project.lib.forecast.calendar import DAY_OFF, FAMILY
+from dagster_project.lib.forecast.calendar import DAY_OFF, FAMILY, FAMILY_HOLIDAY_WORDS
 from dagster_project.lib.forecast.daily import daily_from_orders
 from dagster_project.lib.simulate import World
 
@@ -76,3 +76,46 @@ def test_holiday_multipliers_recovered_where_raw_ratios_fail(
     # Raw holiday / mean-day ratios mix in the customer base's growth and the weekday.
     naive_errors = _relative_errors(naive, truth, "holiday_kind")
     assert max(naive_errors.values()) > TOLERANCE, naive_errors
+
+
+def _by_family_holiday(multipliers: pl.DataFrame) -> pl.DataFrame:
+    """Median multiplier per family holiday (Chuseok, Korean New Year = Seollal) over its days
+    in every year of the data."""
+    name = pl.coalesce(
+        pl.when(pl.col("holiday_name").str.contains(w)).then(pl.lit(w))
+        for w in FAMILY_HOLIDAY_WORDS
+    )
+    return (
+        multipliers.filter(pl.col("holiday_kind") == FAMILY)
+        .group_by(holiday=name)
+        .agg(estimate=pl.col("multiplier").median(), days=pl.len())
+    )
+
+
+def test_chuseok_and_seollal_dips_recovered_each_where_raw_ratios_fail(
+    world: World, world_calendar: pl.DataFrame
+) -> None:
+    """Each family holiday on its own (Chuseok: 2024 and 2025, Seollal: 2025), from the orders
+    the platform reads; the planted multiplier is the same 0.8 for both."""
+    total = _total_orders(world)
+    holidays = world_calendar.filter(pl.col("date") <= total["date"].max())
+    index = seasonal.weekday_index(total, "orders", holidays.filter("is_holiday")["date"])
+    planted = (
+        world.truth["holidays"]
+        .filter(pl.col("name").str.contains("|".join(FAMILY_HOLIDAY_WORDS)))["multiplier"]
+        .unique()
+    )
+    assert planted.len() == 1
+    truth = pl.DataFrame({"holiday": list(FAMILY_HOLIDAY_WORDS), "truth": planted[0]})
+    estimated = _by_family_holiday(seasonal.holiday_multipliers(total, "orders", holidays, index))
+    naive = _by_family_holiday(
+        seasonal.naive_holiday_multipliers(total, "orders", holidays).join(
+            holidays.select("date", "holiday_name"), on="date"
+        )
+    )
+    assert estimated["days"].min() >= 3, estimated
+    errors = _relative_errors(estimated.select("holiday", "estimate"), truth, "holiday")
+    assert set(errors) == set(FAMILY_HOLIDAY_WORDS)
+    assert max(errors.values()) < TOLERANCE, errors
+    naive_errors = _relative_errors(naive.select("holiday", "estimate"), truth, "holiday")
+    assert min(naive_errors.values()) > TOLERANCE, naive_errors

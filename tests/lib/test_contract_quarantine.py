@@ -39,6 +39,16 @@ o6,,2025-05-07T10:00:00Z,100,,
 o7,c9,2025-05-07T10:00:00Z,100,,
 o1,c1,2025-05-08T10:00:00Z,100,,
 """
+# The optional weather table: rows 1 and 2 clean (a day ahead may be a forecast), then a rule each.
+WEATHER = """date,region,precipitation_mm,mean_temp_c
+2025-05-05,seoul,12.5,17.0
+2099-05-05,busan,0,
+2025-05-05,seoul,0,16.0
+2025-05-06,,0,15.0
+2025-05-06,busan,-1,15.0
+2025-05-06,jeju,0,99
+May 6th,jeju,0,15.0
+"""
 EXPECTED = {
     ("customers", 3): "gender:accepted_values",
     ("customers", 4): "customer_id:duplicate_key",
@@ -50,6 +60,11 @@ EXPECTED = {
     ("orders", 6): "customer_id:required",
     ("orders", 7): "customer_id:unknown_customers",
     ("orders", 8): "order_id:duplicate_key",
+    ("weather", 3): "date+region:duplicate_key",
+    ("weather", 4): "region:required",
+    ("weather", 5): "precipitation_mm:below_min",
+    ("weather", 6): "mean_temp_c:above_max",
+    ("weather", 7): "date:type_date",
 }
 
 
@@ -60,6 +75,7 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     raw.mkdir()
     (raw / "customers.csv").write_text(CUSTOMERS)
     (raw / "orders.csv").write_text(ORDERS)
+    (raw / "weather.csv").write_text(WEATHER)
     # Cautious: only the tests whose every parent is in bronze (not bronze -> silver).
     build_warehouse(
         raw, root / "w.duckdb", "--select", "path:models/bronze", "--indirect-selection", "cautious"
@@ -73,12 +89,12 @@ def test_planted_rows_are_quarantined_with_their_rule(warehouse: Path) -> None:
             "select table_name, source_file, row_number, rule from bronze.quarantine"
         ).fetchall()
     assert {(t, n): rule for t, _, n, rule in rows} == EXPECTED
-    assert {f for _, f, _, _ in rows} == {"customers.csv", "orders.csv"}
+    assert {f for _, f, _, _ in rows} == {"customers.csv", "orders.csv", "weather.csv"}
 
 
 def test_bronze_plus_quarantine_reconciles_with_landing(warehouse: Path) -> None:
     with connect(warehouse / "w.duckdb", read_only=True) as con:
-        for name in ("customers", "orders"):
+        for name in ("customers", "orders", "weather"):
             landed, bronze, quarantined = con.execute(
                 f"select (select count(*) from landing.{name}),"
                 f" (select count(*) from bronze.stg_raw__{name}),"

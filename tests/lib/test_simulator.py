@@ -514,6 +514,11 @@ def test_truth_tables(world):
     assert tr["weather"]["region"].n_unique() >= 10
     rainy = tr["weather"].filter(pl.col("precipitation_mm") >= 5)
     assert rainy.height > 0 and (rainy["multiplier"] > 1).all()
+    # The raw weather file is the planted weather, for every window day and customer region.
+    raw = world.tables["weather"]
+    planted = tr["weather"].select("date", "region", "precipitation_mm", "temperature_c")
+    assert raw.rename({"mean_temp_c": "temperature_c"}).equals(planted)
+    assert set(world.tables["customers"]["region"]) <= set(raw["region"])
     # archetypes behave as named: meticulous view and search most, mania spend most per order
     t = world.tables
     arch = tr["customers"].select("customer_id", "archetype")

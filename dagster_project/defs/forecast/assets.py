@@ -67,7 +67,7 @@ def daily_category_sales(warehouse: Warehouse) -> dg.MaterializeResult:
     group_name="gold",
     kinds={"lightgbm", "duckdb"},
     pool="duckdb",
-    deps=[SALES_KEY],
+    deps=[SALES_KEY, model_key("int_weather__daily")],
 )
 def demand_forecast(
     context: dg.AssetExecutionContext, config: ForecastConfig, warehouse: Warehouse
@@ -80,15 +80,16 @@ def demand_forecast(
 
     from dagster_project.lib.forecast import seasonal
     from dagster_project.lib.forecast.backtest import forecast_ahead, model_calendar, run_backtest
-    from dagster_project.lib.forecast.calendar import holiday_calendar
+    from dagster_project.lib.forecast.calendar import holiday_calendar, warehouse_weather
     from dagster_project.lib.forecast.models import ForecastParams
     from dagster_project.lib.forecast.report import backtest_markdown, forecast_chart
 
     with warehouse.connect(read_only=True) as con:
         daily = con.sql("select * from gold.daily_category_sales").pl()
+        weather = warehouse_weather(con)
     first, last = daily["date"].min(), daily["date"].max()
     ahead_last = last + timedelta(days=config.horizon_days)
-    calendar = model_calendar(first, ahead_last, holiday_calendar(first, ahead_last), None)
+    calendar = model_calendar(first, ahead_last, holiday_calendar(first, ahead_last), weather)
     params = ForecastParams(seed=config.seed)
     index = seasonal.weekday_index(daily, config.measure, calendar.filter("is_holiday")["date"])
     ahead = forecast_ahead(daily, config.measure, calendar, config.horizon_days, params)
@@ -123,6 +124,7 @@ def demand_forecast(
             "dagster/row_count": ahead.height,
             "measure": config.measure,
             "first_forecast_date": str(ahead["date"].min()),
+            "weather_days": 0 if weather is None else weather.height,
             "forecast_chart": md.chart(
                 forecast_chart(daily, ahead, config.measure), "Demand forecast per category"
             ),

@@ -30,7 +30,7 @@ def _datasets(customers: int, days: int) -> dict[str, tuple[pl.DataFrame, pl.Dat
     world = simulate(cfg)
     t = world.tables
     sim = daily_from_frames(t["orders"], t["order_items"], t["products"], cfg.timezone)
-    weather = national_weather(world.truth["weather"].rename({"temperature_c": "mean_temp_c"}))
+    weather = national_weather(world.tables["weather"])
     cdnow = daily_from_orders(
         cdnow_orders().select("ordered_at", order_amount_krw="order_amount"), "UTC"
     )

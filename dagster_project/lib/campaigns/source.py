@@ -118,7 +118,8 @@ def campaign_products(
 def trigger_data(con: duckdb.DuckDBPyConnection, since=None, business_tz: str = "Asia/Seoul"):
     """What trigger ticks read (triggers.TriggerData): the events from ``since`` (naive UTC, as
     the warehouse stores times; None: all) with the product's category, every customer's first
-    order, and the event types the whole events table has."""
+    order, the event types the whole events table has, and the daily weather per region where
+    the data has a weather table."""
     from dagster_project.lib.campaigns.triggers import TriggerData
 
     where = "" if since is None else "where e.occurred_at >= $since"
@@ -134,7 +135,15 @@ def trigger_data(con: duckdb.DuckDBPyConnection, since=None, business_tz: str = 
         " from silver.int_orders__enriched group by customer_id"
     ).pl()
     types = con.sql("select distinct event_type from silver.int_events__cleaned").fetchall()
-    return TriggerData(events, first_orders, {t for (t,) in types}, business_tz)
+    weather = None
+    if _has_table(con, "silver", "int_weather__daily"):
+        # From the day before `since`: a temperature drop compares with the day before.
+        weather = con.execute(
+            "select date, region, precipitation_mm, mean_temp_c from silver.int_weather__daily"
+            + ("" if since is None else " where date >= $since::date - 1"),
+            {} if since is None else {"since": since},
+        ).pl()
+    return TriggerData(events, first_orders, {t for (t,) in types}, business_tz, weather)
 
 
 def newest_event(con: duckdb.DuckDBPyConnection):

@@ -10,6 +10,8 @@ trigger:
   min_views: 3           # category_views: views of one category on one business day
   days_ahead: 3          # holiday_ahead: the trigger fires at 00:00 this many days before
   country: KR            # holiday_ahead: the `holidays` package's country code
+  min_precipitation_mm: 5  # weather: rain of at least this much on the day in the customer's region
+  temp_drop_c: 5         # weather: the day's mean temperature this much below the day before's
 ```
 
 A tick at `as_of` (default: the newest event in the data) takes every trigger due by then
@@ -41,15 +43,25 @@ EVENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "category_views": ("events", ("view",)),
     "first_purchase_anniversary": ("orders", ()),
     "holiday_ahead": ("calendar", ()),
+    "weather": ("weather", ()),
 }
 # Context triggers the raw contract cannot feed: asked for, they are an error that says why.
 UNAVAILABLE = {
-    "weather": "the raw contract has no weather table (design: optional weather: date, region, "
-    "precipitation_mm, mean_temp_c), so rain or a temperature drop cannot be detected",
     "price_drop": "the raw contract keeps one price per product (products has no price "
     "history), so a price drop on a bookmarked product cannot be detected",
 }
-KEYS = {"event", "delay", "valid_for", "within_hours", "min_views", "days_ahead", "country"}
+KEYS = {
+    "event",
+    "delay",
+    "valid_for",
+    "within_hours",
+    "min_views",
+    "days_ahead",
+    "country",
+    "min_precipitation_mm",
+    "temp_drop_c",
+}
+WEATHER_KEYS = ("min_precipitation_mm", "temp_drop_c")
 DURATION = re.compile(r"(\d+)\s*(m|h|d)")
 UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 LOG_SCHEMA = {
@@ -82,6 +94,8 @@ class Trigger:
     min_views: int = 3
     days_ahead: int = 3
     country: str = "KR"
+    min_precipitation_mm: float | None = None  # weather: rain, at least this much
+    temp_drop_c: float | None = None  # weather: below the day before's mean by this much
 
     @property
     def lookback(self) -> timedelta:
@@ -103,6 +117,15 @@ def _count(raw: dict, key: str, default: int, low: int, high: int, source: str) 
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise CampaignError(f"{source}: trigger.{key} must be an integer in [{low}, {high}]")
     return value
+
+
+def _amount(raw: dict, key: str, source: str) -> float | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1000:
+        raise CampaignError(f"{source}: trigger.{key} must be a number in (0, 1000]")
+    return float(value)
 
 
 def parse_trigger(raw: Any, source: str) -> Trigger:
@@ -128,6 +151,12 @@ def parse_trigger(raw: Any, source: str) -> Trigger:
                 f"{source}: trigger.country {country!r} is not a country code "
                 "the holidays package knows"
             )
+    amounts = {key: _amount(raw, key, source) for key in WEATHER_KEYS}
+    if event == "weather" and not any(v is not None for v in amounts.values()):
+        raise CampaignError(
+            f"{source}: trigger.event 'weather' needs trigger.min_precipitation_mm (rain) "
+            "and/or trigger.temp_drop_c (a temperature drop)"
+        )
     return Trigger(
         event=event,
         delay=_duration(raw.get("delay", "0m"), "trigger.delay", source),
@@ -136,24 +165,40 @@ def parse_trigger(raw: Any, source: str) -> Trigger:
         min_views=_count(raw, "min_views", 3, 1, 1000, source),
         days_ahead=_count(raw, "days_ahead", 3, 0, 60, source),
         country=country,
+        **amounts,
     )
 
 
 @dataclass
 class TriggerData:
     """What ticks read: events (customer_id, event_id, session_id, occurred_at naive UTC,
-    event_type, product_id, category_l1), first orders (customer_id, first_ordered_at) and the
-    event types the whole events table has (for the missing-data error)."""
+    event_type, product_id, category_l1), first orders (customer_id, first_ordered_at), the
+    event types the whole events table has (for the missing-data error) and the daily weather
+    per region (date, region, precipitation_mm, mean_temp_c; None: the data has none)."""
 
     events: pl.DataFrame
     first_orders: pl.DataFrame
     event_types: set[str]
     business_tz: str = "Asia/Seoul"
+    weather: pl.DataFrame | None = None
 
 
-def check_data(campaign: Campaign, data: TriggerData) -> None:
+def check_data(
+    campaign: Campaign, data: TriggerData, customers: pl.DataFrame | None = None
+) -> None:
     """A trigger on data this warehouse does not have: an error naming the file and field."""
     table, types = EVENTS[campaign.trigger.event]
+    if table == "weather" and (data.weather is None or data.weather.is_empty()):
+        raise CampaignError(
+            f"{campaign.source}: trigger.event 'weather' needs the optional weather table "
+            "(weather.csv or weather/ in the raw folder: date, region, precipitation_mm, "
+            "mean_temp_c), and the data has no weather"
+        )
+    if table == "weather" and customers is not None and "region" not in customers.columns:
+        raise CampaignError(
+            f"{campaign.source}: trigger.event 'weather' needs each customer's region "
+            "(customers.region), and the customers have none"
+        )
     missing = [t for t in types if t not in data.event_types]
     if table == "events" and missing:
         raise CampaignError(
@@ -178,10 +223,11 @@ def candidates(
     since: datetime,
     as_of: datetime,
     customer_ids: pl.Series | None = None,
+    regions: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The triggers whose event lies in [since, as_of] (naive UTC), with when they are due.
     ``customer_ids``: who a calendar trigger (holiday_ahead) fires for (default: every customer
-    in the data)."""
+    in the data); ``regions``: customer_id, region for the weather trigger."""
     ev = data.events.filter(pl.col("occurred_at").is_between(since, as_of))
     if trigger.event == "bookmark":
         out = ev.filter(pl.col("event_type") == "bookmark").select(
@@ -257,6 +303,8 @@ def candidates(
         out = out.filter(pl.col("event_at").is_between(since, as_of)).with_columns(
             due_at=pl.col("event_at") + trigger.delay
         )
+    elif trigger.event == "weather":
+        out = _weather_candidates(trigger, data, since, as_of, regions)
     else:  # holiday_ahead
         out = _holiday_candidates(trigger, data, since, as_of, customer_ids)
     return out.select(list(CANDIDATE_SCHEMA)).cast(CANDIDATE_SCHEMA)
@@ -290,6 +338,53 @@ def _holiday_candidates(
     return who.join(hol, how="cross").select(
         "customer_id",
         trigger_key=_key(pl.col("customer_id"), pl.lit("holiday"), pl.col("holiday_date")),
+        event_at="event_at",
+        due_at=pl.col("event_at") + trigger.delay,
+        product_id=pl.lit(None, pl.String),
+        category_l1=pl.lit(None, pl.String),
+    )
+
+
+def _weather_days(trigger: Trigger, weather: pl.DataFrame) -> pl.DataFrame:
+    """date, region of the days whose weather meets the trigger: rain of at least
+    min_precipitation_mm, or a mean temperature temp_drop_c or more below the region's day
+    before (a missing day before is no drop). Either condition that is set fires it."""
+    day_before = weather.select(
+        "region", date=pl.col("date") + pl.duration(days=1), temp_before="mean_temp_c"
+    )
+    w = weather.join(day_before, on=["region", "date"], how="left")
+    fires = pl.lit(False)
+    if trigger.min_precipitation_mm is not None:
+        fires = fires | (pl.col("precipitation_mm") >= trigger.min_precipitation_mm).fill_null(
+            False
+        )
+    if trigger.temp_drop_c is not None:
+        drop = pl.col("temp_before") - pl.col("mean_temp_c")
+        fires = fires | (drop >= trigger.temp_drop_c).fill_null(False)
+    return w.filter(fires).select("date", "region")
+
+
+def _weather_candidates(
+    trigger: Trigger, data: TriggerData, since: datetime, as_of: datetime, regions
+) -> pl.DataFrame:
+    """Each customer once per day whose weather in their region meets the trigger, at 00:00
+    business time of that day (the day's figures: a weather forecast for days ahead)."""
+    assert data.weather is not None and regions is not None  # check_data said so
+    midnight = (
+        pl.col("date")
+        .cast(pl.Datetime("us"))
+        .dt.replace_time_zone(data.business_tz)
+        .dt.convert_time_zone("UTC")
+        .dt.replace_time_zone(None)
+    )
+    days = (
+        _weather_days(trigger, data.weather)
+        .with_columns(event_at=midnight)
+        .filter(pl.col("event_at").is_between(since, as_of))
+    )
+    return regions.join(days, on="region").select(
+        "customer_id",
+        trigger_key=_key(pl.col("customer_id"), pl.lit("weather"), pl.col("date")),
         event_at="event_at",
         due_at=pl.col("event_at") + trigger.delay,
         product_id=pl.lit(None, pl.String),
@@ -332,8 +427,11 @@ def run_tick(
     always added); ``personal_caps``: gold.crm_personal_caps (customer_id, channel, max_sends,
     window_days), each customer's own cap under the channel's; ``as_of`` naive UTC."""
     trig = campaign.trigger
-    check_data(campaign, data)
-    found = candidates(trig, data, as_of - trig.lookback, as_of, customers["customer_id"])
+    check_data(campaign, data, customers)
+    regions = customers.select("customer_id", "region") if "region" in customers.columns else None
+    found = candidates(
+        trig, data, as_of - trig.lookback, as_of, customers["customer_id"], regions=regions
+    )
     mine = decided.filter(pl.col("campaign_id") == campaign.campaign_id).select("trigger_key")
     undecided = found.join(mine, on="trigger_key", how="anti")
     fresh = undecided.filter(pl.col("due_at") <= as_of)

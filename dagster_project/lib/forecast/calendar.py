@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import duckdb
 import holidays
 import polars as pl
 
@@ -53,3 +54,18 @@ def national_weather(weather: pl.DataFrame) -> pl.DataFrame:
         )
         .sort("date")
     )
+
+
+def warehouse_weather(con: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
+    """National daily weather from silver.int_weather__daily; None when the warehouse has no
+    weather (the table is optional in the raw contract)."""
+    found = con.execute(
+        "select count(*) from information_schema.tables"
+        " where table_schema = 'silver' and table_name = 'int_weather__daily'"
+    ).fetchone()
+    if not (found and found[0]):
+        return None
+    weather = con.sql(
+        "select date, region, precipitation_mm, mean_temp_c from silver.int_weather__daily"
+    ).pl()
+    return None if weather.is_empty() else national_weather(weather)

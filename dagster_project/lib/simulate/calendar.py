@@ -135,18 +135,30 @@ def calendar_truth(cal: Calendar) -> dict[str, pl.DataFrame]:
         },
         schema={"date": pl.Date, "name": pl.Utf8, "multiplier": pl.Float64},
     )
+    weather = _weather_frame(cal, multiplier=cal.weather_mult.ravel().astype(np.float64))
+    return {"seasonality": seasonality, "holidays": hol, "weather": weather}
+
+
+def weather_table(cal: Calendar) -> pl.DataFrame:
+    """The raw contract's weather table: the weather the world planted, as a weather service
+    would export it (date, region, precipitation_mm, mean_temp_c)."""
+    return _weather_frame(cal).select(
+        "date", "region", "precipitation_mm", mean_temp_c="temperature_c"
+    )
+
+
+def _weather_frame(cal: Calendar, **extra: np.ndarray) -> pl.DataFrame:
     n_reg, n_days = cal.temperature.shape
-    weather = (
+    return (
         pl.DataFrame(
             {
                 "date": np.tile(np.array(cal.dates, dtype="datetime64[D]"), n_reg),
                 "region": np.repeat(np.array(REGION_NAMES), n_days),
                 "temperature_c": cal.temperature.ravel().astype(np.float64),
                 "precipitation_mm": cal.precipitation.ravel().astype(np.float64),
-                "multiplier": cal.weather_mult.ravel().astype(np.float64),
+                **extra,
             }
         )
         .with_columns(pl.col("date").cast(pl.Date))
         .sort("date", "region")
     )
-    return {"seasonality": seasonality, "holidays": hol, "weather": weather}

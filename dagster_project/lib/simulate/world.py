@@ -21,7 +21,7 @@ from .assortment import (
     build_assortment,
     category_median,
 )
-from .calendar import Calendar, build_calendar, calendar_truth
+from .calendar import Calendar, build_calendar, calendar_truth, weather_table
 from .engine import (
     LoopResult,
     curve_scenario,
@@ -413,6 +413,7 @@ class _Builder:
             "campaign_sends": sends,
             "marketing_spend": self._spend(),
             "coupons": self._coupons(),
+            "weather": weather_table(self.cal),
         }
         fact = self.scenario_totals["factual"]
         self.totals = {"orders": int(fact[0]), "revenue": float(fact[1])}
