@@ -229,8 +229,9 @@ def test_markov_on_the_world_is_identical_across_runs(small_world: Path):
 
 
 def test_weekly_incremental_credit_reconciles_with_the_model_credit(materialized):
-    """gold.attribution_credit_weekly (the response curves' input) splits the incrementality
-    model's channel credit by week: per channel and scope, it adds up to gold.attribution_credit."""
+    """gold.attribution_credit_weekly (the lab check's credit="attribution") splits the
+    incrementality model's channel credit by week: per channel and scope, it adds up to
+    gold.attribution_credit."""
     path, _, _ = materialized
     with connect(path, read_only=True) as con:
         weekly = con.sql(

@@ -1,17 +1,23 @@
-"""The budget assets through Dagster on data they cannot plan from: an orders-only export (no
-spend) and an export whose spend is for a channel without any journey. Both say why and skip."""
+"""The budget assets through Dagster on data they cannot plan from (an orders-only export, no
+spend; an export whose spend is for a channel without any journey: they say why and skip) and on
+a small simulated world (the curves are fitted on the paid channels' exposure-level
+measurement, the lab check's input)."""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
 import pytest
+from polars.testing import assert_frame_equal
 
-from dagster_project.defs.budget.assets import budget_plan, response_curves
+from dagster_project.defs.budget.assets import budget_plan, paid_exposure_lift, response_curves
 from dagster_project.defs.resources import Warehouse
+from dagster_project.lib.simulate import WorldConfig
 from dagster_project.lib.warehouse import connect
+from tests.attribution.conftest import build_world
 from tests.conftest import build_warehouse
 from tests.dbt.conftest import ORDERS_ONLY_CSV
 
@@ -41,11 +47,16 @@ def warehouses(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         return {name: run.result().duckdb_path for name, run in runs.items()}
 
 
+BUDGET_ASSETS = ("gold/paid_exposure_lift", "gold/response_curves", "gold/budget_plan")
+
+
 def _materialize(duckdb_path: Path, raw_dir: Path) -> dict[str, dict]:
     warehouse = Warehouse(
         duckdb_path=str(duckdb_path), raw_dir=str(raw_dir), features_dir=str(raw_dir / "f")
     )
-    result = dg.materialize([response_curves, budget_plan], resources={"warehouse": warehouse})
+    result = dg.materialize(
+        [paid_exposure_lift, response_curves, budget_plan], resources={"warehouse": warehouse}
+    )
     assert result.success
     return {
         e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()}
@@ -63,16 +74,17 @@ def _tables(duckdb_path: Path) -> set[str]:
 
 def test_orders_only_export_skips_with_the_reason(warehouses, tmp_path: Path) -> None:
     meta = _materialize(warehouses["orders_only"], tmp_path)
-    for key in ("gold/response_curves", "gold/budget_plan"):
+    for key in BUDGET_ASSETS:
         assert meta[key]["dagster/row_count"] == 0
         assert "no marketing spend" in meta[key]["skipped"]
         assert meta[key]["channels_with_spend"] == "none"
-    assert not {"response_curves", "budget_plan"} & _tables(warehouses["orders_only"])
+    written = {"paid_exposure_lift", "response_curves", "budget_plan"}
+    assert not written & _tables(warehouses["orders_only"])
 
 
 def test_spend_without_journeys_names_the_channel(warehouses, tmp_path: Path) -> None:
     meta = _materialize(warehouses["spend_only"], tmp_path)
-    for key in ("gold/response_curves", "gold/budget_plan"):
+    for key in BUDGET_ASSETS:
         assert meta[key]["channels_without_journeys"] == "display"
         assert meta[key]["skipped"] == "spend only for channels without journeys: display"
 
@@ -90,3 +102,34 @@ def test_plan_budget_cli_says_why_on_spend_without_journeys(warehouses, tmp_path
     assert "spend without journeys (not planned): display" in result.output
     assert "nothing to plan: spend only for channels without journeys: display" in result.output
     assert not (tmp_path / "plan.csv").exists()
+
+
+# 3,000 customers x 140 days of flighted spend: every paid channel has impressions and enough
+# weeks (16, of which 14 measured) for a curve.
+CURVE_WORLD = WorldConfig(customers=3_000, days=140, seed=5, start_date=date(2024, 9, 2))
+
+
+@pytest.mark.slow
+def test_curves_are_fitted_on_the_exposure_lift_measurement(tmp_path: Path) -> None:
+    from dagster_project.lib.attribution.exposure_lift import exposure_lift, panel_from_warehouse
+    from dagster_project.lib.budget import curves
+
+    root = build_world(tmp_path / "world", CURVE_WORLD)
+    db = root / "warehouse.duckdb"
+    meta = _materialize(db, root / "raw")
+    assert meta["gold/response_curves"]["curve_input"] == "gold.paid_exposure_lift"
+    assert meta["gold/paid_exposure_lift"]["channels_measured"] >= 4
+    with connect(db, read_only=True) as con:
+        stored = con.sql("select * from gold.paid_exposure_lift").pl()
+        params = con.sql("select * from gold.response_curve_params order by channel").pl()
+        spend = curves.spend_coverage(con).weekly
+        direct = exposure_lift(panel_from_warehouse(con))
+    # the stored measurement is exposure_lift's on this warehouse (deterministic, seeded)
+    key = ["week_start", "channel", "scope"]
+    assert_frame_equal(stored.sort(key), direct.weekly.sort(key), check_exact=False, rtol=1e-9)
+    assert (stored["conversions_se"] > 0).all()
+    # and the curves are the ones fitted on it, not on any other input: the attribution's
+    # weekly credit is not even in this warehouse (gold/attribution_credit not materialized)
+    assert "attribution_credit_weekly" not in _tables(db)
+    refit = curves.params_table(curves.fit_curves(curves.weekly_inputs(spend, direct.weekly)))
+    assert_frame_equal(params, refit.sort("channel"), check_exact=False, rtol=1e-6)

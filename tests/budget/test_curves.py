@@ -128,6 +128,6 @@ def test_campaign_coverage_says_why_a_campaign_uses_its_channel_curve() -> None:
         "C2": 3,
         "C3": 1,
     }
-    assert why["C1"] == "channel (enough weeks, but the weekly credit is per channel)"
+    assert why["C1"] == "channel (enough weeks, but the weekly measurement is per channel)"
     assert why["C2"].startswith("channel (3 week(s) with spend, spend cv 0.0;")
     assert why["C3"] == "none: the channel has no curve"

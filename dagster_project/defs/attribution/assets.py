@@ -116,8 +116,8 @@ def attribution_credit(
     decay, position-based, Markov orders 1-3 (exact removal effects), funnel-aware Markov,
     Shapley, and the incrementality-aware model (the one the budget should trust), whose
     no-marketing share is the (baseline) row; that model's credit by week, channel and scope
-    is gold.attribution_credit_weekly (the response curves' input). On a simulated world,
-    every model is checked against the true incremental orders in truth/."""
+    is gold.attribution_credit_weekly (the lab check's credit="attribution"). On a simulated
+    world, every model is checked against the true incremental orders in truth/."""
     from dagster_project.lib import charts
     from dagster_project.lib.attribution import report
     from dagster_project.lib.attribution.journeys import BASELINE
@@ -142,7 +142,7 @@ def attribution_credit(
     with warehouse.connect() as con:
         _write(con, "gold.attribution_credit", run.credit)
         _write(con, "gold.attribution_removal_effects", run.removal_effects)
-        # the response curves' input (gold/response_curves); empty without the model
+        # the lab check's credit="attribution" input; empty without the model
         _write(con, "gold.attribution_credit_weekly", weekly)
     matrix = report.channel_matrix(run.credit)
     models_shown = [m for m in matrix.columns if m != "channel"]

@@ -1,6 +1,7 @@
-"""Response curves and the budget plan as assets: thin wrappers over dagster_project.lib.budget.
-On data without spend (an orders-only export) both say so and write nothing; channels with spend
-but no journeys are named in the metadata."""
+"""The paid channels' exposure-level measurement, the response curves fitted on it and the budget
+plan as assets: thin wrappers over dagster_project.lib.budget and lib.attribution.exposure_lift.
+On data without spend (an orders-only export) all three say so and write nothing; channels with
+spend but no journeys are named in the metadata."""
 
 from pathlib import Path
 from typing import Any
@@ -9,14 +10,15 @@ import dagster as dg
 import polars as pl
 
 from dagster_project.defs import metadata as md
-from dagster_project.defs.attribution.assets import CREDIT_KEY
 from dagster_project.defs.resources import Warehouse
 from dagster_project.defs.transform.assets import model_key
 from dagster_project.lib.settings import Settings
 
 GROUP = "gold"
+LIFT_KEY = dg.AssetKey(["gold", "paid_exposure_lift"])
 CURVES_KEY = dg.AssetKey(["gold", "response_curves"])
 PLAN_KEY = dg.AssetKey(["gold", "budget_plan"])
+LIFT_TABLES = ("gold.paid_exposure_lift", "gold.paid_exposure_lift_channels")
 CURVE_TABLES = ("gold.response_curves", "gold.response_curve_params")
 PLAN_TABLES = ("gold.budget_plan", "gold.budget_plan_channels", "gold.budget_plan_scenarios")
 
@@ -71,16 +73,67 @@ def _charts_dir() -> Path:
 
 
 @dg.asset(
+    key=LIFT_KEY,
+    group_name=GROUP,
+    kinds={"duckdb", "lightgbm"},
+    pool="duckdb",
+    deps=[
+        model_key("fct_conversion_tracking"),
+        model_key("fct_touchpoint_journeys"),
+        model_key("int_sessions__attributed"),
+        model_key("int_events__cleaned"),
+        model_key("int_orders__enriched"),
+        model_key("int_touches__conformed"),
+        model_key("dim_customers"),
+    ],
+)
+def paid_exposure_lift(context: dg.AssetExecutionContext, warehouse: Warehouse):
+    """Per paid channel and business week, the incremental orders and revenue of its
+    impressions, with standard errors: the exposure log's natural experiment
+    (lib/attribution/exposure_lift.py; an outcome model fitted on the customer-days the channel
+    did not reach, each reached customer-day's orders in the next 7 days minus its prediction).
+    The response curves' input, the same function the lab check fits on. A week's standard
+    error is the channel's lift's, so the weeks' errors move together.
+    gold.paid_exposure_lift: one row per week, channel and scope (all, first);
+    gold.paid_exposure_lift_channels: one row per channel (the whole period, 95 % interval)."""
+    from dagster_project.lib.attribution.exposure_lift import warehouse_exposure_lift
+    from dagster_project.lib.budget import curves
+
+    with warehouse.connect(read_only=True) as con:
+        coverage = curves.spend_coverage(con)
+        measured = None if coverage.reason else warehouse_exposure_lift(con)
+    if measured is None:
+        return _skip(context, warehouse, LIFT_TABLES, coverage.reason, coverage)
+    if measured.summary.is_empty():
+        reason = "no paid impressions in the touches: nothing to measure the paid channels on"
+        return _skip(context, warehouse, LIFT_TABLES, reason, coverage)
+    with warehouse.connect() as con:
+        _write(con, "gold.paid_exposure_lift", measured.weekly)
+        _write(con, "gold.paid_exposure_lift_channels", measured.summary)
+    summary = measured.summary
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": measured.weekly.height,
+            "method": "exposure_lift (lib/attribution/exposure_lift.py)",
+            "channels_measured": summary.height,
+            "weeks": measured.weekly["week_start"].n_unique(),
+            "channels_without_journeys": ", ".join(coverage.without_journeys) or "none",
+            "channels": md.table(_rounded(summary, 3)),
+        }
+    )
+
+
+@dg.asset(
     key=CURVES_KEY,
     group_name=GROUP,
     kinds={"duckdb", "scipy"},
     pool="duckdb",
-    deps=[CREDIT_KEY, model_key("fct_conversion_tracking"), model_key("fct_touchpoint_journeys")],
+    deps=[LIFT_KEY, model_key("fct_conversion_tracking"), model_key("fct_touchpoint_journeys")],
 )
 def response_curves(context: dg.AssetExecutionContext, warehouse: Warehouse):
     """Per paid channel, weekly spend -> incremental orders and revenue: geometric adstock +
-    Hill saturation fitted by penalized maximum likelihood on the weeks' spend and the
-    incrementality-aware attribution's credit (calibrated by the randomized holdouts), with
+    Hill saturation fitted by penalized maximum likelihood on the weeks' spend and the paid
+    channels' exposure-level measurement (gold/paid_exposure_lift, as the lab check), with
     90 % intervals from a Laplace approximation. gold.response_curves: one row per channel and
     weekly spend on a grid; gold.response_curve_params: one row per channel. On a simulated
     world the fit is checked against the planted curves in truth/."""
@@ -108,6 +161,7 @@ def response_curves(context: dg.AssetExecutionContext, warehouse: Warehouse):
     metadata: dict[str, Any] = {
         "dagster/row_count": table.height,
         "channels_fitted": len(rc.curves),
+        "curve_input": curves.WEEKLY_CREDIT_TABLE,
         "weeks": inputs.weekly["week_start"].n_unique(),
         "channels_without_journeys": ", ".join(inputs.without_journeys) or "none",
         "channels_not_fitted": ", ".join(f"{k} ({v})" for k, v in rc.skipped.items()) or "none",

@@ -161,10 +161,22 @@ class _Features:
         return np.column_stack(cols), names
 
 
+WEEKLY_SCHEMA = {
+    "week_start": pl.Date,
+    "channel": pl.Utf8,
+    "scope": pl.Utf8,
+    "conversions": pl.Float64,
+    "revenue": pl.Float64,
+    "conversions_se": pl.Float64,
+    "revenue_se": pl.Float64,
+}
+
+
 @dataclass
 class ExposureLift:
     summary: pl.DataFrame  # per channel: exposures, incremental orders, se, interval
-    weekly: pl.DataFrame  # week_start, channel, scope (all/first), conversions, revenue
+    # week_start, channel, scope (all/first), conversions, revenue and their standard errors
+    weekly: pl.DataFrame
 
 
 def _fit_predict(x_fit, y_fit, w_fit, x_pred, seed: int) -> np.ndarray:
@@ -276,26 +288,39 @@ def exposure_lift(
         # anyway (total / sum of predictions), times that week's predictions. A week's own
         # residuals would say the same on average, but their noise (the se of a whole year,
         # spread over 52 weeks) would hide how the exposures follow the spend.
-        lift = total / max(float(pred.sum()), 1e-12)
-        week = pl.DataFrame({"d": ed, "orders": pred * lift}).with_columns(
-            week_start=(pl.lit(start) + pl.duration(days=pl.col("d"))).dt.truncate("1w")
+        # The week's standard error is the lift's (se / sum of predictions) times the week's
+        # predictions: one draw of the lift, so the weeks' errors move together.
+        pred_sum = max(float(pred.sum()), 1e-12)
+        week = pl.DataFrame(
+            {"d": ed, "orders": pred * (total / pred_sum), "se": pred * (se / pred_sum)}
+        ).with_columns(week_start=(pl.lit(start) + pl.duration(days=pl.col("d"))).dt.truncate("1w"))
+        per_week = week.group_by("week_start").agg(
+            conversions=pl.col("orders").sum(), conversions_se=pl.col("se").sum()
         )
-        per_week = week.group_by("week_start").agg(conversions=pl.col("orders").sum())
-        weekly.append(
-            per_week.with_columns(
-                channel=pl.lit(ch), scope=pl.lit("all"), revenue=pl.col("conversions") * aov
+        for scope, share in (("all", 1.0), ("first", first_share)):
+            weekly.append(
+                per_week.with_columns(
+                    channel=pl.lit(ch),
+                    scope=pl.lit(scope),
+                    conversions=pl.col("conversions") * share,
+                    conversions_se=pl.col("conversions_se") * share,
+                ).with_columns(
+                    revenue=pl.col("conversions") * aov,
+                    revenue_se=pl.col("conversions_se") * aov,
+                )
             )
-        )
-        weekly.append(
-            per_week.with_columns(
-                channel=pl.lit(ch),
-                scope=pl.lit("first"),
-                conversions=pl.col("conversions") * first_share,
-                revenue=pl.col("conversions") * first_share * aov,
-            )
-        )
-    cols = ["week_start", "channel", "scope", "conversions", "revenue"]
+    if not rows:
+        return ExposureLift(pl.DataFrame(), pl.DataFrame(schema=WEEKLY_SCHEMA))
     return ExposureLift(
         pl.DataFrame(rows),
-        pl.concat([w.select(cols) for w in weekly]).sort("week_start", "channel", "scope"),
+        pl.concat([w.select(list(WEEKLY_SCHEMA)) for w in weekly])
+        .cast(WEEKLY_SCHEMA)
+        .sort("week_start", "channel", "scope"),
     )
+
+
+def warehouse_exposure_lift(con) -> ExposureLift:
+    """The paid channels' exposure-level measurement on a built warehouse, with the defaults
+    the response curves are fitted on (gold/paid_exposure_lift and the lab check both call
+    this)."""
+    return exposure_lift(panel_from_warehouse(con))

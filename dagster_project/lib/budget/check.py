@@ -2,9 +2,11 @@
 
 1. **Fit world** (seed A): simulate, land and `dbt build` it, run the platform's attribution
    on the warehouse (the incrementality-aware model, calibrated by the randomized holdouts, as
-   `gold/attribution_credit` does), take its weekly credit against the weekly spend and fit the
-   response curves (as `gold/response_curves` does); the allocator splits the weekly budget
-   over the paid channels. Last-click ROAS per channel comes from the same attribution run.
+   `gold/attribution_credit` does), measure the paid channels' weekly incremental orders on
+   their exposures (as `gold/paid_exposure_lift` does, the same function) and fit the response
+   curves on them against the weekly spend (as `gold/response_curves` does); the allocator
+   splits the weekly budget over the paid channels. Last-click ROAS per channel comes from
+   the same attribution run.
 2. **Evaluation worlds** (seeds B, C, D; the same size, so the same KRW per customer): the lab
    re-simulates one period of each under every plan on the same random numbers. A plan's
    incremental revenue is against the same period with no paid spend (CRM as usual), so the
@@ -123,7 +125,7 @@ def fit_world(
         raise ValueError(
             "calibrate_flights calibrates the attribution's credit: credit='attribution'"
         )
-    from dagster_project.lib.attribution.exposure_lift import exposure_lift, panel_from_warehouse
+    from dagster_project.lib.attribution.exposure_lift import warehouse_exposure_lift
     from dagster_project.lib.attribution.warehouse import attribute_warehouse
     from dagster_project.lib.attribution.weekly import (
         calibrate_weekly,
@@ -143,7 +145,8 @@ def fit_world(
     with connect(db, read_only=True) as con:
         jr, run = attribute_warehouse(con, markov_orders=(1,), timezone="Asia/Seoul")
         spend = con.sql(curves.SPEND_SQL).pl()
-        panel = panel_from_warehouse(con) if credit == "exposure_lift" else None
+        # the same measurement as gold/paid_exposure_lift, the asset's curves' input
+        measured = warehouse_exposure_lift(con) if credit == "exposure_lift" else None
     if run.incrementality is None:
         raise RuntimeError("fit world: the incrementality model did not run: " + str(run.notes))
     say("fit world: attributed")
@@ -155,9 +158,7 @@ def fit_world(
         lift = flight_lift(paid, weekly_orders(jr, "Asia/Seoul"))
         weekly, flight_table = calibrate_weekly(weekly, lift)
         say("fit world: paid credit calibrated on the flights")
-    measured = None
-    if panel is not None:
-        measured = exposure_lift(panel)
+    if measured is not None:
         weekly = measured.weekly
         say("fit world: paid channels measured on their exposures")
     rc = curves.fit_curves(curves.weekly_inputs(paid, weekly))

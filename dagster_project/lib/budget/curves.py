@@ -487,7 +487,9 @@ select * from weekly
 qualify week_start >= min(case when spend > 0 then week_start end) over (partition by channel)
 order by channel, week_start
 """
-WEEKLY_CREDIT_TABLE = "gold.attribution_credit_weekly"
+# The paid channels' weekly incremental orders (gold/paid_exposure_lift: the exposure-level
+# measurement, lib/attribution/exposure_lift.py), the same input as the lab check's fit.
+WEEKLY_CREDIT_TABLE = "gold.paid_exposure_lift"
 
 
 @dataclass
@@ -498,10 +500,10 @@ class WarehouseInputs:
     reason: str | None  # why nothing can be fitted, or None
 
 
-def warehouse_inputs(con) -> WarehouseInputs:
-    """Weekly spend (gold.fct_conversion_tracking) and weekly incremental credit (the
-    incrementality-aware attribution's, gold.attribution_credit_weekly) of every channel that
-    has both spend and journeys; `reason` says why there is nothing to fit."""
+def spend_coverage(con) -> WarehouseInputs:
+    """Weekly spend of the channels that have both spend and journeys (in `weekly`, without
+    outcomes yet), and `reason` when there is none: no spend at all, or spend only for channels
+    without journeys."""
     spend = con.sql(SPEND_SQL).pl()
     channels = sorted(spend["channel"].unique().to_list())
     journeys = set(
@@ -512,36 +514,40 @@ def warehouse_inputs(con) -> WarehouseInputs:
         .to_list()
     )
     without = [ch for ch in channels if ch not in journeys]
-    has_credit = con.sql(
-        "select count(*) from information_schema.tables"
-        " where table_schema = 'gold' and table_name = 'attribution_credit_weekly'"
-    ).fetchone()[0]
-    credit = (
-        con.sql(f"select * from {WEEKLY_CREDIT_TABLE}").pl()
-        if has_credit
-        else pl.DataFrame(
-            schema={
-                "week_start": pl.Date,
-                "channel": pl.Utf8,
-                "scope": pl.Utf8,
-                "conversions": pl.Float64,
-                "revenue": pl.Float64,
-            }
-        )
-    )
     fit = spend.filter(pl.col("channel").is_in(sorted(journeys)))
-    weekly = weekly_inputs(fit, credit)
     reason = None
     if not channels:
         reason = "no marketing spend in the data (e.g. an orders-only export)"
     elif fit.is_empty():
         reason = f"spend only for channels without journeys: {', '.join(without)}"
-    elif credit.is_empty():
+    return WarehouseInputs(fit, channels, without, reason)
+
+
+def warehouse_inputs(con) -> WarehouseInputs:
+    """Weekly spend (gold.fct_conversion_tracking) and weekly incremental orders (the paid
+    channels' exposure-level measurement, gold.paid_exposure_lift) of every channel that has
+    both spend and journeys; `reason` says why there is nothing to fit."""
+    from dagster_project.lib.attribution.exposure_lift import WEEKLY_SCHEMA
+
+    coverage = spend_coverage(con)
+    schema, name = WEEKLY_CREDIT_TABLE.split(".")
+    has_credit = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, name],
+    ).fetchone()[0]
+    credit = (
+        con.sql(f"select * from {WEEKLY_CREDIT_TABLE}").pl()
+        if has_credit
+        else pl.DataFrame(schema=WEEKLY_SCHEMA)
+    )
+    weekly = weekly_inputs(coverage.weekly, credit)
+    reason = coverage.reason
+    if reason is None and credit.is_empty():
         reason = (
-            f"no weekly incremental credit in {WEEKLY_CREDIT_TABLE}: the incrementality model"
-            " needs touches and both converting and non-converting journeys"
+            f"no weekly incremental orders in {WEEKLY_CREDIT_TABLE} (materialize"
+            " gold/paid_exposure_lift): the measurement needs paid impressions in the touches"
         )
-    return WarehouseInputs(weekly, channels, without, reason)
+    return WarehouseInputs(weekly, coverage.spend_channels, coverage.without_journeys, reason)
 
 
 # Per campaign: the business weeks with spend and how much the spend varies across them.
@@ -567,8 +573,8 @@ MIN_CAMPAIGN_CV = 0.2
 def campaign_coverage(con, fitted_channels: list[str]) -> pl.DataFrame:
     """One row per campaign with spend: its weeks with spend, the variation of its weekly spend
     and the curve the plan uses for it. Campaign curves need MIN_WEEKS weeks of spend varying by
-    at least MIN_CAMPAIGN_CV and a weekly incremental credit per campaign; the attribution's
-    weekly credit (gold.attribution_credit_weekly) is per channel, so today every campaign uses
+    at least MIN_CAMPAIGN_CV and weekly incremental orders per campaign; the weekly measurement
+    (gold.paid_exposure_lift) is per channel, so today every campaign uses
     its channel's curve, and `curve` says why (or that the channel has no curve either)."""
     rows = con.sql(CAMPAIGN_SPEND_SQL).pl()
     enough = (pl.col("weeks_with_spend") >= MIN_WEEKS) & (pl.col("spend_cv") >= MIN_CAMPAIGN_CV)
@@ -576,7 +582,7 @@ def campaign_coverage(con, fitted_channels: list[str]) -> pl.DataFrame:
         curve=pl.when(~pl.col("channel").is_in(fitted_channels))
         .then(pl.lit("none: the channel has no curve"))
         .when(enough)
-        .then(pl.lit("channel (enough weeks, but the weekly credit is per channel)"))
+        .then(pl.lit("channel (enough weeks, but the weekly measurement is per channel)"))
         .otherwise(
             pl.format(
                 "channel ({} week(s) with spend, spend cv {}; a campaign curve needs {} weeks"
