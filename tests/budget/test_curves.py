@@ -131,3 +131,28 @@ def test_campaign_coverage_says_why_a_campaign_uses_its_channel_curve() -> None:
     assert why["C1"] == "channel (enough weeks, but the weekly measurement is per channel)"
     assert why["C2"].startswith("channel (3 week(s) with spend, spend cv 0.0;")
     assert why["C3"] == "none: the channel has no curve"
+
+
+def test_weeks_the_measurement_did_not_cover_are_left_out_not_counted_as_zero() -> None:
+    w = synthetic.weekly_world(channels=8, weeks=WEEKS, seed=0)
+    weeks = sorted(w["weekly"]["week_start"].unique())
+    # The exposure-level measurement's weekly table: no rows for the first four weeks (no
+    # history yet) and the last one (no outcome window), and a cut fifth week.
+    measured = (
+        w["weekly"]
+        .filter(pl.col("week_start").is_between(weeks[4], weeks[-2]))
+        .rename({"orders": "conversions"})
+        .with_columns(
+            scope=pl.lit("all"),
+            days_measured=pl.when(pl.col("week_start") == weeks[4]).then(3).otherwise(7),
+        )
+    )
+    inputs = curves.weekly_inputs(w["weekly"].select("channel", "week_start", "spend"), measured)
+    unmeasured = inputs.filter(pl.col("orders").is_nan())["week_start"].unique().sort()
+    assert unmeasured.to_list() == [*weeks[:5], weeks[-1]]
+    got = curves.recovery(curves.fit_curves(inputs, current_weeks=WEEKS), w["truth_curves"])
+    assert got["orders_error"].abs().max() < 0.05, got
+    # The same weeks as zero orders (the input before the fix) pull every level down.
+    zeros = inputs.with_columns(pl.col("orders").fill_nan(0.0))
+    old = curves.recovery(curves.fit_curves(zeros, current_weeks=WEEKS), w["truth_curves"])
+    assert (old["orders_error"] < -0.05).all(), old

@@ -29,7 +29,7 @@ the measured figures and the power at each size.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import polars as pl
@@ -169,6 +169,7 @@ WEEKLY_SCHEMA = {
     "revenue": pl.Float64,
     "conversions_se": pl.Float64,
     "revenue_se": pl.Float64,
+    "days_measured": pl.Int64,  # of the week's 7 (the first and last weeks may be cut)
 }
 
 
@@ -237,6 +238,7 @@ def exposure_lift(
     xc, _ = feats(ci, cd)
     yc = y_sum[ci, cd + window_days] - y_sum[ci, cd]
     start = p.first_day
+    first_day, last_day = start + timedelta(days=lo), start + timedelta(days=hi)
     rows, weekly = [], []
     z = norm.ppf((1 + confidence) / 2)
     for ch, expo in sorted(p.exposures.items()):
@@ -294,8 +296,17 @@ def exposure_lift(
         week = pl.DataFrame(
             {"d": ed, "orders": pred * (total / pred_sum), "se": pred * (se / pred_sum)}
         ).with_columns(week_start=(pl.lit(start) + pl.duration(days=pl.col("d"))).dt.truncate("1w"))
-        per_week = week.group_by("week_start").agg(
-            conversions=pl.col("orders").sum(), conversions_se=pl.col("se").sum()
+        # days_measured < 7: a week cut by the measured days' edges (its figure covers part of it)
+        per_week = (
+            week.group_by("week_start")
+            .agg(conversions=pl.col("orders").sum(), conversions_se=pl.col("se").sum())
+            .with_columns(
+                days_measured=(
+                    pl.min_horizontal(pl.col("week_start") + pl.duration(days=6), pl.lit(last_day))
+                    - pl.max_horizontal(pl.col("week_start"), pl.lit(first_day))
+                ).dt.total_days()
+                + 1
+            )
         )
         for scope, share in (("all", 1.0), ("first", first_share)):
             weekly.append(

@@ -144,19 +144,23 @@ def _residuals(theta, x, y, sigma, spend_unit, outcome_unit):
     }
     mu = _hill(adstock(x, np.array([decay])), p)[0]
     prior = (theta - PRIORS[:, 0]) / PRIORS[:, 1]
-    return np.concatenate([(y - mu) / sigma, prior])
+    measured = np.isfinite(y)  # an unmeasured week's spend carries over; it has no residual
+    return np.concatenate([(y[measured] - mu[measured]) / sigma, prior])
 
 
 def fit_channel(
     channel: str, spend: np.ndarray, orders: np.ndarray, current_weeks: int = 13
 ) -> ChannelCurve:
-    """MAP fit of one channel's weekly series (oldest week first), from a few starts."""
+    """MAP fit of one channel's weekly series (oldest week first), from a few starts. Weeks
+    whose orders are NaN were not measured: their spend feeds the adstock, they add no
+    residual."""
     spend = np.asarray(spend, dtype=np.float64)
     orders = np.asarray(orders, dtype=np.float64)
+    measured = orders[np.isfinite(orders)]
     spend_unit = float(spend.mean())
-    outcome_unit = max(float(orders.mean()), 1e-9)
+    outcome_unit = max(float(measured.mean()), 1e-9)
     # First pass with a rough noise level, second with the first pass's residual spread.
-    sigma = max(float(orders.std()), outcome_unit * 0.05, 1e-9)
+    sigma = max(float(measured.std()), outcome_unit * 0.05, 1e-9)
     best = None
     for _ in range(2):
         fits = [
@@ -170,14 +174,14 @@ def fit_channel(
             for v in (np.log(0.5), np.log(1.5))
         ]
         best = min(fits, key=lambda f: f.cost)
-        resid = best.fun[: orders.size] * sigma
+        resid = best.fun[: measured.size] * sigma
         sigma = max(float(np.sqrt(np.mean(resid**2))), outcome_unit * 0.01)
     theta = best.x
     resid = _residuals(theta, spend, orders, sigma, spend_unit, outcome_unit)
     jac = _jacobian(theta, spend, orders, sigma, spend_unit, outcome_unit)
     cov = np.linalg.pinv(jac.T @ jac)
-    fitted = orders - resid[: orders.size] * sigma
-    ss_tot = float(((orders - orders.mean()) ** 2).sum())
+    fitted = measured - resid[: measured.size] * sigma
+    ss_tot = float(((measured - measured.mean()) ** 2).sum())
     return ChannelCurve(
         channel=channel,
         theta=theta,
@@ -190,7 +194,7 @@ def fit_channel(
         max_spend=float(spend.max()),
         history=np.concatenate([np.full(ADSTOCK_WEEKS, spend[0]), spend])[-ADSTOCK_WEEKS:],
         weeks=int(spend.size),
-        r2=1 - float(((orders - fitted) ** 2).sum()) / ss_tot if ss_tot > 0 else 0.0,
+        r2=1 - float(((measured - fitted) ** 2).sum()) / ss_tot if ss_tot > 0 else 0.0,
         spend_series=spend,
     )
 
@@ -234,8 +238,9 @@ def validate_weekly(weekly: pl.DataFrame) -> pl.DataFrame:
 def fit_curves(weekly: pl.DataFrame, current_weeks: int = 13) -> ResponseCurves:
     """Per channel of `weekly` (channel, week_start, spend, orders, revenue, first_orders: the
     incremental outcomes), the fitted curve; weeks missing inside the span count as zero spend
-    and zero incremental outcome. Channels with fewer than MIN_WEEKS weeks of spend, or without
-    any incremental order, are listed in `skipped`."""
+    and zero incremental outcome, and NaN outcomes mark weeks that were not measured. Channels
+    with fewer than MIN_WEEKS weeks of spend, or without any incremental order, are listed in
+    `skipped`."""
     weekly = validate_weekly(weekly)
     if weekly.is_empty():
         raise CurveInputError("weekly inputs: no rows")
@@ -254,16 +259,16 @@ def fit_curves(weekly: pl.DataFrame, current_weeks: int = 13) -> ResponseCurves:
         if int((spend > 0).sum()) < MIN_WEEKS:
             skipped[channel] = f"{int((spend > 0).sum())} week(s) with spend (< {MIN_WEEKS})"
             continue
-        if orders.sum() <= 0:
+        total = float(np.nansum(orders))
+        if total <= 0:
             skipped[channel] = "no incremental orders credited"
             continue
         curve = fit_channel(channel, spend, orders, current_weeks)
-        total = float(orders.sum())
         curves[channel] = ChannelCurve(
             **{
                 **curve.__dict__,
-                "revenue_per_order": float(rows["revenue"].sum()) / total,
-                "first_share": float(rows["first_orders"].sum()) / total,
+                "revenue_per_order": float(rows["revenue"].fill_nan(0.0).sum()) / total,
+                "first_share": float(rows["first_orders"].fill_nan(0.0).sum()) / total,
             }
         )
     return ResponseCurves(curves, weeks.max(), skipped)
@@ -340,8 +345,11 @@ def params_table(rc: ResponseCurves) -> pl.DataFrame:
 
 def weekly_inputs(spend: pl.DataFrame, credit: pl.DataFrame) -> pl.DataFrame:
     """The fit's input from the warehouse frames: `spend` (channel, week_start, spend) and the
-    weekly incremental credit (week_start, channel, scope, conversions, revenue; scope all and
-    first). Weeks are those with spend; a channel's week without credit has zero outcome."""
+    weekly incremental measurement (week_start, channel, scope, conversions, revenue; scope all
+    and first). Weeks are those with spend; a channel's week without a row inside the measured
+    weeks has zero outcome, and weeks outside them (the measurement needs history before a day
+    and a window after it, so its first and last weeks may be cut: `days_measured` < 7) have NaN
+    outcomes: not measured, not zero."""
     outcome = (
         credit.group_by("channel", "week_start")
         .agg(
@@ -351,9 +359,15 @@ def weekly_inputs(spend: pl.DataFrame, credit: pl.DataFrame) -> pl.DataFrame:
         )
         .with_columns(pl.col("channel").cast(pl.Utf8))
     )
+    whole = credit.filter(pl.col("days_measured") == 7) if "days_measured" in credit else credit
+    first, last = whole["week_start"].min(), whole["week_start"].max()
+    measured = pl.col("week_start").is_between(first, last) if first is not None else pl.lit(False)
     return (
         spend.join(outcome, on=["channel", "week_start"], how="left")
-        .with_columns(pl.col("orders", "revenue", "first_orders").fill_null(0.0))
+        .with_columns(
+            pl.when(measured).then(pl.col(c).fill_null(0.0)).otherwise(float("nan")).alias(c)
+            for c in ("orders", "revenue", "first_orders")
+        )
         .select(WEEKLY_COLUMNS)
         .sort("channel", "week_start")
     )
