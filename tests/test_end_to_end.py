@@ -106,6 +106,8 @@ def test_orders_only_export_materializes_end_to_end(tmp_path: Path, monkeypatch)
         e.asset_key.to_user_string(): e.materialization.metadata
         for e in result.get_asset_materialization_events()
     }
+    # No sessions to learn send times from: the asset says so instead of failing the run.
+    assert meta["gold/crm_send_times"]["skipped"].value.startswith("no sessions in the data")
     note = meta["gold/customer_scores"]["score_source"].value
     if waiting == set(model_checks):
         assert note.startswith("no model has passed beats_baselines yet; serving the RFM baseline")

@@ -125,7 +125,9 @@ def test_same_seed_same_bytes_other_seed_differs(world, tmp_path):
     other = simulate(WorldConfig(customers=CFG.customers, days=CFG.days, seed=CFG.seed + 1))
     a, b, c = (write_world(w, tmp_path / n) for w, n in ((world, "a"), (again, "b"), (other, "c")))
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
-    assert len(files) == 12 + 22 + 1  # tables, truth (incl. messaging_*), profile_changes
+    assert (
+        len(files) == 13 + 22 + 1
+    )  # tables (weather incl.), truth (incl. messaging_*), profile_changes
     for f in files:
         assert (a / f).read_bytes() == (b / f).read_bytes(), f
     assert (a / "orders.parquet").read_bytes() != (c / "orders.parquet").read_bytes()

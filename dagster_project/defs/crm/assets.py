@@ -39,6 +39,12 @@ def crm_send_times(context: dg.AssetExecutionContext, warehouse: Warehouse) -> d
 
     with warehouse.connect(read_only=True) as con:
         model = crm.fit_warehouse_send_times(con, Settings.from_env().business_timezone)
+    if model is None:
+        reason = "no sessions in the data: no send times (best_in_window campaigns cannot plan)"
+        context.log.warning(f"skipped: {reason}")
+        with warehouse.connect() as con:
+            con.execute(f"drop table if exists {crm.SEND_TIMES_TABLE}")
+        return dg.MaterializeResult(metadata={"dagster/row_count": 0, "skipped": reason})
     table = model.table()
     with warehouse.connect() as con:
         crm.write_table(con, crm.SEND_TIMES_TABLE, table)

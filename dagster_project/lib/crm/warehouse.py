@@ -40,12 +40,15 @@ def _has_table(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
 
 def fit_warehouse_send_times(
     con: duckdb.DuckDBPyConnection, business_tz: str = "Asia/Seoul"
-) -> SendTimeModel:
-    """The send-time model of every customer of gold.dim_customers from their sessions."""
+) -> SendTimeModel | None:
+    """The send-time model of every customer of gold.dim_customers from their sessions; None
+    when the data has no sessions (an orders-only export): nothing to learn the hours from."""
     activity = con.sql(
         "select customer_id, started_at from silver.int_sessions__attributed"
         " where customer_id is not null and started_at is not null"
     ).pl()
+    if activity.is_empty():
+        return None
     customers = con.sql("select customer_id, time_zone from gold.dim_customers").pl()
     return fit_send_times(activity, customers, business_tz)
 
