@@ -119,6 +119,18 @@ def connect_read_copy(path: str | Path) -> duckdb.DuckDBPyConnection:
     return connect(target, read_only=True)
 
 
+def has_table(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
+    """Whether 'schema.name' is a table or a view in the connected warehouse."""
+    schema, name = relation.split(".")
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables"  # tables and views
+            " where table_schema = ? and table_name = ?",
+            [schema, name],
+        ).fetchone()[0]
+    )
+
+
 def row_count(con: duckdb.DuckDBPyConnection, relation: str) -> int:
     return con.execute(f"select count(*) from {relation}").fetchone()[0]
 

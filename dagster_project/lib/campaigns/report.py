@@ -5,11 +5,11 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from dagster_project.lib.campaigns.source import _has_table
+from dagster_project.lib.warehouse import has_table
 
 
 def audience_lines(con: duckdb.DuckDBPyConnection) -> list[str]:
-    if not _has_table(con, "gold", "campaign_assignments"):
+    if not has_table(con, "gold.campaign_assignments"):
         return ["campaign audiences: none planned (no campaigns/*.yml)"]
     rows = con.sql(
         "select campaign_id, any_value(channel), count(*) filter (where is_treatment),"
@@ -29,7 +29,7 @@ def audience_lines(con: duckdb.DuckDBPyConnection) -> list[str]:
 def uplift_lines(con: duckdb.DuckDBPyConnection, limit: int = 40) -> list[str]:
     from dagster_project.lib.uplift.measure import VERDICTS, pooled_uplift, rule_of
 
-    if not _has_table(con, "gold", "campaign_uplift"):
+    if not has_table(con, "gold.campaign_uplift"):
         return ["uplift report: not built"]
     report = con.sql("select * from gold.campaign_uplift order by campaign_id").pl()
     if "conversion_sim_low" not in report.columns:
@@ -77,7 +77,7 @@ def uplift_lines(con: duckdb.DuckDBPyConnection, limit: int = 40) -> list[str]:
     lines.append(
         f"  candidates to stop (harmful or no effect, {stop.len()}): {', '.join(stop) or 'none'}"
     )
-    if _has_table(con, "gold", "coupon_uplift_evaluation"):
+    if has_table(con, "gold.coupon_uplift_evaluation"):
         evals = con.sql(
             "select strategy, qini, uplift_at_20 from gold.coupon_uplift_evaluation"
         ).fetchall()
@@ -87,7 +87,7 @@ def uplift_lines(con: duckdb.DuckDBPyConnection, limit: int = 40) -> list[str]:
         for strategy, qini, at20 in evals:
             at = "n/a" if at20 is None else f"{at20:+.3f}"
             lines.append(f"  {strategy:<22} qini {qini:+.4f}   uplift@20% {at}")
-        offered = _has_table(con, "gold", "coupon_uplift_scores")
+        offered = has_table(con, "gold.coupon_uplift_scores")
         lines.append(
             "  scores offered to campaign rules (coupon_uplift): "
             + ("yes, the held-out Qini beats random" if offered else "no, not above random")

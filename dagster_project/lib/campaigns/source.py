@@ -9,16 +9,7 @@ import duckdb
 import polars as pl
 
 from dagster_project.lib.campaigns import rules
-
-
-def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables"  # tables and views
-            " where table_schema = ? and table_name = ?",
-            [schema, table],
-        ).fetchone()[0]
-    )
+from dagster_project.lib.warehouse import has_table
 
 
 def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:
@@ -44,30 +35,30 @@ def audience_source(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
         "c", rules.CUSTOMER_COLUMNS, _columns(con, "gold", "dim_customers")
     )
     joins = []
-    if _has_table(con, "gold", "feat_customer__daily"):
+    if has_table(con, "gold.feat_customer__daily"):
         parts += select("f", rules.FEATURE_COLUMNS, _columns(con, "gold", "feat_customer__daily"))
         joins.append(
             "left join (select * from gold.feat_customer__daily"
             " qualify row_number() over (partition by customer_id order by snapshot_date desc) = 1)"
             " as f using (customer_id)"
         )
-    if _has_table(con, "gold", "customer_segments"):
+    if has_table(con, "gold.customer_segments"):
         parts += select("s", rules.SEGMENT_COLUMNS, _columns(con, "gold", "customer_segments"))
         joins.append("left join gold.customer_segments as s using (customer_id)")
-    if _has_table(con, "gold", "customer_scores"):
+    if has_table(con, "gold.customer_scores"):
         parts += select("k", rules.SCORE_COLUMNS, _columns(con, "gold", "customer_scores"))
         joins.append(
             "left join (select * from gold.customer_scores"
             " qualify row_number() over (partition by customer_id order by scored_at desc) = 1)"
             " as k using (customer_id)"
         )
-    if _has_table(con, "gold", "coupon_uplift_scores"):
+    if has_table(con, "gold.coupon_uplift_scores"):
         have = _columns(con, "gold", "coupon_uplift_scores")
         parts += [
             f'u."{src}" as "{col}"' for col, src in rules.UPLIFT_SOURCE.items() if src in have
         ]
         joins.append("left join gold.coupon_uplift_scores as u using (customer_id)")
-    if _has_table(con, "gold", "demand_dip_targets"):
+    if has_table(con, "gold.demand_dip_targets"):
         parts += ['d."dip_category"', 'd."dip_date"', 'd."dip_preference_index"']
         joins.append(
             "left join (select customer_id, category_l1 as dip_category, date as dip_date,"
@@ -102,7 +93,7 @@ def campaign_products(
     gold.product_candidates / gold.trending_products (the products assets)."""
     from dagster_project.lib.products.campaign import campaign_products as pick_products
 
-    if not _has_table(con, "gold", "product_candidates"):
+    if not has_table(con, "gold.product_candidates"):
         raise ValueError(
             "the campaign asks for products but gold.product_candidates does not exist: "
             "materialize the products assets (gold/product_candidates) first"
@@ -136,7 +127,7 @@ def trigger_data(con: duckdb.DuckDBPyConnection, since=None, business_tz: str = 
     ).pl()
     types = con.sql("select distinct event_type from silver.int_events__cleaned").fetchall()
     weather = None
-    if _has_table(con, "silver", "int_weather__daily"):
+    if has_table(con, "silver.int_weather__daily"):
         # From the day before `since`: a temperature drop compares with the day before.
         weather = con.execute(
             "select date, region, precipitation_mm, mean_temp_c from silver.int_weather__daily"
@@ -155,7 +146,7 @@ def planned_and_triggered_sends(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """The sends on record that frequency caps must count besides the executed ones: planned
     batch and triggered treatment rows of gold.campaign_assignments (customer_id, channel,
     sent_at)."""
-    if not _has_table(con, "gold", "campaign_assignments"):
+    if not has_table(con, "gold.campaign_assignments"):
         return pl.DataFrame(
             schema={"customer_id": pl.String, "channel": pl.String, "sent_at": pl.Datetime("us")}
         )

@@ -19,23 +19,13 @@ import polars as pl
 from dagster_project.lib.campaigns.config import FREQUENCY_CAPS
 from dagster_project.lib.crm.caps import fit_caps
 from dagster_project.lib.crm.send_time import HOURS_OF_WEEK, SendTimeModel, fit_send_times
+from dagster_project.lib.warehouse import has_table
 
 SEND_TIMES_TABLE = "gold.crm_send_times"
 CAPS_TABLE = "gold.crm_personal_caps"
 RESPONSE_HOURS = 48
 OPT_OUT_HOURS = 48
 NO_SEGMENT = "all"
-
-
-def _has_table(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
-    schema, table = qualified.split(".")
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables"
-            " where table_schema = ? and table_name = ?",
-            [schema, table],
-        ).fetchone()[0]
-    )
 
 
 def fit_warehouse_send_times(
@@ -71,7 +61,7 @@ def model_from_table(table: pl.DataFrame) -> SendTimeModel:
 
 def read_send_time_model(con: duckdb.DuckDBPyConnection) -> SendTimeModel | None:
     """gold.crm_send_times as a model, or None when it was not built."""
-    if not _has_table(con, SEND_TIMES_TABLE):
+    if not has_table(con, SEND_TIMES_TABLE):
         return None
     return model_from_table(con.sql(f"select * from {SEND_TIMES_TABLE} order by customer_id").pl())
 
@@ -136,7 +126,7 @@ def warehouse_messages(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 def warehouse_segments(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """customer_id, segment: the browsing type (the caps model's prior is per segment)."""
-    if _has_table(con, "gold.customer_segments"):
+    if has_table(con, "gold.customer_segments"):
         return con.sql(
             f"select c.customer_id, coalesce(s.browsing_type, '{NO_SEGMENT}') as segment"
             " from gold.dim_customers as c left join gold.customer_segments as s"
@@ -174,7 +164,7 @@ def caps_table(messages: pl.DataFrame, segments: pl.DataFrame) -> pl.DataFrame:
 
 def read_personal_caps(con: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
     """gold.crm_personal_caps (customer_id, channel, max_sends, window_days), None if not built."""
-    if not _has_table(con, CAPS_TABLE):
+    if not has_table(con, CAPS_TABLE):
         return None
     return con.sql(
         f"select customer_id, channel, max_sends, window_days from {CAPS_TABLE}"

@@ -15,8 +15,8 @@ import polars as pl
 
 from dagster_project.lib import display
 from dagster_project.lib.profile.playbook import Play, Playbook, suggest
-from dagster_project.lib.report.build import has_table
 from dagster_project.lib.settings import Settings
+from dagster_project.lib.warehouse import has_table
 
 RECENT = 10  # rows of each journey table shown
 CANDIDATES_PER_LIST = 5

@@ -19,6 +19,7 @@ import duckdb
 import polars as pl
 
 from dagster_project.lib import charts, display
+from dagster_project.lib.warehouse import has_table
 
 
 @dataclass
@@ -42,17 +43,6 @@ class Page:
     title: str
     sections: list[Section] = field(default_factory=list)
     figures: list[tuple[str, str]] = field(default_factory=list)
-
-
-def has_table(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
-    schema, name = relation.split(".")
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables"
-            " where table_schema = ? and table_name = ?",
-            [schema, name],
-        ).fetchone()[0]
-    )
 
 
 AreaBuild = Callable[[duckdb.DuckDBPyConnection, Path, Page], None]
