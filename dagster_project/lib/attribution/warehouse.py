@@ -11,6 +11,7 @@ import polars as pl
 from dagster_project.lib.attribution import incrementality, report
 from dagster_project.lib.attribution.customer_features import features_asof
 from dagster_project.lib.attribution.journeys import Journeys, journeys_from_warehouse
+from dagster_project.lib.warehouse import has_table
 
 CUSTOMER_SNAPSHOTS = "gold.feat_customer__daily"
 
@@ -22,10 +23,7 @@ def holdout_sends(
     within its campaign's own response window after assignment: the campaign's
     `response_window_days` where the platform planned it (gold.campaign_assignments), else
     `default_days`."""
-    planned = con.sql(
-        "select count(*) from information_schema.tables"
-        " where table_schema = 'gold' and table_name = 'campaign_assignments'"
-    ).fetchone()[0]
+    planned = has_table(con, "gold.campaign_assignments")
     windows = (
         "select campaign_id, max(response_window_days) as days"
         " from gold.campaign_assignments group by campaign_id"

@@ -35,6 +35,8 @@ import polars as pl
 from scipy.optimize import least_squares
 from scipy.special import expit
 
+from dagster_project.lib.warehouse import has_table
+
 # Carry-over lags kept (weeks): at the largest decay allowed, 0.8^12 = 7 % of a week's effect
 # is left after 12 weeks.
 ADSTOCK_WEEKS = 12
@@ -544,14 +546,9 @@ def warehouse_inputs(con) -> WarehouseInputs:
     from dagster_project.lib.attribution.exposure_lift import WEEKLY_SCHEMA
 
     coverage = spend_coverage(con)
-    schema, name = WEEKLY_CREDIT_TABLE.split(".")
-    has_credit = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, name],
-    ).fetchone()[0]
     credit = (
         con.sql(f"select * from {WEEKLY_CREDIT_TABLE}").pl()
-        if has_credit
+        if has_table(con, WEEKLY_CREDIT_TABLE)
         else pl.DataFrame(schema=WEEKLY_SCHEMA)
     )
     weekly = weekly_inputs(coverage.weekly, credit)

@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 import duckdb
 import polars as pl
 
+from dagster_project.lib.warehouse import has_table
+
 TABLE = "gold.campaign_assignments"
 
 
@@ -65,11 +67,7 @@ def decided_triggers(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     customer is triggered twice for the same event."""
     from dagster_project.lib.campaigns.triggers import LOG_SCHEMA
 
-    exists = con.execute(
-        "select count(*) from information_schema.tables"
-        " where table_schema = 'gold' and table_name = 'campaign_trigger_log'"
-    ).fetchone()[0]
-    if not exists:
+    if not has_table(con, TRIGGER_TABLE):
         return pl.DataFrame(schema={k: LOG_SCHEMA[k] for k in ("campaign_id", "trigger_key")})
     return con.sql(f"select campaign_id, trigger_key from {TRIGGER_TABLE}").pl()
 

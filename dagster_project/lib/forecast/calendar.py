@@ -9,6 +9,8 @@ import duckdb
 import holidays
 import polars as pl
 
+from dagster_project.lib.warehouse import has_table
+
 HOLIDAY_COUNTRY = "KR"
 WEATHER_COLUMNS = ("date", "region", "precipitation_mm", "mean_temp_c")
 # Seollal and Chuseok are the multi-day family holidays (people travel; shops close); every
@@ -59,11 +61,7 @@ def national_weather(weather: pl.DataFrame) -> pl.DataFrame:
 def warehouse_weather(con: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
     """National daily weather from silver.int_weather__daily; None when the warehouse has no
     weather (the table is optional in the raw contract)."""
-    found = con.execute(
-        "select count(*) from information_schema.tables"
-        " where table_schema = 'silver' and table_name = 'int_weather__daily'"
-    ).fetchone()
-    if not (found and found[0]):
+    if not has_table(con, "silver.int_weather__daily"):
         return None
     weather = con.sql(
         "select date, region, precipitation_mm, mean_temp_c from silver.int_weather__daily"
