@@ -82,21 +82,26 @@ def worlds(draw):
     return customers, history, campaigns
 
 
-def _cap_violations(all_sends: pl.DataFrame, new: pl.DataFrame, window: timedelta, cap: int) -> int:
-    """Windows [a, a + window) that contain a new send and more than `cap` sends."""
+def window_send_counts(all_sends: pl.DataFrame, new: pl.DataFrame, window: timedelta):
+    """Per window [a, a + window) that contains a new send (a: one of the customer's sends on
+    the channel), the number of the customer's sends on the channel in it (`len`)."""
     starts = (
         new.join(all_sends.rename({"sent_at": "a"}), on=["customer_id", "channel"])
         .filter((pl.col("a") <= pl.col("sent_at")) & (pl.col("sent_at") < pl.col("a") + window))
         .select("customer_id", "channel", "a")
         .unique()
     )
-    counts = (
+    return (
         starts.join(all_sends, on=["customer_id", "channel"])
         .filter((pl.col("sent_at") >= pl.col("a")) & (pl.col("sent_at") < pl.col("a") + window))
         .group_by("customer_id", "channel", "a")
         .len()
     )
-    return counts.filter(pl.col("len") > cap).height
+
+
+def _cap_violations(all_sends: pl.DataFrame, new: pl.DataFrame, window: timedelta, cap: int) -> int:
+    """Windows [a, a + window) that contain a new send and more than `cap` sends."""
+    return window_send_counts(all_sends, new, window).filter(pl.col("len") > cap).height
 
 
 def local_times(assignments: pl.DataFrame, customers: pl.DataFrame) -> pl.DataFrame:

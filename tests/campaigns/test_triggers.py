@@ -23,7 +23,11 @@ from dagster_project.lib.campaigns.config import (
     parse_campaign,
 )
 from dagster_project.lib.settings import REPO_ROOT
-from tests.campaigns.test_audience_properties import _cap_violations, local_times
+from tests.campaigns.test_audience_properties import (
+    _cap_violations,
+    local_times,
+    window_send_counts,
+)
 
 T0 = datetime(2025, 11, 1, 3, 0)  # 12:00 in Seoul
 EVENT_SCHEMA = {
@@ -365,19 +369,8 @@ def personal_cap_violations(all_sends: pl.DataFrame, new: pl.DataFrame, caps: pl
     channel than their personal cap."""
     violations = 0
     for (days,), group in caps.group_by("window_days"):
-        window = timedelta(days=int(days))
-        starts = (
-            new.join(all_sends.rename({"sent_at": "a"}), on=["customer_id", "channel"])
-            .filter((pl.col("a") <= pl.col("sent_at")) & (pl.col("sent_at") < pl.col("a") + window))
-            .select("customer_id", "channel", "a")
-            .unique()
-        )
-        counts = (
-            starts.join(all_sends, on=["customer_id", "channel"])
-            .filter((pl.col("sent_at") >= pl.col("a")) & (pl.col("sent_at") < pl.col("a") + window))
-            .group_by("customer_id", "channel", "a")
-            .len()
-            .join(group, on=["customer_id", "channel"])
+        counts = window_send_counts(all_sends, new, timedelta(days=int(days))).join(
+            group, on=["customer_id", "channel"]
         )
         violations += counts.filter(pl.col("len") > pl.col("max_sends")).height
     return violations
