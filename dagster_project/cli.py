@@ -673,12 +673,16 @@ def bench_incremental(
     size: Annotated[str, typer.Option(help="Customers x days, e.g. 20000x365.")] = "20000x365",
     repeats: Annotated[int, typer.Option(help="Runs of each build; the median is reported.")] = 3,
     workdir: Annotated[Path, typer.Option(help="Scratch folder (deleted first).")] = WORKDIR,
+    lock: Annotated[
+        Path | None,
+        typer.Option(help="A file to flock around each stage (simulate, ingest, each build)."),
+    ] = None,
 ) -> None:
     """One incremental day (the last day landed after a build of the others) against a full
     dbt build of the same world: wall time, and the daily models' own time."""
     from dagster_project.lib.bench import incremental
 
-    incremental.run(size, workdir.resolve(), repeats)
+    incremental.run(size, workdir.resolve(), repeats, lock=lock)
 
 
 @bench_app.command("demo")

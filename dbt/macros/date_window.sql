@@ -1,17 +1,22 @@
 {#
   Incremental runs by business date (docs/scale-out.md#daily-partitions-and-incremental-models).
 
-  The event-level silver models and the daily feature snapshots build either everything or a
-  window of business dates:
+  The daily models (tag `daily`: bronze's event-level checked tables, the event-level silver
+  models, the facts and the daily feature snapshots) build either everything or a window of
+  business dates:
     - no window (`dbt build`, `mopt demo`, a Dagster run over every partition): everything, from
-      scratch, as a plain table (the incremental silver models are configured
-      `full_refresh=daily_full_refresh()`, so an existing table is rebuilt, not merged);
-    - `--vars '{start_date: 2025-04-01, end_date: 2025-04-02}'` (inclusive business dates; one
-      Dagster day partition or a range): the dates from start_date - lookback_days to end_date
-      are recomputed and replace those dates in the table (delete+insert on the date column),
-      so a re-run of a day replaces it and rows that arrived late for the look-back days are
-      picked up. A model whose table (or feature file) does not exist yet is built in full.
+      scratch, as a plain table (`should_full_refresh()` below is true for a daily model then, so
+      an existing table is rebuilt, not merged);
+    - a window, inclusive business dates (one Dagster day partition or a range), given as the
+      environment variables MOPT_DBT_START_DATE and MOPT_DBT_END_DATE (what Dagster and the
+      benchmark pass) or as `--vars '{start_date: 2025-04-01, end_date: 2025-04-02}'`: the dates
+      from start_date - lookback_days to end_date are recomputed and replace those dates in the
+      table (delete+insert on the date column), so a re-run of a day replaces it and rows that
+      arrived late for the look-back days are picked up. A model whose table (or feature file)
+      does not exist yet is built in full.
 
+  The window is read at run time only, never while dbt parses: a changed `--vars` makes dbt
+  parse the whole project again (~3 s), a changed environment variable read at run time does not.
   The window's bounds are computed here, in Jinja, and written as SQL date and timestamp
   literals, so the filters read the same on every engine.
 #}
@@ -19,8 +24,11 @@
 
 {# The window, or none: {'start': first date rebuilt (start_date - lookback_days), 'end': end_date}. #}
 {% macro date_window() %}
-    {%- set start = var('start_date', none) -%}
-    {%- set end = var('end_date', none) -%}
+    {%- if not execute -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set start = var('start_date', none) or (env_var('MOPT_DBT_START_DATE', '') or none) -%}
+    {%- set end = var('end_date', none) or (env_var('MOPT_DBT_END_DATE', '') or none) -%}
     {%- if start is none and end is none -%}
         {{ return(none) }}
     {%- endif -%}
@@ -44,9 +52,20 @@
 {% endmacro %}
 
 
-{# Config for the incremental silver models: no window given, a full rebuild (see above). #}
-{% macro daily_full_refresh() %}
-    {{ return(true if date_window() is none else none) }}
+{#
+  dbt's own should_full_refresh() (the incremental materializations ask it), with one rule more:
+  a daily model run without a window is rebuilt from scratch (see above). Read at run time, so
+  the window does not have to be known when dbt parses.
+#}
+{% macro should_full_refresh() %}
+    {%- set config_full_refresh = config.get('full_refresh') -%}
+    {%- if config_full_refresh is none -%}
+        {%- set config_full_refresh = flags.FULL_REFRESH -%}
+    {%- endif -%}
+    {%- if not config_full_refresh and 'daily' in (model.tags or []) and date_window() is none -%}
+        {%- set config_full_refresh = true -%}
+    {%- endif -%}
+    {{ return(config_full_refresh) }}
 {% endmacro %}
 
 
@@ -158,3 +177,61 @@
 {% macro daily_partition_by(date_column) %}
     {{ return(date_column if target.type == 'spark' else none) }}
 {% endmacro %}
+
+
+{#
+  The data tests of a daily model read only the window's dates when a window is given (a full
+  build tests every row): dbt's get_where_subquery (every generic test reads its model through
+  it) with the window added to the test's own `where`. The date column is the model's
+  meta.window_column, else its unique_key (the date the incremental models replace).
+#}
+{% macro get_where_subquery(relation) -%}
+    {%- set conditions = [] -%}
+    {%- set where = config.get('where', '') -%}
+    {%- if where -%}
+        {%- do conditions.append('(' ~ where ~ ')') -%}
+    {%- endif -%}
+    {%- set window_filter = test_window_filter() -%}
+    {%- if window_filter -%}
+        {%- do conditions.append(window_filter) -%}
+    {%- endif -%}
+    {%- if conditions -%}
+        {%- set filtered -%}
+            (select * from {{ relation }} where {{ conditions | join(' and ') }}) dbt_subquery
+        {%- endset -%}
+        {{ return(filtered) }}
+    {%- else -%}
+        {{ return(relation) }}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{# The window filter for a test of a daily model (see above), or none. #}
+{% macro test_window_filter() -%}
+    {%- set w = date_window() -%}
+    {%- set attached = model.get('attached_node') if model is mapping else none -%}
+    {%- if w is none or not attached or attached not in graph.nodes -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set parent = graph.nodes[attached] -%}
+    {%- if 'daily' not in parent.tags -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set column = (parent.config.meta or {}).get('window_column') or parent.config.unique_key -%}
+    {%- if column is not string -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return('(' ~ adapter.quote(column) ~ ' >= ' ~ date_literal(w['start'])
+        ~ ' and ' ~ adapter.quote(column) ~ ' <= ' ~ date_literal(w['end']) ~ ')') }}
+{%- endmacro %}
+
+
+{# In a singular test: a filter on a business date, the window's when one is given, else true. #}
+{% macro in_test_window(date_column) -%}
+    {%- set w = date_window() -%}
+    {%- if w is not none -%}
+        ({{ date_column }} >= {{ date_literal(w['start']) }} and {{ date_column }} <= {{ date_literal(w['end']) }})
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}

@@ -3,8 +3,10 @@
 {{ config(meta={'dagster': {'ref': {'name': 'fct_touchpoint_journeys'}}}) }}
 with
 
+-- an incremental run checks the window's orders (macros/date_window.sql: in_test_window)
 orders as (
     select order_id from {{ ref('int_orders__enriched') }}
+    where {{ in_test_window('order_date') }}
 ),
 
 conversions as (
@@ -13,7 +15,7 @@ conversions as (
         count(*) as conversion_rows,
         count(*) filter (where touch_number = journey_touches) as last_rows,
     from {{ ref('fct_touchpoint_journeys') }}
-    where is_conversion
+    where is_conversion and order_id in (select order_id from orders)
     group by order_id
 )
 

@@ -11,6 +11,8 @@ summed from dbt's run_results.json, next to the rest (the other models and every
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import shutil
 import statistics
@@ -77,8 +79,27 @@ def _daily_seconds(run_results: Path) -> tuple[float, float]:
     return mine, rest
 
 
+@contextlib.contextmanager
+def _held(lock: Path | None):
+    """The shared lock for one stage (none: no lock), so other heavy jobs run between stages."""
+    if lock is None:
+        yield
+        return
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def run(
-    size: str, workdir: Path, repeats: int = 3, seed: int = 42, timezone: str = "Asia/Seoul"
+    size: str,
+    workdir: Path,
+    repeats: int = 3,
+    seed: int = 42,
+    timezone: str = "Asia/Seoul",
+    lock: Path | None = None,
 ) -> list[ModeResult]:
     customers, days = parse_size(size)
     workdir = workdir.resolve() / size
@@ -90,27 +111,33 @@ def run(
     env.pop("DAGSTER_HOME", None)
     mopt, dbt = str(BIN / "mopt"), str(BIN / "dbt")
     simulate = [mopt, "simulate", "--customers", str(customers), "--days", str(days)]
-    run_stage([*simulate, "--seed", str(seed), "--out", str(raw)], env, workdir / "simulate.log")
-    last = _hold_back_last_day(raw, workdir / "held", timezone)
+    with _held(lock):
+        run_stage([*simulate, "--seed", str(seed), "--out", str(raw)], env, workdir / "simulate.log")
+        last = _hold_back_last_day(raw, workdir / "held", timezone)
     ingest = [mopt, "materialize", "--select", "group:landing"]
-    run_stage(ingest, env, workdir / "ingest.log")
+    with _held(lock):
+        run_stage(ingest, env, workdir / "ingest.log")
     target = workdir / "dbt_target"
 
     def build(*args: str, log: str) -> tuple[float, float, float, float]:
         command = [dbt, "build", "--profiles-dir", ".", "--target-path", str(target), *args]
-        seconds, rss = run_stage(
-            [*command, "--log-path", str(workdir / "dbt_logs")],
-            env,
-            workdir / log,
-            DBT_PROJECT_DIR,
-        )
-        return seconds, rss, *_daily_seconds(target / "run_results.json")
+        with _held(lock):
+            seconds, rss = run_stage(
+                [*command, "--log-path", str(workdir / "dbt_logs")],
+                env,
+                workdir / log,
+                DBT_PROJECT_DIR,
+            )
+        results = target / "run_results.json"
+        shutil.copyfile(results, workdir / log.replace(".log", "_run_results.json"))
+        return seconds, rss, *_daily_seconds(results)
 
     first = build(log="first_build.log")
     print(f"  built every day but {last} in {first[0]:.1f} s", flush=True)
     for held in (workdir / "held").iterdir():
         shutil.copyfile(held, raw / held.name)
-    run_stage(ingest, env, workdir / "ingest_day.log")
+    with _held(lock):
+        run_stage(ingest, env, workdir / "ingest_day.log")
     window = json.dumps({"start_date": last, "end_date": last})
     modes = {"incremental day": ("--vars", window), "full build": ()}
     results = []

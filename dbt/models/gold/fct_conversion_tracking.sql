@@ -12,28 +12,39 @@
   - first_orders, repeat_orders, revenue_krw: orders by the channel of the session they were placed
     in (last touch within the session; int_orders__enriched). Every order is counted once, so
     revenue sums to silver's order amounts.
+
+  Incremental by activity_date (macros/date_window.sql): a window run rebuilds the window's dates
+  and any earlier sign-up date whose sign-ups changed (a customer's first session arriving in
+  the window, an updated customer export): conversion_rebuilt_dates() below.
 #}
+
+{{ config(
+    unique_key='activity_date',
+    partition_by=daily_partition_by('activity_date'),
+) }}
+
+{%- set rebuilt = conversion_rebuilt_dates() %}
 
 with
 
 touches as (
     select * from {{ ref('int_touches__conformed') }}
+    where {{ in_dates('touch_date', rebuilt) }}
 ),
 
 spend as (
     select * from {{ ref('stg_raw__marketing_spend') }}
+    where {{ in_dates(adapter.quote('date'), rebuilt) }}
 ),
 
 sessions as (
     select * from {{ ref('int_sessions__attributed') }}
-),
-
-customers as (
-    select * from {{ ref('int_customers__conformed') }}
+    where {{ in_dates('session_date', rebuilt) }}
 ),
 
 orders as (
     select * from {{ ref('int_orders__enriched') }}
+    where {{ in_dates('order_date', rebuilt) }}
 ),
 
 taxonomy as (
@@ -79,19 +90,11 @@ session_metrics as (
     group by all
 ),
 
-first_sessions as (
-    select * from sessions where customer_session_number = 1
-),
-
 sign_up_metrics as (
-    select
-        c.signed_up_date as activity_date,
-        c.acquisition_channel as channel,
-        case when s.channel = c.acquisition_channel then s.campaign_id end as campaign_id,
-        case when s.channel = c.acquisition_channel then s.creative_id end as creative_id,
-        count(*) as sign_ups
-    from customers as c
-    left join first_sessions as s using (customer_id)
+    {{ conversion_sign_up_metrics() }}
+    {%- if rebuilt is not none %}
+    where {{ in_dates('c.signed_up_date', rebuilt) }}
+    {%- endif %}
     group by all
 ),
 

@@ -8,22 +8,45 @@
   var('attribution_lookback_days') (default 30) before it. Older touches in that stretch form a
   non-converting 'lapsed' journey; touches after the last order form the open (non-converting)
   journey. A touch at the same instant as an order belongs to that order's journey.
+
+  Incremental by customer (macros/journey_tail.sql): a row's journey is fixed once the order
+  after it is known, so a window run rebuilds, for the customers with a touch, visit or order in
+  the window, only their rows after their last order before the window (the "tail": their open
+  journey, and whatever the window's orders close); every other row stays. On Spark (no delete
+  on plain Parquet tables) the model is rebuilt whole.
 #}
 
+{{ config(
+    materialized=('table' if target.type == 'spark' else 'incremental'),
+    incremental_strategy='append',
+    pre_hook="{{ journey_tail_delete() }}",
+    meta={'window_column': 'touch_date'},
+) }}
+
 {%- set lookback_days = var('attribution_lookback_days', 30) -%}
+{%- set tail = window_active() %}
 
 with
 
+{% if tail -%}
+cutoffs as (
+    {{ journey_tail_cutoffs() }}
+),
+{%- endif %}
+
 touches as (
-    select * from {{ ref('int_touches__conformed') }}
+    select t.* from {{ ref('int_touches__conformed') }} as t
+    {{ journey_tail_join('t.touched_at') if tail }}
 ),
 
 sessions as (
-    select * from {{ ref('int_sessions__attributed') }}
+    select t.* from {{ ref('int_sessions__attributed') }} as t
+    {{ journey_tail_join('t.started_at') if tail }}
 ),
 
 orders as (
-    select * from {{ ref('int_orders__enriched') }}
+    select t.* from {{ ref('int_orders__enriched') }} as t
+    {{ journey_tail_join('t.ordered_at') if tail }}
 ),
 
 touch_rows as (

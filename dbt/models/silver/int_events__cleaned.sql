@@ -9,7 +9,6 @@
 {{ config(
     unique_key='event_date',
     partition_by=daily_partition_by('event_date'),
-    full_refresh=daily_full_refresh(),
 ) }}
 
 with

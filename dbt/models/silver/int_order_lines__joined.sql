@@ -7,7 +7,6 @@
 {{ config(
     unique_key='order_date',
     partition_by=daily_partition_by('order_date'),
-    full_refresh=daily_full_refresh(),
 ) }}
 
 with

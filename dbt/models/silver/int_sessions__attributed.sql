@@ -11,7 +11,6 @@
 {{ config(
     unique_key='session_date',
     partition_by=daily_partition_by('session_date'),
-    full_refresh=daily_full_refresh(),
 ) }}
 
 with

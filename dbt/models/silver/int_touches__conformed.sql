@@ -6,7 +6,6 @@
 {{ config(
     unique_key='touch_date',
     partition_by=daily_partition_by('touch_date'),
-    full_refresh=daily_full_refresh(),
 ) }}
 
 with
