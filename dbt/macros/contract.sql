@@ -5,6 +5,12 @@
   Clean rows form the bronze views, broken ones the quarantine; both read the
   same checked table, so bronze + quarantine reconcile with landing by construction (and a test
   says so).
+
+  The event-level tables (sessions, events, marketing_touches) are incremental by the business
+  date of one timestamp (`window_timestamp`; macros/date_window.sql): a window run types and
+  checks only the landed rows of the window's dates (and every row whose timestamp is missing or
+  broken: their _business_date is 1900-01-01, rebuilt on every run), against every landed row's
+  key for duplicates and the referenced tables' checked rows.
 #}
 
 {% macro contract_source(table_name) %}
@@ -108,15 +114,31 @@
 {% endmacro %}
 
 
-{% macro contract_checked(table_name) %}
+{#- The business date a checked row is filed under: its timestamp's, or 1900-01-01 when the
+    timestamp is missing or not a time (such rows are rebuilt on every window run). -#}
+{% macro contract_business_date(ts) -%}
+    case when {{ ts }} is null or {{ is_not_finite(ts, 'timestamp') }} then date '1900-01-01'
+        else {{ business_date(ts) }} end
+{%- endmacro %}
+
+
+{% macro contract_checked(table_name, window_timestamp=none) %}
 {%- if execute -%}
 {%- set node = contract_source(table_name) -%}
 {%- set columns = node.columns.values() | list -%}
 {%- set key = contract_meta(node)['key'] -%}
+{%- set windowed = window_timestamp is not none and window_active() -%}
+{%- if window_timestamp is not none -%}
+{%- set window_cast = contract_cast(node.columns[window_timestamp]) -%}
+{%- endif %}
 with
 
 landed as (
     select * from {{ source('raw', table_name) }}
+    {%- if windowed %}
+    where {{ window_cast }} is null or {{ is_not_finite(window_cast, 'timestamp') }}
+        or {{ in_date_window_utc(window_cast) }}
+    {%- endif %}
 ),
 
 typed as (
@@ -193,14 +215,42 @@ ranked as (
 ),
 {%- else %}
 {#- Duplicate keys are rare: find them by counting (a hash aggregate without payload), then the
-    first row of each, in file and row order, among those few keys only. #}
+    first row of each, in file and row order, among those few keys only. A window run counts the
+    window's keys among every landed row's keys (a duplicate may sit on another date). #}
+{%- if windowed %}
+{%- set key_rows = 'all_keys' %}
+
+all_keys as (
+    select
+        {%- for k in key %}
+        {{ contract_cast(node.columns[k]) }} as {{ adapter.quote(k) }},
+        {%- endfor %}
+        _source_file,
+        _row_number
+    from {{ source('raw', table_name) }}
+),
+
+window_keys as (
+    select distinct
+        {%- for k in key %}
+        {{ adapter.quote(k) }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from {{ previous }}
+),
+{%- else %}
+{%- set key_rows = previous %}
+{%- endif %}
+
 duplicate_keys as (
     select
         {%- for k in key %}
         {{ adapter.quote(k) }}{{ ',' if not loop.last }}
         {%- endfor %}
-    from {{ previous }}
+    from {{ key_rows }}
     where {% for k in key %}{{ adapter.quote(k) }} is not null{{ ' and ' if not loop.last }}{% endfor %}
+    {%- if windowed %}
+        and ({% for k in key %}{{ adapter.quote(k) }}{{ ', ' if not loop.last }}{% endfor %}) in (select * from window_keys)
+    {%- endif %}
     group by all
     having count(*) > 1
 ),
@@ -211,7 +261,7 @@ first_rows as (
         {{ adapter.quote(k) }},
         {%- endfor %}
         min({{ struct_of(['_source_file', '_row_number']) }}) as _first_row
-    from {{ previous }}
+    from {{ key_rows }}
     semi join duplicate_keys
         using ({% for k in key %}{{ adapter.quote(k) }}{{ ', ' if not loop.last }}{% endfor %})
     group by all
@@ -243,6 +293,9 @@ parents__{{ column }} as (
         bool_or({{ list_length('_broken_rules') }} = 0) as _parent_clean__{{ column }}
     from {{ ref('chk_raw__' ~ ref_table) }}
     where {{ adapter.quote(ref_column) }} is not null
+    {%- if windowed %}
+        and {{ adapter.quote(ref_column) }} in (select {{ adapter.quote(column) }} from {{ previous }})
+    {%- endif %}
     group by 1
 ),
 
@@ -271,6 +324,9 @@ checked as (
         {%- endfor %}
         {%- do rule_checks.append("case when _is_duplicate then '" ~ key | join('+') ~ ":duplicate_key' end") %}
         {{ list_of_non_null(rule_checks) }} as _broken_rules
+        {%- if window_timestamp is not none %},
+        {{ contract_business_date('ranked.' ~ adapter.quote(window_timestamp)) }} as _business_date
+        {%- endif %}
     from ranked
     {%- for column, ref_table, ref_column in references %}
     left join parents__{{ column }}

@@ -183,7 +183,8 @@
   The data tests of a daily model read only the window's dates when a window is given (a full
   build tests every row): dbt's get_where_subquery (every generic test reads its model through
   it) with the window added to the test's own `where`. The date column is the model's
-  meta.window_column, else its unique_key (the date the incremental models replace).
+  meta.window_column, else its unique_key (the date the incremental models replace); or a UTC
+  timestamp, meta.window_timestamp (bronze's clean views).
 #}
 {% macro get_where_subquery(relation) -%}
     {%- set conditions = [] -%}
@@ -217,7 +218,14 @@
     {%- if 'daily' not in parent.tags -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set column = (parent.config.meta or {}).get('window_column') or parent.config.unique_key -%}
+    {%- set meta = parent.config.meta or {} -%}
+    {%- if meta.get('window_timestamp') -%}
+        {%- set ts = adapter.quote(meta['window_timestamp']) -%}
+        {%- set after = w['end'] + modules.datetime.timedelta(days=1) -%}
+        {{ return('(' ~ ts ~ ' >= ' ~ business_day_start_literal(w['start'])
+            ~ ' and ' ~ ts ~ ' < ' ~ business_day_start_literal(after) ~ ')') }}
+    {%- endif -%}
+    {%- set column = meta.get('window_column') or parent.config.unique_key -%}
     {%- if column is not string -%}
         {{ return(none) }}
     {%- endif -%}

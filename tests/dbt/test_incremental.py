@@ -55,14 +55,19 @@ def day_vars(start: date, end: date | None = None) -> str:
     return json.dumps({"start_date": start.isoformat(), "end_date": (end or start).isoformat()})
 
 
+# Which load brought a row: an incremental run keeps the load that first brought an old day's
+# rows in bronze (a full build re-reads every row from the latest load).
+LOAD_LINEAGE = ["_load_id", "_loaded_at", "load_id"]
+
+
 def snapshot(duckdb_path: Path) -> dict[str, pl.DataFrame]:
-    """Every silver and gold table and every feature file, sorted, floats rounded, without the
-    run's own timestamp (created_timestamp)."""
+    """Every bronze, silver and gold table and every feature file, sorted, floats rounded,
+    without the run's own timestamp (created_timestamp) and the load lineage columns."""
     frames = {}
     with duckdb.connect(str(duckdb_path), read_only=True) as con:
         relations = con.sql(
             "select table_schema || '.' || table_name from information_schema.tables"
-            " where table_schema in ('silver', 'gold') and table_type = 'BASE TABLE'"
+            " where table_schema in ('bronze', 'silver', 'gold') and table_type = 'BASE TABLE'"
         ).fetchall()
         for (relation,) in relations:
             frames[relation] = con.sql(f"select * from {relation}").pl()
@@ -72,7 +77,7 @@ def snapshot(duckdb_path: Path) -> dict[str, pl.DataFrame]:
 
 
 def canonical(frame: pl.DataFrame) -> pl.DataFrame:
-    frame = frame.drop("created_timestamp", strict=False)
+    frame = frame.drop("created_timestamp", *LOAD_LINEAGE, strict=False)
     frame = frame.with_columns(pl.col(pl.Float64, pl.Float32).round(6))
     sortable = [
         c

@@ -2,4 +2,9 @@
 -- depends_on: {{ ref('chk_raw__customers') }}
 -- depends_on: {{ ref('chk_raw__products') }}
 -- depends_on: {{ ref('chk_raw__sessions') }}
-{{ contract_checked('events') }}
+-- Incremental by the business date of occurred_at (macros/contract.sql, macros/date_window.sql).
+{{ config(
+    unique_key='_business_date',
+    partition_by=daily_partition_by('_business_date'),
+) }}
+{{ contract_checked('events', window_timestamp='occurred_at') }}

@@ -1,3 +1,8 @@
 -- Referential checks read these checked tables (declared so dbt orders them):
 -- depends_on: {{ ref('chk_raw__customers') }}
-{{ contract_checked('sessions') }}
+-- Incremental by the business date of started_at (macros/contract.sql, macros/date_window.sql).
+{{ config(
+    unique_key='_business_date',
+    partition_by=daily_partition_by('_business_date'),
+) }}
+{{ contract_checked('sessions', window_timestamp='started_at') }}
