@@ -2,7 +2,7 @@
 
 import os
 import sysconfig
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -25,13 +25,17 @@ class Warehouse(dg.ConfigurableResource):
     features_dir: str
 
     @contextmanager
-    def dbt_environment(self) -> Iterator[None]:
+    def dbt_environment(self, extra: Mapping[str, str] | None = None) -> Iterator[None]:
         """The environment dbt runs in (dagster-dbt passes os.environ on): this warehouse's file
         and absolute features dir, where dbt writes the feature files (DuckDB's COPY does not
-        create folders, so it is created here)."""
+        create folders, so it is created here), and `extra` (the date window)."""
         features_dir = Path(self.features_dir).resolve()
         features_dir.mkdir(parents=True, exist_ok=True)
-        paths = {"MOPT_DUCKDB_PATH": self.duckdb_path, "MOPT_FEATURES_DIR": str(features_dir)}
+        paths = {
+            "MOPT_DUCKDB_PATH": self.duckdb_path,
+            "MOPT_FEATURES_DIR": str(features_dir),
+            **(extra or {}),
+        }
         saved = {name: os.environ.get(name) for name in paths}
         os.environ.update(paths)
         try:

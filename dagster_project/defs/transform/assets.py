@@ -5,7 +5,6 @@ Parquet files Feast reads (dbt/macros/materializations/feature_file.sql).
 The event-level silver models and the feature snapshots are partitioned by business date and
 built incrementally (docs/scale-out.md#daily-partitions-and-incremental-models)."""
 
-import json
 from collections.abc import Iterator, Mapping
 from functools import cache
 from typing import Any
@@ -22,7 +21,7 @@ from dagster_dbt import (
 from dagster_project.defs import metadata as md
 from dagster_project.defs.resources import Warehouse, dbt_project
 from dagster_project.lib.contract import tables
-from dagster_project.lib.date_window import DateWindow, date_window
+from dagster_project.lib.date_window import DateWindow, date_window, dbt_window_env
 from dagster_project.lib.settings import Settings
 from dagster_project.lib.warehouse import preview_markdown, row_count
 
@@ -64,11 +63,12 @@ def daily_partitions() -> dg.DailyPartitionsDefinition:
     )
 
 
-def dbt_build_args(window: DateWindow | None = None) -> list[str]:
+def dbt_build_args() -> list[str]:
     # Cautious: a subset (e.g. bronze only) runs the tests whose every parent is selected, not
     # the reconciliation tests that also read silver tables the subset does not build.
-    args = ["build", "--indirect-selection", "cautious"]
-    return [*args, "--vars", json.dumps(window.dbt_vars())] if window else args
+    # The window goes through the environment (dbt_window_env), not --vars: a changed --vars
+    # makes dbt re-parse the whole project on every run.
+    return ["build", "--indirect-selection", "cautious"]
 
 
 def _dbt_step(
@@ -83,8 +83,8 @@ def _dbt_step(
         # dbt opens the file once and does not retry: wait here for any process holding it.
         with warehouse.connect():
             pass
-        with warehouse.dbt_environment():
-            invocation = dbt.cli(dbt_build_args(window), context=context, raise_on_error=False)
+        with warehouse.dbt_environment(dbt_window_env(window)):
+            invocation = dbt.cli(dbt_build_args(), context=context, raise_on_error=False)
             # DuckDB has one writer: collect dbt's events, then read counts once dbt has let go.
             events = list(invocation.stream())
         with warehouse.connect(read_only=True) as con:
@@ -139,11 +139,13 @@ def full_build_tags() -> dict[str, str]:
     return {PARTITION_NAME_TAG: daily_partitions().get_last_partition_key(), FULL_BUILD_TAG: "true"}
 
 
-# Two definitions, because the daily models are not contiguous in the graph: the snapshots read
-# the unpartitioned dim_dates, which reads the daily silver models.
+# One definition per layer, because the daily models are not contiguous in the graph: bronze's
+# event tables read the unpartitioned customers; silver's sessions read the unpartitioned
+# campaigns; the facts and snapshots read the unpartitioned dim_dates and customers.
 DAILY_PARTS = {
+    "dbt_daily_bronze": "tag:daily,path:models/bronze",
     "dbt_daily_silver": "tag:daily,path:models/silver",
-    "dbt_daily_features": "tag:daily,path:models/gold",
+    "dbt_daily_gold": "tag:daily,path:models/gold",
 }
 
 

@@ -2,11 +2,15 @@
 a full build, at one world size.
 
 The world is simulated, its last business day held back, landed and built in full; then the full
-export is landed and two `dbt build`s are timed, each `repeats` times: the incremental day
-(`--vars {start_date: LAST, end_date: LAST}`: the daily models rebuild that day and the
-look-back, every other model is rebuilt as always) and the full build (no vars). A re-run of the
-day replaces the same window, so each repeat does the same work. The daily models' own time is
-summed from dbt's run_results.json, next to the rest (the other models and every test).
+export is landed and three `dbt build`s are timed, each `repeats` times: the full build (no
+window), the incremental day with the window in the environment (MOPT_DBT_START_DATE/END_DATE =
+LAST, as Dagster passes it: the daily models rebuild that day and the look-back, their tests read
+the window, every other model is rebuilt as always), and the same day with the window as
+`--vars` (a new value on every run, as each new day brings: dbt then parses the whole project
+again). A re-run of the day replaces the same window, so each repeat does the same work. The
+daily models' own time is summed from dbt's run_results.json, next to the other models and the
+tests; what is left of the wall time (one dbt thread) is dbt's start-up, parse and bookkeeping.
+Each build takes `lock` (if given) for itself only, so other heavy jobs run between builds.
 """
 
 from __future__ import annotations
@@ -19,7 +23,14 @@ import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from dagster_project.lib.bench.common import BIN, parse_size, publish, run_stage, world_env
+from dagster_project.lib.bench.common import (
+    BIN,
+    OUT_DIR,
+    parse_size,
+    publish,
+    run_stage,
+    world_env,
+)
 from dagster_project.lib.settings import DBT_PROJECT_DIR
 
 # Event-level raw tables and the column their business date comes from.
@@ -38,7 +49,9 @@ class ModeResult:
     mode: str
     seconds: float
     daily_models_seconds: float
-    other_seconds: float
+    other_models_seconds: float
+    tests_seconds: float
+    overhead_seconds: float
     peak_rss_mb: float
     run_seconds: list[float] = field(default_factory=list)
 
@@ -65,8 +78,9 @@ def _hold_back_last_day(raw: Path, held: Path, timezone: str) -> str:
     return last.isoformat()
 
 
-def _daily_seconds(run_results: Path) -> tuple[float, float]:
-    """Seconds of the daily models (tag `daily`) and of every other node, from dbt's results."""
+def _node_seconds(run_results: Path) -> tuple[float, float, float]:
+    """Seconds of the daily models (tag `daily`), the other models and seeds, and the tests
+    (data and unit), from dbt's results."""
     manifest = json.loads((run_results.parent / "manifest.json").read_text())
     daily = {
         uid
@@ -74,9 +88,11 @@ def _daily_seconds(run_results: Path) -> tuple[float, float]:
         if node["resource_type"] == "model" and "daily" in node.get("tags", [])
     }
     results = json.loads(run_results.read_text())["results"]
+    tests = [r for r in results if r["unique_id"].split(".")[0] in ("test", "unit_test")]
     mine = sum(r["execution_time"] for r in results if r["unique_id"] in daily)
-    rest = sum(r["execution_time"] for r in results if r["unique_id"] not in daily)
-    return mine, rest
+    tested = sum(r["execution_time"] for r in tests)
+    rest = sum(r["execution_time"] for r in results) - mine - tested
+    return mine, rest, tested
 
 
 @contextlib.contextmanager
@@ -112,25 +128,27 @@ def run(
     mopt, dbt = str(BIN / "mopt"), str(BIN / "dbt")
     simulate = [mopt, "simulate", "--customers", str(customers), "--days", str(days)]
     with _held(lock):
-        run_stage([*simulate, "--seed", str(seed), "--out", str(raw)], env, workdir / "simulate.log")
+        run_stage(
+            [*simulate, "--seed", str(seed), "--out", str(raw)], env, workdir / "simulate.log"
+        )
         last = _hold_back_last_day(raw, workdir / "held", timezone)
     ingest = [mopt, "materialize", "--select", "group:landing"]
     with _held(lock):
         run_stage(ingest, env, workdir / "ingest.log")
     target = workdir / "dbt_target"
 
-    def build(*args: str, log: str) -> tuple[float, float, float, float]:
+    def build(*args: str, log: str, window_env: dict[str, str] | None = None) -> tuple:
         command = [dbt, "build", "--profiles-dir", ".", "--target-path", str(target), *args]
         with _held(lock):
             seconds, rss = run_stage(
                 [*command, "--log-path", str(workdir / "dbt_logs")],
-                env,
+                {**env, **(window_env or {})},
                 workdir / log,
                 DBT_PROJECT_DIR,
             )
         results = target / "run_results.json"
         shutil.copyfile(results, workdir / log.replace(".log", "_run_results.json"))
-        return seconds, rss, *_daily_seconds(results)
+        return seconds, rss, *_node_seconds(results)
 
     first = build(log="first_build.log")
     print(f"  built every day but {last} in {first[0]:.1f} s", flush=True)
@@ -138,13 +156,22 @@ def run(
         shutil.copyfile(held, raw / held.name)
     with _held(lock):
         run_stage(ingest, env, workdir / "ingest_day.log")
-    window = json.dumps({"start_date": last, "end_date": last})
-    modes = {"incremental day": ("--vars", window), "full build": ()}
+    day_env = {"MOPT_DBT_START_DATE": last, "MOPT_DBT_END_DATE": last}
+
+    def day_vars(i: int) -> tuple[str, str]:
+        # a new value each run, as a new day brings one: dbt re-parses on a changed --vars
+        return "--vars", json.dumps({"start_date": last, "end_date": last, "bench_run": i})
+
+    modes = {
+        "full build": lambda i: build(log=f"full_build_{i}.log"),
+        "incremental day": lambda i: build(log=f"incremental_day_{i}.log", window_env=day_env),
+        "incremental day, --vars": lambda i: build(*day_vars(i), log=f"day_vars_{i}.log"),
+    }
     results = []
-    for mode, args in modes.items():
-        runs = [build(*args, log=f"{mode.replace(' ', '_')}_{i}.log") for i in range(repeats)]
+    for mode, run_one in modes.items():
+        runs = [run_one(i) for i in range(repeats)]
         for i, r in enumerate(runs):
-            print(f"  {mode:<16} run {i + 1}: {r[0]:6.1f} s (daily models {r[2]:.1f} s)")
+            print(f"  {mode:<24} run {i + 1}: {r[0]:6.1f} s (daily models {r[2]:.1f} s)")
         results.append(
             ModeResult(
                 customers,
@@ -153,6 +180,8 @@ def run(
                 statistics.median(r[0] for r in runs),
                 statistics.median(r[2] for r in runs),
                 statistics.median(r[3] for r in runs),
+                statistics.median(r[4] for r in runs),
+                statistics.median(r[0] - r[2] - r[3] - r[4] for r in runs),
                 max(r[1] for r in runs),
                 [r[0] for r in runs],
             )
@@ -162,18 +191,29 @@ def run(
 
 
 def write_report(results: list[ModeResult], last_day: str) -> None:
-    full = next(r for r in results if r.mode == "full build")
+    """The table of every size measured so far (bench/out/incremental.json keeps the others)."""
+    previous = OUT_DIR / "incremental.json"
+    sizes = {(r.customers, r.days) for r in results}
+    kept = []
+    if previous.exists():
+        kept = [
+            ModeResult(**r)
+            for r in json.loads(previous.read_text()).get("results", [])
+            if (r["customers"], r["days"]) not in sizes and "tests_seconds" in r
+        ]
+    every = sorted([*kept, *results], key=lambda r: (r.customers, r.days))
     lines = [
-        "| customers | days | dbt build | runs | median wall s | daily models s "
-        "| other models and tests s | peak RSS MB | wall vs full | daily models vs full |",
-        "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| customers | days | dbt build | runs | median wall s | daily models s | other models s "
+        "| tests s | dbt start-up, parse s | peak RSS MB | wall vs full |",
+        "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    lines += [
-        f"| {r.customers:,} | {r.days} | {r.mode} | {len(r.run_seconds)} | {r.seconds:.1f} "
-        f"| {r.daily_models_seconds:.1f} | {r.other_seconds:.1f} | {r.peak_rss_mb:,.0f} "
-        f"| {r.seconds / full.seconds:.0%} "
-        f"| {r.daily_models_seconds / full.daily_models_seconds:.0%} |"
-        for r in results
-    ]
-    payload = {"last_day": last_day, "results": [asdict(r) for r in results]}
+    for r in every:
+        full = next(f for f in every if f.mode == "full build" and f.customers == r.customers)
+        lines.append(
+            f"| {r.customers:,} | {r.days} | {r.mode} | {len(r.run_seconds)} | {r.seconds:.1f} "
+            f"| {r.daily_models_seconds:.1f} | {r.other_models_seconds:.1f} "
+            f"| {r.tests_seconds:.1f} | {r.overhead_seconds:.1f} | {r.peak_rss_mb:,.0f} "
+            f"| {r.seconds / full.seconds:.0%} |"
+        )
+    payload = {"last_day": last_day, "results": [asdict(r) for r in every]}
     publish("incremental", payload, "\n".join(lines))
