@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.lib.date_window import DateWindow, date_window
+from dagster_project.lib.date_window import DateWindow, date_window, dbt_window_env
 from dagster_project.lib.warehouse import WarehouseBusy, write_lock
 
 ALL = ["2025-03-01", "2025-03-02", "2025-03-03", "2025-03-04"]
@@ -21,6 +21,13 @@ def test_one_day_a_range_and_every_partition() -> None:
     window = date_window(["2025-03-03", "2025-03-02"], ALL)
     assert window.dbt_vars() == {"start_date": "2025-03-02", "end_date": "2025-03-03"}
     assert window.describe() == "2025-03-02..2025-03-03"
+    # what Dagster passes dbt: environment variables (a changed --vars re-parses the project)
+    assert dbt_window_env(window) == {
+        "MOPT_DBT_START_DATE": "2025-03-02",
+        "MOPT_DBT_END_DATE": "2025-03-03",
+    }
+    # no window: emptied, so a variable left in the shell cannot turn a full build into a day
+    assert dbt_window_env(None) == {"MOPT_DBT_START_DATE": "", "MOPT_DBT_END_DATE": ""}
     # every partition: no window, the daily models build every date
     assert date_window(ALL, ALL) is None
     with pytest.raises(ValueError, match="at least one partition"):
