@@ -243,3 +243,16 @@
         true
     {%- endif -%}
 {%- endmacro %}
+
+
+{# In a singular test: a filter on a naive UTC timestamp, inside the window's business dates when
+   a window is given, else true. #}
+{% macro in_test_window_utc(ts) -%}
+    {%- set w = date_window() -%}
+    {%- if w is not none -%}
+        ({{ ts }} >= {{ business_day_start_literal(w['start']) }}
+        and {{ ts }} < {{ business_day_start_literal(w['end'] + modules.datetime.timedelta(days=1)) }})
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
