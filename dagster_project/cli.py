@@ -706,14 +706,17 @@ def bench_incremental(
     workdir: Annotated[Path, typer.Option(help="Scratch folder (deleted first).")] = WORKDIR,
     lock: Annotated[
         Path | None,
-        typer.Option(help="A file to flock around each stage (simulate, ingest, each build)."),
+        typer.Option(help="A file to flock around each stage (the setup, each mode's builds)."),
     ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Reuse the world of an earlier run whose first build finished.")
+    ] = False,
 ) -> None:
     """One incremental day (the last day landed after a build of the others) against a full
     dbt build of the same world: wall time, and the daily models' own time."""
     from dagster_project.lib.bench import incremental
 
-    incremental.run(size, workdir.resolve(), repeats, lock=lock)
+    incremental.run(size, workdir.resolve(), repeats, lock=lock, resume=resume)
 
 
 @bench_app.command("demo")
