@@ -166,6 +166,28 @@ def test_the_last_day_run_equals_a_full_build_row_for_row(builds: dict) -> None:
         assert f"date '{window_start}'" in compiled[model], model
     for model in ["int_sessions__attributed", "int_events__cleaned", "int_orders__enriched"]:
         assert "timestamp '" in compiled[model], model
+    # bronze's event tables read the window's landed rows; the facts the window's dates (the
+    # journeys: the tails of the window's customers)
+    for model in ["chk_raw__sessions", "chk_raw__events", "chk_raw__marketing_touches"]:
+        assert "timestamp '" in compiled[model], model
+    assert "activity_date" in compiled["fct_conversion_tracking"]
+    assert f"touch_date in (date '{window_start}'" in compiled["fct_conversion_tracking"]
+    assert f"touch_date >= date '{window_start}'" in compiled["fct_touchpoint_journeys"]
+    # the daily models' tests read the window; the others every row
+    tests = {
+        r["unique_id"].split(".")[2]: r["compiled_code"]
+        for r in builds["incremental"].results
+        if r["unique_id"].startswith("test.")
+    }
+    assert (
+        f"\"event_date\" >= date '{window_start}'" in tests["unique_int_events__cleaned_event_id"]
+    )
+    assert "timestamp '" in tests["unique_stg_raw__events_event_id"]
+    assert (
+        f"\"touch_date\" >= date '{window_start}'"
+        in tests["unique_fct_touchpoint_journeys_touch_id"]
+    )
+    assert "date '" not in tests["unique_int_customers__conformed_customer_id"]
 
 
 def test_an_empty_day_a_rerun_and_two_days_in_a_row_change_nothing(builds: dict) -> None:
