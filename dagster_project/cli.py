@@ -709,14 +709,28 @@ def bench_incremental(
         typer.Option(help="A file to flock around each stage (the setup, each mode's builds)."),
     ] = None,
     resume: Annotated[
-        bool, typer.Option(help="Reuse the world of an earlier run whose first build finished.")
+        bool, typer.Option(help="Reuse the world of an earlier run (landed, or built).")
     ] = False,
+    modes: Annotated[
+        str,
+        typer.Option(
+            help="Builds to time, comma-separated: 'full build', 'incremental day', "
+            "'incremental day, --vars' (give them with ';' between)."
+        ),
+    ] = "",
 ) -> None:
     """One incremental day (the last day landed after a build of the others) against a full
     dbt build of the same world: wall time, and the daily models' own time."""
     from dagster_project.lib.bench import incremental
 
-    incremental.run(size, workdir.resolve(), repeats, lock=lock, resume=resume)
+    incremental.run(
+        size,
+        workdir.resolve(),
+        repeats,
+        lock=lock,
+        resume=resume,
+        modes=[m.strip() for m in modes.split(";") if m.strip()] or None,
+    )
 
 
 @bench_app.command("demo")
