@@ -99,13 +99,13 @@ def _first_build_seconds(log: Path) -> float:
     return float(found[-1]) if found else float("nan")
 
 
-def _node_seconds(run_results: Path) -> tuple[float, float, float]:
+def _node_seconds(run_results: Path, manifest: Path | None = None) -> tuple[float, float, float]:
     """Seconds of the daily models (tag `daily`), the other models and seeds, and the tests
     (data and unit), from dbt's results."""
-    manifest = json.loads((run_results.parent / "manifest.json").read_text())
+    nodes = json.loads((manifest or run_results.parent / "manifest.json").read_text())["nodes"]
     daily = {
         uid
-        for uid, node in manifest["nodes"].items()
+        for uid, node in nodes.items()
         if node["resource_type"] == "model" and "daily" in node.get("tags", [])
     }
     results = json.loads(run_results.read_text())["results"]
@@ -211,7 +211,7 @@ def run(
         # the first build (every day but the last), one run: it stands in for a full build
         # that --modes leaves out
         seconds = _first_build_seconds(workdir / "first_build.log")
-        mine, rest, tested = _node_seconds(first_results)
+        mine, rest, tested = _node_seconds(first_results, target / "manifest.json")
         results.append(
             ModeResult(
                 customers,
