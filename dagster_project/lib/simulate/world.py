@@ -242,9 +242,9 @@ def simulate(
     return World(cfg, tables, out.truth, out.manifest, out.later_files)
 
 
-def part_name(cfg: WorldConfig, day: int) -> str:
-    """The file of a partitioned table's rows of business day ``day``: part-YYYYMMDD.parquet."""
-    return f"part-{(cfg.start_date + timedelta(days=day)):%Y%m%d}.parquet"
+def part_name(cfg: WorldConfig, day: int, fmt: str = "parquet") -> str:
+    """The file of a partitioned table's rows of business day ``day``: part-YYYYMMDD.<fmt>."""
+    return f"part-{(cfg.start_date + timedelta(days=day)):%Y%m%d}.{fmt}"
 
 
 def simulate_to(
@@ -253,27 +253,28 @@ def simulate_to(
     log: Callable[[str], None] | None = None,
     progress: Callable[[int], None] | None = None,
     block_days: int | None = DEFAULT_BLOCK_DAYS,
+    fmt: str = "parquet",
 ) -> tuple[Path, dict]:
     """Generate a world straight to ``out_dir`` without holding it: the PARTITIONED tables as
-    ``<table>/part-YYYYMMDD.parquet`` (written as each day is done), the others as
-    ``<table>.parquet``, the truth in ``truth/``. Returns the folder and the manifest."""
+    ``<table>/part-YYYYMMDD.<fmt>`` (written as each day is done), the others as
+    ``<table>.<fmt>``, the truth in ``truth/``. Returns the folder and the manifest."""
     out = Path(out_dir)
     for name in PARTITIONED:
         folder = out / name
-        if folder.is_dir():  # a previous world's parts would be read as this one's
-            for old in folder.glob("part-*.parquet"):
-                old.unlink()
+        # A previous world's files of the table would be read as this one's.
+        for old in [*folder.glob("part-*"), *(out / f"{name}{s}" for s in (".parquet", ".csv"))]:
+            old.unlink(missing_ok=True)
         folder.mkdir(parents=True, exist_ok=True)
 
     def write(table: str, day: int, df: pl.DataFrame) -> None:
-        path = out / table / part_name(config, day)
+        path = out / table / part_name(config, day, fmt)
         if path.exists():
             raise AssertionError(f"{path}: written twice")
-        _write_table(df, path, "parquet")
+        _write_table(df, path, fmt)
 
     parts = generate(config, write, log, progress, block_days)
     world = World(config, parts.tables, parts.truth, parts.manifest, parts.later_files)
-    write_world(world, out)
+    write_world(world, out, fmt)
     return out, parts.manifest
 
 
