@@ -340,7 +340,8 @@ def stream_id_width(cfg: WorldConfig) -> int:
 def _at(values, idx: pl.Expr | str) -> pl.Expr:
     """Look ``values`` (a numpy array or list) up at the integer column ``idx`` (null -> null)."""
     idx = pl.col(idx) if isinstance(idx, str) else idx
-    return pl.lit(pl.Series(np.asarray(values))).gather(idx)
+    series = values if isinstance(values, pl.Series) else pl.Series(np.asarray(values))
+    return pl.lit(series).gather(idx)
 
 
 def customer_ids(cust: Customers) -> np.ndarray:
@@ -516,7 +517,14 @@ class _Builder:
         )
 
     def cid(self, idx: str | pl.Expr = "i") -> pl.Expr:
-        return _at(self.customer_id, idx)
+        if not hasattr(self, "_cid"):  # converted once: the day loop looks ids up every day
+            self._cid = pl.Series(self.customer_id)
+        return _at(self._cid, idx)
+
+    def pid(self, idx: str | pl.Expr = "product") -> pl.Expr:
+        if not hasattr(self, "_pid"):
+            self._pid = pl.Series(self.cat.product_id)
+        return _at(self._pid, idx)
 
     # ---- orders across scenarios ---------------------------------------------------------
     def _economics(
@@ -1031,7 +1039,7 @@ class _Builder:
         ev = ev.with_columns(
             customer_id=self.cid(),
             occurred_at=_dt(ev["occurred_us"].to_numpy()),
-            product_id=_at(self.cat.product_id, "product"),
+            product_id=self.pid(),
         )
         # A session's events are all drawn on its day, so its triggers are complete here
         # (several on one date are merged in the truth).
@@ -1087,7 +1095,7 @@ class _Builder:
         items = self.basket.join(o.select("i", "d", "k", "row"), on=["i", "d", "k"]).select(
             "row",
             "j",
-            product_id=_at(self.cat.product_id, "product"),
+            product_id=self.pid(),
             quantity=pl.col("qty").cast(pl.Int64),
             unit_price=pl.col("price").cast(pl.Float64),
         )
