@@ -250,8 +250,12 @@ def iter_days(
     decay = np.array([np.exp(-1.0 / DECAY_DAYS[c]) for c in CHANNELS], dtype=np.float32)
     has_lift = np.array([np.any(camps.lift[camps.channel == k] != 0) for k in range(len(CHANNELS))])
     lift_ch = np.flatnonzero(has_lift)
-    acc = np.zeros((len(CHANNELS), n_run, n), dtype=np.float32)
-    pending = np.zeros_like(acc)
+    # Per channel with any lift: the summed decayed lift of every scenario and customer, and the
+    # CRM lift sent today that acts from tomorrow (only channels with lift: at 1M customers and
+    # 35 scenarios each is 140 MB).
+    acc = {k: np.zeros((n_run, n), dtype=np.float32) for k in lift_ch}
+    crm_lift = {int(camps.channel[c]) for c in np.flatnonzero(camps.is_crm & (camps.lift != 0))}
+    pending = {k: np.zeros((n_run, n), dtype=np.float32) for k in sorted(crm_lift)}
     last_visit = np.full((n_run, n), NEVER, dtype=np.int32)
     last_view, last_cart, last_buy = last_visit.copy(), last_visit.copy(), last_visit.copy()
 
@@ -275,9 +279,11 @@ def iter_days(
 
     for d in range(days):
         if d == sc.fork_day and n_run < n_s:
-            acc, pending, last_visit, last_view, last_cart, last_buy = (
-                np.repeat(a, n_s, axis=-2)
-                for a in (acc, pending, last_visit, last_view, last_cart, last_buy)
+            acc, pending = (
+                {k: np.repeat(a, n_s, axis=-2) for k, a in m.items()} for m in (acc, pending)
+            )
+            last_visit, last_view, last_cart, last_buy = (
+                np.repeat(a, n_s, axis=-2) for a in (last_visit, last_view, last_cart, last_buy)
             )
             _fork_records(rec, n_s)
             n_run = n_s
@@ -298,7 +304,7 @@ def iter_days(
             acc[k] *= decay[k]
         for k in pending_ch:
             acc[k] += pending[k]
-            pending[k] = 0.0
+            pending[k][:] = 0.0
         pending_ch = set()
 
         # CRM sends scheduled today: audience from behaviour up to yesterday; the message acts
