@@ -728,25 +728,25 @@ class _Builder:
         self.scenario_totals = {
             name: (int(per_s[s][0]), float(per_s[s][1])) for s, name in enumerate(self.scenarios)
         }
+        aud = (
+            pl.concat(self.aud_parts)
+            if self.aud_parts
+            else pl.DataFrame(
+                schema={"c": pl.Int64, "i": pl.Int64, "treated": pl.Boolean, "send_us": pl.Int64}
+            )
+        )
+        parts, self.exposure_parts, self.aud_parts = self.exposure_parts, [], []
+        exposures = {}
+        for k in ("c", "d", "i"):
+            exposures[k] = np.concatenate([p.pop(k) for p in parts]).astype(np.int64)
         self.loop = _WholeWindow(
             scenarios=self.scenarios,
-            exposures={
-                k: np.concatenate([p[k] for p in self.exposure_parts]).astype(np.int64)
-                for k in ("c", "d", "i")
-            },
-            audience={
-                k: pl.concat(self.aud_parts)[k].to_numpy() if self.aud_parts else np.zeros(0, int)
-                for k in ("c", "i", "treated")
-            },
+            exposures=exposures,
+            audience={k: aud[k].to_numpy() for k in ("c", "i", "treated")},
             base_grid=_BaseGrid(self.cust, self.cal, self.episode_grid),
             lift_grid=self.lift_grid,
             episode_grid=self.episode_grid,
             paid_spend=self.paid_spend,
-        )
-        aud = (
-            pl.concat(self.aud_parts)
-            if self.aud_parts
-            else pl.DataFrame(schema={"c": pl.Int64, "i": pl.Int64, "treated": pl.Boolean})
         )
         t = {
             "customers": self._customers(),
