@@ -22,6 +22,7 @@ import json
 import shutil
 import statistics
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from dagster_project.lib.bench.common import (
@@ -58,10 +59,24 @@ class ModeResult:
 
 
 def _hold_back_last_day(raw: Path, held: Path, timezone: str) -> str:
-    """Move the event tables' last business day out of `raw` (full files kept in `held`)."""
+    """Move the event tables' last business day out of `raw` (into `held`, at the same relative
+    paths). A streamed world (`mopt simulate`) has a file per business date of each event
+    table: those of the last day (and of any later one) move. A world of whole files keeps the
+    rows before that day, the full files going to `held`."""
     import polars as pl
 
     held.mkdir()
+    if (raw / "orders").is_dir():
+        last = max(
+            datetime.strptime(p.stem, "part-%Y%m%d").date()
+            for p in (raw / "orders").glob("part-*.parquet")
+        )
+        for name in [*EVENT_TABLES, "order_items"]:
+            (held / name).mkdir()
+            for p in (raw / name).glob("part-*.parquet"):
+                if datetime.strptime(p.stem, "part-%Y%m%d").date() >= last:
+                    shutil.move(p, held / name / p.name)
+        return last.isoformat()
     for name in [*EVENT_TABLES, "order_items"]:
         shutil.copyfile(raw / f"{name}.parquet", held / f"{name}.parquet")
     orders = pl.read_parquet(raw / "orders.parquet")
@@ -83,6 +98,11 @@ def _held_back_day(held: Path, timezone: str) -> str:
     """The business day _hold_back_last_day held back (the last day of the full orders file)."""
     import polars as pl
 
+    if (held / "orders").is_dir():
+        return max(
+            datetime.strptime(p.stem, "part-%Y%m%d").date()
+            for p in (held / "orders").glob("part-*.parquet")
+        ).isoformat()
     orders = pl.read_parquet(held / "orders.parquet")
     day = pl.col("ordered_at").dt.convert_time_zone(timezone).dt.date()
     return orders.select(day.max()).item().isoformat()
@@ -187,8 +207,7 @@ def run(
     else:
         last = _held_back_day(workdir / "held", timezone)
         print(f"  resumed: every day but {last} built", flush=True)
-    for held in (workdir / "held").iterdir():
-        shutil.copyfile(held, raw / held.name)
+    shutil.copytree(workdir / "held", raw, dirs_exist_ok=True)
     day_env = {"MOPT_DBT_START_DATE": last, "MOPT_DBT_END_DATE": last}
 
     def day_vars(i: int) -> tuple[str, str]:

@@ -28,8 +28,10 @@ from dagster_project.lib.bench.common import (
     run_stage,
     world_env,
 )
+from dagster_project.lib.settings import REPO_ROOT
 
 PEAK_BAR_MB = 20 * 1024
+SLOWEST = 8  # steps listed in the report
 
 
 def _named(*names: str) -> Callable[[str, set[str]], bool]:
@@ -134,6 +136,7 @@ class StageResult:
     peak_rss_mb: float
     assets: int
     run_seconds: list[float] = field(default_factory=list)
+    steps: dict[str, float] = field(default_factory=dict)  # Dagster step -> seconds
 
     @property
     def ms_per_customer(self) -> float:
@@ -150,8 +153,11 @@ def bench_world(
     workdir = workdir.resolve()
     shutil.rmtree(workdir, ignore_errors=True)
     (workdir / "features").mkdir(parents=True)
-    env = world_env(workdir) | {"MOPT_DUCKDB_MEMORY_LIMIT": memory_limit}
-    env.pop("DAGSTER_HOME", None)  # an ephemeral instance per stage: runs leave no state
+    # A Dagster instance of its own, as `make install` configures one: the step times come from it.
+    home = workdir / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO_ROOT / "deploy" / "dagster.local.yaml", home / "dagster.yaml")
+    env = world_env(workdir) | {"MOPT_DUCKDB_MEMORY_LIMIT": memory_limit, "DAGSTER_HOME": str(home)}
     simulate = [
         str(BIN / "mopt"),
         "simulate",
@@ -174,7 +180,28 @@ def bench_world(
             f"  {customers:>9,} x {days}  {stage:<24} {seconds:8.1f} s {rss:9,.0f} MB",
             flush=True,
         )
+    for r, steps in zip(results[1:], step_seconds(home), strict=True):
+        r.steps = steps
     return results
+
+
+def step_seconds(home: Path) -> list[dict[str, float]]:
+    """Per run of the Dagster instance at `home`, oldest first: each step's wall seconds."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        runs = sorted(
+            instance.get_runs(),
+            key=lambda run: instance.get_run_record_by_id(run.run_id).create_timestamp,
+        )
+        return [
+            {
+                s.step_key: round(s.end_time - s.start_time, 2)
+                for s in instance.get_run_step_stats(run.run_id)
+                if s.start_time and s.end_time
+            }
+            for run in runs
+        ]
 
 
 def run(
@@ -205,6 +232,10 @@ def run(
                     max(r.peak_rss_mb for r in stage_runs),
                     first.assets,
                     seconds,
+                    {
+                        k: statistics.median(r.steps.get(k, 0.0) for r in stage_runs)
+                        for k in first.steps
+                    },
                 )
             )
     write_report(kept_sizes(results) + results, memory_limit)
@@ -279,6 +310,13 @@ def write_report(results: list[StageResult], memory_limit: str) -> None:
         f"{' / '.join(map(str, days))} days; DuckDB memory limit {memory_limit}; "
         f"peak = the largest stage's peak RSS (bar {PEAK_BAR_MB / 1024:.0f} GB).",
     ]
+    largest = max(sizes)
+    slowest = sorted(
+        ((sec, step) for r in results if r.customers == largest for step, sec in r.steps.items()),
+        reverse=True,
+    )[:SLOWEST]
+    lines += ["", f"Slowest steps at {largest:,} customers:", "", "| step | s |", "| --- | ---: |"]
+    lines += [f"| {step} | {sec:,.1f} |" for sec, step in slowest]
     payload = {
         "memory_limit": memory_limit,
         "results": [asdict(r) | {"ms_per_customer": r.ms_per_customer} for r in results],
