@@ -22,6 +22,7 @@ go to Feast's implementation.
 from __future__ import annotations
 
 import itertools
+import struct
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -47,7 +48,7 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.repo_config import RepoConfig
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from dagster_project.lib.online_write import _binary, _varints, sqlite_write_rows
+from dagster_project.lib.online_write import _varints, sqlite_write_rows
 
 MODULE = __name__
 SQLITE_TYPE = f"{MODULE}.FastSqliteOnlineStore"
@@ -101,7 +102,7 @@ def _view_requests(grouped_refs, join_key_values, entity_name_to_join_key_map, o
 _KEY_PREFIXES: dict[tuple[str, int], bytes] = {}
 
 
-def entity_keys(join_key: str, ids: np.ndarray, version: int, suffix: bytes = b"") -> pa.Array:
+def entity_keys(join_key: str, ids, version: int, suffix: bytes = b"") -> list[bytes]:
     """Feast's ``serialize_entity_key`` of each string id (+ ``suffix``): a fixed prefix per join
     key, the id's length as uint32 and its UTF-8 bytes. The prefix is cut from Feast's own
     serialization of one id, and the first key is checked against Feast's."""
@@ -109,17 +110,9 @@ def entity_keys(join_key: str, ids: np.ndarray, version: int, suffix: bytes = b"
     if prefix is None:
         sample = _feast_key(join_key, "x", version)
         prefix = _KEY_PREFIXES[(join_key, version)] = sample[: -(4 + 1)]
-    data = pc.cast(pa.array(ids, pa.string()), pa.large_binary())
-    lengths = pc.binary_length(data).to_numpy(zero_copy_only=False).astype("<u4")
-    length_bytes = _binary(np.full(len(lengths), 4), lengths.view(np.uint8))
-    keys = pc.binary_join_element_wise(
-        pa.scalar(prefix, pa.large_binary()),
-        length_bytes,
-        data,
-        pa.scalar(suffix, pa.large_binary()),
-        _EMPTY,
-    )
-    if len(ids) and keys[0].as_py() != _feast_key(join_key, str(ids[0]), version) + suffix:
+    encoded = [i.encode() for i in ids]
+    keys = [b"".join((prefix, struct.pack("<I", len(e)), e, suffix)) for e in encoded]
+    if keys and keys[0] != _feast_key(join_key, str(ids[0]), version) + suffix:
         raise RuntimeError(f"entity key encoding differs from Feast's for {join_key}")
     return keys
 
@@ -155,33 +148,48 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
+# Up to this many values a response is encoded in plain Python (a few small Arrow and NumPy
+# calls cost more than the values at batch 1); beyond, a column at a time with Arrow.
+SMALL_RESPONSE = 1_000
+_LENGTHS = [bytes([n]) for n in range(128)]
+
+
+def _delimited_small(tag: bytes, items: list) -> list[bytes]:
+    out = []
+    for item in items:
+        item = item or b""
+        n = len(item)
+        out.append(tag + (_LENGTHS[n] if n < 128 else _varint(n)) + item)
+    return out
+
+
 def _vectors(
-    values: pa.Array, cells: np.ndarray, present: np.ndarray, timestamps: pa.Array, view
+    values: list, cells: np.ndarray, present: np.ndarray, timestamps: list[bytes], view
 ) -> bytes:
     """``GetOnlineFeaturesResponse.results`` entries (field 2) for one view: per requested
     feature, a ``FeatureVector`` of every output row's value, status and event timestamp, as
     Feast's ``_populate_response_from_feature_data`` builds them. ``values`` holds serialized
-    ``Value`` messages (null for an empty one), ``cells[u, j]`` the position in it of unique
+    ``Value`` messages (None for an empty one), ``cells[u, j]`` the position in it of unique
     entity ``u``'s feature ``j``, ``present[u, j]`` whether its status is PRESENT (else
     NOT_FOUND), and ``timestamps[u]`` the entity's serialized ``Timestamp``."""
     width, rows = len(view.features), view.output_len
     if not width:
         return b""
-    value_offsets, value_bytes = _delimited(0x0A, values.take(cells[view.inverse].T.ravel()))
-    _, ts_bytes = _delimited(0x1A, timestamps.take(view.inverse))
-    ts_part = bytes(ts_bytes)
+    order = cells[view.inverse].T.ravel()
+    if width * rows <= SMALL_RESPONSE:
+        encoded = _delimited_small(b"\x0a", [values[i] for i in order.tolist()])
+        parts = [b"".join(encoded[j * rows : (j + 1) * rows]) for j in range(width)]
+        ts_part = b"".join(_delimited_small(b"\x1a", [timestamps[u] for u in view.inverse]))
+    else:
+        offsets, data = _delimited(0x0A, pa.array(values, pa.binary()).take(order))
+        parts = [data[offsets[j * rows] : offsets[(j + 1) * rows]] for j in range(width)]
+        stamps = pa.array(timestamps, pa.binary()).take(view.inverse)
+        ts_part = bytes(_delimited(0x1A, stamps)[1])
     statuses = np.where(present[view.inverse].T, _PRESENT, _NOT_FOUND).astype(np.uint8)
     status_head = b"\x12" + _varint(rows)
     out = []
     for j in range(width):
-        vector = b"".join(
-            (
-                value_bytes[value_offsets[j * rows] : value_offsets[(j + 1) * rows]],
-                status_head,
-                statuses[j].tobytes(),
-                ts_part,
-            )
-        )
+        vector = b"".join((parts[j], status_head, statuses[j].tobytes(), ts_part))
         out += [b"\x12", _varint(len(vector)), vector]
     return b"".join(out)
 
@@ -225,8 +233,8 @@ def _response_timestamp(stored: Any, to_datetime) -> bytes:
     return found
 
 
-def _timestamps(stored: list, to_datetime) -> pa.Array:
-    return pa.array([_response_timestamp(s, to_datetime) for s in stored], pa.binary())
+def _timestamps(stored: list, to_datetime) -> list[bytes]:
+    return [_response_timestamp(s, to_datetime) for s in stored]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,7 +266,7 @@ class _RedisPlan:
             self.groups.setdefault(view.join_key, []).append(view)
         project = config.project.encode()
         version = config.entity_key_serialization_version
-        parts: list[pa.Array] = []
+        commands: list[bytes] = []
         self.layout: dict[int, tuple[int, int, int]] = {}  # view -> (first reply, width, column)
         reply = 0
         for join_key, group in self.groups.items():
@@ -274,35 +282,26 @@ class _RedisPlan:
                 start, _, column = self.layout[id(view)]
                 self.layout[id(view)] = (start, width, column)
             keys = entity_keys(join_key, ids, version, project)
-            tail = b"".join(b"$%d\r\n%s\r\n" % (len(f), f) for f in fields)
-            head = b"*%d\r\n$5\r\nHMGET\r\n$" % (2 + width)
-            lengths = pc.cast(pc.cast(pc.binary_length(keys), pa.string()), pa.large_binary())
-            parts.append(
-                pc.binary_join_element_wise(
-                    pa.scalar(head, pa.large_binary()),
-                    lengths,
-                    pa.scalar(b"\r\n", pa.large_binary()),
-                    keys,
-                    pa.scalar(b"\r\n" + tail, pa.large_binary()),
-                    _EMPTY,
-                )
-            )
+            head = b"*%d\r\n$5\r\nHMGET\r\n" % (2 + width)
+            tail = _resp_fields(tuple(fields))
+            commands += [b"%s$%d\r\n%s\r\n%s" % (head, len(k), k, tail) for k in keys]
             reply += len(ids)
         self.replies = reply
-        self.commands = b"".join(memoryview(p.buffers()[2])[_span(p)] for p in parts)
+        self.commands = b"".join(commands)
 
     def respond(self, replies: list, response, full_feature_names: bool) -> None:
-        flat_by_group: dict[int, pa.Array] = {}
+        flat_by_group: dict[int, list] = {}
         for view in self.views:
             start, width, column = self.layout[id(view)]
             n, f = len(view.unique), len(view.features)
             if start not in flat_by_group:
-                items = itertools.chain.from_iterable(replies[start : start + n])
-                flat_by_group[start] = pa.array(items, pa.binary(), size=n * width)
+                flat_by_group[start] = list(
+                    itertools.chain.from_iterable(replies[start : start + n])
+                )
             flat = flat_by_group[start]
             cells = np.arange(n)[:, None] * width + column + np.arange(f)[None, :]
-            ts_cells = np.arange(n) * width + column + f
-            stamps = _timestamps(flat.take(ts_cells).to_pylist(), _redis_stored_datetime)
+            stored = [reply[column + f] for reply in replies[start : start + n]]
+            stamps = _timestamps(stored, _redis_stored_datetime)
             # Feast's Redis store reports every requested feature of every entity PRESENT,
             # found or not (an absent field is an empty Value).
             present = np.ones((n, f), dtype=bool)
@@ -310,9 +309,15 @@ class _RedisPlan:
             _append(response, view, full_feature_names, vectors, present)
 
 
-def _span(array: pa.Array) -> slice:
-    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)
-    return slice(int(offsets[array.offset]), int(offsets[array.offset + len(array)]))
+_RESP_FIELDS: dict[tuple, bytes] = {}
+
+
+def _resp_fields(fields: tuple[bytes, ...]) -> bytes:
+    """The fields as RESP bulk strings (the tail of each HMGET), built once per field list."""
+    found = _RESP_FIELDS.get(fields)
+    if found is None:
+        found = _RESP_FIELDS[fields] = b"".join(b"$%d\r\n%s\r\n" % (len(f), f) for f in fields)
+    return found
 
 
 _FIELDS: dict[tuple, list[bytes]] = {}
@@ -488,8 +493,7 @@ class FastSqliteOnlineStore(SqliteOnlineStore):
         version = config.entity_key_serialization_version
         versioning = config.registry.enable_online_feature_view_versioning
         for view in views:
-            keys = entity_keys(view.join_key, view.unique, version)
-            key_list = keys.to_pylist()
+            key_list = entity_keys(view.join_key, view.unique, version)
             table = _quote_id(_table_id(config.project, view.table, versioning))
             # Feast's query (its row order decides which row's timestamp an entity gets), with
             # the raw event_ts: Feast's converter makes a datetime per row.
@@ -505,7 +509,9 @@ class FastSqliteOnlineStore(SqliteOnlineStore):
             stored_ts: list = [None] * n
             if rows:
                 row_keys, names, blobs, stamps = zip(*rows, strict=True)
-                entity = pc.index_in(pa.array(row_keys, pa.binary()), keys.cast(pa.binary()))
+                entity = pc.index_in(
+                    pa.array(row_keys, pa.binary()), pa.array(key_list, pa.binary())
+                )
                 entity = entity.to_numpy(zero_copy_only=False).astype(np.int64)
                 feature = pc.index_in(pa.array(names, pa.string()), pa.array(view.features))
                 wanted = feature.is_valid().to_numpy(zero_copy_only=False)
@@ -518,9 +524,9 @@ class FastSqliteOnlineStore(SqliteOnlineStore):
                     reversed_entity[last].tolist(), (len(rows) - 1 - last).tolist(), strict=True
                 ):
                     stored_ts[u] = stamps[i]
-                values = pa.array([*blobs, None], pa.binary())
+                values = [*blobs, None]
             else:
-                values = pa.nulls(1, pa.binary())
+                values = [None]
             present = cells < len(rows)
             timestamps = _timestamps(stored_ts, _sqlite_stored_datetime)
             vectors = _vectors(values, cells, present, timestamps, view)

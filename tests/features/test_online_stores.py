@@ -185,7 +185,7 @@ def test_redis_reads_equal_feasts(redis_pair) -> None:
     # A key Redis expired (key_ttl_seconds): gone, as if never written.
     host, port = server.url.split(":")
     client = redis.Redis(host=host, port=int(port), password=server.password)
-    key = online_stores.entity_keys("customer_id", [ids[1]], 3, ours.project.encode())[0].as_py()
+    key = online_stores.entity_keys("customer_id", [ids[1]], 3, ours.project.encode())[0]
     assert client.exists(key) and client.pexpire(key, 1)
     time.sleep(0.05)
     assert not client.exists(key)
