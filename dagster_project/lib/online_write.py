@@ -7,10 +7,11 @@ value), then the SQLite store runs one ``INSERT`` per entity and feature and the
 packs one ``HSET`` per entity argument by argument: ~3k and ~5k online rows a second for a
 38-feature view. Here each feature column becomes the serialized ``Value`` bytes in one pass
 (a ``Value`` with one scalar set is a tag byte and the scalar's wire encoding; a null is
-empty); SQLite gets one ``executemany`` of Feast's own upsert per feature column, inside Feast's
-connection; Redis gets Feast's ``HSET`` commands as one pre-encoded RESP buffer per batch on
-Feast's client's connection. Keys, field names, timestamps and table names come from Feast's
-own helpers. Anything else (list features, non-string join keys, Redis Cluster, vector or
+empty); SQLite gets Feast's upsert with a few entities per statement (each entity's key and
+timestamps bound once, its features' names as literals: a third of the bound values of one
+parameter set per stored row), inside Feast's connection; Redis gets Feast's ``HSET`` commands
+as one pre-encoded RESP buffer per batch on Feast's client's connection. Keys, field names,
+timestamps and table names come from Feast's own helpers. Anything else (list features, non-string join keys, Redis Cluster, vector or
 value_num columns) returns ``False`` and the caller uses Feast's path.
 ``tests/features/test_online_write.py`` checks the stored bytes against Feast's on every view.
 """
