@@ -11,8 +11,9 @@ empty); SQLite gets Feast's upsert with a few entities per statement (each entit
 timestamps bound once, its features' names as literals: a third of the bound values of one
 parameter set per stored row), inside Feast's connection; Redis gets Feast's ``HSET`` commands
 as one pre-encoded RESP buffer per batch on Feast's client's connection. Keys, field names,
-timestamps and table names come from Feast's own helpers. Anything else (list features, non-string join keys, Redis Cluster, vector or
-value_num columns) returns ``False`` and the caller uses Feast's path.
+timestamps and table names come from Feast's own helpers. Anything else (list features,
+non-string join keys, Redis Cluster, vector or value_num columns) returns ``False`` and the
+caller uses Feast's path.
 ``tests/features/test_online_write.py`` checks the stored bytes against Feast's on every view.
 """
 
@@ -264,9 +265,9 @@ def _write_sqlite(store: FeatureStore, view: FeatureView, rows: pa.Table, batch_
             if start + batch_size < len(rows):
                 pending = builder.submit(parameters, start + batch_size)
             whole = len(entities) - len(entities) % per
-            grouped = np.asarray(entities[:whole], dtype=object).reshape(whole // per, -1)
             with conn:
                 if whole:
+                    grouped = np.asarray(entities[:whole], dtype=object).reshape(whole // per, -1)
                     conn.executemany(_sqlite_entity_upsert(table, names, per), grouped.tolist())
                 for entity in entities[whole:]:
                     conn.execute(_sqlite_entity_upsert(table, names, 1), entity)

@@ -80,6 +80,8 @@ def _feasts_store(config: dict) -> features.FeatureStore:
     """A store whose online store is Feast's own class (not the platform's, which writes
     through ``online_write``'s ``sqlite_write_rows``)."""
     config = online_stores.feasts_config(config)
+    if config["registry"].get("registry_type") == "file":
+        Path(config["registry"]["path"]).parent.mkdir(parents=True, exist_ok=True)
     return features.FeatureStore(
         repo_path=str(features.FEATURE_REPO_DIR),
         config=features.RepoConfig(repo_path=features.FEATURE_REPO_DIR, **config),
