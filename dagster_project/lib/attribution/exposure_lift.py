@@ -28,7 +28,7 @@ the measured figures and the power at each size.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 import numpy as np
@@ -52,6 +52,11 @@ class Panel:
     first_orders: np.ndarray  # (N, D) first orders
     revenue: np.ndarray  # (N, D) order revenue, KRW
     exposures: dict[str, np.ndarray]  # channel -> (N, D) bool, an impression that day
+    # channel -> (N, D) bool: a lift study's ghost impression that day (a held-out customer's
+    # would-be impression; lift_study_ghost_impressions), for the channels with a study
+    ghosts: dict[str, np.ndarray] = field(default_factory=dict)
+    # customers in the population per customer of the panel (> 1: a sample of the customers)
+    scale: float = 1.0
 
     @property
     def days(self) -> int:
@@ -71,15 +76,59 @@ PANEL_SQL = {
     "exposures": "select distinct customer_id, touch_date as day, channel"
     " from silver.int_touches__conformed where touch_type = 'impression' and is_paid_channel",
 }
+GHOSTS_SQL = (
+    "select distinct customer_id, ghost_date as day, channel"
+    " from silver.int_lift_study_ghosts__daily where channel is not null"
+)
+# Above this many customers the panel is a sample of them (the dense arrays are ~20 x N x D
+# bytes; 100,000 x 365 days is about 2.5 GB with the features).
+MAX_PANEL_CUSTOMERS = 100_000
 
 
-def panel_from_warehouse(con) -> Panel:
+def sample_index(n: int, size: int, seed: int = 0) -> np.ndarray:
+    """Sorted positions of `size` of `n` customers, drawn without replacement (seeded)."""
+    return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
+
+
+def sample_panel(panel: Panel, size: int, seed: int = 0) -> Panel:
+    """The panel of a random `size` of its customers, its `scale` raised so that sums over the
+    sample estimate the population's (what panel_from_warehouse does above its limit)."""
+    n = panel.visits.shape[0]
+    if size >= n:
+        return panel
+    keep = sample_index(n, size, seed)
+    cut = {
+        k: getattr(panel, k)[keep]
+        for k in ("signup", "birth_year", "visits", "views", "carts", "orders", "first_orders")
+    }
+    return replace(
+        panel,
+        **cut,
+        revenue=panel.revenue[keep],
+        exposures={ch: e[keep] for ch, e in panel.exposures.items()},
+        ghosts={ch: g[keep] for ch, g in panel.ghosts.items()},
+        scale=panel.scale * n / size,
+    )
+
+
+def panel_from_warehouse(con, max_customers: int = MAX_PANEL_CUSTOMERS, seed: int = 0) -> Panel:
     """The panel from a built warehouse: sessions, product views and carts, orders, and paid
-    impressions by customer and business date; customers from gold.dim_customers."""
+    impressions by customer and business date; customers from gold.dim_customers; the lift
+    studies' ghost impressions where the warehouse has them. Above `max_customers` customers,
+    a seeded random sample of them (Panel.scale says how many each stands for)."""
+    from dagster_project.lib.warehouse import has_table
+
     cust = con.sql(
         "select customer_id, signed_up_date, birth_year from gold.dim_customers order by 1"
     ).pl()
-    frames = {k: con.sql(q).pl() for k, q in PANEL_SQL.items()}
+    scale = 1.0
+    if cust.height > max_customers:
+        scale = cust.height / max_customers
+        cust = cust[sample_index(cust.height, max_customers, seed)]
+    queries = dict(PANEL_SQL)
+    if has_table(con, "silver.int_lift_study_ghosts__daily"):
+        queries["ghosts"] = GHOSTS_SQL
+    frames = {k: con.sql(q).pl() for k, q in queries.items()}
     first = min(f["day"].min() for f in frames.values() if f.height)
     last = max(f["day"].max() for f in frames.values() if f.height)
     n, d = cust.height, (last - first).days + 1
@@ -101,6 +150,11 @@ def panel_from_warehouse(con) -> Panel:
     exposures = {}
     for ch in sorted(expo["channel"].unique().to_list()):
         exposures[ch] = dense(expo.filter(pl.col("channel") == ch).with_columns(n=1)) > 0
+    ghosts = {}
+    if "ghosts" in frames:
+        g = frames["ghosts"]
+        for ch in sorted(g["channel"].unique().to_list()):
+            ghosts[ch] = dense(g.filter(pl.col("channel") == ch).with_columns(n=1)) > 0
     signup = cust.select(
         (pl.col("signed_up_date").fill_null(first) - pl.lit(first)).dt.total_days()
     )
@@ -115,6 +169,8 @@ def panel_from_warehouse(con) -> Panel:
         first_orders=dense(frames["orders"], "first"),
         revenue=dense(frames["orders"], "revenue", np.float64),
         exposures=exposures,
+        ghosts=ghosts,
+        scale=scale,
     )
 
 
@@ -136,7 +192,11 @@ class _Features:
     def __init__(self, p: Panel):
         self.p = p
         self.sums = {k: _cumsum(getattr(p, k)) for k in ("visits", "views", "carts", "orders")}
-        self.expo = {ch: _cumsum(e) for ch, e in p.exposures.items()}
+        # A channel's impressions of the days before; with a lift study its would-be ones
+        # (served or ghost), so a held-out customer's history reads like a served one's.
+        self.expo = {
+            ch: _cumsum(e | p.ghosts[ch] if ch in p.ghosts else e) for ch, e in p.exposures.items()
+        }
         self.last = {k: _last_before(getattr(p, k)) for k in ("visits", "views", "carts", "orders")}
 
     def __call__(self, i: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -245,28 +305,49 @@ def exposure_lift(
         ei, ed = np.nonzero(expo & valid)
         if ei.size == 0:
             continue
-        ctrl = ~expo[ci, cd]
+        ghost = p.ghosts.get(ch)
+        # a ghost day is a would-be exposure: not a control of the outcome model
+        ctrl = ~expo[ci, cd] if ghost is None else ~(expo[ci, cd] | ghost[ci, cd])
         xe, _ = feats(ei, ed)
         ye = y_sum[ei, ed + window_days] - y_sum[ei, ed]
         own = feats.expo[ch]
         induced_c = own[ci, cd + window_days] - own[ci, cd + 1]
         induced_e = own[ei, ed + window_days] - own[ei, ed + 1]
+        gi, gd = np.nonzero(ghost & valid) if ghost is not None else (ei[:0], ed[:0])
+        xg = feats(gi, gd)[0] if gi.size else None
         pred, pred_induced = np.zeros(ei.size), np.zeros(ei.size)
+        pred_g, pred_induced_g = np.zeros(gi.size), np.zeros(gi.size)
         for f in (False, True):
             fit = ctrl & (fold[ci] == f)
-            target = fold[ei] != f
-            pred[target] = _fit_predict(xc[fit], yc[fit], cw[fit], xe[target], seed)
-            pred_induced[target] = _fit_predict(xc[fit], induced_c[fit], cw[fit], xe[target], seed)
+            target, target_g = fold[ei] != f, fold[gi] != f
+            x_pred = xe[target] if xg is None else np.vstack([xe[target], xg[target_g]])
+            k = int(target.sum())
+            both = _fit_predict(xc[fit], yc[fit], cw[fit], x_pred, seed)
+            both_induced = _fit_predict(xc[fit], induced_c[fit], cw[fit], x_pred, seed)
+            pred[target], pred_induced[target] = both[:k], both_induced[:k]
+            pred_g[target_g], pred_induced_g[target_g] = both[k:], both_induced[k:]
         # An exposure that brings the customer back brings the channel's own targeting back
         # too (search follows visits): its window then holds the induced exposures' effects,
         # which are counted again as their own. With m induced exposures per exposure, the
         # channel's incremental orders are the windows' sum x (1 - m).
         induced = float(np.mean(induced_e - pred_induced))
-        resid = (ye - pred) * (1 - induced)
+        observational = float(((ye - pred) * (1 - induced)).sum()) * p.scale
+        cal = _study_calibration(p, ch, gi, gd, pred_g, pred_induced_g, y_sum, window_days, n)
+        if cal is not None:
+            # The study's holdout shows what the outcome model misses on would-be-exposed
+            # days (bias: their orders / its predictions - 1) and in the would-be exposures
+            # that follow one (persistence, not induction): both are taken off.
+            induced -= cal["induced_bias"]
+        bias = 0.0 if cal is None else cal["bias"]
+        resid = (ye - pred * (1 + bias)) * (1 - induced)
         total = float(resid.sum())
         per_customer = np.bincount(ei, resid, minlength=n)
         count = np.bincount(ei, minlength=n)
-        se = float(np.sqrt(((per_customer - count * resid.mean()) ** 2).sum()))
+        var = float(((per_customer - count * resid.mean()) ** 2).sum())
+        if cal is not None:  # the bias's own uncertainty, from the holdout's customers
+            var += (float(pred.sum()) * (1 - induced) * cal["bias_se"]) ** 2
+        # sums over a sample of customers stand for the population's
+        total, se = total * p.scale, float(np.sqrt(var)) * p.scale
         # revenue and first orders of the incremental orders: as the exposed customer-days'
         # window orders have them
         rev = rev_sum[ei, ed + window_days] - rev_sum[ei, ed]
@@ -276,7 +357,7 @@ def exposure_lift(
         rows.append(
             {
                 "channel": ch,
-                "exposures": int(ei.size),
+                "exposures": int(round(ei.size * p.scale)),
                 "induced_exposures": induced,
                 "incremental_orders": total,
                 "se": se,
@@ -284,8 +365,14 @@ def exposure_lift(
                 "high": total + z * se,
                 "revenue_per_order": aov,
                 "first_order_share": first_share,
+                "customers_measured": int(n),
+                "lift_study_ghosts": int(round(gi.size * p.scale)),
+                "study_bias": None if cal is None else cal["bias"],
+                "study_bias_se": None if cal is None else cal["bias_se"],
+                "observational_orders": observational,
             }
         )
+        pred = pred * p.scale
         # By week: the channel's lift over what its exposed customer-days would have bought
         # anyway (total / sum of predictions), times that week's predictions. A week's own
         # residuals would say the same on average, but their noise (the se of a whole year,
@@ -328,6 +415,30 @@ def exposure_lift(
         .cast(WEEKLY_SCHEMA)
         .sort("week_start", "channel", "scope"),
     )
+
+
+def _study_calibration(
+    p: Panel, ch, gi, gd, pred_g, pred_induced_g, y_sum, window_days: int, n: int
+) -> dict | None:
+    """The outcome model's bias on the channel's would-be-exposed customer-days, read on the
+    lift study's holdout (ghost days: the same targeting, no impression): `bias` = their window
+    orders over the model's predictions - 1, with its standard error clustered by customer
+    (delta method); `induced_bias`: the would-be exposures in the next days beyond the model's
+    (the targeting's persistence, which the exposed days' induced count wrongly credits)."""
+    if gi.size == 0:
+        return None
+    ghost = _cumsum(p.ghosts[ch])  # the holdout's would-be exposures (it has no served ones)
+    yg = y_sum[gi, gd + window_days] - y_sum[gi, gd]
+    base = max(float(pred_g.sum()), 1e-12)
+    bias = float(yg.sum()) / base - 1
+    a = np.bincount(gi, yg - pred_g * (1 + bias), minlength=n)
+    bias_se = float(np.sqrt((a**2).sum())) / base
+    induced_g = ghost[gi, gd + window_days] - ghost[gi, gd + 1]
+    return {
+        "bias": bias,
+        "bias_se": bias_se,
+        "induced_bias": float(np.mean(induced_g - pred_induced_g)),
+    }
 
 
 def warehouse_exposure_lift(con) -> ExposureLift:

@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -414,13 +415,19 @@ class _Builder:
             "marketing_spend": self._spend(),
             "coupons": self._coupons(),
             "weather": weather_table(self.cal),
+            **(self._lift_studies() if self.cfg.lift_studies else {}),
         }
         fact = self.scenario_totals["factual"]
         self.totals = {"orders": int(fact[0]), "revenue": float(fact[1])}
         if "no_marketing" in self.scenario_totals:
             base = self.scenario_totals["no_marketing"]
             self.totals.update(baseline_orders=int(base[0]), baseline_revenue=float(base[1]))
-        return {name: t[name].select(list(contract_schema(name))) for name in contract_tables()}
+        # the lift studies' tables are optional: absent from a world without studies
+        return {
+            name: t[name].select(list(contract_schema(name)))
+            for name in contract_tables()
+            if name in t
+        }
 
     def _customers(self) -> pl.DataFrame:
         return self._customer_rows().sort("customer_id")
@@ -911,6 +918,43 @@ class _Builder:
                 "cost_model": [COST_MODEL[CHANNELS[ch]] for ch in c.channel],
             }
         ).sort("campaign_id")
+
+    def _lift_studies(self) -> dict[str, pl.DataFrame]:
+        """lift_study_assignments (every customer of every study, test or holdout) and
+        lift_study_ghost_impressions (the holdout's would-be impressions, at a time of day from
+        the counter-based stream, so the other tables keep their random numbers)."""
+        studies, start = self.cfg.lift_studies, self.cfg.start_date
+        parts = []
+        for k, study in enumerate(studies):
+            held = self.st.uniform("lift_study", k, np.arange(self.cust.n)) < study.holdout_share
+            parts.append(
+                pl.DataFrame(
+                    {
+                        "study_id": f"LS{k + 1:02d}",
+                        "channel": study.channel,
+                        "customer_id": self.customer_id,
+                        "group": np.where(held, "holdout", "test"),
+                        "start_date": start + timedelta(days=study.start_day),
+                        "end_date": start + timedelta(days=study.start_day + study.days - 1),
+                    }
+                )
+            )
+        g = pl.DataFrame(self.loop.ghosts)
+        if g.height:
+            k, d, i = (g[c].to_numpy() for c in ("k", "d", "i"))
+            sec = (self.st.uniform("lift_study", -1 - k, i, d) * 86_400).astype(np.int64)
+            g = g.with_columns(us=pl.Series(self.ts(d, sec))).sort("us", "i", "k")
+            ghosts = g.select(
+                study_id=pl.format("LS{}", (pl.col("k") + 1).cast(pl.Utf8).str.zfill(2)),
+                customer_id=self.cid(),
+                occurred_at=_dt(g["us"].to_numpy()),
+            )
+        else:
+            ghosts = pl.DataFrame(schema=contract_schema("lift_study_ghost_impressions"))
+        return {
+            "lift_study_assignments": pl.concat(parts),
+            "lift_study_ghost_impressions": ghosts,
+        }
 
     def _coupons(self) -> pl.DataFrame:
         c = self.camps
