@@ -221,6 +221,13 @@ class _Features:
         return np.column_stack(cols), names
 
 
+# the summary's lift-study columns: null for a channel without a study
+STUDY_COLUMNS = {
+    "study_bias": pl.Float64,
+    "study_bias_se": pl.Float64,
+    "observational_orders": pl.Float64,
+}
+
 WEEKLY_SCHEMA = {
     "week_start": pl.Date,
     "channel": pl.Utf8,
@@ -410,7 +417,7 @@ def exposure_lift(
     if not rows:
         return ExposureLift(pl.DataFrame(), pl.DataFrame(schema=WEEKLY_SCHEMA))
     return ExposureLift(
-        pl.DataFrame(rows),
+        pl.DataFrame(rows, schema_overrides=STUDY_COLUMNS, infer_schema_length=None),
         pl.concat([w.select(list(WEEKLY_SCHEMA)) for w in weekly])
         .cast(WEEKLY_SCHEMA)
         .sort("week_start", "channel", "scope"),

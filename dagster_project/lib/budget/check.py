@@ -361,7 +361,20 @@ def recovery_tables(fitted: Fitted) -> dict[str, pl.DataFrame]:
     if fitted.exposure_lift is not None and effects is not None:
         out["measurement"] = fitted.exposure_lift.join(
             effects.select("channel", true_orders="incremental_orders"), on="channel"
-        ).select("channel", "exposures", "incremental_orders", "low", "high", "se", "true_orders")
+        ).select(
+            "channel",
+            "exposures",
+            "incremental_orders",
+            "low",
+            "high",
+            "se",
+            "true_orders",
+            # the lift study's calibration (null for a channel without a study)
+            "lift_study_ghosts",
+            "study_bias",
+            "study_bias_se",
+            "observational_orders",
+        )
     return out
 
 
