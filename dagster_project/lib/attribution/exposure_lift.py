@@ -39,6 +39,17 @@ NEVER = 400  # days since an event that never happened
 
 
 @dataclass
+class Study:
+    """A randomized lift study of a paid channel on the panel's customers."""
+
+    channel: str
+    holdout: np.ndarray  # (N,) bool: held out of the channel during the study
+    test: np.ndarray  # (N,) bool: in the study's test group (served as usual)
+    first: int  # first and last day index of the study (inclusive)
+    last: int
+
+
+@dataclass
 class Panel:
     """Dense customer x day arrays of the platform's own logs (day 0 = `first_day`)."""
 
@@ -57,6 +68,8 @@ class Panel:
     ghosts: dict[str, np.ndarray] = field(default_factory=dict)
     # customers in the population per customer of the panel (> 1: a sample of the customers)
     scale: float = 1.0
+    # randomized lift studies (lift_study_assignments), one per entry
+    studies: list[Study] = field(default_factory=list)
 
     @property
     def days(self) -> int:
@@ -79,6 +92,10 @@ PANEL_SQL = {
 GHOSTS_SQL = (
     "select distinct customer_id, ghost_date as day, channel"
     " from silver.int_lift_study_ghosts__daily where channel is not null"
+)
+STUDIES_SQL = (
+    "select study_id, channel, customer_id, study_group, start_date as day, end_date"
+    " from silver.int_lift_studies__assignments"
 )
 # Above this many customers the panel is a sample of them (the dense arrays are ~20 x N x D
 # bytes; 100,000 x 365 days is about 2.5 GB with the features).
@@ -107,6 +124,7 @@ def sample_panel(panel: Panel, size: int, seed: int = 0) -> Panel:
         revenue=panel.revenue[keep],
         exposures={ch: e[keep] for ch, e in panel.exposures.items()},
         ghosts={ch: g[keep] for ch, g in panel.ghosts.items()},
+        studies=[replace(st, holdout=st.holdout[keep], test=st.test[keep]) for st in panel.studies],
         scale=panel.scale * n / size,
     )
 
@@ -128,6 +146,8 @@ def panel_from_warehouse(con, max_customers: int = MAX_PANEL_CUSTOMERS, seed: in
     queries = dict(PANEL_SQL)
     if has_table(con, "silver.int_lift_study_ghosts__daily"):
         queries["ghosts"] = GHOSTS_SQL
+    if has_table(con, "silver.int_lift_studies__assignments"):
+        queries["studies"] = STUDIES_SQL
     frames = {k: con.sql(q).pl() for k, q in queries.items()}
     first = min(f["day"].min() for f in frames.values() if f.height)
     last = max(f["day"].max() for f in frames.values() if f.height)
@@ -150,6 +170,20 @@ def panel_from_warehouse(con, max_customers: int = MAX_PANEL_CUSTOMERS, seed: in
     exposures = {}
     for ch in sorted(expo["channel"].unique().to_list()):
         exposures[ch] = dense(expo.filter(pl.col("channel") == ch).with_columns(n=1)) > 0
+    studies = []
+    if "studies" in frames:
+        a = frames["studies"]
+        for (_study_id, ch), rows in sorted(
+            a.group_by("study_id", "channel"), key=lambda kv: str(kv[0])
+        ):
+            i, day = where(rows)
+            ok = i >= 0
+            end = rows.select((pl.col("end_date") - pl.lit(first)).dt.total_days())
+            holdout, test = np.zeros(n, bool), np.zeros(n, bool)
+            group = rows["study_group"].to_numpy()
+            holdout[i[ok & (group == "holdout")]] = True
+            test[i[ok & (group == "test")]] = True
+            studies.append(Study(ch, holdout, test, int(day.min()), int(end.to_series().max())))
     ghosts = {}
     if "ghosts" in frames:
         g = frames["ghosts"]
@@ -171,6 +205,7 @@ def panel_from_warehouse(con, max_customers: int = MAX_PANEL_CUSTOMERS, seed: in
         exposures=exposures,
         ghosts=ghosts,
         scale=scale,
+        studies=studies,
     )
 
 
@@ -223,9 +258,10 @@ class _Features:
 
 # the summary's lift-study columns: null for a channel without a study
 STUDY_COLUMNS = {
-    "study_bias": pl.Float64,
-    "study_bias_se": pl.Float64,
-    "observational_orders": pl.Float64,
+    "study_itt_orders": pl.Float64,
+    "study_itt_se": pl.Float64,
+    "study_observational_orders": pl.Float64,
+    "study_customers": pl.Int64,
 }
 
 WEEKLY_SCHEMA = {
@@ -320,41 +356,32 @@ def exposure_lift(
         own = feats.expo[ch]
         induced_c = own[ci, cd + window_days] - own[ci, cd + 1]
         induced_e = own[ei, ed + window_days] - own[ei, ed + 1]
-        gi, gd = np.nonzero(ghost & valid) if ghost is not None else (ei[:0], ed[:0])
-        xg = feats(gi, gd)[0] if gi.size else None
         pred, pred_induced = np.zeros(ei.size), np.zeros(ei.size)
-        pred_g, pred_induced_g = np.zeros(gi.size), np.zeros(gi.size)
         for f in (False, True):
             fit = ctrl & (fold[ci] == f)
-            target, target_g = fold[ei] != f, fold[gi] != f
-            x_pred = xe[target] if xg is None else np.vstack([xe[target], xg[target_g]])
-            k = int(target.sum())
-            both = _fit_predict(xc[fit], yc[fit], cw[fit], x_pred, seed)
-            both_induced = _fit_predict(xc[fit], induced_c[fit], cw[fit], x_pred, seed)
-            pred[target], pred_induced[target] = both[:k], both_induced[:k]
-            pred_g[target_g], pred_induced_g[target_g] = both[k:], both_induced[k:]
+            target = fold[ei] != f
+            pred[target] = _fit_predict(xc[fit], yc[fit], cw[fit], xe[target], seed)
+            pred_induced[target] = _fit_predict(xc[fit], induced_c[fit], cw[fit], xe[target], seed)
         # An exposure that brings the customer back brings the channel's own targeting back
         # too (search follows visits): its window then holds the induced exposures' effects,
         # which are counted again as their own. With m induced exposures per exposure, the
         # channel's incremental orders are the windows' sum x (1 - m).
         induced = float(np.mean(induced_e - pred_induced))
-        observational = float(((ye - pred) * (1 - induced)).sum()) * p.scale
-        cal = _study_calibration(p, ch, gi, gd, pred_g, pred_induced_g, y_sum, window_days, n)
-        if cal is not None:
-            # The study's holdout shows what the outcome model misses on would-be-exposed
-            # days (bias: their orders / its predictions - 1) and in the would-be exposures
-            # that follow one (persistence, not induction): both are taken off.
-            induced -= cal["induced_bias"]
-        bias = 0.0 if cal is None else cal["bias"]
-        resid = (ye - pred * (1 + bias)) * (1 - induced)
+        resid = (ye - pred) * (1 - induced)
         total = float(resid.sum())
         per_customer = np.bincount(ei, resid, minlength=n)
         count = np.bincount(ei, minlength=n)
-        var = float(((per_customer - count * resid.mean()) ** 2).sum())
-        if cal is not None:  # the bias's own uncertainty, from the holdout's customers
-            var += (float(pred.sum()) * (1 - induced) * cal["bias_se"]) ** 2
+        se = float(np.sqrt(((per_customer - count * resid.mean()) ** 2).sum()))
+        observational = total
+        cal = _study_calibration(p, ch, ei, ed, resid, window_days, hi)
+        if cal is not None:
+            # The study's level: the observational figure scaled so that, over the study's
+            # test group and days, it equals the randomized (intent-to-treat) estimate.
+            factor = cal["itt"] / cal["observational"]
+            se = abs(total / cal["observational"]) * cal["itt_se"]
+            total *= factor
         # sums over a sample of customers stand for the population's
-        total, se = total * p.scale, float(np.sqrt(var)) * p.scale
+        total, se, observational = total * p.scale, se * p.scale, observational * p.scale
         # revenue and first orders of the incremental orders: as the exposed customer-days'
         # window orders have them
         rev = rev_sum[ei, ed + window_days] - rev_sum[ei, ed]
@@ -373,10 +400,15 @@ def exposure_lift(
                 "revenue_per_order": aov,
                 "first_order_share": first_share,
                 "customers_measured": int(n),
-                "lift_study_ghosts": int(round(gi.size * p.scale)),
-                "study_bias": None if cal is None else cal["bias"],
-                "study_bias_se": None if cal is None else cal["bias_se"],
                 "observational_orders": observational,
+                # the lift study's randomized estimate over its test group and days, and the
+                # observational figure over the same exposures (null without a study)
+                "study_itt_orders": None if cal is None else cal["itt"] * p.scale,
+                "study_itt_se": None if cal is None else cal["itt_se"] * p.scale,
+                "study_observational_orders": None
+                if cal is None
+                else cal["observational"] * p.scale,
+                "study_customers": None if cal is None else cal["customers"],
             }
         )
         pred = pred * p.scale
@@ -424,28 +456,35 @@ def exposure_lift(
     )
 
 
-def _study_calibration(
-    p: Panel, ch, gi, gd, pred_g, pred_induced_g, y_sum, window_days: int, n: int
-) -> dict | None:
-    """The outcome model's bias on the channel's would-be-exposed customer-days, read on the
-    lift study's holdout (ghost days: the same targeting, no impression): `bias` = their window
-    orders over the model's predictions - 1, with its standard error clustered by customer
-    (delta method); `induced_bias`: the would-be exposures in the next days beyond the model's
-    (the targeting's persistence, which the exposed days' induced count wrongly credits)."""
-    if gi.size == 0:
+def _study_calibration(p: Panel, ch: str, ei, ed, resid, window_days: int, hi: int) -> dict | None:
+    """The channel's lift studies against its observational residuals: `itt`, the randomized
+    (intent-to-treat) incremental orders of the test group over the studies' days: its orders
+    from the study's first day to `window_days` after its last measured one, minus the
+    holdout's scaled to the test group's size, adjusted for each customer's orders in the 28
+    days before (CUPED), with its standard error; `observational`: the sum of the residuals of
+    the test group's exposures on the same days. None without a study of the channel."""
+    studies = [s for s in p.studies if s.channel == ch and s.holdout.any() and s.test.any()]
+    if not studies:
         return None
-    ghost = _cumsum(p.ghosts[ch])  # the holdout's would-be exposures (it has no served ones)
-    yg = y_sum[gi, gd + window_days] - y_sum[gi, gd]
-    base = max(float(pred_g.sum()), 1e-12)
-    bias = float(yg.sum()) / base - 1
-    a = np.bincount(gi, yg - pred_g * (1 + bias), minlength=n)
-    bias_se = float(np.sqrt((a**2).sum())) / base
-    induced_g = ghost[gi, gd + window_days] - ghost[gi, gd + 1]
-    return {
-        "bias": bias,
-        "bias_se": bias_se,
-        "induced_bias": float(np.mean(induced_g - pred_induced_g)),
-    }
+    y_sum = _cumsum(p.orders)
+    itt = var = obs = 0.0
+    customers = 0
+    for st in studies:
+        last = min(st.last, hi)
+        y = y_sum[:, min(last + 1 + window_days, p.days)] - y_sum[:, st.first]
+        x = y_sum[:, st.first] - y_sum[:, max(st.first - HISTORY_DAYS, 0)]
+        arm = st.test | st.holdout
+        if np.var(x[arm]) > 0:
+            theta = np.cov(x[arm], y[arm])[0, 1] / np.var(x[arm], ddof=1)
+            y = y - theta * (x - x[arm].mean())
+        yt, yc = y[st.test], y[st.holdout]
+        k = yt.size / yc.size
+        itt += float(yt.sum() - k * yc.sum())
+        var += yt.size * float(yt.var(ddof=1)) + k**2 * yc.size * float(yc.var(ddof=1))
+        hit = st.test[ei] & (ed >= st.first) & (ed <= last)
+        obs += float(resid[hit].sum())
+        customers += int(arm.sum())
+    return {"itt": itt, "itt_se": float(np.sqrt(var)), "observational": obs, "customers": customers}
 
 
 def warehouse_exposure_lift(con) -> ExposureLift:
