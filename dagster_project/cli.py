@@ -668,6 +668,37 @@ def bench_foundation(
     foundation.run(sizes.split(","), workdir.resolve(), repeats)
 
 
+@bench_app.command("scale")
+def bench_scale(
+    sizes: Annotated[
+        str, typer.Option(help="Comma-separated customers x days, e.g. 10000x365,100000x365.")
+    ] = "10000x365,100000x365",
+    repeats: Annotated[int, typer.Option(help="Runs per size, each from scratch; medians.")] = 1,
+    memory_limit: Annotated[
+        str, typer.Option(help="DuckDB's memory limit for every stage (MOPT_DUCKDB_MEMORY_LIMIT).")
+    ] = "10GB",
+    block_days: Annotated[
+        int | None,
+        typer.Option(help="Days per block the simulator streams (its default if unset)."),
+    ] = None,
+    workdir: Annotated[Path, typer.Option(help="Scratch folder (deleted per size).")] = WORKDIR,
+) -> None:
+    """The whole platform end to end per world size, stage by stage (simulate, ingest, dbt,
+    segments, products, Feast, models, attribution and budget, forecast, CRM and campaigns).
+
+    Each stage is its own process: wall time, peak RSS and milliseconds per customer, which must
+    not grow with the world; the largest peak must stay under 20 GB at 1M customers."""
+    from dagster_project.lib.bench import scale
+
+    scale.run(
+        sizes.split(","),
+        workdir.resolve(),
+        repeats,
+        memory_limit=memory_limit,
+        block_days=block_days,
+    )
+
+
 @bench_app.command("incremental")
 def bench_incremental(
     size: Annotated[str, typer.Option(help="Customers x days, e.g. 20000x365.")] = "20000x365",

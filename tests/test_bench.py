@@ -59,3 +59,47 @@ def test_foundation_repeats_report_the_median_and_refuse_differing_rows():
     runs[1].rows = 99
     with pytest.raises(RuntimeError, match="row counts differ"):
         _combine(runs)
+
+
+def test_scale_stages_cover_every_asset_once_in_dependency_order():
+    from dagster_project.definitions import defs
+    from dagster_project.lib.bench.scale import stage_plan
+
+    graph = defs().resolve_asset_graph()
+    plan = stage_plan(graph)
+    stage_index = {key: i for i, (_, keys) in enumerate(plan) for key in keys}
+    every = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert sum(len(keys) for _, keys in plan) == len(every) == len(stage_index)
+    late = [
+        (key.to_user_string(), parent.to_user_string())
+        for key in graph.get_all_asset_keys()
+        for parent in graph.get(key).parent_keys
+        if stage_index[parent.to_user_string()] > stage_index[key.to_user_string()]
+    ]
+    assert late == []  # no asset runs before one of its parents
+    assert [name for name, _ in plan][:2] == ["ingest", "dbt build"]
+
+
+def test_scale_totals_sum_the_stages_and_check_the_memory_bar():
+    from dagster_project.lib.bench.scale import PEAK_BAR_MB, StageResult, totals
+
+    results = [
+        StageResult(1000, 30, "simulate", 2.0, 500, 0),
+        StageResult(1000, 30, "ingest", 3.0, 900, 13),
+        StageResult(2000, 30, "simulate", 3.0, 800, 0),
+        StageResult(2000, 30, "ingest", 5.0, PEAK_BAR_MB + 1, 13),
+    ]
+    small, big = totals(results)
+    assert (small["seconds"], small["peak_rss_mb"], small["ms_per_customer"]) == (5.0, 900, 5.0)
+    assert small["peak_under_bar"] and not big["peak_under_bar"]
+    assert big["ms_per_customer"] == 4.0
+
+
+def test_scale_report_keeps_the_sizes_a_run_did_not_measure(tmp_path: Path):
+    from dagster_project.lib.bench.scale import StageResult, kept_sizes
+
+    old = [StageResult(10, 5, "simulate", 1.0, 100, 0), StageResult(20, 5, "simulate", 2.0, 200, 0)]
+    (tmp_path / "scale.json").write_text(json.dumps({"results": [vars(r) for r in old]}))
+    new = [StageResult(20, 5, "simulate", 3.0, 300, 0)]
+    assert kept_sizes(new, tmp_path) == old[:1]  # the 20-customer world was measured again
+    assert kept_sizes(new, tmp_path / "none") == []
