@@ -24,6 +24,12 @@ exposure is not a feature the model can ignore: the model never sees exposed row
 channel, so there is nothing to shrink. What it cannot see (a shopping episode that makes a
 customer search more, a trait that makes social reach them) stays a bias; docs/budget.md has
 the measured figures and the power at each size.
+
+Where the data has a randomized lift study of a channel (lift_study_assignments, and the
+holdout's ghost impressions), the study's intent-to-treat estimate over its test group and days
+sets the channel's level (`_study_calibration`): the observational figure is scaled to it,
+with the study's standard error. Above `MAX_PANEL_CUSTOMERS` the panel is a seeded sample of
+the customers, its sums scaled back to the population (`Panel.scale`).
 """
 
 from __future__ import annotations
