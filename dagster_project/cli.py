@@ -81,11 +81,22 @@ def simulate(
     days: Annotated[int, typer.Option(help="Days simulated.")] = 180,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same bytes.")] = 42,
     fmt: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
+    block_days: Annotated[
+        int,
+        typer.Option(
+            help="Days the day loop runs before its rows are written (memory, not output: the "
+            "files are the same for any value)."
+        ),
+    ] = 30,
 ) -> None:
-    """Simulate a marketplace world in the raw data contract, with its ground truth."""
+    """Simulate a marketplace world in the raw data contract, with its ground truth, streamed
+    to disk: sessions, events, orders, order_items and marketing_touches as one file per
+    business date (<table>/part-YYYYMMDD.parquet), the other tables as one file each."""
     from dagster_project.lib.simulate.cli import simulate_command
 
-    simulate_command(customers=customers, days=days, seed=seed, out=out, fmt=fmt)
+    simulate_command(
+        customers=customers, days=days, seed=seed, out=out, fmt=fmt, block_days=block_days
+    )
 
 
 @app.command()
@@ -114,7 +125,9 @@ def demo(
 ) -> None:
     """Simulate the sample world (unless present), materialize every asset, say where it is."""
     settings = Settings.from_env()
-    if not (settings.raw_dir / "orders.parquet").exists():
+    from dagster_project.lib.ingest import find_files
+
+    if not find_files(settings.raw_dir, "orders"):
         simulate(out=settings.raw_dir, customers=customers, days=days, seed=seed)
     _materialize("*")
     _print_summary(settings)

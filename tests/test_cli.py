@@ -30,7 +30,7 @@ def test_simulate_then_materialize_a_selection(tmp_path: Path, monkeypatch) -> N
     assert result.exit_code == 0, result.output
     assert "materialized 13 assets" in result.output  # one per contract table
 
-    orders = pl.read_parquet(raw / "orders.parquet")
+    orders = pl.read_parquet(raw / "orders" / "*.parquet")  # streamed: a file per day
     with connect(tmp_path / "warehouse.duckdb", read_only=True) as con:
         assert con.execute("select count(*) from landing.orders").fetchone()[0] == len(orders)
         schemas = {r[0] for r in con.execute("select schema_name from duckdb_tables()").fetchall()}

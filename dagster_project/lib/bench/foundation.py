@@ -138,9 +138,14 @@ def _built_rows_sql(features: Path) -> str:
 
 
 def _raw_rows(raw: Path) -> int:
+    """Rows of every contract table's export files (flat or a folder of day parts)."""
     import polars as pl
 
-    return sum(pl.scan_parquet(p).select(pl.len()).collect().item() for p in raw.glob("*.parquet"))
+    from dagster_project.lib.contract import tables
+    from dagster_project.lib.ingest import find_files
+
+    files = [p for table in tables() for p in find_files(raw, table)]
+    return sum(pl.scan_parquet(p).select(pl.len()).collect().item() for p in files)
 
 
 def _landing_rows_sql() -> str:

@@ -15,6 +15,7 @@ import json
 import shutil
 import statistics
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from dagster_project.lib.bench.common import BIN, parse_size, publish, run_stage, world_env
@@ -42,10 +43,24 @@ class ModeResult:
 
 
 def _hold_back_last_day(raw: Path, held: Path, timezone: str) -> str:
-    """Move the event tables' last business day out of `raw` (full files kept in `held`)."""
+    """Move the event tables' last business day out of `raw` (into `held`, at the same relative
+    paths). A streamed world (`mopt simulate`) has a file per business date of each event
+    table: those of the last day (and of any later one) move. A world of whole files keeps the
+    rows before that day, the full files going to `held`."""
     import polars as pl
 
     held.mkdir()
+    if (raw / "orders").is_dir():
+        last = max(
+            datetime.strptime(p.stem, "part-%Y%m%d").date()
+            for p in (raw / "orders").glob("part-*.parquet")
+        )
+        for name in [*EVENT_TABLES, "order_items"]:
+            (held / name).mkdir()
+            for p in (raw / name).glob("part-*.parquet"):
+                if datetime.strptime(p.stem, "part-%Y%m%d").date() >= last:
+                    shutil.move(p, held / name / p.name)
+        return last.isoformat()
     for name in [*EVENT_TABLES, "order_items"]:
         shutil.copyfile(raw / f"{name}.parquet", held / f"{name}.parquet")
     orders = pl.read_parquet(raw / "orders.parquet")
@@ -108,8 +123,7 @@ def run(
 
     first = build(log="first_build.log")
     print(f"  built every day but {last} in {first[0]:.1f} s", flush=True)
-    for held in (workdir / "held").iterdir():
-        shutil.copyfile(held, raw / held.name)
+    shutil.copytree(workdir / "held", raw, dirs_exist_ok=True)
     run_stage(ingest, env, workdir / "ingest_day.log")
     window = json.dumps({"start_date": last, "end_date": last})
     modes = {"incremental day": ("--vars", window), "full build": ()}

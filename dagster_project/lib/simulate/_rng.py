@@ -67,8 +67,13 @@ class Streams:
             n: np.uint64(s.generate_state(1, np.uint64)[0]) for n, s in self._seqs.items()
         }
 
-    def rng(self, name: str) -> np.random.Generator:
-        return np.random.default_rng(self._seqs[name])
+    def rng(self, name: str, *keys: int) -> np.random.Generator:
+        """The component's generator; with ``keys`` (such as a day) an independent one per key, so
+        a day's draws do not depend on how many days were drawn before it."""
+        seq = self._seqs[name]
+        if keys:
+            seq = np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, *map(int, keys)))
+        return np.random.default_rng(seq)
 
     def uniform(self, name: str, *keys) -> np.ndarray:
         """Uniforms in [0, 1), one per broadcast element of the integer ``keys``."""

@@ -208,14 +208,25 @@ def build_assortment(
 
     # Favourite sellers: the customer's style (x8) and a close price level, and seller size.
     size = np.bincount(catalogue.seller, minlength=sellers.n).astype(np.float64)
-    gap = np.log(level)[:, None] - np.log(sellers.price_level)[None, :]
-    w = (
-        size[None, :]
-        * np.where(cust.pref_style[:, None] == sellers.style[None, :], 8.0, 1.0)
-        * np.exp(-0.5 * (gap / 0.3) ** 2)
-        + 1e-9
+
+    def weights(rows: slice) -> np.ndarray:
+        gap = np.log(level[rows])[:, None] - np.log(sellers.price_level)[None, :]
+        return (
+            size[None, :]
+            * np.where(cust.pref_style[rows, None] == sellers.style[None, :], 8.0, 1.0)
+            * np.exp(-0.5 * (gap / 0.3) ** 2)
+            + 1e-9
+        )
+
+    # By blocks of customers: the (customers, sellers) weights are 40 GB at 1M customers and
+    # 5,000 sellers. The draws follow the same stream as one (customers, sellers) draw.
+    step = max(1, 4_000_000 // max(sellers.n, 1))
+    favourites = np.concatenate(
+        [
+            _draw_without_replacement(rng, weights(slice(a, a + step)), FAVOURITE_SELLERS)
+            for a in range(0, cust.n, step)
+        ]
     )
-    favourites = _draw_without_replacement(rng, w, FAVOURITE_SELLERS)
 
     partner = _complement_pairs(rng, catalogue, popularity)
     risers, riser_day, riser_cat = _risers(rng, cfg, catalogue, popularity)
@@ -275,7 +286,12 @@ def _price_band(catalogue: Catalogue) -> np.ndarray:
 def _draw_without_replacement(rng: np.random.Generator, w: np.ndarray, k: int) -> np.ndarray:
     """k distinct columns per row, drawn in proportion to ``w`` (Gumbel top-k)."""
     keys = np.log(w) - np.log(-np.log(rng.random(w.shape)))
-    return np.argsort(-keys, axis=1)[:, :k]
+    if k >= w.shape[1]:
+        return np.argsort(-keys, axis=1)[:, :k]
+    # The k largest keys in descending order (as a full argsort's first k: no ties).
+    top = np.argpartition(-keys, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(keys, top, axis=1), axis=1)
+    return np.take_along_axis(top, order, axis=1)
 
 
 def _complement_pairs(rng, catalogue: Catalogue, popularity: np.ndarray) -> np.ndarray:

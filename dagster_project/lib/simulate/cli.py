@@ -9,7 +9,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .params import WorldConfig
-from .world import simulate, write_world
+from .world import DEFAULT_BLOCK_DAYS, simulate_to
 
 
 def simulate_command(
@@ -19,9 +19,11 @@ def simulate_command(
     out: Path,
     fmt: str = "parquet",
     start_date: date | None = None,
+    block_days: int = DEFAULT_BLOCK_DAYS,
 ) -> Path:
-    """Simulate ``customers`` x ``days`` with ``seed`` and write the raw tables to ``out`` (plus
-    ``out/truth/``). Prints a stage log, a day-loop progress bar and a summary."""
+    """Simulate ``customers`` x ``days`` with ``seed`` and stream the raw tables to ``out`` (the
+    day-partitioned ones as ``<table>/part-YYYYMMDD.<fmt>``, plus ``out/truth/``), ``block_days``
+    days of the day loop at a time. Prints a stage log, a progress bar and a summary."""
     cfg = WorldConfig(
         customers=customers,
         days=days,
@@ -33,16 +35,20 @@ def simulate_command(
     def log(msg: str) -> None:
         tqdm.write(f"[{time.perf_counter() - t0:6.1f}s] {msg}")
 
-    log(f"simulating {customers:,} customers x {days} days from {cfg.start_date} (seed {seed})")
+    log(
+        f"simulating {customers:,} customers x {days} days from {cfg.start_date} (seed {seed}), "
+        f"{block_days} days a block"
+    )
     with tqdm(total=days, unit="day", desc="days", leave=False) as bar:
-        world = simulate(cfg, log=log, progress=lambda _d: bar.update(1))
-    write_world(world, out, fmt)
+        _, manifest = simulate_to(
+            cfg, out, log=log, progress=lambda _d: bar.update(1), block_days=block_days, fmt=fmt
+        )
     log(f"wrote {fmt} to {out}")
 
-    width = max(len(t) for t in world.tables)
-    for name, n in world.manifest["row_counts"].items():
+    width = max(len(t) for t in manifest["row_counts"])
+    for name, n in manifest["row_counts"].items():
         print(f"  {name:<{width}}  {n:>12,}")
-    totals = world.manifest["totals"]
+    totals = manifest["totals"]
     print(f"  orders {totals['orders']:,}, revenue {totals['revenue']:,.0f} KRW")
     if "baseline_orders" in totals:
         print(

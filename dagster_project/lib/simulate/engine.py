@@ -10,7 +10,7 @@ switched-off channel changed, and a channel whose lift is zero changes nothing, 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,6 +78,73 @@ class LoopResult:
     paid_spend: np.ndarray  # (paid channels, D) scenario 0's daily spend, KRW
     # factual ghost impressions of the lift studies' holdouts: k (study), d, i
     ghosts: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@dataclass
+class LoopBlock:
+    """What the day loop recorded on days ``first`` .. ``stop - 1`` (``iter_days``): the fields
+    of a LoopResult for those days, its grids (N, stop - first)."""
+
+    first: int
+    stop: int
+    scenarios: list[str]
+    sessions: dict[str, np.ndarray]
+    exposures: dict[str, np.ndarray]
+    audience: dict[str, np.ndarray]
+    purchases: dict[str, np.ndarray]
+    coupons: dict[str, np.ndarray]
+    sends: dict[str, np.ndarray]
+    base_grid: np.ndarray
+    lift_grid: np.ndarray
+    episode_grid: np.ndarray
+    ghosts: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+_RECORDS = {
+    "sessions": (
+        "sess",
+        ("i", "d", "k", "view", "cart", "buy"),
+        (np.int64, np.int64, np.int64, bool, bool, bool),
+    ),
+    "exposures": ("expo", ("c", "d", "i"), (np.int64,) * 3),
+    "audience": ("aud", ("c", "i", "treated"), (np.int64, np.int64, bool)),
+    "purchases": ("buy", ("s", "i", "d", "k"), (np.int64,) * 4),
+    "coupons": ("cpn", ("s", "i", "c", "first", "last"), (np.int64,) * 5),
+    "sends": ("send", ("s", "i", "c", "d"), (np.int64,) * 4),
+    "ghosts": ("ghost", ("k", "d", "i"), (np.int64,) * 3),
+}
+
+
+def _concat_records(parts: list, names, dtypes) -> dict[str, np.ndarray]:
+    return {
+        nm: (np.concatenate([p[j] for p in parts]).astype(dt) if parts else np.zeros(0, dtype=dt))
+        for j, (nm, dt) in enumerate(zip(names, dtypes, strict=True))
+    }
+
+
+def run_days(
+    cfg: WorldConfig,
+    st: Streams,
+    cal: Calendar,
+    cust: Customers,
+    camps: Campaigns,
+    sc: Scenarios,
+    progress: Callable[[int], None] | None = None,
+) -> LoopResult:
+    """The whole window's day loop in one result (``iter_days`` in one block)."""
+    blocks = list(iter_days(cfg, st, cal, cust, camps, sc, progress))
+    recs = {
+        key: _concat_records([tuple(getattr(b, key).values()) for b in blocks], names, dtypes)
+        for key, (_, names, dtypes) in _RECORDS.items()
+    }
+    return LoopResult(
+        scenarios=sc.names,
+        **recs,
+        base_grid=np.concatenate([b.base_grid for b in blocks], axis=1),
+        lift_grid=np.concatenate([b.lift_grid for b in blocks], axis=1),
+        episode_grid=np.concatenate([b.episode_grid for b in blocks], axis=1),
+        paid_spend=sc.paid_spend[0],
+    )
 
 
 def world_scenarios(cfg: WorldConfig, daily_spend: np.ndarray) -> Scenarios:
@@ -157,7 +224,7 @@ def poisson_inverse(u: np.ndarray, lam: np.ndarray, kmax: int) -> np.ndarray:
     return n
 
 
-def run_days(
+def iter_days(
     cfg: WorldConfig,
     st: Streams,
     cal: Calendar,
@@ -165,9 +232,17 @@ def run_days(
     camps: Campaigns,
     sc: Scenarios,
     progress: Callable[[int], None] | None = None,
-) -> LoopResult:
+    block_days: int | None = None,
+) -> Iterator[LoopBlock]:
+    """The day loop, handing over what it recorded every ``block_days`` days (None: once, at the
+    end). The state carried from day to day is the same whatever the block size, so the blocks
+    of any size concatenate to the same records."""
     n, w = cust.n, cfg.response_window_days
     days = cfg.days if sc.stop_day is None else sc.stop_day
+    block_days = block_days or max(days, 1)
+    if sc.fork_day > 0 and block_days < days:
+        raise ValueError("a forked day loop (Scenarios.fork_day) runs in one block")
+    block_first = 0
     scenarios = sc.names
     n_s = len(scenarios)
     on = sc.crm_on
@@ -179,13 +254,24 @@ def run_days(
     decay = np.array([np.exp(-1.0 / DECAY_DAYS[c]) for c in CHANNELS], dtype=np.float32)
     has_lift = np.array([np.any(camps.lift[camps.channel == k] != 0) for k in range(len(CHANNELS))])
     lift_ch = np.flatnonzero(has_lift)
-    acc = np.zeros((len(CHANNELS), n_run, n), dtype=np.float32)
-    pending = np.zeros_like(acc)
+    # Per channel with any lift: the summed decayed lift of every scenario and customer, and the
+    # CRM lift sent today that acts from tomorrow (only channels with lift: at 1M customers and
+    # 35 scenarios each is 140 MB).
+    acc = {k: np.zeros((n_run, n), dtype=np.float32) for k in lift_ch}
+    crm_lift = {int(camps.channel[c]) for c in np.flatnonzero(camps.is_crm & (camps.lift != 0))}
+    pending = {k: np.zeros((n_run, n), dtype=np.float32) for k in sorted(crm_lift)}
     last_visit = np.full((n_run, n), NEVER, dtype=np.int32)
     last_view, last_cart, last_buy = last_visit.copy(), last_visit.copy(), last_visit.copy()
-    base_grid = np.zeros((n, days), dtype=np.float32)
-    lift_grid = np.zeros((n, days), dtype=np.float32)
-    episode_grid = np.zeros((n, days), dtype=bool)
+
+    def new_grids(first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        nb = min(block_days, days - first)
+        return (
+            np.zeros((n, nb), dtype=np.float32),
+            np.zeros((n, nb), dtype=np.float32),
+            np.zeros((n, nb), dtype=bool),
+        )
+
+    base_grid, lift_grid, episode_grid = new_grids(0)
     # Shopping episodes start from the chain's stationary share; marketing never changes them.
     in_episode = st.uniform("episode", ids, -1) < EPISODE_SHARE
     visit_mult = np.array(EPISODE_VISITS, dtype=np.float32)
@@ -201,9 +287,11 @@ def run_days(
 
     for d in range(days):
         if d == sc.fork_day and n_run < n_s:
-            acc, pending, last_visit, last_view, last_cart, last_buy = (
-                np.repeat(a, n_s, axis=-2)
-                for a in (acc, pending, last_visit, last_view, last_cart, last_buy)
+            acc, pending = (
+                {k: np.repeat(a, n_s, axis=-2) for k, a in m.items()} for m in (acc, pending)
+            )
+            last_visit, last_view, last_cart, last_buy = (
+                np.repeat(a, n_s, axis=-2) for a in (last_visit, last_view, last_cart, last_buy)
             )
             _fork_records(rec, n_s)
             n_run = n_s
@@ -211,7 +299,7 @@ def run_days(
         active = signed & (cust.dropout_day > d)
         u_episode = st.uniform("episode", ids, d)
         in_episode = np.where(in_episode, u_episode < EPISODE_STAY, u_episode < EPISODE_START)
-        episode_grid[:, d] = in_episode
+        episode_grid[:, d - block_first] = in_episode
         base = (
             cust.visit_rate
             * np.float32(season[d])
@@ -219,12 +307,12 @@ def run_days(
             * active
             * visit_mult[in_episode.astype(np.int8)]
         )
-        base_grid[:, d] = base
+        base_grid[:, d - block_first] = base
         for k in lift_ch:
             acc[k] *= decay[k]
         for k in pending_ch:
             acc[k] += pending[k]
-            pending[k] = 0.0
+            pending[k][:] = 0.0
         pending_ch = set()
 
         # CRM sends scheduled today: audience from behaviour up to yesterday; the message acts
@@ -295,7 +383,7 @@ def run_days(
         lift = np.zeros((n_run, n), np.float32)
         for k in lift_ch:
             lift += acc[k]
-        lift_grid[:, d] = lift[0]
+        lift_grid[:, d - block_first] = lift[0]
         ai = np.flatnonzero(active)
         lift_a = effective_lift(lift[:, ai])
         lam = base[ai] * (1 + lift_a)
@@ -335,34 +423,23 @@ def run_days(
             state[:, ci] = np.where(flag, d, state[:, ci])
         if progress is not None:
             progress(d)
-
-    def cat(key, names, dtypes):
-        parts = rec[key]
-        return {
-            nm: (
-                np.concatenate([p[j] for p in parts]).astype(dt) if parts else np.zeros(0, dtype=dt)
+        if d + 1 - block_first == base_grid.shape[1]:
+            yield LoopBlock(
+                first=block_first,
+                stop=d + 1,
+                scenarios=scenarios,
+                **{
+                    key: _concat_records(rec[r], names, dtypes)
+                    for key, (r, names, dtypes) in _RECORDS.items()
+                },
+                base_grid=base_grid,
+                lift_grid=lift_grid,
+                episode_grid=episode_grid,
             )
-            for j, (nm, dt) in enumerate(zip(names, dtypes, strict=True))
-        }
-
-    return LoopResult(
-        scenarios=scenarios,
-        sessions=cat(
-            "sess",
-            ("i", "d", "k", "view", "cart", "buy"),
-            (np.int64, np.int64, np.int64, bool, bool, bool),
-        ),
-        exposures=cat("expo", ("c", "d", "i"), (np.int64,) * 3),
-        audience=cat("aud", ("c", "i", "treated"), (np.int64, np.int64, bool)),
-        purchases=cat("buy", ("s", "i", "d", "k"), (np.int64,) * 4),
-        coupons=cat("cpn", ("s", "i", "c", "first", "last"), (np.int64,) * 5),
-        sends=cat("send", ("s", "i", "c", "d"), (np.int64,) * 4),
-        base_grid=base_grid,
-        lift_grid=lift_grid,
-        episode_grid=episode_grid,
-        paid_spend=sc.paid_spend[0],
-        ghosts=cat("ghost", ("k", "d", "i"), (np.int64,) * 3),
-    )
+            rec = {k: [] for k in rec}
+            block_first = d + 1
+            if block_first < days:
+                base_grid, lift_grid, episode_grid = new_grids(block_first)
 
 
 def _fork_records(rec: dict[str, list], n_s: int) -> None:

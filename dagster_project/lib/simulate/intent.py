@@ -180,7 +180,11 @@ def intent_truth(events: pl.DataFrame, start_date, timezone: str) -> pl.DataFram
     """truth/trigger_intent: per trigger, P(buying the product in its window) without a message,
     with one on the trigger day, and with one on each of the next INTENT_DAYS - 1 days (the
     counterfactuals a batch send faces), and the true uplift of the triggered send."""
-    tr = trigger_events(events, start_date, timezone)
+    return trigger_probabilities(trigger_events(events, start_date, timezone))
+
+
+def trigger_probabilities(tr: pl.DataFrame) -> pl.DataFrame:
+    """``trigger_events`` rows with their purchase probabilities (intent_truth's columns)."""
     kinds = (tr["kind"] == "cart").cast(pl.Int8).to_numpy().astype(np.int64)
     day = tr["trigger_day"].to_numpy().astype(np.int64)
     cols = {"p_without": purchase_probability(kinds, day, np.full(day.size, NO_REMINDER))}

@@ -24,11 +24,13 @@ from .assortment import (
 )
 from .calendar import Calendar, build_calendar, calendar_truth, weather_table
 from .engine import (
+    EPISODE_VISITS,
+    LoopBlock,
     LoopResult,
     curve_scenario,
     hazard,
+    iter_days,
     order_lines,
-    run_days,
     world_scenarios,
 )
 from .entities import (
@@ -43,7 +45,7 @@ from .entities import (
     build_sellers,
     coupon_response,
 )
-from .intent import intent_truth
+from .intent import TRIGGER_SCHEMA, trigger_events, trigger_probabilities
 from .messaging import activity_hours
 from .messaging import build_truth as build_messaging_truth
 from .messaging import truth_tables as messaging_truth_tables
@@ -139,13 +141,35 @@ def build_entities(cfg: WorldConfig) -> Entities:
     return Entities(st, cal, cust, sellers, cat, camps, assort, world_daily_spend(cfg, st))
 
 
-def simulate(
-    config: WorldConfig | None = None,
+# The tables the day loop streams: written as <table>/part-YYYYMMDD.parquet, one file per
+# business date of the row's time (sessions: started_at; events, touches: occurred_at; orders and
+# their items: ordered_at). The other tables are one file each.
+PARTITIONED = ("sessions", "events", "orders", "order_items", "marketing_touches")
+DEFAULT_BLOCK_DAYS = 30
+
+
+@dataclass
+class _Parts:
+    """What a streamed world hands to its writer besides the partitioned rows."""
+
+    tables: dict[str, pl.DataFrame]  # the tables written whole
+    later_files: dict[str, pl.DataFrame]
+    truth: dict[str, pl.DataFrame]
+    manifest: dict
+
+
+def generate(
+    cfg: WorldConfig,
+    part: Callable[[str, int, pl.DataFrame], None],
     log: Callable[[str], None] | None = None,
     progress: Callable[[int], None] | None = None,
-) -> World:
-    """Generate a world. ``log`` receives stage messages, ``progress`` each finished day."""
-    cfg = config or WorldConfig()
+    block_days: int | None = DEFAULT_BLOCK_DAYS,
+) -> _Parts:
+    """Generate a world, handing each PARTITIONED table's rows to ``part(table, day, rows)`` one
+    business day at a time (in day order; ``day`` 0 is the start date), as soon as no later day
+    can add rows before them. The day loop runs ``block_days`` days at a time; every row, id and
+    truth value is the same whatever the block size (the details of a day are drawn from that
+    day's own random stream), so the parts concatenate to the same tables."""
     say = log or (lambda _msg: None)
     t0 = time.perf_counter()
     ent = build_entities(cfg)
@@ -154,20 +178,38 @@ def simulate(
         f"entities: {cust.n} customers, {sellers.n} sellers, {cat.n} products, "
         f"{len(camps)} campaigns"
     )
+    sc = world_scenarios(cfg, ent.daily_spend)
+    b = _Builder(
+        cfg, st, cal, cust, sellers, cat, camps, ent.assortment, sc.names, sc.paid_spend[0]
+    )
+    rows: dict[str, int] = dict.fromkeys(PARTITIONED, 0)
 
-    loop = run_days(cfg, st, cal, cust, camps, world_scenarios(cfg, ent.daily_spend), progress)
-    say(f"day loop ({len(loop.scenarios)} scenarios): {time.perf_counter() - t0:.1f}s")
+    def emit(table: str, day: int, df: pl.DataFrame) -> None:
+        df = df.select(list(contract_schema(table)))
+        if dict(df.schema) != contract_schema(table):
+            raise AssertionError(f"{table}: schema {dict(df.schema)} != contract")
+        rows[table] += df.height
+        if df.height:
+            part(table, day, df)
 
-    b = _Builder(cfg, st, cal, cust, sellers, cat, camps, loop, ent.assortment)
-    tables = b.build_tables()
+    b.emit = emit
+    for block in iter_days(cfg, st, cal, cust, camps, sc, progress, block_days):
+        b.consume(block)
+    b.finish()
+    say(f"day loop ({len(sc.names)} scenarios), streamed tables: {time.perf_counter() - t0:.1f}s")
+    tables = b.whole_tables()
     later_files = {"customers/profile_changes": b.profile_changes()}
     truth = b.build_truth()
-    truth["trigger_intent"] = intent_truth(tables["events"], cfg.start_date, cfg.timezone)
-    say(f"tables: {time.perf_counter() - t0:.1f}s")
+    say(f"tables and truth: {time.perf_counter() - t0:.1f}s")
     for name, df in [*tables.items(), *later_files.items()]:  # the contract, exactly
         expected = contract_schema(name.split("/")[0])
         if dict(df.schema) != expected:
             raise AssertionError(f"{name}: schema {dict(df.schema)} != contract {expected}")
+    counts = {
+        k: rows[k] if k in PARTITIONED else tables[k].height
+        for k in contract_tables()
+        if k in PARTITIONED or k in tables  # the lift studies' tables are optional
+    }
     manifest = {
         "simulator_version": SIMULATOR_VERSION,
         "config": cfg.to_dict(),
@@ -176,13 +218,72 @@ def simulate(
             "end_date": cfg.end_date.isoformat(),
             "timezone": cfg.timezone,
         },
-        "row_counts": {k: v.height for k, v in tables.items()},
+        "row_counts": counts,
         "later_file_row_counts": {k: v.height for k, v in later_files.items()},
         "truth_row_counts": {k: v.height for k, v in truth.items()},
         "totals": b.totals,
         "parameters": _parameters(cfg),
     }
-    return World(cfg, tables, truth, manifest, later_files)
+    return _Parts(tables, later_files, truth, manifest)
+
+
+def simulate(
+    config: WorldConfig | None = None,
+    log: Callable[[str], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+    block_days: int | None = DEFAULT_BLOCK_DAYS,
+) -> World:
+    """Generate a world in memory (``generate`` with its parts concatenated). ``log`` receives
+    stage messages, ``progress`` each finished day."""
+    cfg = config or WorldConfig()
+    parts: dict[str, list[pl.DataFrame]] = {name: [] for name in PARTITIONED}
+    out = generate(cfg, lambda table, _day, df: parts[table].append(df), log, progress, block_days)
+    streamed = {
+        name: pl.concat(dfs) if dfs else pl.DataFrame(schema=contract_schema(name))
+        for name, dfs in parts.items()
+    }
+    tables = {
+        name: out.tables.get(name, streamed.get(name))
+        for name in contract_tables()
+        if name in out.tables or name in streamed
+    }
+    return World(cfg, tables, out.truth, out.manifest, out.later_files)
+
+
+def part_name(cfg: WorldConfig, day: int, fmt: str = "parquet") -> str:
+    """The file of a partitioned table's rows of business day ``day``: part-YYYYMMDD.<fmt>."""
+    return f"part-{(cfg.start_date + timedelta(days=day)):%Y%m%d}.{fmt}"
+
+
+def simulate_to(
+    config: WorldConfig,
+    out_dir: str | Path,
+    log: Callable[[str], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+    block_days: int | None = DEFAULT_BLOCK_DAYS,
+    fmt: str = "parquet",
+) -> tuple[Path, dict]:
+    """Generate a world straight to ``out_dir`` without holding it: the PARTITIONED tables as
+    ``<table>/part-YYYYMMDD.<fmt>`` (written as each day is done), the others as
+    ``<table>.<fmt>``, the truth in ``truth/``. Returns the folder and the manifest."""
+    out = Path(out_dir)
+    for name in PARTITIONED:
+        folder = out / name
+        # A previous world's files of the table would be read as this one's.
+        for old in [*folder.glob("part-*"), *(out / f"{name}{s}" for s in (".parquet", ".csv"))]:
+            old.unlink(missing_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def write(table: str, day: int, df: pl.DataFrame) -> None:
+        path = out / table / part_name(config, day, fmt)
+        if path.exists():
+            raise AssertionError(f"{path}: written twice")
+        _write_table(df, path, fmt)
+
+    parts = generate(config, write, log, progress, block_days)
+    world = World(config, parts.tables, parts.truth, parts.manifest, parts.later_files)
+    write_world(world, out, fmt)
+    return out, parts.manifest
 
 
 def _parameters(cfg: WorldConfig) -> dict:
@@ -227,18 +328,28 @@ def _dt(values_us: np.ndarray) -> pl.Series:
     )
 
 
-def _ids(prefix: str, n: int, width: int | None = None) -> pl.Series:
-    """``prefix`` + a zero-padded running number, 1..n."""
+def _ids(prefix: str, n: int, width: int | None = None, start: int = 0) -> pl.Series:
+    """``prefix`` + a zero-padded running number, start + 1 .. start + n."""
     width = width or max(6, len(str(n)))
     return pl.select(
-        pl.format(prefix + "{}", pl.int_range(1, n + 1).cast(pl.Utf8).str.zfill(width))
+        pl.format(
+            prefix + "{}", pl.int_range(start + 1, start + n + 1).cast(pl.Utf8).str.zfill(width)
+        )
     ).to_series()
+
+
+def stream_id_width(cfg: WorldConfig) -> int:
+    """Digits of the running numbers of the streamed tables' ids (sessions, events, orders,
+    touches): fixed by the world's size before any row exists (ten rows per customer-day
+    would still fit), where a whole table's ids used the digits of its row count."""
+    return max(6, len(str(10 * cfg.customers * max(cfg.days, 1))))
 
 
 def _at(values, idx: pl.Expr | str) -> pl.Expr:
     """Look ``values`` (a numpy array or list) up at the integer column ``idx`` (null -> null)."""
     idx = pl.col(idx) if isinstance(idx, str) else idx
-    return pl.lit(pl.Series(np.asarray(values))).gather(idx)
+    series = values if isinstance(values, pl.Series) else pl.Series(np.asarray(values))
+    return pl.lit(series).gather(idx)
 
 
 def customer_ids(cust: Customers) -> np.ndarray:
@@ -253,9 +364,97 @@ def scenario_orders(cfg: WorldConfig, ent: Entities, loop: LoopResult) -> pl.Dat
     """Every scenario's purchases (s, i, d, k) with basket value (gross), coupon used
     (coupon_c), discount and amount paid (net), as the world's orders price them."""
     b = _Builder(
-        cfg, ent.st, ent.cal, ent.cust, ent.sellers, ent.cat, ent.camps, loop, ent.assortment
+        cfg,
+        ent.st,
+        ent.cal,
+        ent.cust,
+        ent.sellers,
+        ent.cat,
+        ent.camps,
+        ent.assortment,
+        loop.scenarios,
+        loop.paid_spend,
     )
-    return b._economics()
+    econ, _lines, _held = b._economics(
+        pl.DataFrame(loop.purchases), pl.DataFrame(loop.coupons).select(HOLDING)
+    )
+    return econ
+
+
+HOLDING = ["s", "i", "c", "first", "last"]  # a coupon held: scenario, customer, campaign, days
+
+
+@dataclass
+class _DayRecords:
+    """The day loop's records of one day (LoopBlock fields)."""
+
+    sessions: dict[str, np.ndarray]
+    exposures: dict[str, np.ndarray]
+    audience: dict[str, np.ndarray]
+
+
+@dataclass
+class _WholeWindow:
+    """What the truth tables read of the whole window (a LoopResult's fields)."""
+
+    scenarios: list[str]
+    exposures: dict[str, np.ndarray]
+    audience: dict[str, np.ndarray]
+    base_grid: _BaseGrid
+    lift_grid: np.ndarray
+    episode_grid: np.ndarray
+    paid_spend: np.ndarray
+
+
+class _BaseGrid:
+    """The day loop's intensity without marketing at (customers, days), recomputed from the
+    customers, the calendar and the episodes exactly as the loop computes it (float32), so that
+    the (N, D) grid need not be kept."""
+
+    def __init__(self, cust: Customers, cal: Calendar, episode_grid: np.ndarray):
+        self.cust, self.episode_grid = cust, episode_grid
+        self.season = cal.season
+        self.weather = cal.weather_mult.astype(np.float32)
+        self.visit_mult = np.array(EPISODE_VISITS, dtype=np.float32)
+
+    def __getitem__(self, key: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        i, d = key
+        c = self.cust
+        active = (c.signup_day[i] <= d) & (c.dropout_day[i] > d)
+        base = (
+            c.visit_rate[i]
+            * self.season[d]
+            * self.weather[c.region[i], d]
+            * active
+            * self.visit_mult[self.episode_grid[i, d].astype(np.int8)]
+        )
+        return base.astype(np.float32)
+
+
+class _Sorted:
+    """Rows of a table ordered by time over the whole window, held until no later day can add
+    rows before them, then numbered in that order (``prefix`` + running number)."""
+
+    def __init__(self, order: tuple[str, ...], id_col: str, prefix: str, width: int):
+        self.order, self.id_col, self.prefix, self.width = order, id_col, prefix, width
+        self.pending: list[pl.DataFrame] = []
+        self.count = 0
+
+    def add(self, df: pl.DataFrame) -> None:
+        self.pending.append(df)
+
+    def take(self, before_us: int) -> pl.DataFrame:
+        """The rows whose time (the first order column) is before ``before_us``, in order, with
+        their ids; the others stay."""
+        if not self.pending:
+            return pl.DataFrame()
+        rows = pl.concat(self.pending)
+        t = pl.col(self.order[0])
+        done = rows.filter(t < before_us).sort(list(self.order), maintain_order=True)
+        self.pending = [rows.filter(t >= before_us)]
+        ids = _ids(self.prefix, done.height, self.width, self.count)
+        self.count += done.height
+        return done.with_columns(ids.alias(self.id_col))
 
 
 class _Builder:
@@ -268,13 +467,16 @@ class _Builder:
         sellers: Sellers,
         cat: Catalogue,
         camps: Campaigns,
-        loop: LoopResult,
         assortment: Assortment,
+        scenarios: list[str],
+        paid_spend: np.ndarray,
     ):
         self.assortment = assortment
         self.cfg, self.st, self.cal, self.cust = cfg, st, cal, cust
-        self.sellers, self.cat, self.camps, self.loop = sellers, cat, camps, loop
-        self.rng = st.rng("details")
+        self.sellers, self.cat, self.camps = sellers, cat, camps
+        self.scenarios, self.paid_spend = scenarios, paid_spend
+        self.rng = st.rng("details", 0)
+        self.day = 0
         self.customer_id = customer_ids(cust)
         self.seller_id = _ids("SL", sellers.n, 5).to_numpy()
         self.coupon_id = np.full(len(camps), None, dtype=object)
@@ -302,7 +504,7 @@ class _Builder:
         if self.cfg.personal_hours:  # the customer's own rhythm (messaging.py); same rng draws
             dow = (self.cfg.start_date.weekday() + np.asarray(d)) % 7
             self._tod_calls += 1
-            key = self._tod_calls * (1 << 32) + np.arange(n)
+            key = (self.day * 4 + self._tod_calls) * (1 << 32) + np.arange(n)
             hour = activity_hours(self.messaging, self.st, i, dow, key)
         sec = hour * 3600 + minute_sec
         signup = self.cust.signup_sec[i]
@@ -323,16 +525,28 @@ class _Builder:
         )
 
     def cid(self, idx: str | pl.Expr = "i") -> pl.Expr:
-        return _at(self.customer_id, idx)
+        if not hasattr(self, "_cid"):  # converted once: the day loop looks ids up every day
+            self._cid = pl.Series(self.customer_id)
+        return _at(self._cid, idx)
+
+    def pid(self, idx: str | pl.Expr = "product") -> pl.Expr:
+        if not hasattr(self, "_pid"):
+            self._pid = pl.Series(self.cat.product_id)
+        return _at(self._pid, idx)
 
     # ---- orders across scenarios ---------------------------------------------------------
-    def _economics(self) -> pl.DataFrame:
-        """Every scenario's purchases with basket value, coupon used and amount paid."""
-        buys = pl.DataFrame(self.loop.purchases)
+    def _economics(
+        self, buys: pl.DataFrame, holdings: pl.DataFrame
+    ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """Purchases (s, i, d, k) of any scenarios and days with basket value, coupon used and
+        amount paid; their basket lines; and the coupon ``holdings`` (s, i, c, first, last) left
+        unused. Each coupon goes to its holder's first qualifying order, the lower campaign
+        index first on the same order; taken day by day (a block of days, then the next with
+        the holdings left) that is the same assignment as over the whole window at once."""
         keys = buys.select("i", "d", "k").unique().sort("i", "d", "k")
         ki, kd, kk = (keys[c].to_numpy() for c in ("i", "d", "k"))
         lines = order_lines(self.st, self.cust, self.cat, self.assortment, ki, kd, kk)
-        self.lines = (
+        lines_df = (
             pl.DataFrame(
                 {
                     "i": np.repeat(ki, 3),
@@ -354,7 +568,6 @@ class _Builder:
         )
         buys = buys.join(keys, on=["i", "d", "k"], how="left")
         # Coupons in send order: each is used at most once, on the first qualifying order.
-        holdings = pl.DataFrame(self.loop.coupons)
         ids = ["s", "i", "d", "k"]
         used = pl.DataFrame(schema={**dict.fromkeys(ids, pl.Int64), "coupon_c": pl.Int64})
         camps = self.camps
@@ -384,34 +597,174 @@ class _Builder:
             .then((pl.col("gross") * value / 100.0).floor())
             .otherwise(pl.min_horizontal("gross", value))
         )
-        return buys.with_columns(discount=discount).with_columns(
+        econ = buys.with_columns(discount=discount).with_columns(
             net=pl.col("gross") - pl.col("discount")
         )
+        spent = used.select("s", "i", c="coupon_c")
+        return econ, lines_df, holdings.join(spent, on=["s", "i", "c"], how="anti")
 
-    # ---- raw tables ----------------------------------------------------------------------
-    def build_tables(self) -> dict[str, pl.DataFrame]:
-        self.econ = self._economics()
-        per_s = self.econ.group_by("s").agg(orders=pl.len(), revenue=pl.col("net").sum())
-        got = {s: (o, r) for s, o, r in per_s.iter_rows()}
-        self.scenario_totals = {
-            name: got.get(s, (0, 0.0)) for s, name in enumerate(self.loop.scenarios)
+    # ---- the streamed tables, day by day -------------------------------------------------
+    def _start_stream(self) -> None:
+        cfg, n, days = self.cfg, self.cust.n, self.cfg.days
+        self.width = stream_id_width(cfg)
+        # Local midnights of days 0 .. days + 1: the business date of a streamed row.
+        self.day_starts = self.cal.day_start_us(np.arange(days + 2))
+        self.n_sessions = 0
+        self.events = _Sorted(("occurred_us", "row", "seq"), "event_id", "EV", self.width)
+        self.order_rows = _Sorted(("ordered_us", "row"), "order_id", "OR", self.width)
+        self.touch_rows = _Sorted(
+            ("occurred_us", "i", "c", "type_order"), "touch_id", "TC", self.width
+        )
+        self.items_pending: list[pl.DataFrame] = []
+        self.holdings = pl.DataFrame(schema=dict.fromkeys(HOLDING, pl.Int64))
+        self.opened: dict[int, pl.DataFrame] = {}  # send day -> opened CRM messages
+        self.aud_parts: list[pl.DataFrame] = []
+        self.exposure_parts: list[dict[str, np.ndarray]] = []
+        self.ghost_parts: list[dict[str, np.ndarray]] = []  # the lift studies' ghosts
+        self.spend_parts: dict[str, list[pl.DataFrame]] = {
+            k: [] for k in ("touch_counts", "send_counts", "crm_clicks", "conversions")
         }
+        self.trigger_parts: list[pl.DataFrame] = []
+        self.daily_parts: list[pl.DataFrame] = []
+        self.order_totals = np.zeros(len(self.scenarios), dtype=np.int64)
+        self.revenue_totals = np.zeros(len(self.scenarios), dtype=np.float64)
+        # What the truth needs of the whole window: the factual summed lift and the episodes
+        # (the intensity without marketing is recomputed from them, _BaseGrid).
+        self.lift_grid = np.zeros((n, days), dtype=np.float32)
+        self.episode_grid = np.zeros((n, days), dtype=bool)
+        self.expected_visits = np.zeros(days, dtype=np.float64)
+        self.factual_sessions = np.zeros(days, dtype=np.int64)
 
+    def consume(self, block: LoopBlock) -> None:
+        """Turn one block of the day loop into rows (handed to ``self.emit`` by day) and the
+        running aggregates the truth and the whole tables need."""
+        if not hasattr(self, "width"):
+            self._start_stream()
+        first, stop = block.first, block.stop
+        self.lift_grid[:, first:stop] = block.lift_grid
+        self.episode_grid[:, first:stop] = block.episode_grid
+        for j in range(stop - first):  # a sequential sum, as the whole grid's column sum was
+            self.expected_visits[first + j] = np.cumsum(block.base_grid[:, j], dtype=np.float64)[-1]
+        self.factual_sessions[first:stop] = np.bincount(
+            block.sessions["d"] - first, minlength=stop - first
+        )
+        self.exposure_parts.append({k: v.astype(np.int32) for k, v in block.exposures.items()})
+        if block.ghosts and block.ghosts["i"].size:
+            self.ghost_parts.append(block.ghosts)
+
+        held = pl.concat([self.holdings, pl.DataFrame(block.coupons).select(HOLDING)])
+        econ, lines, held = self._economics(pl.DataFrame(block.purchases), held)
+        self.holdings = held.filter(pl.col("last") >= stop)
+        per_s = econ.group_by("s").agg(orders=pl.len(), revenue=pl.col("net").sum())
+        for s_, o, r in per_s.iter_rows():
+            self.order_totals[s_] += o
+            self.revenue_totals[s_] += r
+        self.daily_parts.append(
+            econ.group_by("s", "d").agg(orders=pl.len(), revenue=pl.col("net").sum())
+        )
+        factual = econ.filter(pl.col("s") == 0)
+
+        aud = block.audience
+        aud_day = self.camps.start_day[aud["c"]]
+        for d in range(first, stop):
+
+            def day_rows(rec: dict[str, np.ndarray], col: np.ndarray, d=d) -> dict:
+                lo, hi = np.searchsorted(col, [d, d + 1])
+                return {k: v[lo:hi] for k, v in rec.items()}
+
+            self.rec = _DayRecords(
+                sessions=day_rows(block.sessions, block.sessions["d"]),
+                exposures=day_rows(block.exposures, block.exposures["d"]),
+                audience=day_rows(aud, aud_day),
+            )
+            self._day(
+                d,
+                factual.filter(pl.col("d") == d),
+                lines.filter(pl.col("d") == d),
+            )
+
+    def _day(self, d: int, buys: pl.DataFrame, lines: pl.DataFrame) -> None:
+        """The factual rows of business day ``d``, from that day's own random stream."""
+        self.day = d
+        self.rng = self.st.rng("details", d)
+        self._tod_calls = 0
+        self.econ_day, self.lines = buys, lines
         sess = self._sessions()
         events, sess = self._events(sess)
-        orders, items = self._orders(sess, events)
-        touches, sends, sess = self._marketing(sess)
+        self._orders(sess, events)
+        touches, sess = self._marketing(sess)
+        self.touch_rows.add(touches)
+        self.emit("sessions", d, sess)
+        # No later day adds events or orders before its own midnight, nor touches more than
+        # minutes before it (an impression shortly before a click just after midnight).
+        self._flush(self.day_starts[d + 1], self.day_starts[d])
+
+    def finish(self) -> None:
+        """The rows still held back (the last days'), once the loop is done."""
+        if not hasattr(self, "width"):
+            self._start_stream()
+        end = np.iinfo(np.int64).max
+        self._flush(end, end)
+
+    def _flush(self, events_before: int, touches_before: int) -> None:
+        for table, stream, before in (
+            ("events", self.events, events_before),
+            ("marketing_touches", self.touch_rows, touches_before),
+        ):
+            for day, df in self._by_day(stream.take(before), "occurred_us"):
+                self.emit(table, day, df)
+        orders = self.order_rows.take(events_before)
+        if orders.height:
+            items = pl.concat(self.items_pending)
+            done = items.join(orders.select("row", "order_id", "ordered_us"), on="row")
+            self.items_pending = [items.join(orders.select("row"), on="row", how="anti")]
+            for day, df in self._by_day(done.sort("order_id", "j"), "ordered_us"):
+                self.emit("order_items", day, df)
+        for day, df in self._by_day(orders, "ordered_us"):
+            self.emit("orders", day, df)
+
+    def _by_day(self, df: pl.DataFrame, time_col: str) -> list[tuple[int, pl.DataFrame]]:
+        """``df`` (in its order) split by the business date of ``time_col`` (us)."""
+        if not df.height:
+            return []
+        day = np.searchsorted(self.day_starts, df[time_col].to_numpy(), side="right") - 1
+        parts = df.with_columns(_day=pl.Series(day)).partition_by(
+            "_day", as_dict=True, maintain_order=True
+        )
+        return sorted((int(k[0]), v.drop("_day")) for k, v in parts.items())
+
+    def whole_tables(self) -> dict[str, pl.DataFrame]:
+        """The tables written whole (one file each), after the loop."""
+        per_s = dict(enumerate(zip(self.order_totals, self.revenue_totals, strict=True)))
+        self.scenario_totals = {
+            name: (int(per_s[s][0]), float(per_s[s][1])) for s, name in enumerate(self.scenarios)
+        }
+        aud = (
+            pl.concat(self.aud_parts)
+            if self.aud_parts
+            else pl.DataFrame(
+                schema={"c": pl.Int64, "i": pl.Int64, "treated": pl.Boolean, "send_us": pl.Int64}
+            )
+        )
+        parts, self.exposure_parts, self.aud_parts = self.exposure_parts, [], []
+        exposures = {}
+        for k in ("c", "d", "i"):
+            exposures[k] = np.concatenate([p.pop(k) for p in parts]).astype(np.int64)
+        self.loop = _WholeWindow(
+            scenarios=self.scenarios,
+            exposures=exposures,
+            audience={k: aud[k].to_numpy() for k in ("c", "i", "treated")},
+            base_grid=_BaseGrid(self.cust, self.cal, self.episode_grid),
+            lift_grid=self.lift_grid,
+            episode_grid=self.episode_grid,
+            paid_spend=self.paid_spend,
+        )
         t = {
             "customers": self._customers(),
             "sellers": self._sellers(),
             "products": self._products(),
-            "sessions": sess,
-            "events": events,
-            "orders": orders,
-            "order_items": items,
             "campaigns": self._campaigns(),
-            "marketing_touches": touches,
-            "campaign_sends": sends,
+            "campaign_sends": self._sends(aud),
             "marketing_spend": self._spend(),
             "coupons": self._coupons(),
             "weather": weather_table(self.cal),
@@ -422,12 +775,7 @@ class _Builder:
         if "no_marketing" in self.scenario_totals:
             base = self.scenario_totals["no_marketing"]
             self.totals.update(baseline_orders=int(base[0]), baseline_revenue=float(base[1]))
-        # the lift studies' tables are optional: absent from a world without studies
-        return {
-            name: t[name].select(list(contract_schema(name)))
-            for name in contract_tables()
-            if name in t
-        }
+        return {name: df.select(list(contract_schema(name))) for name, df in t.items()}
 
     def _customers(self) -> pl.DataFrame:
         return self._customer_rows().sort("customer_id")
@@ -508,7 +856,7 @@ class _Builder:
 
     def _sessions(self) -> pl.DataFrame:
         """Factual sessions with their funnel counts (before end times and utm tags)."""
-        s = self.loop.sessions
+        s = self.rec.sessions
         n = s["i"].size
         rng, cust = self.rng, self.cust
         arch = cust.archetype[s["i"]]
@@ -538,9 +886,7 @@ class _Builder:
             }
         )
         # The factual purchases' baskets.
-        buys = self.econ.filter(pl.col("s") == 0).select(
-            "i", "d", "k", "gross", "discount", "net", "coupon_c"
-        )
+        buys = self.econ_day.select("i", "d", "k", "gross", "discount", "net", "coupon_c")
         self.basket = (
             self.lines.join(buys.select("i", "d", "k"), on=["i", "d", "k"], how="semi")
             .sort("i", "d", "k", "slot")
@@ -560,11 +906,14 @@ class _Builder:
             n_bm=pl.min_horizontal("n_bm", "n_view"),
             started_us=pl.Series(self.ts(df["d"].to_numpy(), df["start_sec"].to_numpy())),
         )
-        df = df.sort("started_us", "i", "k").with_row_index("row")
-        return df.with_columns(
-            session_id=_ids("SE", df.height),
+        df = df.sort("started_us", "i", "k").with_row_index("row", offset=self.n_sessions)
+        df = df.with_columns(
+            row=pl.col("row").cast(pl.Int64),
+            session_id=_ids("SE", df.height, self.width, self.n_sessions),
             first_of_day=pl.col("row") == pl.col("row").min().over("i", "d"),
         )
+        self.n_sessions += df.height
+        return df
 
     def _events(self, sess: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         rng = self.rng
@@ -700,10 +1049,24 @@ class _Builder:
         ev = ev.with_columns(occurred_us=pl.col("started_us") + pl.col("offset") * US)
         ev = ev.sort("occurred_us", "row", "seq")
         ev = ev.with_columns(
-            event_id=_ids("EV", ev.height),
             customer_id=self.cid(),
             occurred_at=_dt(ev["occurred_us"].to_numpy()),
-            product_id=_at(self.cat.product_id, "product"),
+            product_id=self.pid(),
+        )
+        # A session's events are all drawn on its day, so its triggers are complete here
+        # (several on one date are merged in the truth).
+        self.trigger_parts.append(
+            trigger_events(ev, self.cfg.start_date, self.cfg.timezone).select(
+                "kind", "customer_id", "product_id", "trigger_date", "first_at"
+            )
+        )
+        self.events.add(
+            ev.select(
+                "occurred_us",
+                "row",
+                "seq",
+                *(c for c in contract_schema("events") if c != "event_id"),
+            )
         )
         return ev, sess
 
@@ -731,38 +1094,37 @@ class _Builder:
             .agg(ordered_us=pl.col("occurred_us").min())
         )
         o = sess.filter("buy").join(first_purchase, on="row", how="left").sort("ordered_us", "row")
-        o = o.with_columns(order_id=_ids("OR", o.height))
-        self.orders_frame = o.select("row", "d", "order_id")
+        # The order ids follow the order time over the whole window (self.order_rows).
         orders = o.select(
-            "order_id",
+            "row",
+            "ordered_us",
             customer_id=self.cid(),
             ordered_at=_dt(o["ordered_us"].to_numpy()),
             order_amount=pl.col("net").cast(pl.Float64),
             session_id="session_id",
             coupon_id=_at(self.coupon_id.astype(str), "coupon_c"),
         )
-        items = (
-            self.basket.join(o.select("i", "d", "k", "order_id"), on=["i", "d", "k"])
-            .sort("order_id", "j")
-            .select(
-                "order_id",
-                product_id=_at(self.cat.product_id, "product"),
-                quantity=pl.col("qty").cast(pl.Int64),
-                unit_price=pl.col("price").cast(pl.Float64),
-            )
+        items = self.basket.join(o.select("i", "d", "k", "row"), on=["i", "d", "k"]).select(
+            "row",
+            "j",
+            product_id=self.pid(),
+            quantity=pl.col("qty").cast(pl.Int64),
+            unit_price=pl.col("price").cast(pl.Float64),
         )
-        return orders, items
+        self.order_rows.add(orders)
+        self.items_pending.append(items)
 
     def _marketing(self, sess: pl.DataFrame):
-        """Touch rows, CRM assignment rows, and the utm tags of the sessions they brought."""
-        rng, camps = self.rng, self.camps
+        """The day's touch rows and CRM assignments, and the utm tags of the sessions they
+        brought."""
+        rng, camps, day = self.rng, self.camps, self.day
         n_creatives = camps.n_creatives
-        exp = pl.DataFrame(self.loop.exposures)
+        exp = pl.DataFrame(self.rec.exposures)
         exp = exp.with_columns(
             creative=(pl.Series(rng.random(exp.height)) * _at(n_creatives, "c")).cast(pl.Int64),
             tod=pl.Series(self.tod(exp["i"].to_numpy(), exp["d"].to_numpy())),
         )
-        aud = pl.DataFrame(self.loop.audience).with_columns(cid=self.cid()).sort("c", "cid")
+        aud = pl.DataFrame(self.rec.audience).with_columns(cid=self.cid()).sort("c", "cid")
         open_p = np.array([OPEN_PROB.get(CHANNELS[ch], 0.0) for ch in camps.channel])
         aud = aud.with_columns(
             send_us=pl.Series(
@@ -776,9 +1138,13 @@ class _Builder:
         # day, or through a CRM message opened the day before or two days before.
         firsts = sess.filter("first_of_day").select("row", "i", "d")
         paid = exp.join(firsts, on=["i", "d"]).select("row", "c", "creative")
-        crm = aud.filter("opened").select("c", "i", "creative", d0=_at(camps.start_day, "c"))
+        self.opened[day] = aud.filter("opened").select("c", "i", "creative")
+        self.opened.pop(day - 3, None)
+        self.aud_parts.append(aud.select("c", "i", "treated", "send_us"))
+        none = self.opened[day].clear()
         crm = (
-            pl.concat([crm.with_columns(d=pl.col("d0") + off) for off in (1, 2)])
+            pl.concat([self.opened.get(day - off, none) for off in (1, 2)])
+            .with_columns(d=pl.lit(day, pl.Int64))
             .join(firsts, on=["i", "d"])
             .select("row", "c", "creative")
         )
@@ -805,13 +1171,21 @@ class _Builder:
             utm_campaign=_at(camps.campaign_id, "utm_c"),
             utm_content=creative_id,
         )
-        self.labelled = sess.filter(pl.col("utm_c").is_not_null()).select(
-            "row", "i", "d", "utm_c", "started_us"
+        labelled = sess.filter(pl.col("utm_c").is_not_null()).select(
+            "row", "i", "d", "utm_c", "started_us", "buy"
+        )
+        self.spend_parts["crm_clicks"].append(
+            labelled.filter(_at(camps.is_crm, "utm_c"))
+            .group_by(c="utm_c", d="d")
+            .agg(crm_clicks=pl.len())
+        )
+        self.spend_parts["conversions"].append(
+            labelled.filter("buy").group_by(c="utm_c", d="d").agg(conversions=pl.len())
         )
 
         # Paid touches: an impression per exposure; for a paid-tagged session, a click seconds
         # before it and its impression minutes before that.
-        paid_lab = self.labelled.filter(_at(~camps.is_crm, "utm_c"))
+        paid_lab = labelled.filter(_at(~camps.is_crm, "utm_c"))
         clicks = paid_lab.select(
             "i",
             "d",
@@ -860,9 +1234,12 @@ class _Builder:
         type_order = pl.col("touch_type").replace_strict(
             {"impression": 0, "click": 1, "send": 2, "open": 3}, return_dtype=pl.Int64
         )
-        touches = touches.sort("occurred_us", "i", "c", type_order)
+        # The touch ids follow the touch time over the whole window (self.touch_rows).
         touches = touches.select(
-            touch_id=_ids("TC", touches.height),
+            "occurred_us",
+            "i",
+            "c",
+            type_order=type_order,
             customer_id=self.cid(),
             occurred_at=_dt(touches["occurred_us"].to_numpy()),
             channel=_at(np.array(CHANNELS)[camps.channel], "c"),
@@ -872,22 +1249,12 @@ class _Builder:
             + (pl.col("creative") + 1).cast(pl.Utf8),
             touch_type="touch_type",
         )
-        self.touch_counts = exp.group_by("c", "d").agg(
-            impressions=pl.len(), clicks=pl.col("click_us").is_not_null().sum()
+        self.spend_parts["touch_counts"].append(
+            exp.group_by("c", "d").agg(
+                impressions=pl.len(), clicks=pl.col("click_us").is_not_null().sum()
+            )
         )
-        self.send_counts = sent.group_by("c").agg(sends=pl.len())
-
-        sends = aud.select(
-            send_id=_ids("SD", aud.height),
-            campaign_id=_at(camps.campaign_id, "c"),
-            customer_id=self.cid(),
-            assigned_at=_dt(self.send_us(aud["c"].to_numpy()) - 2 * 3600 * US),
-            group=pl.when("treated").then(pl.lit("treatment")).otherwise(pl.lit("holdout")),
-            sent_at=pl.when("treated")
-            .then(pl.col("send_us"))
-            .cast(pl.Datetime("us"))
-            .dt.replace_time_zone("UTC"),
-        )
+        self.spend_parts["send_counts"].append(sent.group_by("c").agg(sends=pl.len()))
         sessions = sess.select(
             "session_id",
             customer_id=self.cid(),
@@ -902,7 +1269,23 @@ class _Builder:
             page_views=pl.col("n_view").cast(pl.Int64),
             search_count=pl.col("n_search").cast(pl.Int64),
         )
-        return touches, sends, sessions
+        return touches, sessions
+
+    def _sends(self, aud: pl.DataFrame) -> pl.DataFrame:
+        """campaign_sends: every CRM assignment of the window, by campaign and customer."""
+        camps = self.camps
+        aud = aud.with_columns(cid=self.cid()).sort("c", "cid")
+        return aud.select(
+            send_id=_ids("SD", aud.height),
+            campaign_id=_at(camps.campaign_id, "c"),
+            customer_id=self.cid(),
+            assigned_at=_dt(self.send_us(aud["c"].to_numpy()) - 2 * 3600 * US),
+            group=pl.when("treated").then(pl.lit("treatment")).otherwise(pl.lit("holdout")),
+            sent_at=pl.when("treated")
+            .then(pl.col("send_us"))
+            .cast(pl.Datetime("us"))
+            .dt.replace_time_zone("UTC"),
+        )
 
     def _campaigns(self) -> pl.DataFrame:
         c = self.camps
@@ -939,8 +1322,8 @@ class _Builder:
                     }
                 )
             )
-        g = pl.DataFrame(self.loop.ghosts)
-        if g.height:
+        g = pl.concat([pl.DataFrame(p) for p in self.ghost_parts]) if self.ghost_parts else None
+        if g is not None and g.height:
             k, d, i = (g[c].to_numpy() for c in ("k", "d", "i"))
             sec = (self.st.uniform("lift_study", -1 - k, i, d) * 86_400).astype(np.int64)
             g = g.with_columns(us=pl.Series(self.ts(d, sec))).sort("us", "i", "k")
@@ -975,17 +1358,14 @@ class _Builder:
         c, cust = self.camps, self.cust
         days = pl.DataFrame({"c": np.arange(len(c)), "first": c.start_day, "last": c.end_day})
         days = days.with_columns(d=pl.int_ranges("first", pl.col("last") + 1)).explode("d")
-        sends = self.send_counts.with_columns(d=_at(c.start_day, "c"))
-        crm_clicks = (
-            self.labelled.filter(_at(c.is_crm, "utm_c"))
-            .group_by(c="utm_c", d="d")
-            .agg(crm_clicks=pl.len())
+        part = {k: pl.concat(v) for k, v in self.spend_parts.items()}
+        sends = (
+            part["send_counts"]
+            .group_by("c")
+            .agg(pl.col("sends").sum())
+            .with_columns(d=_at(c.start_day, "c"))
         )
-        conversions = (
-            self.orders_frame.join(self.labelled.select("row", "utm_c"), on="row")
-            .group_by(c="utm_c", d="d")
-            .agg(conversions=pl.len())
-        )
+        crm_clicks, conversions = part["crm_clicks"], part["conversions"]
         acq = np.flatnonzero(cust.acquisition_campaign >= 0)
         installs = (
             pl.DataFrame({"c": cust.acquisition_campaign[acq], "d": cust.signup_day[acq]})
@@ -993,7 +1373,7 @@ class _Builder:
             .agg(installs=pl.len())
         )
         df = (
-            days.join(self.touch_counts, on=["c", "d"], how="left")
+            days.join(part["touch_counts"], on=["c", "d"], how="left")
             .join(sends, on=["c", "d"], how="left")
             .join(crm_clicks, on=["c", "d"], how="left")
             .join(conversions, on=["c", "d"], how="left")
@@ -1012,7 +1392,7 @@ class _Builder:
             ch=_at(c.channel, "c"), n_running=pl.len().over(_at(c.channel, "c"), "d")
         )
         paid_ch = pl.min_horizontal("ch", len(PAID_CHANNELS) - 1)  # CRM rows: any valid index
-        budget = _at(self.loop.paid_spend.ravel(), paid_ch * self.cfg.days + pl.col("d"))
+        budget = _at(self.paid_spend.ravel(), paid_ch * self.cfg.days + pl.col("d"))
         unit = _at([UNIT_COST[CHANNELS[ch]] for ch in c.channel], "c")
         spend = (
             pl.when(paid)
@@ -1057,7 +1437,25 @@ class _Builder:
         truth["channel_response_params"] = self._channel_response_params()
         if any(name.startswith("curve_") for name in self.loop.scenarios):
             truth["response_curves"] = self._response_curves()
+        truth["trigger_intent"] = self._trigger_intent()
         return truth
+
+    def _trigger_intent(self) -> pl.DataFrame:
+        """truth/trigger_intent from the triggers found day by day (one trigger per kind,
+        customer, product and business date, from its first event)."""
+        rows = pl.concat(self.trigger_parts)
+        start = self.cfg.start_date
+        triggers = (
+            rows.group_by("kind", "customer_id", "product_id", "trigger_date")
+            .agg(pl.col("first_at").min())
+            .with_columns(
+                trigger_day=(pl.col("trigger_date") - pl.lit(start)).dt.total_days().cast(pl.Int32)
+            )
+            .select(list(TRIGGER_SCHEMA))
+            .cast(TRIGGER_SCHEMA)
+            .sort("trigger_day", "kind", "customer_id", "product_id")
+        )
+        return trigger_probabilities(triggers)
 
     def _channel_response_params(self) -> pl.DataFrame:
         """The planted spend -> reach curve of each paid channel (spend.py)."""
@@ -1341,7 +1739,7 @@ class _Builder:
 
     def _daily(self) -> pl.DataFrame:
         cal = self.cal
-        counts = self.econ.group_by("s", "d").agg(orders=pl.len(), revenue=pl.col("net").sum())
+        counts = pl.concat(self.daily_parts)
         out = pl.DataFrame(
             {
                 "d": np.arange(self.cfg.days),
@@ -1349,15 +1747,16 @@ class _Builder:
                 "day_of_week": cal.dow.astype(np.int64),
                 "dow_index": cal.dow_mult.astype(np.float64),
                 "holiday_multiplier": cal.holiday_mult.astype(np.float64),
-                "expected_visits_no_marketing": self.loop.base_grid.sum(axis=0, dtype=np.float64),
-                "customers_in_episode": self.loop.episode_grid.sum(axis=0).astype(np.int64),
+                "expected_visits_no_marketing": self.expected_visits,
+                "customers_in_episode": self.episode_grid.sum(axis=0).astype(np.int64),
             }
         ).with_columns(pl.col("date").cast(pl.Date))
-        sessions = (
-            pl.DataFrame({"d": self.loop.sessions["d"]})
-            .group_by("d")
-            .agg(factual_sessions=pl.len())
-        )
+        sessions = pl.DataFrame(
+            {
+                "d": np.arange(self.cfg.days),
+                "factual_sessions": self.factual_sessions.astype(np.uint32),
+            }
+        ).filter(pl.col("factual_sessions") > 0)
         out = out.join(sessions, on="d", how="left")
         for s, name in enumerate(self.loop.scenarios):
             if name in ("factual", "no_marketing"):
