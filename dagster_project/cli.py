@@ -762,6 +762,10 @@ def bench_features(
     profiles: Annotated[
         str, typer.Option(help="Profiles to run, comma-separated (production needs both URLs).")
     ] = "embedded,production",
+    lock: Annotated[
+        Path | None,
+        typer.Option(help="Hold an flock on this file during each timed run (shared machines)."),
+    ] = None,
 ) -> None:
     """Feast: materialization paths and rows/s, historical retrieval, online latency.
 
@@ -785,6 +789,7 @@ def bench_features(
         reads,
         repeats,
         tuple(p.strip() for p in profiles.split(",") if p.strip()),
+        lock,
     )
 
 

@@ -52,6 +52,10 @@ PROFILES = ("embedded", "production")
 # Registry reads are cached this long; every write (apply, materialize) refreshes the cache.
 REGISTRY_CACHE_TTL_S = 60
 ENTITY_TIMESTAMP = "event_timestamp"
+# Feast's SQLite and Redis online stores with batched reads (and SQLite writes) of the same
+# bytes: dagster_project/lib/online_stores.py. Feast imports them by these names.
+SQLITE_ONLINE_STORE = "dagster_project.lib.online_stores.FastSqliteOnlineStore"
+REDIS_ONLINE_STORE = "dagster_project.lib.online_stores.FastRedisOnlineStore"
 
 
 def active_profile() -> str:
@@ -120,7 +124,7 @@ def config_dict(
             "cache_ttl_seconds": REGISTRY_CACHE_TTL_S,
         }
         config["online_store"] = {
-            "type": "sqlite",
+            "type": SQLITE_ONLINE_STORE,
             "path": str(store_dir(settings) / "online_store.db"),
         }
     else:
@@ -141,7 +145,7 @@ def config_dict(
             password = os.environ["MOPT_REDIS_PASSWORD"] if secrets else "${MOPT_REDIS_PASSWORD}"
             connection += f",password={password}"
         config["online_store"] = {
-            "type": "redis",
+            "type": REDIS_ONLINE_STORE,
             "connection_string": connection,
             # Write without first reading each key's stored timestamp: one round trip instead of
             # two, and a full refresh may rewrite a rebuilt history. Materialization is the only

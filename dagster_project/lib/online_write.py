@@ -7,11 +7,13 @@ value), then the SQLite store runs one ``INSERT`` per entity and feature and the
 packs one ``HSET`` per entity argument by argument: ~3k and ~5k online rows a second for a
 38-feature view. Here each feature column becomes the serialized ``Value`` bytes in one pass
 (a ``Value`` with one scalar set is a tag byte and the scalar's wire encoding; a null is
-empty); SQLite gets one ``executemany`` of Feast's own upsert per feature column, inside Feast's
-connection; Redis gets Feast's ``HSET`` commands as one pre-encoded RESP buffer per batch on
-Feast's client's connection. Keys, field names, timestamps and table names come from Feast's
-own helpers. Anything else (list features, non-string join keys, Redis Cluster, vector or
-value_num columns) returns ``False`` and the caller uses Feast's path.
+empty); SQLite gets Feast's upsert with a few entities per statement (each entity's key and
+timestamps bound once, its features' names as literals: a third of the bound values of one
+parameter set per stored row), inside Feast's connection; Redis gets Feast's ``HSET`` commands
+as one pre-encoded RESP buffer per batch on Feast's client's connection. Keys, field names,
+timestamps and table names come from Feast's own helpers. Anything else (list features,
+non-string join keys, Redis Cluster, vector or value_num columns) returns ``False`` and the
+caller uses Feast's path.
 ``tests/features/test_online_write.py`` checks the stored bytes against Feast's on every view.
 """
 
@@ -142,10 +144,13 @@ def _feast_entity_key(join_key: str, value: str, version: int) -> bytes:
 
 def supports(store: FeatureStore, view: FeatureView) -> bool:
     """Whether this module can write the view into the store's online store."""
+    from feast.infra.online_stores.redis import RedisOnlineStoreConfig
+    from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
+
     online = store.config.online_store
-    if online.type == "sqlite":
+    if isinstance(online, SqliteOnlineStoreConfig):
         store_ok = not online.vector_enabled and not online.enable_openai_compatible_store
-    elif online.type == "redis":
+    elif isinstance(online, RedisOnlineStoreConfig):
         store_ok = online.redis_type.value == "redis"
     else:
         store_ok = False
@@ -173,7 +178,7 @@ def write(store: FeatureStore, view: FeatureView, rows: pa.Table, batch_size: in
     (Redis). False, writing nothing, if the view or store is not supported (``supports``)."""
     if not supports(store, view):
         return False
-    if store.config.online_store.type == "sqlite":
+    if _is_sqlite(store):
         _write_sqlite(store, view, rows, batch_size)
     else:
         for start in range(0, len(rows), batch_size):
@@ -181,14 +186,17 @@ def write(store: FeatureStore, view: FeatureView, rows: pa.Table, batch_size: in
     return True
 
 
+def _is_sqlite(store: FeatureStore) -> bool:
+    from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
+
+    return isinstance(store.config.online_store, SqliteOnlineStoreConfig)
+
+
 def _view_entity_keys(store: FeatureStore, view: FeatureView, rows: pa.Table) -> pa.Array:
     version = store.config.entity_key_serialization_version
     return entity_keys(view, _column(rows, view.entity_columns[0].name), version)
 
 
-# Rows per SQLite INSERT statement: one statement of many rows costs ~40 % less per row than
-# one row per statement (and stays far below SQLite's 32,766 bound variables).
-SQLITE_ROWS_PER_STATEMENT = 100
 _SQLITE_COLUMNS = ("entity_key", "feature_name", "value", "value_text", "event_ts", "created_ts")
 
 
@@ -198,6 +206,31 @@ def _sqlite_upsert(table: str, rows: int) -> str:
     updates = ", ".join(f"{c} = excluded.{c}" for c in _SQLITE_COLUMNS[2:])
     return (
         f"INSERT INTO {table} ({', '.join(_SQLITE_COLUMNS)}) VALUES {values} "
+        f"ON CONFLICT(entity_key, feature_name) DO UPDATE SET {updates};"
+    )
+
+
+# Entities per SQLite INSERT statement, each with its features as literal names and its key and
+# timestamps bound once: a third of the bound values of one parameter set per stored row.
+SQLITE_ENTITIES_PER_STATEMENT = 4
+
+
+def _sqlite_entity_upsert(table: str, names: list[str], entities: int) -> str:
+    """Feast's upsert for ``entities`` entities of ``names`` features each: per entity, the key
+    as ?1, the timestamps as ?2 and ?3, then each feature's value and value text."""
+    width = 3 + 2 * len(names)
+    rows = []
+    for e in range(entities):
+        base = e * width
+        for j, name in enumerate(names):
+            literal = "'" + name.replace("'", "''") + "'"
+            rows.append(
+                f"(?{base + 1}, {literal}, ?{base + 4 + 2 * j}, ?{base + 5 + 2 * j}, "
+                f"?{base + 2}, ?{base + 3})"
+            )
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _SQLITE_COLUMNS[2:])
+    return (
+        f"INSERT INTO {table} ({', '.join(_SQLITE_COLUMNS)}) VALUES {', '.join(rows)} "
         f"ON CONFLICT(entity_key, feature_name) DO UPDATE SET {updates};"
     )
 
@@ -217,31 +250,32 @@ def _write_sqlite(store: FeatureStore, view: FeatureView, rows: pa.Table, batch_
     keys = _view_entity_keys(store, view, rows)
     order = pc.sort_indices(keys)
     rows, keys = rows.take(order), keys.take(order)
-    per = SQLITE_ROWS_PER_STATEMENT
+    names = sorted(f.name for f in view.features)
+    per = SQLITE_ENTITIES_PER_STATEMENT
 
-    def parameters(start: int) -> tuple[list[list], list]:
-        return _sqlite_parameters(
+    def parameters(start: int) -> list[list]:
+        return _sqlite_entity_parameters(
             view, rows.slice(start, batch_size), keys[start : start + batch_size]
         )
 
     with ThreadPoolExecutor(max_workers=1) as builder:
         pending = builder.submit(parameters, 0)
         for start in range(0, len(rows), batch_size):
-            statements, tail = pending.result()
+            entities = pending.result()
             if start + batch_size < len(rows):
                 pending = builder.submit(parameters, start + batch_size)
+            whole = len(entities) - len(entities) % per
             with conn:
-                if statements:
-                    conn.executemany(_sqlite_upsert(table, per), statements)
-                if tail:
-                    conn.execute(_sqlite_upsert(table, len(tail) // 6), tail)
+                if whole:
+                    grouped = np.asarray(entities[:whole], dtype=object).reshape(whole // per, -1)
+                    conn.executemany(_sqlite_entity_upsert(table, names, per), grouped.tolist())
+                for entity in entities[whole:]:
+                    conn.execute(_sqlite_entity_upsert(table, names, 1), entity)
 
 
-def _sqlite_parameters(
-    view: FeatureView, batch: pa.Table, keys: pa.Array
-) -> tuple[list[list], list]:
-    """The upsert's parameters for a batch, ``SQLITE_ROWS_PER_STATEMENT`` rows per statement,
-    and those of the rows left over."""
+def _sqlite_entity_parameters(view: FeatureView, batch: pa.Table, keys: pa.Array) -> list[list]:
+    """Per entity: its key, event and created timestamps, then each feature's (in name order)
+    value bytes and value text."""
     from feast.utils import to_naive_utc
 
     # Feast passes datetimes, which its registered adapter stores as int(naive.timestamp()).
@@ -251,19 +285,15 @@ def _sqlite_parameters(
     source = view.batch_source
     created = source.created_timestamp_column
     feature_list = sorted(view.features, key=lambda f: f.name)
-    cells = np.empty((len(batch), len(feature_list), len(_SQLITE_COLUMNS)), dtype=object)
-    cells[:, :, 0] = _objects(keys.to_pylist())[:, None]
-    cells[:, :, 4] = _by_unique(_column(batch, source.timestamp_field), epoch)[:, None]
-    cells[:, :, 5] = _by_unique(_column(batch, created), epoch)[:, None] if created else None
+    cells = np.empty((len(batch), 3 + 2 * len(feature_list)), dtype=object)
+    cells[:, 0] = _objects(keys.to_pylist())
+    cells[:, 1] = _by_unique(_column(batch, source.timestamp_field), epoch)
+    cells[:, 2] = _by_unique(_column(batch, created), epoch) if created else None
     for j, feature in enumerate(feature_list):
         column = _column(batch, feature.name)
-        cells[:, j, 1] = feature.name
-        cells[:, j, 2] = _objects(encode_values(column, feature.dtype).to_pylist())
-        cells[:, j, 3] = _objects(value_texts(column, feature.dtype))
-    flat = cells.reshape(-1, len(_SQLITE_COLUMNS))
-    whole = len(flat) - len(flat) % SQLITE_ROWS_PER_STATEMENT
-    statements = flat[:whole].reshape(-1, SQLITE_ROWS_PER_STATEMENT * len(_SQLITE_COLUMNS))
-    return statements.tolist(), flat[whole:].ravel().tolist()
+        cells[:, 3 + 2 * j] = _objects(encode_values(column, feature.dtype).to_pylist())
+        cells[:, 4 + 2 * j] = _objects(value_texts(column, feature.dtype))
+    return cells.tolist()
 
 
 def _objects(values: list) -> np.ndarray:
@@ -340,3 +370,28 @@ def _buffer(commands: pa.Array) -> memoryview:
 def _column(batch: pa.Table | pa.RecordBatch, name: str) -> pa.Array:
     column = batch.column(name)
     return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+
+def sqlite_write_rows(conn, config, view: FeatureView, data: list) -> None:
+    """``SqliteOnlineStore.online_write_batch`` without value_num or vector columns: the same
+    rows (Feast's entity key, each ``Value``'s bytes and text, its datetimes through the
+    registered adapter), upserted with one ``executemany`` in one transaction instead of one
+    ``execute`` per value. ``data`` is Feast's: (entity key, {feature: Value}, event time,
+    created time) per entity, as Feast's materialization and ``write_to_online_store`` pass it."""
+    from feast.infra.online_stores.helpers import extract_text_and_num
+    from feast.infra.online_stores.sqlite import _quote_id, _table_id
+    from feast.utils import to_naive_utc
+
+    version = config.entity_key_serialization_version
+    table = _quote_id(_table_id(config.project, view, False))
+    rows: list[tuple] = []
+    for entity_key, values, timestamp, created_ts in data:
+        key = serialize_entity_key(entity_key, entity_key_serialization_version=version)
+        event = to_naive_utc(timestamp)
+        created = None if created_ts is None else to_naive_utc(created_ts)
+        rows += [
+            (key, name, v.SerializeToString(), extract_text_and_num(v, False)[0], event, created)
+            for name, v in values.items()
+        ]
+    with conn:
+        conn.executemany(_sqlite_upsert(table, 1), rows)

@@ -129,7 +129,7 @@ def test_profiles(monkeypatch, tmp_path: Path) -> None:
     config = features.repo_config(settings)
     assert config.registry.registry_type == "sql"
     assert config.registry.path == "postgresql+psycopg://u:secret@db:5432/mopt"
-    assert config.online_store.type == "redis"
+    assert config.online_store.type == features.REDIS_ONLINE_STORE
     assert config.online_store.connection_string == "redis:6379"
     assert config.offline_store.type == "duckdb"
     rendered = features.feature_store_yaml(settings)

@@ -17,7 +17,7 @@ from feast.infra.online_stores.helpers import extract_text_and_num
 from feast.type_map import python_values_to_proto_values
 from feast.types import Bool, Float32, Float64, Int32, String
 
-from dagster_project.lib import features, online_write
+from dagster_project.lib import features, online_stores, online_write
 from tests.features.conftest import settings_for
 
 VIEWS = ("customer_profile", "customer_behaviour", "product_performance", "seller_performance")
@@ -76,11 +76,23 @@ def _sqlite_rows(store, view_name: str) -> list[tuple]:
         ).fetchall()
 
 
+def _feasts_store(config: dict) -> features.FeatureStore:
+    """A store whose online store is Feast's own class (not the platform's, which writes
+    through ``online_write``'s ``sqlite_write_rows``)."""
+    config = online_stores.feasts_config(config)
+    if config["registry"].get("registry_type") == "file":
+        Path(config["registry"]["path"]).parent.mkdir(parents=True, exist_ok=True)
+    return features.FeatureStore(
+        repo_path=str(features.FEATURE_REPO_DIR),
+        config=features.RepoConfig(repo_path=features.FEATURE_REPO_DIR, **config),
+    )
+
+
 def test_sqlite_rows_equal_feasts_write_to_online_store(world_dir: Path, tmp_path: Path) -> None:
     stores = {}
     for name, bulk in (("ours", True), ("feasts", False)):
         settings = settings_for(tmp_path / name, world_dir / "features")
-        store = stores[name] = features.feature_store(settings, profile="embedded")
+        store = stores[name] = _feasts_store(features.config_dict(settings, "embedded"))
         features.apply_repo(store, settings.features_dir)
         for view_name in VIEWS:
             view, rows = _newest_rows(store, view_name)
@@ -110,10 +122,7 @@ def test_redis_hashes_equal_feasts_write_to_online_store(
             settings = settings_for(tmp_path / name, world_dir / "features")
             config = features.config_dict(settings, "production", project)
             config["registry"] = {"registry_type": "file", "path": str(tmp_path / f"{name}.db")}
-            store = features.FeatureStore(
-                repo_path=str(features.FEATURE_REPO_DIR),
-                config=features.RepoConfig(repo_path=features.FEATURE_REPO_DIR, **config),
-            )
+            store = _feasts_store(config)
             store.config.online_store.key_ttl_seconds = 3_600  # the EXPIRE commands too
             stores.append(store)
             features.apply_repo(store, settings.features_dir)

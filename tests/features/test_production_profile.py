@@ -40,7 +40,7 @@ def test_production_profile_materializes_to_redis_with_the_registry_on_postgres(
     # A project of its own: the Redis server may be shared, and keys are scoped by project.
     project = f"mopt_test_{uuid.uuid4().hex[:8]}"
     store = features.feature_store(settings, project=project)
-    assert store.config.online_store.type == "redis"
+    assert store.config.online_store.type == features.REDIS_ONLINE_STORE  # Feast's, subclassed
     assert store.config.registry.registry_type == "sql"
     try:
         features.apply_repo(store, settings.features_dir)

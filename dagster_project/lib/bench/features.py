@@ -10,7 +10,9 @@ per online store (SQLite embedded; Redis with a PostgreSQL registry in productio
 - online reads of that service (p50/p99 at batch 1, 10 and 100), in process and through
   `feast serve` over HTTP (started here, stopped afterwards).
 
-Every figure is the median of `repeats` runs, each from an empty online store."""
+Every figure is the median of `repeats` runs, each from an empty online store. With `lock`
+(a path, e.g. /tmp/mopt-heavy.lock), every timed run and read round holds an exclusive `flock` on
+it, so a shared machine runs one heavy job at a time without the whole series holding it."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
@@ -41,6 +43,26 @@ PATH_VIEW = "customer_behaviour"
 WRITE_BATCHES = (1_000, 10_000, 50_000)
 READ_BATCHES = (1, 10, 100)
 PROFILE_ORDER = ("embedded", "production")
+
+
+_LOCK_PATH: Path | None = None
+
+
+def heavy() -> AbstractContextManager:
+    """The shared machine's lock for one timed run (``run(lock=...)``), or nothing."""
+    return _flock(_LOCK_PATH) if _LOCK_PATH else nullcontext()
+
+
+@contextmanager
+def _flock(path: Path) -> Iterator[None]:
+    import fcntl
+
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @dataclass
@@ -155,9 +177,10 @@ class Stores:
             store = self.new()
             kept = keep_last and k == repeats - 1
             try:
-                started = time.perf_counter()
-                run(store)
-                times.append(time.perf_counter() - started)
+                with heavy():
+                    started = time.perf_counter()
+                    run(store)
+                    times.append(time.perf_counter() - started)
             finally:
                 if not kept:
                     store.teardown()
@@ -199,10 +222,11 @@ def bench_paths(stores: Stores, repeats: int) -> list[PathResult]:
     times = []
     for _ in range(repeats):
         store = stores.new()
-        store.materialize(first, last - timedelta(days=1), feature_views=[PATH_VIEW])
-        started = time.perf_counter()
-        store.materialize_incremental(last, feature_views=[PATH_VIEW])
-        times.append(time.perf_counter() - started)
+        with heavy():
+            store.materialize(first, last - timedelta(days=1), feature_views=[PATH_VIEW])
+            started = time.perf_counter()
+            store.materialize_incremental(last, feature_views=[PATH_VIEW])
+            times.append(time.perf_counter() - started)
         store.teardown()
     results.append(
         PathResult("materialize_incremental (one day)", 10_000, last_day, statistics.median(times))
@@ -260,15 +284,11 @@ def bench_reads(
     results = []
     for path, call in calls.items():
         for batch in READ_BATCHES:
-            rounds = [
-                _latency(
-                    call,
-                    customer_ids.sample(batch * reads, with_replacement=True, seed=seed + r),
-                    batch,
-                    reads,
-                )
-                for r in range(repeats)
-            ]
+            rounds = []
+            for r in range(repeats):
+                sample = customer_ids.sample(batch * reads, with_replacement=True, seed=seed + r)
+                with heavy():
+                    rounds.append(_latency(call, sample, batch, reads))
             p50 = statistics.median(r[0] for r in rounds)
             p99 = statistics.median(r[1] for r in rounds)
             results.append(ReadResult(path, batch, p50, p99))
@@ -346,6 +366,19 @@ def feast_server(yaml_path: Path) -> Iterator[Callable[[list[str]], object]]:
         log.close()
 
 
+def _feasts_store(settings: Settings, profile: str, project: str) -> FeatureStore:
+    """The benchmark's store (same registry and online data) with Feast's own online store
+    class instead of the platform's (``lib/online_stores.py``): the reference reads."""
+    from feast import RepoConfig
+
+    from dagster_project.lib.online_stores import feasts_config
+
+    config = feasts_config(features.config_dict(settings, profile, project))
+    return FeatureStore(
+        repo_path=str(FEATURE_REPO_DIR), config=RepoConfig(repo_path=FEATURE_REPO_DIR, **config)
+    )
+
+
 def bench_feature_store(
     features_dir: Path,
     workdir: Path,
@@ -400,20 +433,31 @@ def bench_feature_store(
             )
             times = []
             for _ in range(repeats):
-                started = time.perf_counter()
-                training = features.historical_features(entity_df, SERVICE, store=store)
-                times.append(time.perf_counter() - started)
+                with heavy():
+                    started = time.perf_counter()
+                    training = features.historical_features(entity_df, SERVICE, store=store)
+                    times.append(time.perf_counter() - started)
             assert training.height == entity_rows
             historical_s, width = statistics.median(times), training.width - 2
             print(f"{profile}: historical {entity_rows:,} rows {historical_s:.1f} s", flush=True)
 
         yaml_path = workdir / "feature_store.yaml"
         yaml_path.write_text(features.feature_store_yaml(settings, profile, store.project))
+        feasts = _feasts_store(settings, profile, store.project)
+        feasts_service = feasts.get_feature_service(SERVICE)
+
+        def feasts_read(ids: list[str]) -> object:
+            return feasts.get_online_features(
+                features=feasts_service, entity_rows={"customer_id": ids}
+            ).proto
+
         with feast_server(yaml_path) as http_read:
             latency = bench_reads(
                 {
                     "in process": lambda ids: features.online_features(ids, SERVICE, store=store),
                     "feast serve": http_read,
+                    f"in process, Feast's {type(feasts._get_provider().online_store).__name__}"
+                    " (get_online_features)": feasts_read,
                 },
                 customer_ids,
                 reads,
@@ -425,7 +469,7 @@ def bench_feature_store(
 
     return ProfileResult(
         profile=profile,
-        online_store=store.config.online_store.type,
+        online_store=_store_label(store),
         customers=len(customer_ids),
         days=len(stamps),
         feature_rows={
@@ -444,6 +488,13 @@ def bench_feature_store(
         historical_features=width,
         reads=latency,
     )
+
+
+def _store_label(store: FeatureStore) -> str:
+    """``sqlite`` or ``redis`` (the platform's classes subclass Feast's)."""
+    from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
+
+    return "sqlite" if isinstance(store.config.online_store, SqliteOnlineStoreConfig) else "redis"
 
 
 def report_markdown(results: list[ProfileResult]) -> str:
@@ -504,9 +555,12 @@ def run(
     reads: int,
     repeats: int = 3,
     profiles: tuple[str, ...] = ("embedded", "production"),
+    lock: Path | None = None,
 ) -> list[ProfileResult]:
     """Build the feature files (unless `features_dir` has them), bench the embedded profile and,
     with both URLs, the production one, then write the report."""
+    global _LOCK_PATH
+    _LOCK_PATH = lock
     features_dir = features_dir or build_feature_files(customers, days, workdir / "world", seed)
     if redis_url and registry_url:
         os.environ["MOPT_REDIS_URL"] = redis_url
