@@ -49,6 +49,23 @@ WEATHER = """date,region,precipitation_mm,mean_temp_c
 2025-05-06,jeju,0,99
 May 6th,jeju,0,15.0
 """
+# The optional lift-study tables: rows 1 and 2 clean, then one rule each.
+LIFT = """study_id,channel,customer_id,group,start_date,end_date
+LS01,search_ads,c1,test,2025-05-01,2025-05-28
+LS01,search_ads,c2,holdout,2025-05-01,2025-05-28
+LS02,email,c1,test,2025-05-01,2025-05-28
+LS03,search_ads,c2,control,2025-05-01,2025-05-28
+LS04,search_ads,c1,test,2025-05-28,2025-05-01
+LS01,search_ads,c9,test,2025-05-01,2025-05-28
+LS01,search_ads,c1,holdout,2025-05-01,2025-05-28
+"""
+GHOSTS = """study_id,customer_id,occurred_at
+LS01,c2,2025-05-03T10:00:00Z
+LS01,c2,2025-05-04T10:00:00Z
+LS01,c2,2099-05-03T10:00:00Z
+LS01,,2025-05-05T10:00:00Z
+LS01,c9,2025-05-05T10:00:00Z
+"""
 EXPECTED = {
     ("customers", 3): "gender:accepted_values",
     ("customers", 4): "customer_id:duplicate_key",
@@ -65,7 +82,22 @@ EXPECTED = {
     ("weather", 5): "precipitation_mm:below_min",
     ("weather", 6): "mean_temp_c:above_max",
     ("weather", 7): "date:type_date",
+    ("lift_study_assignments", 3): "channel:accepted_values",
+    ("lift_study_assignments", 4): "group:accepted_values",
+    ("lift_study_assignments", 5): "end_date:before_start_date",
+    ("lift_study_assignments", 6): "customer_id:unknown_customers",
+    ("lift_study_assignments", 7): "study_id+customer_id:duplicate_key",
+    ("lift_study_ghost_impressions", 3): "occurred_at:in_future",
+    ("lift_study_ghost_impressions", 4): "customer_id:required",
+    ("lift_study_ghost_impressions", 5): "customer_id:unknown_customers",
 }
+LANDED = (
+    "customers",
+    "orders",
+    "weather",
+    "lift_study_assignments",
+    "lift_study_ghost_impressions",
+)
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +108,8 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (raw / "customers.csv").write_text(CUSTOMERS)
     (raw / "orders.csv").write_text(ORDERS)
     (raw / "weather.csv").write_text(WEATHER)
+    (raw / "lift_study_assignments.csv").write_text(LIFT)
+    (raw / "lift_study_ghost_impressions.csv").write_text(GHOSTS)
     # Cautious: only the tests whose every parent is in bronze (not bronze -> silver).
     build_warehouse(
         raw, root / "w.duckdb", "--select", "path:models/bronze", "--indirect-selection", "cautious"
@@ -89,12 +123,12 @@ def test_planted_rows_are_quarantined_with_their_rule(warehouse: Path) -> None:
             "select table_name, source_file, row_number, rule from bronze.quarantine"
         ).fetchall()
     assert {(t, n): rule for t, _, n, rule in rows} == EXPECTED
-    assert {f for _, f, _, _ in rows} == {"customers.csv", "orders.csv", "weather.csv"}
+    assert {f for _, f, _, _ in rows} == {f"{name}.csv" for name in LANDED}
 
 
 def test_bronze_plus_quarantine_reconciles_with_landing(warehouse: Path) -> None:
     with connect(warehouse / "w.duckdb", read_only=True) as con:
-        for name in ("customers", "orders", "weather"):
+        for name in LANDED:
             landed, bronze, quarantined = con.execute(
                 f"select (select count(*) from landing.{name}),"
                 f" (select count(*) from bronze.stg_raw__{name}),"

@@ -15,7 +15,7 @@ import pytest
 
 from dagster_project.lib.contract import tables as contract_tables
 from dagster_project.lib.simulate import WorldConfig, simulate, write_world
-from dagster_project.lib.simulate.params import CHANNELS, PAID_CHANNELS
+from dagster_project.lib.simulate.params import CHANNELS, PAID_CHANNELS, LiftStudy
 from dagster_project.lib.simulate.world import DTYPES, build_entities
 
 CFG = WorldConfig(customers=2_000, days=90, seed=11, start_date=date(2025, 4, 1))
@@ -38,9 +38,17 @@ def kst(col: str) -> pl.Expr:
     return pl.col(col).dt.convert_time_zone("Asia/Seoul")
 
 
+# Optional tables a world writes only when configured (WorldConfig.lift_studies).
+LIFT_TABLES = ("lift_study_assignments", "lift_study_ghost_impressions")
+
+
 def test_tables_match_the_contract_exactly(t):
-    spec = contract_tables()
+    spec = {k: v for k, v in contract_tables().items() if k not in LIFT_TABLES}
     assert list(t) == list(spec)
+    _contract_exact(t, spec)
+
+
+def _contract_exact(t, spec) -> None:
     for name, table in spec.items():
         df = t[name]
         assert df.columns == table.column_names, name
@@ -642,3 +650,34 @@ def test_sessions_follow_each_customers_active_hours():
     gap = (top["h"] - top["peak_hour_weekday"]).abs().to_numpy()
     near = (np.minimum(gap, 24 - gap) <= 2).mean()
     assert near > 0.5
+
+
+def test_a_lift_study_holds_a_random_share_out_of_its_channel_and_logs_their_ghosts():
+    study = LiftStudy("search_ads", 0.25, 14, 42)
+    cfg = replace(CFG, days=70, lift_studies=(study,), counterfactuals=False)
+    tables = simulate(cfg).tables
+    spec = contract_tables()
+    _contract_exact(tables, {k: spec[k] for k in LIFT_TABLES})
+    a = tables["lift_study_assignments"]
+    assert a.height == cfg.customers and a["customer_id"].n_unique() == cfg.customers
+    held = set(a.filter(group="holdout")["customer_id"])
+    assert 0.21 < len(held) / cfg.customers < 0.29
+    first, last = cfg.start_date + timedelta(days=14), cfg.start_date + timedelta(days=55)
+    assert a["start_date"].unique().to_list() == [first]
+    assert a["end_date"].unique().to_list() == [last]
+    day = kst("occurred_at").dt.date()
+    imp = tables["marketing_touches"].filter(channel="search_ads", touch_type="impression")
+    during = imp.filter(day.is_between(first, last))
+    # the holdout is not served during the study, served before and after it like the rest
+    assert not set(during["customer_id"]) & held
+    outside = imp.filter(~day.is_between(first, last))
+    assert 0.15 < outside["customer_id"].is_in(list(held)).mean() < 0.35
+    ghosts = tables["lift_study_ghost_impressions"]
+    assert set(ghosts["customer_id"]) <= held
+    assert ghosts.select(day.is_between(first, last).all()).item()
+    # ghosts are the holdout's would-be impressions: at the test group's rate per customer
+    ghost_rate = ghosts.height / len(held)
+    served_rate = during.height / (cfg.customers - len(held))
+    assert 0.7 < ghost_rate / served_rate < 1.3, (ghost_rate, served_rate)
+    # no study: no study tables, the same world as before the feature
+    assert not set(LIFT_TABLES) & set(simulate(replace(cfg, lift_studies=())).tables)

@@ -24,11 +24,17 @@ exposure is not a feature the model can ignore: the model never sees exposed row
 channel, so there is nothing to shrink. What it cannot see (a shopping episode that makes a
 customer search more, a trait that makes social reach them) stays a bias; docs/budget.md has
 the measured figures and the power at each size.
+
+Where the data has a randomized lift study of a channel (lift_study_assignments, and the
+holdout's ghost impressions), the study's intent-to-treat estimate over its test group and days
+sets the channel's level (`_study_calibration`): the observational figure is scaled to it,
+with the study's standard error. Above `MAX_PANEL_CUSTOMERS` the panel is a seeded sample of
+the customers, its sums scaled back to the population (`Panel.scale`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
 import numpy as np
@@ -36,6 +42,17 @@ import polars as pl
 
 HISTORY_DAYS = 28  # a customer-day needs this much history before it to have its features
 NEVER = 400  # days since an event that never happened
+
+
+@dataclass
+class Study:
+    """A randomized lift study of a paid channel on the panel's customers."""
+
+    channel: str
+    holdout: np.ndarray  # (N,) bool: held out of the channel during the study
+    test: np.ndarray  # (N,) bool: in the study's test group (served as usual)
+    first: int  # first and last day index of the study (inclusive)
+    last: int
 
 
 @dataclass
@@ -52,6 +69,13 @@ class Panel:
     first_orders: np.ndarray  # (N, D) first orders
     revenue: np.ndarray  # (N, D) order revenue, KRW
     exposures: dict[str, np.ndarray]  # channel -> (N, D) bool, an impression that day
+    # channel -> (N, D) bool: a lift study's ghost impression that day (a held-out customer's
+    # would-be impression; lift_study_ghost_impressions), for the channels with a study
+    ghosts: dict[str, np.ndarray] = field(default_factory=dict)
+    # customers in the population per customer of the panel (> 1: a sample of the customers)
+    scale: float = 1.0
+    # randomized lift studies (lift_study_assignments), one per entry
+    studies: list[Study] = field(default_factory=list)
 
     @property
     def days(self) -> int:
@@ -71,15 +95,66 @@ PANEL_SQL = {
     "exposures": "select distinct customer_id, touch_date as day, channel"
     " from silver.int_touches__conformed where touch_type = 'impression' and is_paid_channel",
 }
+GHOSTS_SQL = (
+    "select distinct customer_id, ghost_date as day, channel"
+    " from silver.int_lift_study_ghosts__daily where channel is not null"
+)
+STUDIES_SQL = (
+    "select study_id, channel, customer_id, study_group, start_date as day, end_date"
+    " from silver.int_lift_studies__assignments"
+)
+# Above this many customers the panel is a sample of them (the dense arrays are ~20 x N x D
+# bytes; 100,000 x 365 days is about 2.5 GB with the features).
+MAX_PANEL_CUSTOMERS = 100_000
 
 
-def panel_from_warehouse(con) -> Panel:
+def sample_index(n: int, size: int, seed: int = 0) -> np.ndarray:
+    """Sorted positions of `size` of `n` customers, drawn without replacement (seeded)."""
+    return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
+
+
+def sample_panel(panel: Panel, size: int, seed: int = 0) -> Panel:
+    """The panel of a random `size` of its customers, its `scale` raised so that sums over the
+    sample estimate the population's (what panel_from_warehouse does above its limit)."""
+    n = panel.visits.shape[0]
+    if size >= n:
+        return panel
+    keep = sample_index(n, size, seed)
+    cut = {
+        k: getattr(panel, k)[keep]
+        for k in ("signup", "birth_year", "visits", "views", "carts", "orders", "first_orders")
+    }
+    return replace(
+        panel,
+        **cut,
+        revenue=panel.revenue[keep],
+        exposures={ch: e[keep] for ch, e in panel.exposures.items()},
+        ghosts={ch: g[keep] for ch, g in panel.ghosts.items()},
+        studies=[replace(st, holdout=st.holdout[keep], test=st.test[keep]) for st in panel.studies],
+        scale=panel.scale * n / size,
+    )
+
+
+def panel_from_warehouse(con, max_customers: int = MAX_PANEL_CUSTOMERS, seed: int = 0) -> Panel:
     """The panel from a built warehouse: sessions, product views and carts, orders, and paid
-    impressions by customer and business date; customers from gold.dim_customers."""
+    impressions by customer and business date; customers from gold.dim_customers; the lift
+    studies' ghost impressions where the warehouse has them. Above `max_customers` customers,
+    a seeded random sample of them (Panel.scale says how many each stands for)."""
+    from dagster_project.lib.warehouse import has_table
+
     cust = con.sql(
         "select customer_id, signed_up_date, birth_year from gold.dim_customers order by 1"
     ).pl()
-    frames = {k: con.sql(q).pl() for k, q in PANEL_SQL.items()}
+    scale = 1.0
+    if cust.height > max_customers:
+        scale = cust.height / max_customers
+        cust = cust[sample_index(cust.height, max_customers, seed)]
+    queries = dict(PANEL_SQL)
+    if has_table(con, "silver.int_lift_study_ghosts__daily"):
+        queries["ghosts"] = GHOSTS_SQL
+    if has_table(con, "silver.int_lift_studies__assignments"):
+        queries["studies"] = STUDIES_SQL
+    frames = {k: con.sql(q).pl() for k, q in queries.items()}
     first = min(f["day"].min() for f in frames.values() if f.height)
     last = max(f["day"].max() for f in frames.values() if f.height)
     n, d = cust.height, (last - first).days + 1
@@ -101,6 +176,25 @@ def panel_from_warehouse(con) -> Panel:
     exposures = {}
     for ch in sorted(expo["channel"].unique().to_list()):
         exposures[ch] = dense(expo.filter(pl.col("channel") == ch).with_columns(n=1)) > 0
+    studies = []
+    if "studies" in frames:
+        a = frames["studies"]
+        for (_study_id, ch), rows in sorted(
+            a.group_by("study_id", "channel"), key=lambda kv: str(kv[0])
+        ):
+            i, day = where(rows)
+            ok = i >= 0
+            end = rows.select((pl.col("end_date") - pl.lit(first)).dt.total_days())
+            holdout, test = np.zeros(n, bool), np.zeros(n, bool)
+            group = rows["study_group"].to_numpy()
+            holdout[i[ok & (group == "holdout")]] = True
+            test[i[ok & (group == "test")]] = True
+            studies.append(Study(ch, holdout, test, int(day.min()), int(end.to_series().max())))
+    ghosts = {}
+    if "ghosts" in frames:
+        g = frames["ghosts"]
+        for ch in sorted(g["channel"].unique().to_list()):
+            ghosts[ch] = dense(g.filter(pl.col("channel") == ch).with_columns(n=1)) > 0
     signup = cust.select(
         (pl.col("signed_up_date").fill_null(first) - pl.lit(first)).dt.total_days()
     )
@@ -115,6 +209,9 @@ def panel_from_warehouse(con) -> Panel:
         first_orders=dense(frames["orders"], "first"),
         revenue=dense(frames["orders"], "revenue", np.float64),
         exposures=exposures,
+        ghosts=ghosts,
+        scale=scale,
+        studies=studies,
     )
 
 
@@ -136,7 +233,11 @@ class _Features:
     def __init__(self, p: Panel):
         self.p = p
         self.sums = {k: _cumsum(getattr(p, k)) for k in ("visits", "views", "carts", "orders")}
-        self.expo = {ch: _cumsum(e) for ch, e in p.exposures.items()}
+        # A channel's impressions of the days before; with a lift study its would-be ones
+        # (served or ghost), so a held-out customer's history reads like a served one's.
+        self.expo = {
+            ch: _cumsum(e | p.ghosts[ch] if ch in p.ghosts else e) for ch, e in p.exposures.items()
+        }
         self.last = {k: _last_before(getattr(p, k)) for k in ("visits", "views", "carts", "orders")}
 
     def __call__(self, i: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, list[str]]:
@@ -160,6 +261,14 @@ class _Features:
         add("weekday", d % 7)
         return np.column_stack(cols), names
 
+
+# the summary's lift-study columns: null for a channel without a study
+STUDY_COLUMNS = {
+    "study_itt_orders": pl.Float64,
+    "study_itt_se": pl.Float64,
+    "study_observational_orders": pl.Float64,
+    "study_customers": pl.Int64,
+}
 
 WEEKLY_SCHEMA = {
     "week_start": pl.Date,
@@ -245,7 +354,9 @@ def exposure_lift(
         ei, ed = np.nonzero(expo & valid)
         if ei.size == 0:
             continue
-        ctrl = ~expo[ci, cd]
+        ghost = p.ghosts.get(ch)
+        # a ghost day is a would-be exposure: not a control of the outcome model
+        ctrl = ~expo[ci, cd] if ghost is None else ~(expo[ci, cd] | ghost[ci, cd])
         xe, _ = feats(ei, ed)
         ye = y_sum[ei, ed + window_days] - y_sum[ei, ed]
         own = feats.expo[ch]
@@ -267,6 +378,16 @@ def exposure_lift(
         per_customer = np.bincount(ei, resid, minlength=n)
         count = np.bincount(ei, minlength=n)
         se = float(np.sqrt(((per_customer - count * resid.mean()) ** 2).sum()))
+        observational = total
+        cal = _study_calibration(p, ch, ei, ed, resid, window_days, hi)
+        if cal is not None:
+            # The study's level: the observational figure scaled so that, over the study's
+            # test group and days, it equals the randomized (intent-to-treat) estimate.
+            factor = cal["itt"] / cal["observational"]
+            se = abs(total / cal["observational"]) * cal["itt_se"]
+            total *= factor
+        # sums over a sample of customers stand for the population's
+        total, se, observational = total * p.scale, se * p.scale, observational * p.scale
         # revenue and first orders of the incremental orders: as the exposed customer-days'
         # window orders have them
         rev = rev_sum[ei, ed + window_days] - rev_sum[ei, ed]
@@ -276,7 +397,7 @@ def exposure_lift(
         rows.append(
             {
                 "channel": ch,
-                "exposures": int(ei.size),
+                "exposures": int(round(ei.size * p.scale)),
                 "induced_exposures": induced,
                 "incremental_orders": total,
                 "se": se,
@@ -284,8 +405,19 @@ def exposure_lift(
                 "high": total + z * se,
                 "revenue_per_order": aov,
                 "first_order_share": first_share,
+                "customers_measured": int(n),
+                "observational_orders": observational,
+                # the lift study's randomized estimate over its test group and days, and the
+                # observational figure over the same exposures (null without a study)
+                "study_itt_orders": None if cal is None else cal["itt"] * p.scale,
+                "study_itt_se": None if cal is None else cal["itt_se"] * p.scale,
+                "study_observational_orders": None
+                if cal is None
+                else cal["observational"] * p.scale,
+                "study_customers": None if cal is None else cal["customers"],
             }
         )
+        pred = pred * p.scale
         # By week: the channel's lift over what its exposed customer-days would have bought
         # anyway (total / sum of predictions), times that week's predictions. A week's own
         # residuals would say the same on average, but their noise (the se of a whole year,
@@ -323,11 +455,42 @@ def exposure_lift(
     if not rows:
         return ExposureLift(pl.DataFrame(), pl.DataFrame(schema=WEEKLY_SCHEMA))
     return ExposureLift(
-        pl.DataFrame(rows),
+        pl.DataFrame(rows, schema_overrides=STUDY_COLUMNS, infer_schema_length=None),
         pl.concat([w.select(list(WEEKLY_SCHEMA)) for w in weekly])
         .cast(WEEKLY_SCHEMA)
         .sort("week_start", "channel", "scope"),
     )
+
+
+def _study_calibration(p: Panel, ch: str, ei, ed, resid, window_days: int, hi: int) -> dict | None:
+    """The channel's lift studies against its observational residuals: `itt`, the randomized
+    (intent-to-treat) incremental orders of the test group over the studies' days: its orders
+    from the study's first day to `window_days` after its last measured one, minus the
+    holdout's scaled to the test group's size, adjusted for each customer's orders in the 28
+    days before (CUPED), with its standard error; `observational`: the sum of the residuals of
+    the test group's exposures on the same days. None without a study of the channel."""
+    studies = [s for s in p.studies if s.channel == ch and s.holdout.any() and s.test.any()]
+    if not studies:
+        return None
+    y_sum = _cumsum(p.orders)
+    itt = var = obs = 0.0
+    customers = 0
+    for st in studies:
+        last = min(st.last, hi)
+        y = y_sum[:, min(last + 1 + window_days, p.days)] - y_sum[:, st.first]
+        x = y_sum[:, st.first] - y_sum[:, max(st.first - HISTORY_DAYS, 0)]
+        arm = st.test | st.holdout
+        if np.var(x[arm]) > 0:
+            theta = np.cov(x[arm], y[arm])[0, 1] / np.var(x[arm], ddof=1)
+            y = y - theta * (x - x[arm].mean())
+        yt, yc = y[st.test], y[st.holdout]
+        k = yt.size / yc.size
+        itt += float(yt.sum() - k * yc.sum())
+        var += yt.size * float(yt.var(ddof=1)) + k**2 * yc.size * float(yc.var(ddof=1))
+        hit = st.test[ei] & (ed >= st.first) & (ed <= last)
+        obs += float(resid[hit].sum())
+        customers += int(arm.sum())
+    return {"itt": itt, "itt_se": float(np.sqrt(var)), "observational": obs, "customers": customers}
 
 
 def warehouse_exposure_lift(con) -> ExposureLift:

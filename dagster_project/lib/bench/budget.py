@@ -210,7 +210,8 @@ def allocator_table(result: dict) -> str:
         f"{cfg['eval_seeds']}, {int(cfg['eval_customers']):,} customers x {cfg['eval_days']} days, "
         f"period {cfg['period_days']} days from {check_start(cfg)}; weekly budget "
         f"{result['weekly_budget_krw']:,.0f} KRW in the fit world's units. Incremental revenue "
-        f"against the period with no paid spend. {result['seconds']:.0f} s in all.\n\n"
+        f"against the period with no paid spend. {result['seconds']:.0f} s in all. Lift "
+        f"studies in the fit world: {cfg.get('lift_studies', '()')}.\n\n"
         + markdown_table(shown)
         + "\n\nWeekly spend per channel (KRW, in the fit world's units; the oracle's scaled "
         "back by customers):\n\n" + markdown_table(splits) + recovery_text(result)

@@ -26,7 +26,7 @@ there, noise included.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -34,7 +34,7 @@ import numpy as np
 import polars as pl
 
 from dagster_project.lib.budget import allocate, curves, lab
-from dagster_project.lib.simulate.params import PAID_CHANNELS, WorldConfig
+from dagster_project.lib.simulate.params import PAID_CHANNELS, LiftStudy, WorldConfig
 from dagster_project.lib.simulate.spend import WEEK_DAYS, reference_daily_spend
 
 PAID_OFF = "paid_off"
@@ -56,6 +56,16 @@ class CheckConfig:
     start_date: date = date(2024, 9, 2)  # a Monday: the world's weeks are business weeks
     oracle_steps: tuple[float, ...] = (0.2, 0.1, 0.05, 0.025)
     max_rounds: int = 30
+    # The fit world's randomized lift studies (ghost ads; none by default: at 10,000
+    # customers a study of search ads reads it at a standard error of ~30 %, docs/budget.md),
+    # e.g. (LiftStudy("search_ads", 0.3, 28, 336),): 30 % held out from week 5 to the end.
+    lift_studies: tuple[LiftStudy, ...] = ()
+
+    def fit_world_config(self, truth: bool = True) -> WorldConfig:
+        """The fit world: with the lift studies."""
+        return replace(
+            self.world(self.fit_seed, self.fit_days, truth=truth), lift_studies=self.lift_studies
+        )
 
     def world(
         self, seed: int, days: int, truth: bool = False, customers: int | None = None
@@ -138,7 +148,7 @@ def fit_world(
 
     raw, db = workdir / "raw", workdir / "warehouse.duckdb"
     if not (reuse and db.exists()):
-        write_world(simulate(cfg.world(cfg.fit_seed, cfg.fit_days, truth=True)), raw)
+        write_world(simulate(cfg.fit_world_config()), raw)
         say(f"fit world seed {cfg.fit_seed}: simulated")
         build_warehouse(raw, db)
         say("fit world: warehouse built")
@@ -351,7 +361,20 @@ def recovery_tables(fitted: Fitted) -> dict[str, pl.DataFrame]:
     if fitted.exposure_lift is not None and effects is not None:
         out["measurement"] = fitted.exposure_lift.join(
             effects.select("channel", true_orders="incremental_orders"), on="channel"
-        ).select("channel", "exposures", "incremental_orders", "low", "high", "se", "true_orders")
+        ).select(
+            "channel",
+            "exposures",
+            "incremental_orders",
+            "low",
+            "high",
+            "se",
+            "true_orders",
+            # the lift study's calibration (null for a channel without a study)
+            "observational_orders",
+            "study_itt_orders",
+            "study_itt_se",
+            "study_observational_orders",
+        )
     return out
 
 
@@ -361,13 +384,11 @@ def exposure_power(cfg: CheckConfig, window_days: int = 7) -> pl.DataFrame:
     exposure, and the floor of any exposure-level measurement's relative standard error: the
     control mean known exactly and Poisson noise only, sqrt(orders in the exposed customer-days'
     windows) / truth. docs/budget.md's power table."""
-    from dataclasses import replace
-
     from dagster_project.lib.simulate.engine import run_days, world_scenarios
     from dagster_project.lib.simulate.params import CH
     from dagster_project.lib.simulate.world import build_entities
 
-    world = replace(cfg.world(cfg.fit_seed, cfg.fit_days, truth=True), response_curves=False)
+    world = replace(cfg.fit_world_config(), response_curves=False)
     ent = build_entities(world)
     loop = run_days(
         world, ent.st, ent.cal, ent.cust, ent.camps, world_scenarios(world, ent.daily_spend)
@@ -394,3 +415,26 @@ def exposure_power(cfg: CheckConfig, window_days: int = 7) -> pl.DataFrame:
             }
         )
     return pl.DataFrame(rows)
+
+
+def measure_fit_world(cfg: CheckConfig, workdir: Path, say=print) -> pl.DataFrame:
+    """The fit world's exposure-level measurement alone (no attribution, no curves) against each
+    channel's true incremental orders: simulate `cfg.fit_world_config()` (with its lift studies,
+    without the response-curve scenarios), land, `dbt build`, `warehouse_exposure_lift`. The
+    lift-study table of docs/budget.md."""
+    from dagster_project.lib.attribution.exposure_lift import warehouse_exposure_lift
+    from dagster_project.lib.attribution.warehouse import read_truth
+    from dagster_project.lib.simulate import simulate, write_world
+    from dagster_project.lib.warehouse import connect
+
+    raw, db = workdir / "raw", workdir / "warehouse.duckdb"
+    write_world(simulate(replace(cfg.fit_world_config(), response_curves=False)), raw)
+    build_warehouse(raw, db)
+    say("fit world built")
+    with connect(db, read_only=True) as con:
+        measured = warehouse_exposure_lift(con).summary
+    truth = read_truth(raw).select("channel", true_orders="incremental_orders")
+    return measured.join(truth, on="channel").with_columns(
+        error=pl.col("incremental_orders") / pl.col("true_orders") - 1,
+        observational_error=pl.col("observational_orders") / pl.col("true_orders") - 1,
+    )

@@ -42,6 +42,7 @@ STREAM_NAMES = (
     "flighting",
     "intent",
     "messaging",
+    "lift_study",
 )
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)

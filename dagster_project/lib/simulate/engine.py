@@ -76,6 +76,8 @@ class LoopResult:
     lift_grid: np.ndarray  # (N, D) factual summed lift (before clipping)
     episode_grid: np.ndarray  # (N, D) in a shopping episode (the same in every scenario)
     paid_spend: np.ndarray  # (paid channels, D) scenario 0's daily spend, KRW
+    # factual ghost impressions of the lift studies' holdouts: k (study), d, i
+    ghosts: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -95,6 +97,7 @@ class LoopBlock:
     base_grid: np.ndarray
     lift_grid: np.ndarray
     episode_grid: np.ndarray
+    ghosts: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 _RECORDS = {
@@ -108,6 +111,7 @@ _RECORDS = {
     "purchases": ("buy", ("s", "i", "d", "k"), (np.int64,) * 4),
     "coupons": ("cpn", ("s", "i", "c", "first", "last"), (np.int64,) * 5),
     "sends": ("send", ("s", "i", "c", "d"), (np.int64,) * 4),
+    "ghosts": ("ghost", ("k", "d", "i"), (np.int64,) * 3),
 }
 
 
@@ -273,7 +277,11 @@ def iter_days(
     visit_mult = np.array(EPISODE_VISITS, dtype=np.float32)
     season = cal.season
     weather = cal.weather_mult.astype(np.float32)
-    rec = {k: [] for k in ("sess", "expo", "aud", "buy", "cpn", "send")}
+    rec = {k: [] for k in ("sess", "expo", "aud", "buy", "cpn", "send", "ghost")}
+    # Lift studies: each study's holdout, fixed per customer (cfg.lift_studies).
+    held_out = [
+        st.uniform("lift_study", k, ids) < s.holdout_share for k, s in enumerate(cfg.lift_studies)
+    ]
     pending_ch: set[int] = set()
     coupon_mult = coupon_response(cust, st.uniform)[1].astype(np.float32)
 
@@ -357,6 +365,12 @@ def iter_days(
             )
             p = np.minimum(np.broadcast_to(p, (n_run, n)) * reach[:n_run, ch, d, None], 1)
             exposed = signed & (st.uniform("expose", ch, ids, d) < p)
+            for k, study in enumerate(cfg.lift_studies):
+                if study.channel == ch_name and study.start_day <= d < study.start_day + study.days:
+                    # ghost ads: the held-out customers' would-be impressions are logged, not served
+                    ghost = np.flatnonzero(exposed[0] & held_out[k])
+                    rec["ghost"].append((np.full(ghost.size, k), np.full(ghost.size, d), ghost))
+                    exposed = exposed & ~held_out[k]
             j = np.flatnonzero(exposed.any(axis=0))
             exposed = exposed[:, j]
             pick = camp_ids[(st.uniform("expose_pick", ch, j, d) * camp_ids.size).astype(int)]

@@ -278,6 +278,24 @@ MAX_P_BUY = 0.95
 MIN_LIFT = -0.8
 
 
+@dataclass(frozen=True)
+class LiftStudy:
+    """A randomized conversion-lift study of a paid channel (ghost ads): from ``start_day`` (of the
+    window) for ``days`` days, a random ``holdout_share`` of all customers is not served the
+    channel; the platform logs the impressions they would have been served (ghost impressions)."""
+
+    channel: str
+    holdout_share: float = 0.2
+    start_day: int = 0
+    days: int = 28
+
+    def __post_init__(self) -> None:
+        if self.channel not in PAID_CHANNELS:
+            raise ValueError(f"lift study channel {self.channel!r}: not one of {PAID_CHANNELS}")
+        if not 0 < self.holdout_share < 1 or self.start_day < 0 or self.days < 1:
+            raise ValueError(f"lift study {self}: needs 0 < holdout_share < 1, days >= 1")
+
+
 @dataclass
 class WorldConfig:
     customers: int = 20_000
@@ -314,6 +332,9 @@ class WorldConfig:
     # Sessions start at hours drawn from each customer's own active hours (messaging.py);
     # False: every customer follows HOUR_WEIGHTS (the rhythm before issue 16).
     personal_hours: bool = True
+    # Randomized lift studies of paid channels (raw lift_study_assignments and
+    # lift_study_ghost_impressions); none by default.
+    lift_studies: tuple[LiftStudy, ...] = ()
 
     def __post_init__(self) -> None:
         if self.customers < 50 or self.days < 14:
@@ -324,6 +345,9 @@ class WorldConfig:
             raise ValueError(
                 f"the world would end on {self.end_date}, after today: move start_date back"
             )
+        for study in self.lift_studies:
+            if study.start_day + study.days > self.days:
+                raise ValueError(f"lift study {study} ends after the window's {self.days} days")
 
     @property
     def end_date(self) -> date:

@@ -205,7 +205,11 @@ def generate(
         expected = contract_schema(name.split("/")[0])
         if dict(df.schema) != expected:
             raise AssertionError(f"{name}: schema {dict(df.schema)} != contract {expected}")
-    counts = {k: rows[k] if k in PARTITIONED else tables[k].height for k in contract_tables()}
+    counts = {
+        k: rows[k] if k in PARTITIONED else tables[k].height
+        for k in contract_tables()
+        if k in PARTITIONED or k in tables  # the lift studies' tables are optional
+    }
     manifest = {
         "simulator_version": SIMULATOR_VERSION,
         "config": cfg.to_dict(),
@@ -238,7 +242,11 @@ def simulate(
         name: pl.concat(dfs) if dfs else pl.DataFrame(schema=contract_schema(name))
         for name, dfs in parts.items()
     }
-    tables = {name: out.tables.get(name, streamed.get(name)) for name in contract_tables()}
+    tables = {
+        name: out.tables.get(name, streamed.get(name))
+        for name in contract_tables()
+        if name in out.tables or name in streamed
+    }
     return World(cfg, tables, out.truth, out.manifest, out.later_files)
 
 
@@ -612,6 +620,7 @@ class _Builder:
         self.opened: dict[int, pl.DataFrame] = {}  # send day -> opened CRM messages
         self.aud_parts: list[pl.DataFrame] = []
         self.exposure_parts: list[dict[str, np.ndarray]] = []
+        self.ghost_parts: list[dict[str, np.ndarray]] = []  # the lift studies' ghosts
         self.spend_parts: dict[str, list[pl.DataFrame]] = {
             k: [] for k in ("touch_counts", "send_counts", "crm_clicks", "conversions")
         }
@@ -640,6 +649,8 @@ class _Builder:
             block.sessions["d"] - first, minlength=stop - first
         )
         self.exposure_parts.append({k: v.astype(np.int32) for k, v in block.exposures.items()})
+        if block.ghosts and block.ghosts["i"].size:
+            self.ghost_parts.append(block.ghosts)
 
         held = pl.concat([self.holdings, pl.DataFrame(block.coupons).select(HOLDING)])
         econ, lines, held = self._economics(pl.DataFrame(block.purchases), held)
@@ -757,6 +768,7 @@ class _Builder:
             "marketing_spend": self._spend(),
             "coupons": self._coupons(),
             "weather": weather_table(self.cal),
+            **(self._lift_studies() if self.cfg.lift_studies else {}),
         }
         fact = self.scenario_totals["factual"]
         self.totals = {"orders": int(fact[0]), "revenue": float(fact[1])}
@@ -1289,6 +1301,43 @@ class _Builder:
                 "cost_model": [COST_MODEL[CHANNELS[ch]] for ch in c.channel],
             }
         ).sort("campaign_id")
+
+    def _lift_studies(self) -> dict[str, pl.DataFrame]:
+        """lift_study_assignments (every customer of every study, test or holdout) and
+        lift_study_ghost_impressions (the holdout's would-be impressions, at a time of day from
+        the counter-based stream, so the other tables keep their random numbers)."""
+        studies, start = self.cfg.lift_studies, self.cfg.start_date
+        parts = []
+        for k, study in enumerate(studies):
+            held = self.st.uniform("lift_study", k, np.arange(self.cust.n)) < study.holdout_share
+            parts.append(
+                pl.DataFrame(
+                    {
+                        "study_id": f"LS{k + 1:02d}",
+                        "channel": study.channel,
+                        "customer_id": self.customer_id,
+                        "group": np.where(held, "holdout", "test"),
+                        "start_date": start + timedelta(days=study.start_day),
+                        "end_date": start + timedelta(days=study.start_day + study.days - 1),
+                    }
+                )
+            )
+        g = pl.concat([pl.DataFrame(p) for p in self.ghost_parts]) if self.ghost_parts else None
+        if g is not None and g.height:
+            k, d, i = (g[c].to_numpy() for c in ("k", "d", "i"))
+            sec = (self.st.uniform("lift_study", -1 - k, i, d) * 86_400).astype(np.int64)
+            g = g.with_columns(us=pl.Series(self.ts(d, sec))).sort("us", "i", "k")
+            ghosts = g.select(
+                study_id=pl.format("LS{}", (pl.col("k") + 1).cast(pl.Utf8).str.zfill(2)),
+                customer_id=self.cid(),
+                occurred_at=_dt(g["us"].to_numpy()),
+            )
+        else:
+            ghosts = pl.DataFrame(schema=contract_schema("lift_study_ghost_impressions"))
+        return {
+            "lift_study_assignments": pl.concat(parts),
+            "lift_study_ghost_impressions": ghosts,
+        }
 
     def _coupons(self) -> pl.DataFrame:
         c = self.camps

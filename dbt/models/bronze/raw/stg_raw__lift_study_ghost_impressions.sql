@@ -1,0 +1,1 @@
+{{ contract_clean('lift_study_ghost_impressions') }}
