@@ -73,6 +73,8 @@ def _contract_exact(t, spec) -> None:
 
 def test_keys_unique_and_references_resolve(t):
     for name, table in contract_tables().items():
+        if name in LIFT_TABLES:  # not written without a lift study
+            continue
         df = t[name]
         assert df.select(table.key).is_duplicated().sum() == 0, name
         for col in table.columns:
