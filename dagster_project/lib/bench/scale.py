@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import graphlib
 import json
-import shutil
 import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -26,9 +25,8 @@ from dagster_project.lib.bench.common import (
     parse_size,
     publish,
     run_stage,
-    world_env,
 )
-from dagster_project.lib.settings import REPO_ROOT
+from dagster_project.lib.bench.demo import demo_env
 
 PEAK_BAR_MB = 20 * 1024
 SLOWEST = 8  # steps listed in the report
@@ -151,13 +149,11 @@ def bench_world(
     from dagster_project.definitions import defs
 
     workdir = workdir.resolve()
-    shutil.rmtree(workdir, ignore_errors=True)
-    (workdir / "features").mkdir(parents=True)
-    # A Dagster instance of its own, as `make install` configures one: the step times come from it.
-    home = workdir / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO_ROOT / "deploy" / "dagster.local.yaml", home / "dagster.yaml")
-    env = world_env(workdir) | {"MOPT_DUCKDB_MEMORY_LIMIT": memory_limit, "DAGSTER_HOME": str(home)}
+    # A fresh data folder and a Dagster instance of its own, as the demo bench's (the embedded
+    # profile, configured as `make install` configures it): the step times come from it.
+    env = demo_env(workdir) | {"MOPT_DUCKDB_MEMORY_LIMIT": memory_limit}
+    home = Path(env["DAGSTER_HOME"])
+    (workdir / "features").mkdir()
     simulate = [
         str(BIN / "mopt"),
         "simulate",
