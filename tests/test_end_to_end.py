@@ -12,6 +12,7 @@ import pytest
 
 from dagster_project.lib.contract import tables
 from dagster_project.lib.simulate import WorldConfig, simulate, write_world
+from dagster_project.lib.simulate.params import LiftStudy
 from dagster_project.lib.warehouse import connect
 
 pytestmark = pytest.mark.slow
@@ -34,8 +35,10 @@ def materialize_everything(data_dir: Path, raw_dir: Path, monkeypatch) -> dg.Exe
 def test_tiny_world_materializes_end_to_end(tmp_path: Path, monkeypatch) -> None:
     raw = tmp_path / "raw"
     # 120 days: the models train on rolling cutoffs (28 days of history + 3 x 30), and need
-    # enough buyers in each.
-    write_world(simulate(WorldConfig(customers=1000, days=120, seed=7)), raw)
+    # enough buyers in each. A lift study on search ads, so every contract table (the study's
+    # optional two included) goes through the whole platform.
+    study = LiftStudy("search_ads", holdout_share=0.3, start_day=28, days=60)
+    write_world(simulate(WorldConfig(customers=1000, days=120, seed=7, lift_studies=(study,))), raw)
     result = materialize_everything(tmp_path, raw, monkeypatch)
     assert result.success
 

@@ -38,11 +38,11 @@ def test_fitted_curves_recover_the_planted_ones_where_the_attribution_does_not(f
     assert set(got) | _measured_nothing(fitted) == set(PAID_CHANNELS)
     ranks = {ch: (r["fitted_rank"], r["true_rank"]) for ch, r in got.items()}
     assert all(f == t for f, t in ranks.values()), ranks
-    # Social and retargeting within 20 % of the truth (docs/budget.md: -10 % and +4 % on this
-    # world; their standard errors are 19 % and 44 %).
+    # Social and retargeting within 20 % of the truth (docs/budget.md: -12 % and +6 % on this
+    # world; their standard errors are 22 % and 46 %).
     for ch in ("social", "retargeting"):
         assert abs(got[ch]["orders_error"]) <= 0.20, (ch, got[ch])
-    # Affiliate misses the bar (+26 %) inside its own sampling error (se 26 % at 10k
+    # Affiliate misses the bar (+24 %) inside its own sampling error (se 23 % at 10k
     # customers); search ads miss it (+46 %) by a bias: they follow shopping episodes the
     # platform cannot see, a confounding the exposure-level comparison keeps. Bounded here so
     # neither can grow.
@@ -51,13 +51,12 @@ def test_fitted_curves_recover_the_planted_ones_where_the_attribution_does_not(f
     # Display does nothing: under one incremental order a week against search's ~35, or no
     # curve at all because its measurement credited it nothing.
     assert "display" in _measured_nothing(fitted) or got["display"]["fitted_orders"] < 1.0, got
-    # The old input, the attribution's credit alone, fails the same bar on the same world
-    # (social -37 %, affiliate -26 %, retargeting -70 %) and ranks marginal ROAS wrong.
+    # The old input, the attribution's credit alone, fails the same bar on every channel it
+    # credits, the two the exposure-level measurement passes included (on this world: social
+    # -42 %, affiliate -36 %, retargeting -58 %, search ads -29 %).
     old = _by_channel(tables["attribution"])
-    assert all(
-        abs(old[ch]["orders_error"]) > 0.20 for ch in ("social", "affiliate", "retargeting")
-    ), old
-    assert any(r["fitted_rank"] != r["true_rank"] for r in old.values()), old
+    assert {"social", "retargeting"} <= set(old), old
+    assert all(abs(r["orders_error"]) > 0.20 for r in old.values()), old
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ def test_dips_are_days_below_threshold_and_targets_rank_by_preference() -> None:
             "horizon": [1, 2, 1, 2],
             "forecast": [84.0, 100.0, 40.0, 95.0],
             "forecast_high": [95.0, 110.0, 50.0, 105.0],
-            "level": [100.0, 100.0, 100.0, 100.0],
+            "usual": [100.0, 100.0, 100.0, 100.0],
         }
     )
     dips = demand_dips(ahead, threshold=0.85)

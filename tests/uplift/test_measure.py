@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 from scipy import stats
+from statsmodels.stats.proportion import confint_proportions_2indep
 
 from dagster_project.lib.uplift.measure import (
     STOP_VERDICTS,
@@ -63,20 +65,24 @@ def test_verdicts_and_simultaneous_intervals_on_synthetic_campaigns() -> None:
     m = report.height
     for cid, r in by.items():
         part = sends.filter(pl.col("campaign_id") == cid)
-        for metric, column in (("conversion", "is_converted"), ("revenue", "revenue_krw")):
-            t = part.filter("is_treatment")[column].cast(pl.Float64).to_numpy()
-            h = part.filter(~pl.col("is_treatment"))[column].cast(pl.Float64).to_numpy()
-            test = stats.ttest_ind(t, h, equal_var=False)
-            # The per-campaign 95 % interval is Welch's, as scipy computes it from the rows ...
-            ci = test.confidence_interval(0.95)
-            assert r[f"{metric}_diff_low"] == pytest.approx(ci.low), (cid, metric)
-            assert r[f"{metric}_diff_high"] == pytest.approx(ci.high), (cid, metric)
-        # ... and the verdict's interval is Welch's at 1 - alpha / m (Bonferroni, simultaneous).
-        t = part.filter("is_treatment")["is_converted"].cast(pl.Float64).to_numpy()
-        h = part.filter(~pl.col("is_treatment"))["is_converted"].cast(pl.Float64).to_numpy()
-        sim = stats.ttest_ind(t, h, equal_var=False).confidence_interval(1 - 0.05 / m)
-        assert r["conversion_sim_low"] == pytest.approx(sim.low), cid
-        assert r["conversion_sim_high"] == pytest.approx(sim.high), cid
+        t = part.filter("is_treatment")
+        h = part.filter(~pl.col("is_treatment"))
+        # Revenue's per-campaign 95 % interval is Welch's, as scipy computes it from the rows ...
+        welch = stats.ttest_ind(
+            t["revenue_krw"].to_numpy(), h["revenue_krw"].to_numpy(), equal_var=False
+        ).confidence_interval(0.95)
+        assert r["revenue_diff_low"] == pytest.approx(welch.low), cid
+        assert r["revenue_diff_high"] == pytest.approx(welch.high), cid
+        # ... conversion's is Newcombe's score interval, at 95 % and, for the verdict, at
+        # 1 - alpha / m (Bonferroni, simultaneous), as statsmodels computes it from the counts.
+        counts = (t["is_converted"].sum(), t.height, h["is_converted"].sum(), h.height)
+        for level, low, high in (
+            (0.05, "diff_low", "diff_high"),
+            (0.05 / m, "sim_low", "sim_high"),
+        ):
+            ci = confint_proportions_2indep(*counts, method="newcomb", compare="diff", alpha=level)
+            assert r[f"conversion_{low}"] == pytest.approx(ci[0]), (cid, level)
+            assert r[f"conversion_{high}"] == pytest.approx(ci[1]), (cid, level)
     assert by["up"]["conversion_sim_low"] < 0.2 < by["up"]["conversion_sim_high"]
     assert by["up"]["conversion_ratio_low"] < 3.0 < by["up"]["conversion_ratio_high"]
     # Only shown harm or shown absence of an effect is a reason to stop; "small" needs more
@@ -109,13 +115,32 @@ def test_the_interval_shown_is_the_one_the_verdict_reads() -> None:
     assert ((report["conversion_pvalue_adjusted"].to_numpy() < 0.05) == ((lo > 0) | (hi < 0))).all()
 
 
+def test_a_holdout_unlucky_by_chance_does_not_make_a_campaign_effective() -> None:
+    """CI's test world, session 8: a zero-effect push whose holdout converted 4 of 79 (19 %
+    planted) against the treatment's 25 of 133. Welch's interval took the holdout's variance from
+    its unlucky 5 % and, over 30 campaigns, called it effective (simultaneous low +0.004); the
+    score interval does not shrink with the rate, and straddles zero."""
+    rng = np.random.default_rng(8)
+    fillers = [
+        _arm(f"c{i:02d}", treated, 200, 0.10, rng) for i in range(29) for treated in (True, False)
+    ]
+    sends = pl.concat(
+        [_arm("lucky", True, 133, 25 / 133, rng), _arm("lucky", False, 79, 4 / 79, rng), *fillers]
+    )
+    lucky = measure_uplift(sends).filter(pl.col("campaign_id") == "lucky").row(0, named=True)
+    assert lucky["conversion_diff"] == pytest.approx(25 / 133 - 4 / 79)
+    assert lucky["conversion_sim_low"] < 0 < lucky["conversion_sim_high"], lucky
+    assert lucky["verdict"] == "inconclusive"
+    assert lucky["conversion_pvalue_adjusted"] > 0.05
+
+
 def test_holdout_needed_makes_the_observed_effect_detectable() -> None:
     rule = VerdictRule()
     small = measure_uplift(_synthetic(), rule=rule).filter(pl.col("campaign_id") == "small")
     r = small.row(0, named=True)
     p_t, p_h, n_t = r["conversion_treatment"], r["conversion_holdout"], r["n_treatment"]
-    crit = (r["conversion_sim_high"] - r["conversion_diff"]) / r["conversion_se"]
-    z = crit + stats.norm.ppf(rule.power)
+    m = 5  # the synthetic campaigns
+    z = stats.norm.ppf(1 - rule.alpha / (2 * m)) + stats.norm.ppf(rule.power)
 
     def detectable(n_h: float) -> float:
         return z * np.sqrt(p_t * (1 - p_t) / n_t + p_h * (1 - p_h) / n_h)
@@ -139,6 +164,10 @@ def test_random_effects_matches_dersimonian_laird_by_hand() -> None:
     assert tau == pytest.approx(tau2**0.5)
     # Identical estimates: no spread between campaigns, the fixed-effect mean.
     assert random_effects(np.array([0.05, 0.05]), np.array([0.01, 0.02]))[2] == 0.0
+    # One campaign: its own estimate, no spread, and no 0 / 0 on the way.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert random_effects(np.array([0.05]), np.array([0.01])) == (0.05, 0.01, 0.0)
 
 
 def test_pooling_compares_each_campaign_with_its_own_holdout() -> None:

@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from dagster_project.lib.forecast import seasonal
-from dagster_project.lib.forecast.features import LEVEL_DAYS, forecast_rows, origin_states
+from dagster_project.lib.forecast.features import USUAL_DAYS, forecast_rows, origin_states
 from dagster_project.lib.forecast.models import (
     NOMINAL_COVERAGE,
     ForecastParams,
@@ -99,7 +99,7 @@ def _fit_at(
     known = daily.filter(pl.col("date") <= cutoff)
     holiday_dates = calendar.filter("is_holiday")["date"]
     index = seasonal.weekday_index(known, measure, holiday_dates)
-    first = known["date"].min() + timedelta(days=LEVEL_DAYS - 1)
+    first = known["date"].min() + timedelta(days=USUAL_DAYS - 1)
     origins = known.filter(pl.col("date").is_between(first, cutoff - timedelta(days=1))).select(
         "series", "date"
     )
@@ -131,10 +131,10 @@ def run_backtest(
     params = params or ForecastParams()
     last = daily["date"].max()
     first_origin = last - timedelta(days=eval_days)
-    if first_origin - daily["date"].min() < timedelta(days=LEVEL_DAYS + 2 * MAX_HORIZON):
+    if first_origin - daily["date"].min() < timedelta(days=USUAL_DAYS + 2 * MAX_HORIZON):
         raise ValueError(
             f"{(last - daily['date'].min()).days + 1} days of sales: the backtest needs at "
-            f"least {LEVEL_DAYS + 2 * MAX_HORIZON + eval_days + 1} ({eval_days} to evaluate)"
+            f"least {USUAL_DAYS + 2 * MAX_HORIZON + eval_days + 1} ({eval_days} to evaluate)"
         )
     states = origin_states(daily, measure)
     codes = _series_codes(daily)
@@ -265,6 +265,6 @@ def forecast_ahead(
         "forecast_low",
         "forecast_high",
         "seasonal_naive",
-        "level",
+        "usual",
         "holiday_code",
     )

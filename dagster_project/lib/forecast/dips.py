@@ -11,11 +11,11 @@ TARGETS_PER_DIP = 200
 
 
 def demand_dips(ahead: pl.DataFrame, threshold: float = DIP_THRESHOLD) -> pl.DataFrame:
-    """From forecast_ahead rows: one row per series and day with forecast < threshold x level
-    (dip_ratio = forecast / level)."""
+    """From forecast_ahead rows: one row per series and day with forecast < threshold x usual
+    (dip_ratio = forecast / usual)."""
     return (
-        ahead.filter(pl.col("level") > 0)
-        .with_columns(dip_ratio=pl.col("forecast") / pl.col("level"))
+        ahead.filter(pl.col("usual") > 0)
+        .with_columns(dip_ratio=pl.col("forecast") / pl.col("usual"))
         .filter(pl.col("dip_ratio") < threshold)
         .select(
             pl.col("series").alias("category_l1"),
@@ -23,7 +23,7 @@ def demand_dips(ahead: pl.DataFrame, threshold: float = DIP_THRESHOLD) -> pl.Dat
             "horizon",
             "forecast",
             "forecast_high",
-            pl.col("level").alias("usual_level"),
+            pl.col("usual").alias("usual_level"),
             "dip_ratio",
         )
         .sort("date", "category_l1")

@@ -1,14 +1,18 @@
 """The global model's rows: one per series, forecast origin t (the last day seen) and horizon h
-(target day t + h). Sales are divided by the series' level at the origin (its trailing 28-day
-mean) so one model fits categories of any size; every feature is known at the origin, except the
-target day's weather, which stands for a weather forecast (null when the weather file stops)."""
+(target day t + h). Sales are divided by the series' level at the origin (its trailing 7-day
+mean: every weekday once, so it carries no weekday pattern and follows a shift in demand within a
+week; a 28-day level lagged a summer slump by weeks and over-forecast it by 10 %) so one model
+fits categories of any size. The usual level (the trailing 28-day mean) is a feature, as a ratio
+to the level, which lets the trees shrink a noisy week toward its month. Every feature is known
+at the origin, except the target day's weather, which stands for a weather forecast (null when
+the weather file stops)."""
 
 from __future__ import annotations
 
 import polars as pl
 
-LEVEL_DAYS = 28
-RECENT_DAYS = 7
+LEVEL_DAYS = 7
+USUAL_DAYS = 28
 KIND_CODE = {None: 0, "day_off": 1, "family": 2}
 FEATURES = [
     "series_code",
@@ -17,7 +21,7 @@ FEATURES = [
     "seasonal_index",
     "holiday_code",
     "lag_holiday_code",
-    "recent_ratio",
+    "usual_ratio",
     "lag_ratio",
     "lag2_ratio",
     "precipitation_mm",
@@ -30,14 +34,15 @@ def _kind_code(column: str) -> pl.Expr:
 
 
 def origin_states(daily: pl.DataFrame, measure: str) -> pl.DataFrame:
-    """Per series and day: y, level (trailing LEVEL_DAYS mean) and recent (trailing 7-day mean)."""
+    """Per series and day: y, level (trailing LEVEL_DAYS mean) and usual (trailing USUAL_DAYS
+    mean)."""
     y = pl.col(measure).cast(pl.Float64)
     return daily.sort("series", "date").select(
         "series",
         "date",
         y.alias("y"),
         y.rolling_mean(LEVEL_DAYS).over("series").alias("level"),
-        y.rolling_mean(RECENT_DAYS).over("series").alias("recent"),
+        y.rolling_mean(USUAL_DAYS).over("series").alias("usual"),
     )
 
 
@@ -83,7 +88,7 @@ def forecast_rows(
             series_code=pl.col("series").replace_strict(series_codes, return_dtype=pl.Int32),
             holiday_code=_kind_code("holiday_kind"),
             lag_holiday_code=_kind_code("lag_kind"),
-            recent_ratio=pl.col("recent") / level,
+            usual_ratio=pl.col("usual") / level,
             lag_ratio=pl.col("lag_y") / level,
             lag2_ratio=pl.col("lag2_y") / level,
             target_ratio=pl.col("actual") / level,
@@ -94,6 +99,7 @@ def forecast_rows(
             "origin",
             "target_date",
             "level",
+            "usual",
             "actual",
             "seasonal_naive",
             "target_ratio",
