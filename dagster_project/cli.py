@@ -88,6 +88,15 @@ def simulate(
             "files are the same for any value)."
         ),
     ] = 30,
+    price_drops: Annotated[
+        float,
+        typer.Option(
+            help="Share of products marked down once in the window (the optional "
+            "product_prices table, for the price_drop trigger); 0: none.",
+            min=0.0,
+            max=1.0,
+        ),
+    ] = 0.0,
 ) -> None:
     """Simulate a marketplace world in the raw data contract, with its ground truth, streamed
     to disk: sessions, events, orders, order_items and marketing_touches as one file per
@@ -95,7 +104,13 @@ def simulate(
     from dagster_project.lib.simulate.cli import simulate_command
 
     simulate_command(
-        customers=customers, days=days, seed=seed, out=out, fmt=fmt, block_days=block_days
+        customers=customers,
+        days=days,
+        seed=seed,
+        out=out,
+        fmt=fmt,
+        block_days=block_days,
+        price_drop_share=price_drops,
     )
 
 

@@ -28,7 +28,7 @@ def test_simulate_then_materialize_a_selection(tmp_path: Path, monkeypatch) -> N
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     result = runner.invoke(app, ["materialize", "--select", "group:landing"])
     assert result.exit_code == 0, result.output
-    assert "materialized 15 assets" in result.output  # one per contract table
+    assert "materialized 16 assets" in result.output  # one per contract table
 
     orders = pl.read_parquet(raw / "orders" / "*.parquet")  # streamed: a file per day
     with connect(tmp_path / "warehouse.duckdb", read_only=True) as con:

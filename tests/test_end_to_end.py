@@ -35,10 +35,13 @@ def materialize_everything(data_dir: Path, raw_dir: Path, monkeypatch) -> dg.Exe
 def test_tiny_world_materializes_end_to_end(tmp_path: Path, monkeypatch) -> None:
     raw = tmp_path / "raw"
     # 120 days: the models train on rolling cutoffs (28 days of history + 3 x 30), and need
-    # enough buyers in each. A lift study on search ads, so every contract table (the study's
-    # optional two included) goes through the whole platform.
+    # enough buyers in each. A lift study on search ads and price drops, so every contract table
+    # (the optional ones included) goes through the whole platform.
     study = LiftStudy("search_ads", holdout_share=0.3, start_day=28, days=60)
-    write_world(simulate(WorldConfig(customers=1000, days=120, seed=7, lift_studies=(study,))), raw)
+    cfg = WorldConfig(
+        customers=1000, days=120, seed=7, lift_studies=(study,), price_drop_share=0.15
+    )
+    write_world(simulate(cfg), raw)
     result = materialize_everything(tmp_path, raw, monkeypatch)
     assert result.success
 

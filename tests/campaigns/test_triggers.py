@@ -95,7 +95,8 @@ def test_the_shipped_triggered_campaigns_parse() -> None:
         ({"event": "weather"}, "trigger.event 'weather' needs trigger.min_precipitation_mm"),
         ({"event": "weather", "temp_drop_c": "cold"}, "trigger.temp_drop_c must be a number"),
         ({"event": "weather", "min_precipitation_mm": 0}, "min_precipitation_mm must be a number"),
-        ({"event": "price_drop"}, "price_drop' is not available: the raw contract keeps one price"),
+        ({"event": "price_drop", "min_drop_pct": 0}, "trigger.min_drop_pct must be a percentage"),
+        ({"event": "price_drop", "bookmark_days": 0}, "trigger.bookmark_days must be an integer"),
         ({"delay": "soon"}, "trigger.delay 'soon' is a duration"),
         ({"valid_for": 5}, "trigger.valid_for 5 is a duration"),
         ({"within_hours": 0}, "trigger.within_hours must be an integer"),
@@ -145,8 +146,8 @@ def test_a_weather_trigger_on_data_without_weather_names_the_file_and_field() ->
     assert "date, region, precipitation_mm, mean_temp_c" in str(e.value)
 
 
-def _tick(c, ev, cust, as_of, decided=None, history=None, first=None, weather=None):
-    d = replace(data(ev, first), weather=weather)
+def _tick(c, ev, cust, as_of, decided=None, history=None, first=None, weather=None, prices=None):
+    d = replace(data(ev, first), weather=weather, price_changes=prices)
     return triggers.run_tick(
         c,
         d,
@@ -314,7 +315,9 @@ def trigger_worlds(draw):
     for j, event in enumerate(
         draw(
             st.lists(
-                st.sampled_from(["bookmark", "cart_abandoned", "category_views", "weather"]),
+                st.sampled_from(
+                    ["bookmark", "cart_abandoned", "category_views", "weather", "price_drop"]
+                ),
                 min_size=1,
                 max_size=3,
             )
@@ -328,6 +331,8 @@ def trigger_worlds(draw):
             min_views=draw(st.integers(1, 3)),
             min_precipitation_mm=draw(st.sampled_from([5, 20])),
             temp_drop_c=draw(st.sampled_from([None, 3])),
+            bookmark_days=draw(st.integers(1, 3)),
+            min_drop_pct=draw(st.sampled_from([10, 30])),
         )
         raw.update(
             campaign_id=f"t{j}",
@@ -361,7 +366,23 @@ def trigger_worlds(draw):
             "window_days": pl.Int64,
         },
     )
-    return cust, ev, history, campaigns, step, personal, weather
+    # A markdown of every product inside the events' days, some too small for a trigger.
+    prices = pl.DataFrame(
+        {
+            "product_id": [f"P{p}" for p in range(20)],
+            "valid_from": [T0 + timedelta(minutes=int(m)) for m in rng.integers(0, 3 * 1440, 20)],
+            "drop_pct": rng.choice([0.05, 0.2, 0.35], 20),
+        }
+    )
+    return (
+        cust,
+        ev,
+        history,
+        campaigns,
+        step,
+        personal,
+        replace(data(ev), weather=weather, price_changes=prices),
+    )
 
 
 def personal_cap_violations(all_sends: pl.DataFrame, new: pl.DataFrame, caps: pl.DataFrame) -> int:
@@ -379,8 +400,7 @@ def personal_cap_violations(all_sends: pl.DataFrame, new: pl.DataFrame, caps: pl
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(trigger_worlds())
 def test_ticks_respect_consent_night_caps_and_never_trigger_twice(world) -> None:
-    cust, ev, history, campaigns, step, personal, weather = world
-    d = replace(data(ev), weather=weather)
+    cust, ev, history, campaigns, step, personal, d = world
     log, sent = triggers.empty_log(), history
     assigned = []
     at = T0
@@ -506,3 +526,68 @@ def test_weather_trigger_fires_on_rain_or_a_cold_snap_in_the_customers_region() 
     assert again.log.is_empty() and again.funnel["already_decided"] == 2  # one decision per day
     snap = _tick(cold, ev, cust, at + timedelta(days=1), weather=weather)
     assert snap.triggers["trigger_key"].to_list() == ["C2|weather|2025-11-02"]
+
+
+def price_changes(rows: list[tuple]) -> pl.DataFrame:
+    return pl.DataFrame(
+        rows,
+        schema={"product_id": pl.String, "valid_from": pl.Datetime("us"), "drop_pct": pl.Float64},
+        orient="row",
+    )
+
+
+def test_a_price_drop_trigger_on_data_without_prices_names_the_file_and_field() -> None:
+    c = parse_campaign(raw_campaign(event="price_drop"), "campaigns/drop.yml", "drop")
+    ev = events([("C1", T0, "bookmark", "P1", 1)])
+    with pytest.raises(CampaignError) as e:
+        _tick(c, ev, customers(["C1"]), T0)
+    assert str(e.value).startswith(
+        "campaigns/drop.yml: trigger.event 'price_drop' needs the optional product_prices table"
+    )
+    assert "product_id, valid_from, price_krw" in str(e.value)
+    # A price history without a recent change is no error: nothing to trigger.
+    quiet = _tick(c, ev, customers(["C1"]), T0, prices=price_changes([]))
+    assert quiet.log.is_empty()
+
+
+def test_price_drop_fires_for_who_bookmarked_the_product_and_did_not_buy_it() -> None:
+    c = replace(
+        parse_campaign(
+            raw_campaign(event="price_drop", bookmark_days=30, min_drop_pct=10, delay="9h"),
+            "campaigns/drop.yml",
+            "drop",
+        ),
+        holdout_share=0.0,
+    )
+    drop = datetime(2025, 10, 31, 15, 0)  # 00:00 KST on 11-01
+    ev = events(
+        [
+            ("C1", drop - timedelta(days=10), "bookmark", "P1", 1),  # reminded
+            ("C1", drop - timedelta(days=9), "bookmark", "P1", 1),  # the same drop: one message
+            ("C2", drop - timedelta(days=10), "bookmark", "P1", 1),
+            ("C2", drop - timedelta(days=2), "purchase", "P1", 1),  # bought it since: nothing
+            ("C3", drop - timedelta(days=31), "bookmark", "P1", 1),  # bookmarked too long ago
+            ("C4", drop - timedelta(days=3), "bookmark", "P2", 2),  # P2 only 5 % off
+            ("C5", drop + timedelta(hours=1), "bookmark", "P1", 1),  # saw the new price
+            ("C6", drop - timedelta(days=1), "bookmark", "P1", 1),  # no consent: excluded
+        ]
+    )
+    prices = price_changes([("P1", drop, 0.25), ("P2", drop, 0.05)])
+    cust = customers(["C1", "C2", "C3", "C4", "C5", "C6"]).with_columns(
+        has_marketing_consent=pl.Series([True] * 5 + [False])
+    )
+    at = drop + timedelta(hours=9)  # 09:00 KST, the delay after the markdown
+    early = _tick(c, ev, cust, at - timedelta(minutes=1), prices=prices)
+    assert early.log.is_empty()
+    tick = _tick(c, ev, cust, at, prices=prices)
+    assert tick.triggers.select("customer_id", "product_id", "category_l1").rows() == [
+        ("C1", "P1", "cat_1")
+    ]
+    assert tick.audience.assignments["sent_at"].to_list() == [at]
+    assert dict(tick.log.select("customer_id", "outcome").rows()) == {
+        "C1": "treatment",
+        "C6": "excluded_by_audience_rules",
+    }
+    assert tick.export_products()["trigger_key"].to_list() == ["C1|P1|2025-10-31T15:00:00"]
+    again = _tick(c, ev, cust, at + timedelta(hours=3), decided=tick.log, prices=prices)
+    assert again.log.is_empty() and again.funnel["already_decided"] == 2

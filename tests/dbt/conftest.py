@@ -13,8 +13,11 @@ import pytest
 from dagster_project.lib.simulate import WorldConfig, simulate, write_world
 from tests.conftest import DbtRun, build_warehouse
 
-# A small world whose days are all in the past, with every table filled.
-WORLD = WorldConfig(customers=150, days=40, seed=3, start_date=date(2025, 3, 1))
+# A small world whose days are all in the past, with every table filled (price drops on, so the
+# optional product_prices table is too).
+WORLD = WorldConfig(
+    customers=150, days=40, seed=3, start_date=date(2025, 3, 1), price_drop_share=0.2
+)
 # An export with nothing but orders, and only the three required columns. K1's orders are placed
 # around a business-date boundary (Asia/Seoul): 2025-03-16T00:30+09:00 is 2025-03-15 15:30 UTC but
 # business date 2025-03-16.

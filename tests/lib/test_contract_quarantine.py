@@ -66,6 +66,21 @@ LS01,c2,2099-05-03T10:00:00Z
 LS01,,2025-05-05T10:00:00Z
 LS01,c9,2025-05-05T10:00:00Z
 """
+# Products (rows 1 and 2 clean) and the optional product_prices table: rows 1 and 2 clean, then
+# one rule each.
+PRODUCTS = """product_id,seller_id,category_l1,category_l2,price,style,created_at
+p1,,bags,totes,19900,casual,2025-04-01T00:00:00Z
+p2,,bags,totes,29900,casual,2025-04-01T00:00:00Z
+p3,,bags,totes,-5,casual,2025-04-01T00:00:00Z
+"""
+PRICES = """product_id,valid_from,price_krw
+p1,2025-04-01T00:00:00Z,19900
+p1,2025-05-10T00:00:00Z,14900
+p9,2025-05-10T00:00:00Z,100
+p2,2025-05-10T00:00:00Z,-1
+p1,2025-05-10T00:00:00Z,13900
+,2025-05-10T00:00:00Z,100
+"""
 EXPECTED = {
     ("customers", 3): "gender:accepted_values",
     ("customers", 4): "customer_id:duplicate_key",
@@ -90,6 +105,11 @@ EXPECTED = {
     ("lift_study_ghost_impressions", 3): "occurred_at:in_future",
     ("lift_study_ghost_impressions", 4): "customer_id:required",
     ("lift_study_ghost_impressions", 5): "customer_id:unknown_customers",
+    ("products", 3): "price:below_min",
+    ("product_prices", 3): "product_id:unknown_products",
+    ("product_prices", 4): "price_krw:below_min",
+    ("product_prices", 5): "product_id+valid_from:duplicate_key",
+    ("product_prices", 6): "product_id:required",
 }
 LANDED = (
     "customers",
@@ -97,6 +117,8 @@ LANDED = (
     "weather",
     "lift_study_assignments",
     "lift_study_ghost_impressions",
+    "products",
+    "product_prices",
 )
 
 
@@ -110,6 +132,8 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (raw / "weather.csv").write_text(WEATHER)
     (raw / "lift_study_assignments.csv").write_text(LIFT)
     (raw / "lift_study_ghost_impressions.csv").write_text(GHOSTS)
+    (raw / "products.csv").write_text(PRODUCTS)
+    (raw / "product_prices.csv").write_text(PRICES)
     # Cautious: only the tests whose every parent is in bronze (not bronze -> silver).
     build_warehouse(
         raw, root / "w.duckdb", "--select", "path:models/bronze", "--indirect-selection", "cautious"

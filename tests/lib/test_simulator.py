@@ -38,12 +38,14 @@ def kst(col: str) -> pl.Expr:
     return pl.col(col).dt.convert_time_zone("Asia/Seoul")
 
 
-# Optional tables a world writes only when configured (WorldConfig.lift_studies).
+# Optional tables a world writes only when configured (WorldConfig.lift_studies and
+# price_drop_share).
 LIFT_TABLES = ("lift_study_assignments", "lift_study_ghost_impressions")
+OPTIONAL_TABLES = (*LIFT_TABLES, "product_prices")
 
 
 def test_tables_match_the_contract_exactly(t):
-    spec = {k: v for k, v in contract_tables().items() if k not in LIFT_TABLES}
+    spec = {k: v for k, v in contract_tables().items() if k not in OPTIONAL_TABLES}
     assert list(t) == list(spec)
     _contract_exact(t, spec)
 
@@ -73,7 +75,7 @@ def _contract_exact(t, spec) -> None:
 
 def test_keys_unique_and_references_resolve(t):
     for name, table in contract_tables().items():
-        if name in LIFT_TABLES:  # not written without a lift study
+        if name in OPTIONAL_TABLES:  # not written unless configured
             continue
         df = t[name]
         assert df.select(table.key).is_duplicated().sum() == 0, name
@@ -683,3 +685,40 @@ def test_a_lift_study_holds_a_random_share_out_of_its_channel_and_logs_their_gho
     assert 0.7 < ghost_rate / served_rate < 1.3, (ghost_rate, served_rate)
     # no study: no study tables, the same world as before the feature
     assert not set(LIFT_TABLES) & set(simulate(replace(cfg, lift_studies=())).tables)
+
+
+def test_price_drops_mark_products_down_and_orders_pay_the_new_price():
+    cfg = replace(CFG, days=60, price_drop_share=0.2, counterfactuals=False)
+    world = simulate(cfg)
+    tables, spec = world.tables, contract_tables()
+    _contract_exact(tables, {"product_prices": spec["product_prices"]})
+    prices, products = tables["product_prices"], tables["products"]
+    assert prices.select("product_id", "valid_from").is_duplicated().sum() == 0
+    assert prices["product_id"].is_in(products["product_id"].implode()).all()
+    drops = world.truth["price_drops"]
+    # About the share of products, each marked down 10-40 % (to the x,x00 price points) once,
+    # inside the window, a week after listing at the earliest.
+    assert 0.15 < drops.height / products.height < 0.25
+    assert drops["drop_pct"].min() > 0.05 and drops["drop_pct"].max() < 0.45
+    assert (drops["price_krw"] % 1000 == 900).all()
+    assert drops["drop_date"].is_between(cfg.start_date, cfg.end_date, closed="left").all()
+    listed = prices.group_by("product_id").agg(pl.col("price_krw").first(), pl.len())
+    both = products.join(listed, on="product_id")
+    assert (both["price"] == both["price_krw"]).all()  # the first period is the list price
+    assert both["len"].max() == 2 and (both["len"] == 2).sum() == drops.height
+    # Every order line pays the price valid when it was ordered.
+    lines = tables["order_items"].join(tables["orders"], on="order_id").sort("ordered_at")
+    paid = lines.join_asof(
+        prices.sort("valid_from"), left_on="ordered_at", right_on="valid_from", by="product_id"
+    )
+    assert paid["price_krw"].null_count() == 0
+    assert (paid["unit_price"] == paid["price_krw"]).all()
+    marked_down = paid.join(products.select("product_id", "price"), on="product_id")
+    assert (marked_down["unit_price"] < marked_down["price"]).sum() > 0
+    # No drops: no price table, and the drops touch nothing but the prices paid.
+    plain = simulate(replace(cfg, price_drop_share=0.0)).tables
+    assert "product_prices" not in plain
+    for name in plain:
+        if name not in ("orders", "order_items"):
+            assert plain[name].equals(tables[name]), name
+    assert plain["order_items"].drop("unit_price").equals(tables["order_items"].drop("unit_price"))

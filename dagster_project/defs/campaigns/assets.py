@@ -254,6 +254,8 @@ def triggered_asset() -> dg.AssetsDefinition:
             model_key("int_events__cleaned"),
             model_key("int_orders__enriched"),
             model_key("int_products__conformed"),
+            model_key("int_weather__daily"),  # the weather trigger
+            model_key("int_product_prices__history"),  # the price_drop trigger
         ],
     )
     def triggered_sends(

@@ -109,8 +109,8 @@ def campaign_products(
 def trigger_data(con: duckdb.DuckDBPyConnection, since=None, business_tz: str = "Asia/Seoul"):
     """What trigger ticks read (triggers.TriggerData): the events from ``since`` (naive UTC, as
     the warehouse stores times; None: all) with the product's category, every customer's first
-    order, the event types the whole events table has, and the daily weather per region where
-    the data has a weather table."""
+    order, the event types the whole events table has, the daily weather per region where the
+    data has a weather table, and the price changes where it has a price history."""
     from dagster_project.lib.campaigns.triggers import TriggerData
 
     where = "" if since is None else "where e.occurred_at >= $since"
@@ -134,7 +134,18 @@ def trigger_data(con: duckdb.DuckDBPyConnection, since=None, business_tz: str = 
             + ("" if since is None else " where date >= $since::date - 1"),
             {} if since is None else {"since": since},
         ).pl()
-    return TriggerData(events, first_orders, {t for (t,) in types}, business_tz, weather)
+    price_changes = None
+    prices = "silver.int_product_prices__history"
+    # An export without the table lands it empty: no price history, not "no recent change".
+    if has_table(con, prices) and con.sql(f"select count(*) from {prices}").fetchone()[0]:
+        price_changes = con.execute(
+            f"select product_id, valid_from, drop_pct from {prices} where drop_pct is not null"
+            + ("" if since is None else " and valid_from >= $since"),
+            {} if since is None else {"since": since},
+        ).pl()
+    return TriggerData(
+        events, first_orders, {t for (t,) in types}, business_tz, weather, price_changes
+    )
 
 
 def newest_event(con: duckdb.DuckDBPyConnection):

@@ -12,6 +12,8 @@ trigger:
   country: KR            # holiday_ahead: the `holidays` package's country code
   min_precipitation_mm: 5  # weather: rain of at least this much on the day in the customer's region
   temp_drop_c: 5         # weather: the day's mean temperature this much below the day before's
+  bookmark_days: 30      # price_drop: the product was bookmarked at most this many days before
+  min_drop_pct: 10       # price_drop: marked down by at least this many percent
 ```
 
 A tick at `as_of` (default: the newest event in the data) takes every trigger due by then
@@ -44,11 +46,7 @@ EVENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "first_purchase_anniversary": ("orders", ()),
     "holiday_ahead": ("calendar", ()),
     "weather": ("weather", ()),
-}
-# Context triggers the raw contract cannot feed: asked for, they are an error that says why.
-UNAVAILABLE = {
-    "price_drop": "the raw contract keeps one price per product (products has no price "
-    "history), so a price drop on a bookmarked product cannot be detected",
+    "price_drop": ("product_prices", ("bookmark",)),
 }
 KEYS = {
     "event",
@@ -60,6 +58,8 @@ KEYS = {
     "country",
     "min_precipitation_mm",
     "temp_drop_c",
+    "bookmark_days",
+    "min_drop_pct",
 }
 WEATHER_KEYS = ("min_precipitation_mm", "temp_drop_c")
 DURATION = re.compile(r"(\d+)\s*(m|h|d)")
@@ -96,13 +96,22 @@ class Trigger:
     country: str = "KR"
     min_precipitation_mm: float | None = None  # weather: rain, at least this much
     temp_drop_c: float | None = None  # weather: below the day before's mean by this much
+    bookmark_days: int = 30  # price_drop: bookmarked at most this many days before the drop
+    min_drop_pct: float = 10.0  # price_drop: marked down by at least this many percent
 
     @property
-    def lookback(self) -> timedelta:
+    def valid_span(self) -> timedelta:
         """How far before a tick a trigger's event can lie and still be due and valid, plus a
         day, so that triggers that expired between two ticks are logged as expired."""
         wait = timedelta(hours=self.within_hours) if self.event == "cart_abandoned" else timedelta()
         return wait + self.delay + self.valid_for + timedelta(days=1)
+
+    @property
+    def lookback(self) -> timedelta:
+        """How much event history a tick reads: the valid span, and for a price drop the
+        bookmarks of the days before it too."""
+        before = timedelta(days=self.bookmark_days) if self.event == "price_drop" else timedelta()
+        return self.valid_span + before
 
 
 def _duration(value: Any, field: str, source: str) -> timedelta:
@@ -128,6 +137,13 @@ def _amount(raw: dict, key: str, source: str) -> float | None:
     return float(value)
 
 
+def _percent(raw: dict, key: str, default: float, source: str) -> float:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 100:
+        raise CampaignError(f"{source}: trigger.{key} must be a percentage in (0, 100)")
+    return float(value)
+
+
 def parse_trigger(raw: Any, source: str) -> Trigger:
     """The `trigger:` mapping of a campaign file; every error names the file and the field."""
     if not isinstance(raw, dict):
@@ -136,10 +152,6 @@ def parse_trigger(raw: Any, source: str) -> Trigger:
     if unknown:
         raise CampaignError(f"{source}: unknown trigger key(s) {sorted(unknown)} ({sorted(KEYS)})")
     event = raw.get("event")
-    if event in UNAVAILABLE:
-        raise CampaignError(
-            f"{source}: trigger.event {event!r} is not available: {UNAVAILABLE[event]}"
-        )
     if event not in EVENTS:
         raise CampaignError(f"{source}: trigger.event {event!r} is not one of {', '.join(EVENTS)}")
     country = str(raw.get("country", "KR"))
@@ -165,6 +177,8 @@ def parse_trigger(raw: Any, source: str) -> Trigger:
         min_views=_count(raw, "min_views", 3, 1, 1000, source),
         days_ahead=_count(raw, "days_ahead", 3, 0, 60, source),
         country=country,
+        bookmark_days=_count(raw, "bookmark_days", 30, 1, 365, source),
+        min_drop_pct=_percent(raw, "min_drop_pct", 10.0, source),
         **amounts,
     )
 
@@ -173,14 +187,17 @@ def parse_trigger(raw: Any, source: str) -> Trigger:
 class TriggerData:
     """What ticks read: events (customer_id, event_id, session_id, occurred_at naive UTC,
     event_type, product_id, category_l1), first orders (customer_id, first_ordered_at), the
-    event types the whole events table has (for the missing-data error) and the daily weather
-    per region (date, region, precipitation_mm, mean_temp_c; None: the data has none)."""
+    event types the whole events table has (for the missing-data error), the daily weather
+    per region (date, region, precipitation_mm, mean_temp_c) and the price changes (product_id,
+    valid_from naive UTC, drop_pct; empty when none is recent); None: the data has no such
+    table."""
 
     events: pl.DataFrame
     first_orders: pl.DataFrame
     event_types: set[str]
     business_tz: str = "Asia/Seoul"
     weather: pl.DataFrame | None = None
+    price_changes: pl.DataFrame | None = None
 
 
 def check_data(
@@ -199,8 +216,14 @@ def check_data(
             f"{campaign.source}: trigger.event 'weather' needs each customer's region "
             "(customers.region), and the customers have none"
         )
+    if table == "product_prices" and data.price_changes is None:
+        raise CampaignError(
+            f"{campaign.source}: trigger.event 'price_drop' needs the optional product_prices "
+            "table (product_prices.csv or product_prices/ in the raw folder: product_id, "
+            "valid_from, price_krw), and the data has no price history"
+        )
     missing = [t for t in types if t not in data.event_types]
-    if table == "events" and missing:
+    if table in ("events", "product_prices") and missing:
         raise CampaignError(
             f"{campaign.source}: trigger.event {campaign.trigger.event!r} needs {missing} events, "
             f"which the events data does not have (event types present: "
@@ -305,6 +328,8 @@ def candidates(
         )
     elif trigger.event == "weather":
         out = _weather_candidates(trigger, data, since, as_of, regions)
+    elif trigger.event == "price_drop":
+        out = _price_drop_candidates(trigger, data, since, as_of)
     else:  # holiday_ahead
         out = _holiday_candidates(trigger, data, since, as_of, customer_ids)
     return out.select(list(CANDIDATE_SCHEMA)).cast(CANDIDATE_SCHEMA)
@@ -389,6 +414,52 @@ def _weather_candidates(
         due_at=pl.col("event_at") + trigger.delay,
         product_id=pl.lit(None, pl.String),
         category_l1=pl.lit(None, pl.String),
+    )
+
+
+def _price_drop_candidates(
+    trigger: Trigger, data: TriggerData, since: datetime, as_of: datetime
+) -> pl.DataFrame:
+    """Each customer once per markdown (of at least min_drop_pct) of a product they bookmarked
+    in the bookmark_days before it and have not bought since, at the markdown's start. Only
+    markdowns whose bookmark days lie inside the events read (from ``since``) are considered."""
+    assert data.price_changes is not None  # check_data said so
+    window = timedelta(days=trigger.bookmark_days)
+    drops = data.price_changes.filter(
+        pl.col("drop_pct") >= trigger.min_drop_pct / 100,
+        pl.col("valid_from").is_between(since + window, as_of),
+    ).select("product_id", event_at="valid_from")
+    marks = data.events.filter(pl.col("event_type") == "bookmark").select(
+        "customer_id", "product_id", "category_l1", marked_at="occurred_at"
+    )
+    buys = data.events.filter(pl.col("event_type") == "purchase").select(
+        "customer_id", "product_id", bought_at="occurred_at"
+    )
+    marked = drops.join(marks, on="product_id").filter(
+        pl.col("marked_at").is_between(pl.col("event_at") - window, pl.col("event_at"))
+    )
+    # A purchase of the product between the bookmark and the markdown: nothing left to remind.
+    bought = (
+        marked.join(buys, on=["customer_id", "product_id"])
+        .filter(pl.col("bought_at").is_between(pl.col("marked_at"), pl.col("event_at")))
+        .select("customer_id", "product_id", "marked_at")
+    )
+    return (
+        marked.join(bought, on=["customer_id", "product_id", "marked_at"], how="anti")
+        .group_by("customer_id", "product_id", "event_at")
+        .agg(pl.col("category_l1").first())
+        .select(
+            "customer_id",
+            trigger_key=_key(
+                pl.col("customer_id"),
+                pl.col("product_id"),
+                pl.col("event_at").dt.strftime("%Y-%m-%dT%H:%M:%S"),
+            ),
+            event_at="event_at",
+            due_at=pl.col("event_at") + trigger.delay,
+            product_id="product_id",
+            category_l1="category_l1",
+        )
     )
 
 

@@ -43,6 +43,7 @@ STREAM_NAMES = (
     "intent",
     "messaging",
     "lift_study",
+    "prices",
 )
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)

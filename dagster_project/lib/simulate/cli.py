@@ -20,6 +20,7 @@ def simulate_command(
     fmt: str = "parquet",
     start_date: date | None = None,
     block_days: int = DEFAULT_BLOCK_DAYS,
+    price_drop_share: float = 0.0,
 ) -> Path:
     """Simulate ``customers`` x ``days`` with ``seed`` and stream the raw tables to ``out`` (the
     day-partitioned ones as ``<table>/part-YYYYMMDD.<fmt>``, plus ``out/truth/``), ``block_days``
@@ -28,6 +29,7 @@ def simulate_command(
         customers=customers,
         days=days,
         seed=seed,
+        price_drop_share=price_drop_share,
         **({"start_date": start_date} if start_date else {}),
     )
     t0 = time.perf_counter()

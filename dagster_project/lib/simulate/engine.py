@@ -556,7 +556,7 @@ def order_lines(
     valid = np.arange(3)[None, :] < n_lines[:, None]
     valid[:, 1] &= prods[:, 1] != prods[:, 0]
     valid[:, 2] &= (prods[:, 2] != prods[:, 0]) & (prods[:, 2] != prods[:, 1])
-    price = catalogue.price[prods]
+    price = catalogue.price_on(prods, d[:, None])
     gross = (valid * qty * price).sum(axis=1)
     return {"product": prods, "qty": qty, "price": price, "valid": valid, "gross": gross}
 

@@ -466,10 +466,20 @@ class Catalogue:
     created_sec: np.ndarray
     block_start: np.ndarray
     avail: np.ndarray  # (n_cat, days + 1) products listed before the start of day d
+    # Price drops (prices.plant_price_drops): the day each product is marked down and its new
+    # price; None: no drops.
+    drop_day: np.ndarray | None = None
+    drop_price: np.ndarray | None = None
 
     def pick(self, cat: np.ndarray, day: np.ndarray, u: np.ndarray) -> np.ndarray:
         """A product of ``cat`` listed before ``day``, chosen by the uniform ``u``."""
         return self.block_start[cat] + (u * self.avail[cat, day]).astype(np.int64)
+
+    def price_on(self, prods: np.ndarray, day: np.ndarray) -> np.ndarray:
+        """The unit price of ``prods`` on business ``day`` (broadcast)."""
+        if self.drop_day is None:
+            return self.price[prods]
+        return np.where(day >= self.drop_day[prods], self.drop_price[prods], self.price[prods])
 
 
 def build_catalogue(cfg: WorldConfig, rng: np.random.Generator, sellers: Sellers) -> Catalogue:

@@ -335,6 +335,9 @@ class WorldConfig:
     # Randomized lift studies of paid channels (raw lift_study_assignments and
     # lift_study_ghost_impressions); none by default.
     lift_studies: tuple[LiftStudy, ...] = ()
+    # Share of products marked down once inside the window (prices.py; raw product_prices and
+    # truth/price_drops); none by default.
+    price_drop_share: float = 0.0
 
     def __post_init__(self) -> None:
         if self.customers < 50 or self.days < 14:
@@ -345,6 +348,8 @@ class WorldConfig:
             raise ValueError(
                 f"the world would end on {self.end_date}, after today: move start_date back"
             )
+        if not 0 <= self.price_drop_share <= 1:
+            raise ValueError(f"price_drop_share {self.price_drop_share}: needs 0 <= share <= 1")
         for study in self.lift_studies:
             if study.start_day + study.days > self.days:
                 raise ValueError(f"lift study {study} ends after the window's {self.days} days")

@@ -83,6 +83,7 @@ from .params import (
     UTM,
     WorldConfig,
 )
+from .prices import drop_truth, plant_price_drops, price_history
 from .spend import WEEK_DAYS, hill, reference_daily_spend, world_daily_spend
 
 SIMULATOR_VERSION = 1
@@ -134,7 +135,12 @@ def build_entities(cfg: WorldConfig) -> Entities:
         cfg, st.rng("customers"), camps, lambda c, ids: st.uniform("acquisition", c, ids)
     )
     sellers = build_sellers(cfg, st.rng("sellers"))
-    cat = build_catalogue(cfg, st.rng("products"), sellers)
+    cat = plant_price_drops(
+        build_catalogue(cfg, st.rng("products"), sellers),
+        cfg.price_drop_share,
+        cfg.days,
+        st.rng("prices"),
+    )
     assort = build_assortment(cfg, st.rng("assortment"), cust, sellers, cat)
     first_day = int(min(cust.signup_day.min(), sellers.joined_day.min(), cat.created_day.min()))
     cal = build_calendar(cfg, st.rng("calendar"), first_day, cfg.days + 1)
@@ -769,6 +775,11 @@ class _Builder:
             "coupons": self._coupons(),
             "weather": weather_table(self.cal),
             **(self._lift_studies() if self.cfg.lift_studies else {}),
+            **(
+                {"product_prices": price_history(self.cat, lambda d, s: _dt(self.ts(d, s)))}
+                if self.cfg.price_drop_share > 0
+                else {}
+            ),
         }
         fact = self.scenario_totals["factual"]
         self.totals = {"orders": int(fact[0]), "revenue": float(fact[1])}
@@ -1438,6 +1449,8 @@ class _Builder:
         if any(name.startswith("curve_") for name in self.loop.scenarios):
             truth["response_curves"] = self._response_curves()
         truth["trigger_intent"] = self._trigger_intent()
+        if self.cfg.price_drop_share > 0:
+            truth["price_drops"] = drop_truth(self.cat, self.cfg.start_date)
         return truth
 
     def _trigger_intent(self) -> pl.DataFrame:

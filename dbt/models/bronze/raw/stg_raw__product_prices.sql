@@ -1,0 +1,1 @@
+{{ contract_clean('product_prices') }}
