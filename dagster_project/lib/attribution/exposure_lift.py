@@ -40,6 +40,8 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
+from dagster_project.lib.attribution.weekly import WEEKLY_SCHEMA as CREDIT_SCHEMA
+
 HISTORY_DAYS = 28  # a customer-day needs this much history before it to have its features
 NEVER = 400  # days since an event that never happened
 
@@ -270,12 +272,9 @@ STUDY_COLUMNS = {
     "study_customers": pl.Int64,
 }
 
+# The attribution's weekly credit (the curves' other input), with the measurement's errors.
 WEEKLY_SCHEMA = {
-    "week_start": pl.Date,
-    "channel": pl.Utf8,
-    "scope": pl.Utf8,
-    "conversions": pl.Float64,
-    "revenue": pl.Float64,
+    **CREDIT_SCHEMA,
     "conversions_se": pl.Float64,
     "revenue_se": pl.Float64,
     "days_measured": pl.Int64,  # of the week's 7 (the first and last weeks may be cut)
