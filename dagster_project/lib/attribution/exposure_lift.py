@@ -301,7 +301,9 @@ def _fit_predict(x_fit, y_fit, w_fit, x_pred, seed: int) -> np.ndarray:
         subsample_freq=1,
         colsample_bytree=0.8,
         random_state=seed,
-        n_jobs=2,
+        # One thread, as every model here: on a shared 2-core machine two OpenMP threads spin
+        # against each other (5-6x slower under load, same bits: deterministic + row-wise).
+        n_jobs=1,
         deterministic=True,
         force_row_wise=True,
         verbose=-1,

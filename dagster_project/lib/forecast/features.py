@@ -4,8 +4,8 @@ mean: every weekday once, so it carries no weekday pattern and follows a shift i
 week; a 28-day level lagged a summer slump by weeks and over-forecast it by 10 %) so one model
 fits categories of any size. The usual level (the trailing 28-day mean) is a feature, as a ratio
 to the level, which lets the trees shrink a noisy week toward its month. Every feature is known
-at the origin, except the target day's weather, which stands for a weather forecast (null when
-the weather file stops)."""
+at the origin, except the target day's rain, which stands for a weather forecast (null when the
+weather file stops)."""
 
 from __future__ import annotations
 
@@ -24,8 +24,10 @@ FEATURES = [
     "usual_ratio",
     "lag_ratio",
     "lag2_ratio",
+    # Rain of the target day; not the temperature: its seasonal curve stands for the date, and
+    # the trees split on it as a clock (on two simulated worlds it cost 0.1-0.2 of MASE and
+    # pushed the interval's coverage to 88 %).
     "precipitation_mm",
-    "mean_temp_c",
 ]
 
 
@@ -70,16 +72,15 @@ def forecast_rows(
     cal = calendar.select(
         "date",
         "holiday_kind",
-        *[c for c in ("precipitation_mm", "mean_temp_c") if c in calendar.columns],
+        *[c for c in ("precipitation_mm",) if c in calendar.columns],
     )
     rows = rows.join(cal.rename({"date": "target_date"}), on="target_date", how="left").join(
         cal.select(pl.col("date").alias("lag_date"), pl.col("holiday_kind").alias("lag_kind")),
         on="lag_date",
         how="left",
     )
-    for weather in ("precipitation_mm", "mean_temp_c"):
-        if weather not in rows.columns:
-            rows = rows.with_columns(pl.lit(None, pl.Float64).alias(weather))
+    if "precipitation_mm" not in rows.columns:
+        rows = rows.with_columns(precipitation_mm=pl.lit(None, pl.Float64))
     level = pl.when(pl.col("level") > 0).then(pl.col("level"))
     return (
         rows.with_columns(day_of_week=pl.col("target_date").dt.weekday() - 1)
