@@ -111,13 +111,20 @@
 {%- endmacro %}
 
 
-{#
-  A filter on a naive UTC timestamp: inside the window's business dates when the window is
-  active, else true. On the timestamp itself (not its business date), so an engine can prune.
-#}
-{% macro in_date_window_utc(ts) -%}
-    {%- if window_active() -%}
-        {%- set w = date_window() -%}
+{# `date_column` inside window `w` (inclusive business dates), or true for no window. #}
+{% macro date_filter(date_column, w) -%}
+    {%- if w is not none -%}
+        ({{ date_column }} >= {{ date_literal(w['start']) }} and {{ date_column }} <= {{ date_literal(w['end']) }})
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
+
+{# A naive UTC timestamp inside window `w`'s business dates, or true for no window. On the
+   timestamp itself (not its business date), so an engine can prune. #}
+{% macro utc_filter(ts, w) -%}
+    {%- if w is not none -%}
         ({{ ts }} >= {{ business_day_start_literal(w['start']) }}
         and {{ ts }} < {{ business_day_start_literal(w['end'] + modules.datetime.timedelta(days=1)) }})
     {%- else -%}
@@ -126,14 +133,17 @@
 {%- endmacro %}
 
 
-{# A filter on a business date: inside the window when it is active, else true. #}
-{% macro in_date_window(date_column) -%}
-    {%- if window_active() -%}
-        ({{ date_column }} >= {{ window_start_literal() }} and {{ date_column }} <= {{ window_end_literal() }})
-    {%- else -%}
-        true
-    {%- endif -%}
-{%- endmacro %}
+{# The window while this run replaces one in an existing relation (window_active), else none. #}
+{% macro active_window() %}
+    {{ return(date_window() if window_active() else none) }}
+{% endmacro %}
+
+
+{# In a model: a filter on a naive UTC timestamp / a business date, inside the window when it
+   is active, else true. #}
+{% macro in_date_window_utc(ts) -%}{{ utc_filter(ts, active_window()) }}{%- endmacro %}
+
+{% macro in_date_window(date_column) -%}{{ date_filter(date_column, active_window()) }}{%- endmacro %}
 
 
 {#
@@ -220,39 +230,18 @@
     {%- endif -%}
     {%- set meta = parent.config.meta or {} -%}
     {%- if meta.get('window_timestamp') -%}
-        {%- set ts = adapter.quote(meta['window_timestamp']) -%}
-        {%- set after = w['end'] + modules.datetime.timedelta(days=1) -%}
-        {{ return('(' ~ ts ~ ' >= ' ~ business_day_start_literal(w['start'])
-            ~ ' and ' ~ ts ~ ' < ' ~ business_day_start_literal(after) ~ ')') }}
+        {{ return(utc_filter(adapter.quote(meta['window_timestamp']), w)) }}
     {%- endif -%}
     {%- set column = meta.get('window_column') or parent.config.unique_key -%}
     {%- if column is not string -%}
         {{ return(none) }}
     {%- endif -%}
-    {{ return('(' ~ adapter.quote(column) ~ ' >= ' ~ date_literal(w['start'])
-        ~ ' and ' ~ adapter.quote(column) ~ ' <= ' ~ date_literal(w['end']) ~ ')') }}
+    {{ return(date_filter(adapter.quote(column), w)) }}
 {%- endmacro %}
 
 
-{# In a singular test: a filter on a business date, the window's when one is given, else true. #}
-{% macro in_test_window(date_column) -%}
-    {%- set w = date_window() -%}
-    {%- if w is not none -%}
-        ({{ date_column }} >= {{ date_literal(w['start']) }} and {{ date_column }} <= {{ date_literal(w['end']) }})
-    {%- else -%}
-        true
-    {%- endif -%}
-{%- endmacro %}
+{# In a singular test: a filter on a business date / a naive UTC timestamp, inside the window
+   when one is given (whether or not the model replaced one), else true. #}
+{% macro in_test_window(date_column) -%}{{ date_filter(date_column, date_window()) }}{%- endmacro %}
 
-
-{# In a singular test: a filter on a naive UTC timestamp, inside the window's business dates when
-   a window is given, else true. #}
-{% macro in_test_window_utc(ts) -%}
-    {%- set w = date_window() -%}
-    {%- if w is not none -%}
-        ({{ ts }} >= {{ business_day_start_literal(w['start']) }}
-        and {{ ts }} < {{ business_day_start_literal(w['end'] + modules.datetime.timedelta(days=1)) }})
-    {%- else -%}
-        true
-    {%- endif -%}
-{%- endmacro %}
+{% macro in_test_window_utc(ts) -%}{{ utc_filter(ts, date_window()) }}{%- endmacro %}

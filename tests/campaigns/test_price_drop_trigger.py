@@ -129,3 +129,7 @@ def test_a_warehouse_without_a_price_history_gives_the_tick_none(world: Path) ->
     with connect(world / "warehouse.duckdb", read_only=True) as con:
         data = source.trigger_data(con, source.newest_event(con) - timedelta(days=30))
     assert data.price_changes is None and data.weather is not None
+    # Weather the same way: a window past its last day is no recent weather, not no table.
+    with connect(world / "warehouse.duckdb", read_only=True) as con:
+        later = source.trigger_data(con, source.newest_event(con) + timedelta(days=30))
+    assert later.weather is not None and later.weather.is_empty()

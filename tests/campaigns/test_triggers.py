@@ -144,6 +144,15 @@ def test_a_weather_trigger_on_data_without_weather_names_the_file_and_field() ->
         "campaigns/rain.yml: trigger.event 'weather' needs the optional weather table"
     )
     assert "date, region, precipitation_mm, mean_temp_c" in str(e.value)
+    # A weather table without rows in the tick's window is no error: nothing to trigger.
+    quiet = _tick(
+        c,
+        ev,
+        customers(["C1"]).with_columns(region=pl.lit("seoul")),
+        T0,
+        weather=weather_rows([]),
+    )
+    assert quiet.log.is_empty()
 
 
 def _tick(c, ev, cust, as_of, decided=None, history=None, first=None, weather=None, prices=None):

@@ -106,6 +106,10 @@ def campaign_products(
     return pick_products(treatment["customer_id"], pick.list, pick.count, candidates, trending, top)
 
 
+def _has_rows(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return has_table(con, table) and con.sql(f"select count(*) from {table}").fetchone()[0] > 0
+
+
 def trigger_data(con: duckdb.DuckDBPyConnection, since=None, business_tz: str = "Asia/Seoul"):
     """What trigger ticks read (triggers.TriggerData): the events from ``since`` (naive UTC, as
     the warehouse stores times; None: all) with the product's category, every customer's first
@@ -126,8 +130,10 @@ def trigger_data(con: duckdb.DuckDBPyConnection, since=None, business_tz: str = 
         " from silver.int_orders__enriched group by customer_id"
     ).pl()
     types = con.sql("select distinct event_type from silver.int_events__cleaned").fetchall()
+    # An export without an optional table lands it empty: no such data (the trigger's clear
+    # error), which is not the same as no rows since `since` (nothing to trigger).
     weather = None
-    if has_table(con, "silver.int_weather__daily"):
+    if _has_rows(con, "silver.int_weather__daily"):
         # From the day before `since`: a temperature drop compares with the day before.
         weather = con.execute(
             "select date, region, precipitation_mm, mean_temp_c from silver.int_weather__daily"
@@ -136,8 +142,7 @@ def trigger_data(con: duckdb.DuckDBPyConnection, since=None, business_tz: str = 
         ).pl()
     price_changes = None
     prices = "silver.int_product_prices__history"
-    # An export without the table lands it empty: no price history, not "no recent change".
-    if has_table(con, prices) and con.sql(f"select count(*) from {prices}").fetchone()[0]:
+    if _has_rows(con, prices):
         price_changes = con.execute(
             f"select product_id, valid_from, drop_pct from {prices} where drop_pct is not null"
             + ("" if since is None else " and valid_from >= $since"),

@@ -205,7 +205,7 @@ def check_data(
 ) -> None:
     """A trigger on data this warehouse does not have: an error naming the file and field."""
     table, types = EVENTS[campaign.trigger.event]
-    if table == "weather" and (data.weather is None or data.weather.is_empty()):
+    if table == "weather" and data.weather is None:
         raise CampaignError(
             f"{campaign.source}: trigger.event 'weather' needs the optional weather table "
             "(weather.csv or weather/ in the raw folder: date, region, precipitation_mm, "
