@@ -24,8 +24,10 @@ REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 DAGSTER_YAML = REPO / "deploy" / "dagster.yaml"
 
-SERVICES = {"postgres", "redis", "code_location", "webserver", "daemon"}
-DAGSTER_SERVICES = ("code_location", "webserver", "daemon")
+SERVICES = {"postgres", "redis", "code_location", "webserver", "daemon", "feature_server"}
+# Every service of the platform's image: the same settings (the feature server reads the
+# registry and the online store the runs write).
+DAGSTER_SERVICES = ("code_location", "webserver", "daemon", "feature_server")
 SHARED_ENV = (
     "DAGSTER_HOME",
     "DAGSTER_PG_HOST",
@@ -108,14 +110,30 @@ def test_compose_refuses_to_start_without_each_password(compose_bin: Path, missi
     assert done.stdout == ""
 
 
-def test_the_ui_is_published_on_loopback_only(compose_bin: Path) -> None:
-    rendered = json.loads(compose(compose_bin, "--format", "json").stdout)
-    (published,) = rendered["services"]["webserver"]["ports"]
-    assert (published["host_ip"], published["published"], published["target"]) == (
-        "127.0.0.1",
-        "3000",
-        3000,
-    )
+def test_the_ui_and_the_feature_server_are_published_on_loopback_only(compose_bin: Path) -> None:
+    services = json.loads(compose(compose_bin, "--format", "json").stdout)["services"]
+    for name, port in (("webserver", 3000), ("feature_server", 6566)):
+        (published,) = services[name]["ports"]
+        assert (published["host_ip"], published["published"], published["target"]) == (
+            "127.0.0.1",
+            str(port),
+            port,
+        ), name
+
+
+def test_the_feature_server_is_feasts_own_in_optimized_mode(compose_bin: Path) -> None:
+    """`feast serve` on the YAML the feature assets write, as the benchmark runs it."""
+    from dagster_project.lib.bench.features import FEATURE_SERVER_ENV
+
+    server = json.loads(compose(compose_bin, "--format", "json").stdout)["services"][
+        "feature_server"
+    ]
+    command = server["command"]
+    assert command[0] == "feast" and "serve" in command
+    assert command[command.index("-f") + 1] == "/opt/mopt/data/feast/feature_store.yaml"
+    assert FEATURE_SERVER_ENV.items() <= server["environment"].items()
+    (data,) = server["volumes"]
+    assert (data["target"], data["read_only"]) == ("/opt/mopt/data", True)
 
 
 def asset_selection_for_instance_test(data_dir: Path) -> tuple[list[Any], dict[str, Any]]:

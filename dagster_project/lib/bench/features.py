@@ -302,6 +302,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+# How `feast serve` runs, here and in docker-compose.yml's feature_server: in Python's optimized
+# mode, where typeguard's @typechecked is a no-op. Feast checks the types of every Field it
+# builds, and its server rebuilds the feature service from the cached registry on every request:
+# 2.3 ms of a read of 45 features (p50 in process), 0.23 ms with the checks off.
+FEATURE_SERVER_ENV = {"PYTHONOPTIMIZE": "1"}
+
+
 @contextmanager
 def feast_server(yaml_path: Path) -> Iterator[Callable[[list[str]], object]]:
     """`feast serve` on a free port for the benchmark's store; yields a read function over one
@@ -332,8 +339,8 @@ def feast_server(yaml_path: Path) -> Iterator[Callable[[list[str]], object]]:
         stdout=log,
         stderr=subprocess.STDOUT,
         # A control socket of its own: gunicorn's default (~/.gunicorn/gunicorn.ctl) is shared
-        # by every gunicorn on the machine.
-        env={**os.environ, "XDG_RUNTIME_DIR": str(runtime_dir)},
+        # by every gunicorn on the machine. Optimized mode, as in production (FEATURE_SERVER_ENV).
+        env={**os.environ, **FEATURE_SERVER_ENV, "XDG_RUNTIME_DIR": str(runtime_dir)},
     )
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
