@@ -11,38 +11,15 @@ import polars as pl
 import pytest
 
 from dagster_project.lib.contract import tables
-from dagster_project.lib.simulate import WorldConfig, simulate, write_world
-from dagster_project.lib.simulate.params import LiftStudy
+from dagster_project.lib.simulate import WorldConfig, simulate
 from dagster_project.lib.warehouse import connect
+from tests.conftest import Platform, materialize_everything, platform_env
 
 pytestmark = pytest.mark.slow
 
 
-def materialize_everything(data_dir: Path, raw_dir: Path, monkeypatch) -> dg.ExecuteInProcessResult:
-    monkeypatch.setenv("MOPT_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("MOPT_RAW_DIR", str(raw_dir))
-    monkeypatch.setenv("MOPT_DUCKDB_PATH", str(data_dir / "warehouse.duckdb"))
-    from dagster_project.definitions import defs
-    from dagster_project.defs.transform.assets import full_build_tags
-
-    job = defs().resolve_implicit_global_asset_job_def()
-    with dg.DagsterInstance.ephemeral() as instance:
-        return job.execute_in_process(
-            instance=instance, raise_on_error=False, tags=full_build_tags()
-        )
-
-
-def test_tiny_world_materializes_end_to_end(tmp_path: Path, monkeypatch) -> None:
-    raw = tmp_path / "raw"
-    # 120 days: the models train on rolling cutoffs (28 days of history + 3 x 30), and need
-    # enough buyers in each. A lift study on search ads and price drops, so every contract table
-    # (the optional ones included) goes through the whole platform.
-    study = LiftStudy("search_ads", holdout_share=0.3, start_day=28, days=60)
-    cfg = WorldConfig(
-        customers=1000, days=120, seed=7, lift_studies=(study,), price_drop_share=0.15
-    )
-    write_world(simulate(cfg), raw)
-    result = materialize_everything(tmp_path, raw, monkeypatch)
+def test_tiny_world_materializes_end_to_end(tiny_platform: Platform) -> None:
+    result = tiny_platform.result
     assert result.success
 
     # Every check passes but one: on 1,000 customers' few coupon sends the coupon uplift model
@@ -54,7 +31,7 @@ def test_tiny_world_materializes_end_to_end(tmp_path: Path, monkeypatch) -> None
     assert {f"landing/{t}" for t in tables()} <= materialized
     assert {"bronze/quarantine", "bronze/contract_report"} <= materialized
 
-    with connect(tmp_path / "warehouse.duckdb", read_only=True) as con:
+    with connect(tiny_platform.warehouse, read_only=True) as con:
         gold_tables = {r[2] for r in con.execute("show all tables").fetchall() if r[1] == "gold"}
         assert "coupon_uplift_scores" not in gold_tables  # withheld: its check failed
         # The simulator writes contract-clean data: nothing is quarantined, nothing is lost.
@@ -76,11 +53,11 @@ def test_tiny_world_materializes_end_to_end(tmp_path: Path, monkeypatch) -> None
     # every gold feature model is a Parquet file for Feast, in the features dir
     assert len(gold) == 3, gold
     for model, rows_in_gold in gold.items():
-        path = tmp_path / "features" / f"{model.removeprefix('feat_')}.parquet"
+        path = tiny_platform.data_dir / "features" / f"{model.removeprefix('feat_')}.parquet"
         rows = pl.scan_parquet(path).select(pl.len()).collect().item()
         assert rows == rows_in_gold > 0, path.name
     # and the model scores Feast serves
-    assert (tmp_path / "features" / "customer_scores.parquet").exists()
+    assert (tiny_platform.data_dir / "features" / "customer_scores.parquet").exists()
 
 
 def test_orders_only_export_materializes_end_to_end(tmp_path: Path, monkeypatch) -> None:
@@ -88,7 +65,9 @@ def test_orders_only_export_materializes_end_to_end(tmp_path: Path, monkeypatch)
     raw.mkdir()
     orders = simulate(WorldConfig(customers=1000, days=150, seed=4)).tables["orders"]
     orders.select("customer_id", "ordered_at", "order_amount").write_csv(raw / "orders.csv")
-    result = materialize_everything(tmp_path, raw, monkeypatch)
+    for name, value in platform_env(tmp_path, raw).items():
+        monkeypatch.setenv(name, value)  # the daily run and `mopt report` below read it too
+    result = materialize_everything(tmp_path, raw)
     # Everything materializes from orders alone. On 1,000 customers' orders a model may or may
     # not beat the RFM baselines on the test window (that depends on the world): a model that
     # does not only warns, the run succeeds, and its part of the scores is the RFM baseline's

@@ -1,7 +1,7 @@
 """The marketing report in a real headless browser (Debian's chromium and chromium-driver,
-driven by selenium): on a tiny world materialized through the Definitions, every page loads
-(budget and forecast included), every chart image decodes, the console has no errors; a
-screenshot of each page is saved under test-output/report/ (kept as the test's output)."""
+driven by selenium): on the tiny world materialized through the Definitions (tiny_platform),
+every page loads (budget and forecast included), every chart image decodes, the console has no
+errors; a screenshot of each page is saved under test-output/report/ (kept as the test's output)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dagster_project.lib.settings import REPO_ROOT
-from dagster_project.lib.simulate import WorldConfig, simulate, write_world
+from tests.conftest import Platform
 
 pytestmark = pytest.mark.slow
 SCREENSHOTS = REPO_ROOT / "test-output" / "report"
@@ -44,29 +44,10 @@ def _browser_paths() -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
-def report_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import dagster as dg
-
-    root = tmp_path_factory.mktemp("report_world")
-    write_world(simulate(WorldConfig(customers=1000, days=120, seed=7)), root / "raw")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MOPT_DATA_DIR", str(root))
-        mp.setenv("MOPT_RAW_DIR", str(root / "raw"))
-        mp.setenv("MOPT_DUCKDB_PATH", str(root / "warehouse.duckdb"))
-        from dagster_project.definitions import defs
-        from dagster_project.defs.transform.assets import full_build_tags
-
-        job = defs().resolve_implicit_global_asset_job_def()
-        with dg.DagsterInstance.ephemeral() as instance:
-            # 119 days of sales: a 28-day backtest fits (the asset's default 84 needs 169 days).
-            config = {"ops": {"gold__demand_forecast": {"config": {"backtest_days": 28}}}}
-            result = job.execute_in_process(
-                instance=instance, run_config=config, raise_on_error=False, tags=full_build_tags()
-            )
-    assert "gold/marketing_report" in {
-        e.asset_key.to_user_string() for e in result.get_asset_materialization_events()
-    }
-    return root / "report"
+def report_dir(tiny_platform: Platform) -> Path:
+    events = tiny_platform.result.get_asset_materialization_events()
+    assert "gold/marketing_report" in {e.asset_key.to_user_string() for e in events}
+    return tiny_platform.data_dir / "report"
 
 
 @pytest.fixture(scope="module")
