@@ -1154,7 +1154,7 @@ def bench_budget(
         str,
         typer.Option(
             help="Comma-separated sections: fit (curves + allocator), lab (policy lab), "
-            "allocator (the allocator judged in the lab on unseen seeds, about 2 minutes)."
+            "allocator (the allocator judged in the lab on unseen seeds, about 8 minutes)."
         ),
     ] = "fit,lab",
     repeats: Annotated[int, typer.Option(help="Runs per section; the median is reported.")] = 3,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+from scipy.stats import spearmanr
 
 from dagster_project.lib.budget import allocate, curves, synthetic
 
@@ -25,6 +26,21 @@ def test_fit_recovers_orders_at_current_spend_and_marginal_roas_ranking(world) -
     assert check.height == 8
     assert check["orders_error"].abs().max() < 0.20, check
     assert check["fitted_rank"].to_list() == check["true_rank"].to_list(), check
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_growing_audience_is_not_read_as_a_response_to_spend(seed: int) -> None:
+    """The customer base triples over the year and every channel's incremental orders with it:
+    fitted per customer (the inputs' customers column), the curves recover the current truth;
+    fitted on the raw weekly outcomes, the growth is read as a response to spend."""
+    w = synthetic.weekly_world(channels=8, weeks=WEEKS, seed=seed, audience_growth=3.0)
+    per_customer = curves.recovery(curves.fit_curves(w["weekly"]), w["truth_curves"])
+    assert per_customer["orders_error"].abs().max() < 0.20, per_customer
+    # the ranks of 8 marginal ROAS, three of which are within 10 % of each other on seed 1
+    rho = spearmanr(per_customer["fitted_rank"], per_customer["true_rank"]).statistic
+    assert rho >= 0.9, per_customer
+    naive = curves.recovery(curves.fit_curves(w["weekly"].drop("customers")), w["truth_curves"])
+    assert naive["orders_error"].abs().max() > 0.20, naive
 
 
 def test_allocator_beats_last_click_roas_split_under_the_true_curves(world) -> None:

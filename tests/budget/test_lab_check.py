@@ -1,6 +1,7 @@
 """Issue 13's bars, through the whole platform: response curves fitted on one simulated world's
-own warehouse (dbt, the paid channels' exposure-level measurement, the incrementality-aware
-attribution for the rest) and the allocator's plan re-simulated in the policy lab on three
+own warehouse (40,000 customers with a lift study of search ads: dbt, the paid channels'
+exposure-level measurement calibrated by the study, the incrementality-aware attribution for
+the rest) and the allocator's plan re-simulated in the policy lab on three
 worlds it never saw, against the current split, a last-click-ROAS split and the oracle (a
 coordinate search on the lab itself); and the fitted curves against the planted ones.
 docs/budget.md has the tables (`mopt bench budget --sections allocator`)."""
@@ -31,29 +32,40 @@ def _by_channel(table: pl.DataFrame) -> dict[str, dict]:
     return {row["channel"]: row for row in table.iter_rows(named=True)}
 
 
+def _ranked_right_where_the_truth_tells(rows: dict[str, dict], tie: float = 0.10) -> list:
+    """The pairs of channels whose fitted marginal ROAS are in the wrong order although their
+    true ones differ by more than `tie` (relative): a near tie no measurement resolves may go
+    either way."""
+    wrong = []
+    for a, ra in rows.items():
+        for b, rb in rows.items():
+            ta, tb = ra["true_marginal_roas"], rb["true_marginal_roas"]
+            if ta > tb * (1 + tie) and ra["fitted_marginal_roas"] <= rb["fitted_marginal_roas"]:
+                wrong.append((a, b))
+    return wrong
+
+
 @pytest.mark.slow
 def test_fitted_curves_recover_the_planted_ones_where_the_attribution_does_not(fitted) -> None:
     tables = check.recovery_tables(fitted)
     got = _by_channel(tables["exposure_lift"])
     assert set(got) | _measured_nothing(fitted) == set(PAID_CHANNELS)
-    ranks = {ch: (r["fitted_rank"], r["true_rank"]) for ch, r in got.items()}
-    assert all(f == t for f, t in ranks.values()), ranks
-    # Social and retargeting within 20 % of the truth (docs/budget.md: -12 % and +6 % on this
-    # world; their standard errors are 22 % and 46 %).
-    for ch in ("social", "retargeting"):
+    # Marginal ROAS in the true order (on this world affiliate and retargeting are 2 % apart in
+    # truth, 0.518 and 0.509, and come out swapped: 0.48 and 0.51).
+    assert not _ranked_right_where_the_truth_tells(got), got
+    # Every channel with an effect within 20 % of the truth at its current spend (docs/budget.md:
+    # affiliate -3 %, retargeting -19 %, search ads -1 %, social -0 %); search's level comes from
+    # the lift study (its exposure-level figure alone is ~66 % high).
+    for ch in ("affiliate", "retargeting", "search_ads", "social"):
         assert abs(got[ch]["orders_error"]) <= 0.20, (ch, got[ch])
-    # Affiliate misses the bar (+24 %) inside its own sampling error (se 23 % at 10k
-    # customers); search ads miss it (+46 %) by a bias: they follow shopping episodes the
-    # platform cannot see, a confounding the exposure-level comparison keeps. Bounded here so
-    # neither can grow.
-    assert abs(got["affiliate"]["orders_error"]) <= 0.40, got["affiliate"]
-    assert 0.0 < got["search_ads"]["orders_error"] <= 0.55, got["search_ads"]
-    # Display does nothing: under one incremental order a week against search's ~35, or no
-    # curve at all because its measurement credited it nothing.
-    assert "display" in _measured_nothing(fitted) or got["display"]["fitted_orders"] < 1.0, got
+    # Display does nothing: a few incremental orders a week against search's ~95, or no curve
+    # at all because its measurement credited it nothing.
+    assert (
+        "display" in _measured_nothing(fitted)
+        or got["display"]["fitted_orders"] < 0.05 * got["search_ads"]["fitted_orders"]
+    ), got
     # The old input, the attribution's credit alone, fails the same bar on every channel it
-    # credits, the two the exposure-level measurement passes included (on this world: social
-    # -42 %, affiliate -36 %, retargeting -58 %, search ads -29 %).
+    # credits (on this world: social -63 %, affiliate -46 %, retargeting -95 %, search -36 %).
     old = _by_channel(tables["attribution"])
     assert {"social", "retargeting"} <= set(old), old
     assert all(abs(r["orders_error"]) > 0.20 for r in old.values()), old
@@ -67,10 +79,9 @@ def test_allocator_earns_near_the_lab_oracle_on_unseen_seeds(fitted) -> None:
     assert sorted(results["seed"]) == sorted(cfg.eval_seeds)
     assert fitted.curves.last_week is not None
     alloc = results["allocator_vs_oracle"]
-    # The bar, read over the three unseen seeds: at least 90 % of the oracle's incremental
-    # revenue on average, and no seed below 85 % (docs/budget.md has the per-seed figures).
-    assert alloc.mean() >= 0.90, results
-    assert alloc.min() >= 0.85, results
+    # The bar: at least 90 % of the oracle's incremental revenue on each of the three unseen
+    # seeds (docs/budget.md: 99.2 %, 99.1 %, 96.8 %).
+    assert alloc.min() >= 0.90, results
     # Clearly more than the naive splits on every seed; both fail the bar in the same test.
     assert (alloc - results["current_vs_oracle"]).min() >= 0.05, results
     assert (alloc - results["last_click_vs_oracle"]).min() >= 0.20, results

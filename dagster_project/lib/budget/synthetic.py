@@ -76,16 +76,23 @@ def weekly_world(
     seed: int = 0,
     noise: float = 0.1,
     start: date = date(2025, 1, 6),
+    audience_growth: float | None = None,
+    current_weeks: int = 13,
 ) -> dict[str, pl.DataFrame]:
     """'weekly' (the curves' input: channel, week_start, spend, orders, revenue, first_orders,
     incremental outcomes with Poisson noise times a lognormal attribution error of sd `noise`),
-    'truth_curves', 'truth_params' and 'last_click' (channel, spend, revenue over the weeks)."""
+    'truth_curves', 'truth_params' and 'last_click' (channel, spend, revenue over the weeks).
+    With `audience_growth`, the customer base grows linearly by that factor over the weeks
+    (weekly's `customers`) and every outcome with it; the truth's curves are at the mean
+    audience of the last `current_weeks` weeks (the current one)."""
     rng = np.random.default_rng(seed)
     week_start = [start + timedelta(weeks=w) for w in range(weeks)]
+    customers = 10_000 * np.linspace(1.0, audience_growth or 1.0, weeks)
+    audience = customers / customers[-current_weeks:].mean()
     rows, curves, params, last_click = [], [], [], []
     for ch in planted(channels):
         spend = flighted_spend(ch.mean_spend, weeks, rng)
-        mu = true_orders(ch, adstock(spend, np.array([ch.decay]))[0])
+        mu = true_orders(ch, adstock(spend, np.array([ch.decay]))[0]) * audience
         orders = rng.poisson(mu) * rng.lognormal(0.0, noise, weeks)
         first = rng.binomial(np.round(orders).astype(np.int64), ch.first_share)
         rows.append(
@@ -97,6 +104,7 @@ def weekly_world(
                     "orders": orders,
                     "revenue": orders * ch.revenue_per_order,
                     "first_orders": first.astype(np.float64),
+                    **({"customers": customers} if audience_growth else {}),
                 }
             )
         )
