@@ -64,11 +64,11 @@ def test_fitted_curves_recover_the_planted_ones_where_the_attribution_does_not(f
         "display" in _measured_nothing(fitted)
         or got["display"]["fitted_orders"] < 0.05 * got["search_ads"]["fitted_orders"]
     ), got
-    # The old input, the attribution's credit alone, fails the same bar on every channel it
-    # credits (on this world: social -63 %, affiliate -46 %, retargeting -95 %, search -36 %).
+    # The old input, the attribution's credit alone, fails the same bar on every channel with an
+    # effect (on this world: social -63 %, affiliate -46 %, retargeting -95 %, search -36 %).
     old = _by_channel(tables["attribution"])
     assert {"social", "retargeting"} <= set(old), old
-    assert all(abs(r["orders_error"]) > 0.20 for r in old.values()), old
+    assert all(abs(r["orders_error"]) > 0.20 for r in old.values() if r["true_orders"] > 0), old
 
 
 @pytest.mark.slow
