@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from dagster_project.lib.products import pairs, trending
+from dagster_project.lib.products import embeddings, pairs, trending
 from dagster_project.lib.products.behaviour import interactions
 from dagster_project.lib.products.build import build_product_tables
 from dagster_project.lib.products.campaign import campaign_products
@@ -53,6 +53,36 @@ def test_best_list_beats_popularity_on_the_next_purchase(held_out):
     assert by["affinity"]["hit_rate_at_k"] >= 1.5 * by["popular"]["hit_rate_at_k"]
     assert by["affinity"]["ndcg_at_k"] >= 1.5 * by["popular"]["ndcg_at_k"]
     assert by["embedding"]["hit_rate_at_k"] > by["popular"]["hit_rate_at_k"]
+
+
+def test_cooccurrence_is_counted_over_a_seeded_sample_of_customers_past_its_budget() -> None:
+    from scipy import sparse
+
+    rng = np.random.default_rng(0)
+    x = sparse.random(500, 80, density=0.1, format="csr", random_state=rng)
+    pairs = np.diff(x.indptr) ** 2
+    assert (embeddings.cooccurrence_customers(x, int(pairs.sum())) == np.arange(500)).all()
+    kept = embeddings.cooccurrence_customers(x, int(pairs.sum()) // 3)
+    assert 0 < kept.size < 500 and pairs[kept].sum() <= pairs.sum() // 3
+    assert (kept == embeddings.cooccurrence_customers(x, int(pairs.sum()) // 3)).all()
+
+
+def test_embeddings_from_a_sample_of_customers_still_beat_popularity(world, held_out, monkeypatch):
+    """At scale the product vectors are learnt from the customers whose pairs fit the budget
+    (MAX_COOCCURRENCE_PAIRS); nearly every customer still gets a vector (one whose products no
+    sampled customer saw has none, and the lists fall back), and the list still works."""
+    inter, _, target, full = held_out
+    per_customer = inter.group_by("customer_id").agg(pl.col("product_id").n_unique())
+    pairs = int((per_customer["product_id"].cast(pl.Int64) ** 2).sum())
+    monkeypatch.setattr(embeddings, "MAX_COOCCURRENCE_PAIRS", pairs // 3)
+    emb = build_embeddings(inter, world.tables["products"])
+    assert not np.allclose(emb.product, full.product)  # learnt from fewer customers
+    with_vector = float((np.linalg.norm(emb.customer, axis=1) > 0).mean())
+    assert with_vector >= 0.95, with_vector
+    customers = target.select("customer_id").unique()
+    scores = hit_rate_ndcg(candidate_lists(customers, inter, emb), target)
+    by = {r["list"]: r for r in scores.iter_rows(named=True)}
+    assert by["embedding"]["hit_rate_at_k"] > by["popular"]["hit_rate_at_k"], scores
 
 
 def test_every_list_has_ten_products_per_customer(held_out):
