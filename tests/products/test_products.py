@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from dagster_project.lib.products import embeddings, pairs, trending
+from dagster_project.lib.products import candidates, embeddings, pairs, trending
 from dagster_project.lib.products.behaviour import interactions
 from dagster_project.lib.products.build import build_product_tables
 from dagster_project.lib.products.campaign import campaign_products
@@ -83,6 +83,19 @@ def test_embeddings_from_a_sample_of_customers_still_beat_popularity(world, held
     scores = hit_rate_ndcg(candidate_lists(customers, inter, emb), target)
     by = {r["list"]: r for r in scores.iter_rows(named=True)}
     assert by["embedding"]["hit_rate_at_k"] > by["popular"]["hit_rate_at_k"], scores
+
+
+def test_candidate_lists_are_the_same_whatever_the_pass_size(world, held_out, monkeypatch):
+    """The lists are computed a pass of customers at a time (memory at scale): any pass size gives
+    the same rows in the same order (scores to the last bits of a float: a customer's weights
+    are summed in another order)."""
+    from polars.testing import assert_frame_equal
+
+    inter, lists, target, emb = held_out
+    customers = target.select("customer_id").unique()
+    monkeypatch.setattr(candidates, "CUSTOMERS_PER_PASS", 97)
+    assert customers.height > 5 * 97
+    assert_frame_equal(candidate_lists(customers, inter, emb), lists, check_exact=False, rtol=1e-12)
 
 
 def test_every_list_has_ten_products_per_customer(held_out):

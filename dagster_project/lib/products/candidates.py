@@ -297,6 +297,14 @@ def top_up(lst: pl.DataFrame, name: str, fb: pl.DataFrame, n=N) -> pl.DataFrame:
     )
 
 
+# Customers per pass of the per-customer lists: joining each customer's sellers with their
+# products grows with the customers (100,000 customers x 365 days needed over 30 GB at once).
+# The lists of a customer depend only on their own behaviour and on the shared popularity,
+# seller similarity and fallbacks, so any pass size gives the same rows in the same order (the
+# scores to the last bits of a float).
+CUSTOMERS_PER_PASS = 20_000
+
+
 def candidate_lists(
     customers: pl.DataFrame,
     inter: pl.DataFrame,
@@ -312,23 +320,26 @@ def candidate_lists(
     pop = popularity(inter)
     fb = fallback(customers, profile, pop, n)
     similar = seller_similarity(inter)
-    lists = {
-        "rule_a": rule_a(profile, usual_sellers(inter), pop, n),
-        "rule_b": rule_b(profile, similar, pop, n),
-        "rule_c": rule_c(profile, similar, pop, n),
-        "affinity": affinity(inter, pop, n),
-        "popular": popular_in_category(profile, pop, n),
-    }
-    keep = customers.select("customer_id")
-    if emb is not None:
-        in_list = np.isin(emb.customer_id, keep["customer_id"].to_numpy().astype(str))
-        lists["embedding"] = embedding_list(_subset(emb, in_list), pop, n)
-    return pl.concat(
-        [
-            top_up(lst.join(keep, on="customer_id", how="semi"), name, fb, n)
-            for name, lst in lists.items()
-        ]
-    )
+    ids = customers["customer_id"].unique().sort()
+    parts: dict[str, list[pl.DataFrame]] = {}
+    for start in range(0, max(ids.len(), 1), CUSTOMERS_PER_PASS):
+        keep = pl.DataFrame({"customer_id": ids[start : start + CUSTOMERS_PER_PASS]})
+        own = inter.join(keep, on="customer_id", how="semi")
+        own_profile = profile.join(keep, on="customer_id", how="semi")
+        lists = {
+            "rule_a": rule_a(own_profile, usual_sellers(own), pop, n),
+            "rule_b": rule_b(own_profile, similar, pop, n),
+            "rule_c": rule_c(own_profile, similar, pop, n),
+            "affinity": affinity(own, pop, n),
+            "popular": popular_in_category(own_profile, pop, n),
+        }
+        if emb is not None:
+            in_pass = np.isin(emb.customer_id, keep["customer_id"].to_numpy().astype(str))
+            lists["embedding"] = embedding_list(_subset(emb, in_pass), pop, n)
+        own_fb = fb.join(keep, on="customer_id", how="semi")
+        for name, lst in lists.items():
+            parts.setdefault(name, []).append(top_up(lst, name, own_fb, n))
+    return pl.concat([frame for frames in parts.values() for frame in frames])
 
 
 def _subset(emb: Embeddings, rows: np.ndarray) -> Embeddings:
