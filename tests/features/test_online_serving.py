@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 from feast import Entity, FeatureService, FeatureView, Field, FileSource
 from feast.types import Int32, String
 from feast.value_type import ValueType
@@ -110,7 +111,9 @@ def test_online_response_conversion_equals_feasts_to_arrow(materialized_store) -
         response = store.get_online_features(
             features=store.get_feature_service(service), entity_rows={"customer_id": ids}
         )
-        ours, feasts = features.response_table(response), response.to_arrow()
+        columns = [("customer_id", pa.string()), *features.service_schema(store, service)]
+        ours = features.response_table(response, columns)
+        feasts = response.to_arrow().select([n for n, _ in columns]).cast(pa.schema(columns))
         assert ours.equals(feasts), service
         assert ours.num_columns > 10 and ours.num_rows == len(ids)
         assert 0 < sum(c.null_count for c in ours.columns) < ours.num_rows * ours.num_columns
