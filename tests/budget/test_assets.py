@@ -118,6 +118,8 @@ def test_curves_are_fitted_on_the_exposure_lift_measurement(tmp_path: Path) -> N
     db = root / "warehouse.duckdb"
     meta = _materialize(db, root / "raw")
     assert meta["gold/response_curves"]["curve_input"] == "gold.paid_exposure_lift"
+    # customers sign up all along the simulated window: the curves are at today's audience
+    assert meta["gold/response_curves"]["audience_growth"] > 1.0
     assert meta["gold/paid_exposure_lift"]["channels_measured"] >= 4
     with connect(db, read_only=True) as con:
         stored = con.sql("select * from gold.paid_exposure_lift").pl()

@@ -163,6 +163,8 @@ def response_curves(context: dg.AssetExecutionContext, warehouse: Warehouse):
         "channels_fitted": len(rc.curves),
         "curve_input": curves.WEEKLY_CREDIT_TABLE,
         "weeks": inputs.weekly["week_start"].n_unique(),
+        # the curves are at the current audience: its size over the fitted weeks' mean
+        "audience_growth": round(rc.audience_growth, 3),
         "channels_without_journeys": ", ".join(inputs.without_journeys) or "none",
         "channels_not_fitted": ", ".join(f"{k} ({v})" for k, v in rc.skipped.items()) or "none",
         "params": md.table(_rounded(params, 3)),

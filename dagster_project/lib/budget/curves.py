@@ -31,7 +31,7 @@ weekly inputs carry `customers` (the customers signed up by each week's end), ea
 outcomes are taken per customer and put at the current base (the mean of the last
 `current_weeks` weeks) before the fit, so the curve is spend -> incremental orders at today's
 audience. Without it, the base's growth reads as a response to the spend: on the 40,000-customer
-fit world social's fitted marginal ROAS was 3.25 against a true 0.87, with it 1.01.
+fit world social's fitted marginal ROAS was 3.25 against a true 0.87, with it 0.98.
 """
 
 from __future__ import annotations
