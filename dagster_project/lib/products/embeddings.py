@@ -49,7 +49,8 @@ def _index(values: pl.Series) -> tuple[np.ndarray, np.ndarray]:
 # The co-occurrence matrix holds up to sum(n_c^2) entries (n_c: a customer's distinct products):
 # 521 M at 100,000 customers x 365 days, where the products stage needed 23.7 GB and was killed,
 # about 5 G at 1 M. Above this many pairs the product vectors are learnt from a seeded random
-# sample of the customers whose pairs fit (every customer still gets a vector from them).
+# sample of the customers whose pairs fit; customers are still embedded from those vectors (one
+# whose products no sampled customer saw gets the zero vector, and the lists fall back).
 MAX_COOCCURRENCE_PAIRS = 100_000_000
 
 
