@@ -80,6 +80,7 @@ class Platform:
 def platform_env(data_dir: Path, raw_dir: Path) -> dict[str, str]:
     """The environment that points the platform at one data folder and one raw folder."""
     return {
+        "MOPT_PROFILE": "embedded",
         "MOPT_DATA_DIR": str(data_dir),
         "MOPT_RAW_DIR": str(raw_dir),
         "MOPT_DUCKDB_PATH": str(data_dir / "warehouse.duckdb"),
@@ -123,6 +124,19 @@ def tiny_platform(tmp_path_factory: pytest.TempPathFactory) -> Platform:
     # 119 days of sales: a 28-day backtest fits (the asset's default 84 needs 169 days).
     config = {"ops": {"gold__demand_forecast": {"config": {"backtest_days": 28}}}}
     return Platform(root, root / "raw", materialize_everything(root, root / "raw", config))
+
+
+@pytest.fixture(scope="session")
+def orders_only_platform(tmp_path_factory: pytest.TempPathFactory) -> Platform:
+    """Only orders.csv (customer_id, ordered_at, order_amount) of a 1,000-customer, 150-day
+    world: the smallest export the platform takes, every asset materialized from it."""
+    from dagster_project.lib.simulate import WorldConfig, simulate
+
+    root = tmp_path_factory.mktemp("orders_only_platform")
+    (root / "raw").mkdir()
+    orders = simulate(WorldConfig(customers=1000, days=150, seed=4)).tables["orders"]
+    orders.select("customer_id", "ordered_at", "order_amount").write_csv(root / "raw/orders.csv")
+    return Platform(root, root / "raw", materialize_everything(root, root / "raw"))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -4,16 +4,14 @@ asset in-process, and check what a user would look at."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import dagster as dg
 import polars as pl
 import pytest
 
 from dagster_project.lib.contract import tables
-from dagster_project.lib.simulate import WorldConfig, simulate
 from dagster_project.lib.warehouse import connect
-from tests.conftest import Platform, materialize_everything, platform_env
+from tests.conftest import Platform, platform_env
 
 pytestmark = pytest.mark.slow
 
@@ -60,14 +58,14 @@ def test_tiny_world_materializes_end_to_end(tiny_platform: Platform) -> None:
     assert (tiny_platform.data_dir / "features" / "customer_scores.parquet").exists()
 
 
-def test_orders_only_export_materializes_end_to_end(tmp_path: Path, monkeypatch) -> None:
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    orders = simulate(WorldConfig(customers=1000, days=150, seed=4)).tables["orders"]
-    orders.select("customer_id", "ordered_at", "order_amount").write_csv(raw / "orders.csv")
+def test_orders_only_export_materializes_end_to_end(
+    orders_only_platform: Platform, monkeypatch
+) -> None:
+    tmp_path, raw = orders_only_platform.data_dir, orders_only_platform.raw_dir
+    orders = pl.read_csv(raw / "orders.csv")
     for name, value in platform_env(tmp_path, raw).items():
         monkeypatch.setenv(name, value)  # the daily run and `mopt report` below read it too
-    result = materialize_everything(tmp_path, raw)
+    result = orders_only_platform.result
     # Everything materializes from orders alone. On 1,000 customers' orders a model may or may
     # not beat the RFM baselines on the test window (that depends on the world): a model that
     # does not only warns, the run succeeds, and its part of the scores is the RFM baseline's
