@@ -98,6 +98,23 @@ def test_candidate_lists_are_the_same_whatever_the_pass_size(world, held_out, mo
     assert_frame_equal(candidate_lists(customers, inter, emb), lists, check_exact=False, rtol=1e-12)
 
 
+def test_lists_from_each_groups_best_products_equal_the_lists_from_all_of_them(
+    held_out, monkeypatch
+):
+    """The rules join each customer only with the best products of each seller group (memory at
+    scale): the lists are the ones every product of the groups gives."""
+    from polars.testing import assert_frame_equal
+
+    inter, lists, target, emb = held_out
+    customers = target.select("customer_id").unique()
+    kept = candidates._best_per_group(
+        candidates.popularity(inter), ["seller_id", "category_l1"], "popularity", candidates.N
+    )
+    assert kept.height < 0.8 * candidates.popularity(inter).height  # the pruning prunes
+    monkeypatch.setattr(candidates, "_best_per_group", lambda frame, *_: frame)
+    assert_frame_equal(candidate_lists(customers, inter, emb), lists)
+
+
 def test_every_list_has_ten_products_per_customer(held_out):
     _, lists, target, _ = held_out
     n = lists.group_by("list", "customer_id").agg(pl.len(), pl.col("product_id").n_unique())

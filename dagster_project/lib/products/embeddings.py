@@ -153,20 +153,24 @@ def build_embeddings(
     return Embeddings(product_id, prod, customer_id, cust, seller_id, sel)
 
 
-def top_k(query: np.ndarray, items: np.ndarray, k: int, chunk: int = 4096):
-    """Exact top-k by inner product (brute force, chunked): (indices, scores), best first."""
+def top_k(query: np.ndarray, items: np.ndarray, k: int, chunk: int = 2048):
+    """Exact top-k by inner product (brute force, chunked): (indices, scores), best first. In
+    float64: float32 products differ in their last bits with the chunk's shape (the BLAS kernel
+    sums in another order), enough to reorder near ties when customers are split differently."""
     k = min(k, items.shape[0])
     idx = np.zeros((query.shape[0], k), dtype=np.int64)
-    val = np.zeros((query.shape[0], k), dtype=np.float32)
-    items32 = items.astype(np.float32)
+    val = np.zeros((query.shape[0], k), dtype=np.float64)
     for a in range(0, query.shape[0], chunk):
-        s = query[a : a + chunk].astype(np.float32) @ items32.T
-        part = np.argpartition(-s, k - 1, axis=1)[:, :k]
-        ps = np.take_along_axis(s, part, axis=1)
-        order = np.lexsort((part, -ps), axis=1)
-        idx[a : a + chunk] = np.take_along_axis(part, order, axis=1)
-        val[a : a + chunk] = np.take_along_axis(ps, order, axis=1)
+        idx[a : a + chunk], val[a : a + chunk] = best_in_rows(query[a : a + chunk] @ items.T, k)
     return idx, val
+
+
+def best_in_rows(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's k highest scores, best first (ties: the smaller column): (columns, scores)."""
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    ps = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -ps), axis=1)
+    return np.take_along_axis(part, order, axis=1), np.take_along_axis(ps, order, axis=1)
 
 
 def hnsw_top_k(query: np.ndarray, items: np.ndarray, k: int, ef: int = 200):
