@@ -254,6 +254,21 @@ def test_planted_complements_are_recovered(world):
     assert rec["precision_top_pairs"] >= 0.4
 
 
+def test_pairs_are_the_same_whatever_the_passes(world, monkeypatch):
+    """Co-viewed and co-bought pairs are counted a share of the products at a time past a budget
+    of pairs (memory at scale): any budget gives the same pairs."""
+    from polars.testing import assert_frame_equal
+
+    t = world.tables
+    views = t["events"].filter(pl.col("event_type") == "view", pl.col("product_id").is_not_null())
+    whole = pairs._pairs(views, "session_id", pairs.MIN_COVIEWS)
+    monkeypatch.setattr(pairs, "MAX_PAIRS_PER_PASS", 10_000)
+    passes = pairs._pairs(views, "session_id", pairs.MIN_COVIEWS)
+    order = ["product_id", "other_product_id"]
+    assert whole.height > 10_000
+    assert_frame_equal(passes.sort(order), whole.sort(order))
+
+
 def test_fallbacks_for_bad_input(world):
     t = world.tables
     cutoff = datetime.combine(CFG.end_date, datetime.min.time(), UTC)
