@@ -66,7 +66,7 @@ def features_asof(
         )
         con.unregister("__journey_starts_arrow")
         # Only the snapshots an ASOF match can use: the customer's, from the days a moment's TTL
-        # reaches back to. Copying every snapshot held the whole table in memory (17 GB at
+        # reaches back to. Copying every snapshot held the whole table in memory (16 GB at
         # 100,000 customers x 365 days); the newest match of each moment is among these.
         days = starts.select(
             "customer_id",

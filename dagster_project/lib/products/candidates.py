@@ -101,7 +101,7 @@ def _within_group_share(pop: pl.DataFrame, n: int, best_of: list[str] = GROUP) -
     ``best_of`` group. A list scores a group's products as the share times a factor of the
     customer and the group alone, so within a group a customer's order is the share's: no product
     past its group's n best can make a customer's top n, and keeping the groups whole joined every
-    customer with every product of their sellers (over 20 GB a pass at 100,000 customers)."""
+    customer with every product of their sellers (10-20 GB a pass at 100,000 customers)."""
     share = pop.with_columns(
         product_share=pl.col("popularity") / pl.col("popularity").sum().over(GROUP)
     )
