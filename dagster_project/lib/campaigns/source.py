@@ -9,7 +9,7 @@ import duckdb
 import polars as pl
 
 from dagster_project.lib.campaigns import rules
-from dagster_project.lib.warehouse import has_table
+from dagster_project.lib.warehouse import has_table, newest_snapshots
 
 
 def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:
@@ -37,11 +37,7 @@ def audience_source(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     joins = []
     if has_table(con, "gold.feat_customer__daily"):
         parts += select("f", rules.FEATURE_COLUMNS, _columns(con, "gold", "feat_customer__daily"))
-        joins.append(
-            "left join (select * from gold.feat_customer__daily"
-            " qualify row_number() over (partition by customer_id order by snapshot_date desc) = 1)"
-            " as f using (customer_id)"
-        )
+        joins.append(f"left join ({newest_snapshots()}) as f using (customer_id)")
     if has_table(con, "gold.customer_segments"):
         parts += select("s", rules.SEGMENT_COLUMNS, _columns(con, "gold", "customer_segments"))
         joins.append("left join gold.customer_segments as s using (customer_id)")

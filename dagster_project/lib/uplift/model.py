@@ -20,6 +20,8 @@ import lightgbm as lgb
 import numpy as np
 import polars as pl
 
+from dagster_project.lib.warehouse import newest_snapshots
+
 NON_FEATURES = {"customer_id", "snapshot_date", "event_timestamp", "created_timestamp"}
 CATEGORICAL = (
     "gender",
@@ -83,9 +85,7 @@ def latest_features(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """Each customer's newest feature snapshot (for scoring today's customers)."""
     return con.sql(
         "select * exclude (snapshot_date, event_timestamp, created_timestamp)"
-        " from gold.feat_customer__daily"
-        " qualify row_number() over (partition by customer_id order by snapshot_date desc) = 1"
-        " order by customer_id"
+        f" from ({newest_snapshots()}) order by customer_id"
     ).pl()
 
 
