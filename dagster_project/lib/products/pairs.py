@@ -23,8 +23,8 @@ def _pairs(groups: pl.DataFrame, group: str, min_together: int = 1) -> pl.DataFr
     the groups hold more than MAX_PAIRS_PER_PASS pairs (a pair's count is its first product's
     pass's alone, so any number of passes gives the same pairs)."""
     g = groups.select(group, "product_id").unique()
-    pairs = g.group_by(group).len()["len"].cast(pl.Int64).pow(2).sum()
-    passes = max(1, math.ceil(pairs / MAX_PAIRS_PER_PASS))
+    n_pairs = g.group_by(group).len()["len"].cast(pl.Int64).pow(2).sum()
+    passes = max(1, math.ceil(n_pairs / MAX_PAIRS_PER_PASS))
     products = g["product_id"].unique().sort()
     return pl.concat(
         g.filter(pl.col("product_id").is_in(products.gather_every(passes, offset)))
