@@ -168,6 +168,18 @@
 {%- endmacro %}
 
 
+{# A filter on a business date: on or after the grid's first date (`days_before` the window's
+   first date) when the window is active, else true. A snapshot's windowed totals are
+   differences of running totals, so activity before its grid changes none of them. #}
+{% macro in_window_grid(date_column, days_before) -%}
+    {%- if window_active() -%}
+        {{ date_column }} >= {{ window_start_literal(days_before) }}
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
+
 {#
   True for a naive UTC timestamp after the window's last business date, when a window is given
   (else false): rows an incremental run has not built yet (tests/assert_silver_keeps_bronze.sql).

@@ -19,6 +19,10 @@
     windowed          <measure>_<N>d                                    snapshot_window_totals,
                                                                         snapshot_window_joins
   `summed` maps each measure to its SQL type (the running totals keep it).
+  The customer snapshots keep their running states in a model of their own
+  (silver.int_customer_days__running, incremental: a day's run continues each customer's state),
+  so an incremental run reads only its grid's states; the products' windowed totals need no
+  state from before the grid, and an incremental run reads only its grid's activity.
 #}
 
 

@@ -32,13 +32,6 @@ EVENT_TABLES = {
     "orders": "ordered_at",
     "marketing_touches": "occurred_at",
 }
-INCREMENTAL = [
-    "silver.int_sessions__attributed",
-    "silver.int_events__cleaned",
-    "silver.int_touches__conformed",
-    "silver.int_orders__enriched",
-    "silver.int_order_lines__joined",
-]
 FEATURES = ["customer__daily", "product__daily", "seller__daily"]
 
 
@@ -162,8 +155,21 @@ def test_the_last_day_run_equals_a_full_build_row_for_row(builds: dict) -> None:
         if r.get("compiled_code")
     }
     window_start = (LAST - timedelta(days=LOOKBACK)).isoformat()
-    for model in ["int_order_lines__joined", "feat_customer__daily", "feat_product__daily"]:
+    for model in [
+        "int_order_lines__joined",
+        "int_customer_categories__running",
+        "int_customer_days__running",
+        "feat_customer__daily",
+        "feat_product__daily",
+    ]:
         assert f"date '{window_start}'" in compiled[model], model
+    # the snapshots read their grid's days (the window and its longest feature window before
+    # it): the customers' running states, not the events of every day
+    grid_start = {"feat_customer__daily": 90, "feat_product__daily": 30, "feat_seller__daily": 30}
+    for model, days in grid_start.items():
+        first = (LAST - timedelta(days=LOOKBACK + days)).isoformat()
+        assert f">= date '{first}'" in compiled[model], model
+    assert "int_events__cleaned" not in compiled["feat_customer__daily"]
     for model in ["int_sessions__attributed", "int_events__cleaned", "int_orders__enriched"]:
         assert "timestamp '" in compiled[model], model
     # bronze's event tables read the window's landed rows; the facts the window's dates (the

@@ -2,8 +2,11 @@
   Daily customer feature snapshots for Feast: one row per customer per business date, computed
   from data up to the end of that date only.
 
-  Running totals over active customer-days, a dense grid carrying an integer key of the running
-  state, windows as differences of running totals: macros/snapshot_grid.sql explains the technique.
+  Running totals over active customer-days (silver.int_customer_days__running, incremental: a
+  day's run adds the day to the states before it), a dense grid carrying an integer key of the
+  running state, windows as differences of running totals: macros/snapshot_grid.sql explains the
+  technique. An incremental run's grid covers its window and the 90 days before it, so it reads
+  only those days' states and touches and each customer's last ones before them.
   Marketing touches are 4x more frequent than visits but feed only days_since_last_touch, so
   touch-only days split the grid without a running state of their own. Profile columns (consent,
   region, ...) are the version in force at the end of D (int_customers__history), joined on a
@@ -20,15 +23,7 @@
 {%- set windowed_90d = [
     'app_sessions', 'purchased_units', 'purchased_amount', 'priced_views', 'viewed_price_sum',
 ] -%}
-{#- daily activity summed into running totals, with their types -#}
-{%- set summed = {
-    'sessions': 'integer', 'page_views': 'integer', 'searches': 'integer',
-    'session_minutes': 'double', 'app_sessions': 'integer', 'product_views': 'integer',
-    'bookmarks': 'integer', 'add_to_carts': 'integer', 'orders': 'integer', 'revenue': 'double',
-    'coupon_orders': 'integer', 'purchased_units': 'integer',
-    'purchased_amount': 'double', 'viewed_price_sum': 'double', 'priced_views': 'integer',
-    'category_interactions': 'integer',
-} -%}
+{%- set summed = customer_summed_measures() -%}
 
 with
 
@@ -40,28 +35,8 @@ profile_history as (
     select * from {{ ref('int_customers__history') }}
 ),
 
-sessions as (
-    select * from {{ ref('int_sessions__attributed') }}
-),
-
-events as (
-    select * from {{ ref('int_events__cleaned') }}
-),
-
-orders as (
-    select * from {{ ref('int_orders__enriched') }}
-),
-
-order_lines as (
-    select * from {{ ref('int_order_lines__joined') }}
-),
-
 touches as (
     select * from {{ ref('int_touches__conformed') }}
-),
-
-products as (
-    select * from {{ ref('int_products__conformed') }}
 ),
 
 dates as (
@@ -77,113 +52,6 @@ bounds as (
     from dates
 ),
 
--- activity per customer-day, one part per source --------------------------------------------
-
-session_days as (
-    select
-        customer_id,
-        session_date as activity_date,
-        count(*) as sessions,
-        sum(page_views) as page_views,
-        sum(search_count) as searches,
-        sum(duration_seconds) / 60.0 as session_minutes,
-        count(*) filter (where is_app_session) as app_sessions
-    from sessions
-    group by all
-),
-
-event_days as (
-    select
-        e.customer_id,
-        e.event_date as activity_date,
-        count(*) filter (where e.event_type = 'view') as product_views,
-        count(*) filter (where e.event_type = 'bookmark') as bookmarks,
-        count(*) filter (where e.event_type = 'add_to_cart') as add_to_carts,
-        sum(p.price_krw) filter (where e.event_type = 'view') as viewed_price_sum,
-        count(p.price_krw) filter (where e.event_type = 'view') as priced_views
-    from events as e
-    left join products as p using (product_id)
-    group by all
-),
-
-order_days as (
-    select
-        customer_id,
-        order_date as activity_date,
-        count(*) as orders,
-        sum(order_amount_krw) as revenue,
-        count(*) filter (where has_coupon) as coupon_orders
-    from orders
-    group by all
-),
-
-line_days as (
-    select
-        customer_id,
-        order_date as activity_date,
-        sum(quantity) as purchased_units,
-        sum(line_amount_krw) as purchased_amount
-    from order_lines
-    group by all
-),
-
--- favourite category: the category with the most product interactions (views, bookmarks,
--- add-to-carts and purchased lines) so far. Running counts only grow, so the favourite up to a
--- date is the running maximum of (count, category) over the customer's category-days.
-category_days as (
-    select customer_id, activity_date, category_l1, sum(n) as n
-    from (
-        select e.customer_id, e.event_date as activity_date, p.category_l1, count(*) as n
-        from events as e
-        inner join products as p using (product_id)
-        where e.event_type in ('view', 'bookmark', 'add_to_cart') and p.category_l1 is not null
-        group by all
-        union all
-        select customer_id, order_date as activity_date, category_l1, count(*) as n
-        from order_lines
-        where category_l1 is not null
-        group by all
-    )
-    group by all
-),
-
-category_running as (
-    select
-        customer_id,
-        activity_date,
-        n,
-        {{ struct_from({
-            'n': 'sum(n) over (partition by customer_id, category_l1 order by activity_date)',
-            'category': 'category_l1',
-        }) }} as category_total
-    from category_days
-),
-
-favourite_days as (
-    select
-        customer_id,
-        activity_date,
-        max(category_total) as day_favourite,
-        sum(n) as category_interactions
-    from category_running
-    group by all
-),
-
-activity_parts as (
-    {%- set keys = ['customer_id', 'activity_date'] %}
-    {{ union_all_by_name({
-        'session_days': keys + [
-            'sessions', 'page_views', 'searches', 'session_minutes', 'app_sessions',
-        ],
-        'event_days': keys + [
-            'product_views', 'bookmarks', 'add_to_carts', 'viewed_price_sum', 'priced_views',
-        ],
-        'order_days': keys + ['orders', 'revenue', 'coupon_orders'],
-        'line_days': keys + ['purchased_units', 'purchased_amount'],
-        'favourite_days': keys + ['category_interactions', 'day_favourite'],
-    }) }}
-),
-
 customer_keys as (
     select
         customer_id,
@@ -191,26 +59,35 @@ customer_keys as (
     from customers
 ),
 
-activity_days as (
-    select
-        k.customer_key,
-        a.activity_date,
-        {{- snapshot_daily_sums(summed) }},
-        max(a.day_favourite) as day_favourite
-    from activity_parts as a
-    inner join customer_keys as k using (customer_id)
-    where a.activity_date is not null
-    group by all
-),
-
 -- running state at each active day (state_key = customer_key * 1e6 + n-th active day) ----------
 
+customer_days as (
+    {%- set running = ref('int_customer_days__running') %}
+    {%- if window_active() %}
+    -- the grid's days, and each customer's last state before them
+    select * from {{ running }}
+    where activity_date >= {{ window_start_literal(90) }}
+    union all
+    select s.*
+    from {{ running }} as s
+    inner join (
+        select customer_id, max(activity_date) as activity_date
+        from {{ running }}
+        where activity_date < {{ window_start_literal(90) }}
+        group by customer_id
+    ) as last_day
+        on last_day.customer_id = s.customer_id and last_day.activity_date = s.activity_date
+    {%- else %}
+    select * from {{ running }}
+    {%- endif %}
+),
+
 active_day_state as (
-    {% call snapshot_running_state('activity_days', 'customer_key', summed) %}
-        max(case when sessions > 0 then activity_date end) over running as last_visit_date,
-        max(case when orders > 0 then activity_date end) over running as last_order_date,
-        max(day_favourite) over running as favourite
-    {% endcall %}
+    select
+        k.customer_key * 1000000 + d.active_days as state_key,
+        {{ star_except(['customer_id', 'active_days'], 'd') }}
+    from customer_days as d
+    inner join customer_keys as k using (customer_id)
 ),
 
 -- every day something happened (activity or a touch): the latest state and touch so far --------
@@ -221,6 +98,18 @@ touch_days as (
         t.touch_date as activity_date
     from touches as t
     inner join customer_keys as k using (customer_id)
+    {%- if window_active() %}
+    where t.touch_date >= {{ window_start_literal(90) }}
+    union all
+    -- each customer's last touch before the grid's days
+    select
+        k.customer_key,
+        max(t.touch_date) as activity_date
+    from touches as t
+    inner join customer_keys as k using (customer_id)
+    where t.touch_date < {{ window_start_literal(90) }}
+    group by k.customer_key
+    {%- endif %}
 ),
 
 marked_days as (
@@ -375,9 +264,10 @@ final as (
         cast(w.total_revenue / nullif(w.total_orders, 0) as double) as avg_order_value_krw,
         cast(w.total_coupon_orders / nullif(w.total_orders, 0) as double) as coupon_order_share,
         cast(w.app_sessions_90d / nullif(w.sessions_90d, 0) as double) as app_session_share_90d,
-        w.favourite.category as favourite_category_l1,
-        cast(w.favourite.n / nullif(w.total_category_interactions, 0) as double)
-            as favourite_category_share,
+        w.favourite_category_l1,
+        cast(
+            w.favourite_category_interactions / nullif(w.total_category_interactions, 0) as double
+        ) as favourite_category_share,
         {{ price_band(
             'coalesce(w.purchased_amount_90d / nullif(w.purchased_units_90d, 0),'
             ~ ' w.viewed_price_sum_90d / nullif(w.priced_views_90d, 0))'

@@ -23,12 +23,15 @@ products as (
     select * from {{ ref('int_products__conformed') }}
 ),
 
+-- an incremental run: the activity of its grid's days only (the features are windowed totals)
 events as (
     select * from {{ ref('int_events__cleaned') }}
+    where {{ in_window_grid('event_date', 30) }}
 ),
 
 order_lines as (
     select * from {{ ref('int_order_lines__joined') }}
+    where {{ in_window_grid('order_date', 30) }}
 ),
 
 dates as (

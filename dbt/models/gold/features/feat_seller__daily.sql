@@ -1,7 +1,8 @@
 {#
   Daily seller feature snapshots for Feast, from data up to the end of each date only. Sellers are
   few (~1 per 200 customers), so this is a plain dense grid (seller x date from joining, or the
-  data's first date) with window sums over the last 30 rows = 30 days.
+  grid's first date) with window sums over the last 30 rows = 30 days. The grid's first date is
+  the data's, or in an incremental run 30 days before its window (macros/date_window.sql).
   live_products counts products listed by that date (the contract has no delisting).
 #}
 
@@ -15,12 +16,15 @@ products as (
     select * from {{ ref('int_products__conformed') }}
 ),
 
+-- an incremental run: the activity of its grid's days only (the features are windowed totals)
 events as (
     select * from {{ ref('int_events__cleaned') }}
+    where {{ in_window_grid('event_date', 30) }}
 ),
 
 order_lines as (
     select * from {{ ref('int_order_lines__joined') }}
+    where {{ in_window_grid('order_date', 30) }}
 ),
 
 dates as (
@@ -29,9 +33,10 @@ dates as (
 ),
 
 bounds as (
+    -- an incremental run's grid: its window and the longest feature window (30 days) before it
     select
-        min(calendar_date) as first_date,
-        max(calendar_date) as last_date
+        {{ window_grid_first_date('min(calendar_date)', 30) }} as first_date,
+        {{ window_grid_last_date('max(calendar_date)') }} as last_date
     from dates
 ),
 
@@ -59,7 +64,7 @@ order_days as (
     group by all
 ),
 
--- listings before the data's first date count from that date on
+-- listings before the grid's first date count from that date on (live_products)
 listing_days as (
     select
         p.seller_id,
