@@ -119,7 +119,9 @@ def test_bgnbd_predictions_match_a_simulation_of_the_process() -> None:
     bgf, ggf = BetaGeoFitter(), GammaGammaFitter()
     bgf.params_ = pd.Series(CDNOW_BGNBD)
     ggf.params_ = pd.Series(CDNOW_GAMMA_GAMMA)
-    model = BgNbdGammaGamma(CDNOW_BGNBD, CDNOW_GAMMA_GAMMA, bgf, ggf, fallback_spend=20.0)
+    model = BgNbdGammaGamma(
+        CDNOW_BGNBD, CDNOW_GAMMA_GAMMA, bgf, ggf, penalizer=0.0, fallback_spend=20.0
+    )
     predicted = model.predict(summary, 90.0).with_columns(
         pl.Series("bought", holdout > 0).cast(pl.Float64),
         pl.Series("purchases", holdout),
@@ -183,3 +185,17 @@ def test_bgnbd_fit_recovers_the_published_cdnow_parameters() -> None:
     assert fitted.params["b"] == pytest.approx(CDNOW_BGNBD["b"], abs=0.06)
     for name, value in CDNOW_GAMMA_GAMMA.items():
         assert fitted.spend_params[name] == pytest.approx(value, abs=0.02), name
+
+
+def test_bgnbd_fit_on_the_full_cdnow_orders_converges_at_the_requested_penalizer() -> None:
+    """At the library's 1e-7 gradient tolerance, Gamma-Gamma on the 23,570 CDNOW customers at
+    1998-01-01 stopped on "precision loss" on some CPUs (gradient 1.2e-7) and the fit fell back
+    to a 10x penalizer, which moved BG/NBD's backtest decile MAPE from 0.22 to 0.17."""
+    from datetime import datetime
+
+    from dagster_project.lib.bench.models import _orders_contract
+    from dagster_project.lib.models.btyd import BgNbdGammaGamma, rfm_summary
+    from dagster_project.lib.models.datasets import cdnow_orders
+
+    summary = rfm_summary(_orders_contract(cdnow_orders()), datetime(1998, 1, 1))
+    assert BgNbdGammaGamma.fit(summary, penalizer=0.001).penalizer == 0.001

@@ -5,6 +5,8 @@ the monetary value is the mean spend per repeat purchase day."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,6 +15,8 @@ import numpy as np
 import polars as pl
 
 from dagster_project.lib.models.orders import DAY_US
+
+FIT_TOLERANCE = 1e-6
 
 
 def rfm_summary(orders: pl.DataFrame, cutoff: datetime) -> pl.DataFrame:
@@ -49,6 +53,7 @@ class BgNbdGammaGamma:
     spend_params: dict[str, float]
     _bgf: object
     _ggf: object
+    penalizer: float
     fallback_spend: float = 0.0
     """Spend per purchase where Gamma-Gamma has none: with q <= 1 its population mean (used
     for customers without repeat purchases) is undefined; the repeat buyers' mean instead."""
@@ -56,7 +61,11 @@ class BgNbdGammaGamma:
     @classmethod
     def fit(cls, summary: pl.DataFrame, penalizer: float = 0.001) -> BgNbdGammaGamma:
         """Fit both models; when the optimizer does not converge (few repeat buyers drive the
-        dropout parameters a, b to 0), retry with a 10x and 100x stronger L2 penalizer."""
+        dropout parameters a, b to 0), retry with a 10x and 100x stronger L2 penalizer.
+
+        The gradient tolerance is 1e-6, not the library's 1e-7: on a mean log-likelihood near 4,
+        1e-7 is at the edge of double precision, so whether BFGS reports success (and which
+        penalizer the fit ends on) depended on the CPU's floating-point path."""
         from lifetimes import BetaGeoFitter, GammaGammaFitter
         from lifetimes.utils import ConvergenceError
 
@@ -65,12 +74,13 @@ class BgNbdGammaGamma:
         last_error: Exception | None = None
         for strength in (penalizer, penalizer * 10, penalizer * 100):
             try:
-                with warnings.catch_warnings():
+                # lifetimes prints the optimizer's result before raising ConvergenceError.
+                with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
                     warnings.simplefilter("ignore")
                     bgf = BetaGeoFitter(penalizer_coef=strength)
-                    bgf.fit(frame["frequency"], frame["recency"], frame["T"])
+                    bgf.fit(frame["frequency"], frame["recency"], frame["T"], tol=FIT_TOLERANCE)
                     ggf = GammaGammaFitter(penalizer_coef=strength)
-                    ggf.fit(repeat["frequency"], repeat["monetary_value"])
+                    ggf.fit(repeat["frequency"], repeat["monetary_value"], tol=FIT_TOLERANCE)
             except ConvergenceError as err:
                 last_error = err
                 continue
@@ -79,6 +89,7 @@ class BgNbdGammaGamma:
                 {k: float(v) for k, v in ggf.params_.items()},
                 bgf,
                 ggf,
+                strength,
                 float(repeat["monetary_value"].mean()) if len(repeat) else 0.0,
             )
         raise ValueError(f"BG/NBD / Gamma-Gamma did not converge: {last_error}")
