@@ -194,6 +194,10 @@ def test_the_last_day_run_equals_a_full_build_row_for_row(builds: dict) -> None:
         in tests["unique_fct_touchpoint_journeys_touch_id"]
     )
     assert "date '" not in tests["unique_int_customers__conformed_customer_id"]
+    feature_tests = [name for name in tests if "feat_customer__daily" in name]
+    assert feature_tests
+    for name in feature_tests:
+        assert f"\"snapshot_date\" >= date '{window_start}'" in tests[name], name
 
 
 def test_an_empty_day_a_rerun_and_two_days_in_a_row_change_nothing(builds: dict) -> None:
@@ -206,6 +210,33 @@ def test_an_empty_day_a_rerun_and_two_days_in_a_row_change_nothing(builds: dict)
     # a range of days in one run (a Dagster backfill over a partition range)
     run_dbt(path, raw, "build", "--vars", day_vars(LAST - timedelta(days=6), LAST)).assert_ok()
     assert_same(snapshot(path), builds["want"])
+
+
+def test_a_day_run_names_a_key_sent_again_on_a_later_date_as_a_duplicate(builds: dict) -> None:
+    """Bronze's duplicate check in a day run sees the keys of the dates before the window (read
+    from its own checked rows, not from every raw file again): an event sent again with its old
+    id on the last day is the duplicate, and the original stays clean."""
+    path = copy_warehouse(builds["incremental"], builds["root"] / "resent")
+    raw = builds["root"] / "resent_raw"
+    shutil.copytree(builds["incremental"].raw_dir, raw)
+    events = builds["world"].tables["events"]
+    original = events.filter(business_date("occurred_at") == LAST - timedelta(days=LOOKBACK + 5))[0]
+    resent = original.with_columns(
+        occurred_at=events.filter(business_date("occurred_at") == LAST)["occurred_at"].min()
+    )
+    write_tables(raw, {"events": pl.concat([events, resent])})
+    land_all(raw, path)
+    run_dbt(path, raw, "build", "--vars", day_vars(LAST))
+    event_id = original["event_id"].item()
+    with duckdb.connect(str(path), read_only=True) as con:
+        rules = con.sql(
+            "select _business_date, _broken_rules from bronze.chk_raw__events"
+            f" where event_id = '{event_id}' order by _business_date"
+        ).fetchall()
+    assert rules == [
+        (LAST - timedelta(days=LOOKBACK + 5), []),
+        (LAST, ["event_id:duplicate_key"]),
+    ]
 
 
 def test_counts_and_money_reconcile_after_the_day(builds: dict) -> None:
