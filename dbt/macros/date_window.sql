@@ -180,6 +180,21 @@
 {%- endmacro %}
 
 
+{# The rows of `relation` on each `key`'s last `date_column` before `before` (a SQL date):
+   the running state each key carries into a window. #}
+{% macro last_rows_before(relation, key, date_column, before) %}
+    select s.*
+    from {{ relation }} as s
+    inner join (
+        select {{ key }}, max({{ date_column }}) as {{ date_column }}
+        from {{ relation }}
+        where {{ date_column }} < {{ before }}
+        group by {{ key }}
+    ) as last_day
+        on last_day.{{ key }} = s.{{ key }} and last_day.{{ date_column }} = s.{{ date_column }}
+{%- endmacro %}
+
+
 {#
   True for a naive UTC timestamp after the window's last business date, when a window is given
   (else false): rows an incremental run has not built yet (tests/assert_silver_keeps_bronze.sql).

@@ -213,9 +213,8 @@ def test_an_empty_day_a_rerun_and_two_days_in_a_row_change_nothing(builds: dict)
 
 
 def test_a_day_run_names_a_key_sent_again_on_a_later_date_as_a_duplicate(builds: dict) -> None:
-    """Bronze's duplicate check in a day run sees the keys of the dates before the window (read
-    from its own checked rows, not from every raw file again): an event sent again with its old
-    id on the last day is the duplicate, and the original stays clean."""
+    """Bronze's duplicate check in a day run sees the keys of the other dates: an event sent
+    again with its old id on the last day is the duplicate, and the original stays clean."""
     path = copy_warehouse(builds["incremental"], builds["root"] / "resent")
     raw = builds["root"] / "resent_raw"
     shutil.copytree(builds["incremental"].raw_dir, raw)

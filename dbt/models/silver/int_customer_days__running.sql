@@ -141,15 +141,7 @@ activity_days as (
 -- each customer's last state before the window (none when every date is built)
 earlier as (
     {%- if window_active() %}
-    select s.*
-    from {{ this }} as s
-    inner join (
-        select customer_id, max(activity_date) as activity_date
-        from {{ this }}
-        where activity_date < {{ window_start_literal() }}
-        group by customer_id
-    ) as last_day
-        on last_day.customer_id = s.customer_id and last_day.activity_date = s.activity_date
+    {{ last_rows_before(this, 'customer_id', 'activity_date', window_start_literal()) }}
     {%- else %}
     select
         customer_id,

@@ -66,17 +66,9 @@ customer_days as (
     {%- if window_active() %}
     -- the grid's days, and each customer's last state before them
     select * from {{ running }}
-    where activity_date >= {{ window_start_literal(90) }}
+    where {{ in_window_grid('activity_date', 90) }}
     union all
-    select s.*
-    from {{ running }} as s
-    inner join (
-        select customer_id, max(activity_date) as activity_date
-        from {{ running }}
-        where activity_date < {{ window_start_literal(90) }}
-        group by customer_id
-    ) as last_day
-        on last_day.customer_id = s.customer_id and last_day.activity_date = s.activity_date
+    {{ last_rows_before(running, 'customer_id', 'activity_date', window_start_literal(90)) }}
     {%- else %}
     select * from {{ running }}
     {%- endif %}
@@ -99,7 +91,7 @@ touch_days as (
     from touches as t
     inner join customer_keys as k using (customer_id)
     {%- if window_active() %}
-    where t.touch_date >= {{ window_start_literal(90) }}
+    where {{ in_window_grid('t.touch_date', 90) }}
     union all
     -- each customer's last touch before the grid's days
     select
