@@ -11,12 +11,18 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import feast  # noqa: F401  (imported first: see below)
 import pytest
 
 from dagster_project.lib import dbt_run
 from dagster_project.lib.dbt_run import DBT
 from dagster_project.lib.settings import DBT_PROJECT_DIR
 from dagster_project.lib.warehouse import connect
+
+# CPython 3.11 keeps one AST recursion counter for all threads (python/cpython#106905): two
+# `ast.parse` at once fail with "AST constructor recursion depth mismatch". Feast's import parses
+# its own modules (typeguard's @typechecked); it is imported above, before any test starts the
+# threads (Dagster's, dbt's) that once raced a fixture's first import of it.
 
 
 @dataclass

@@ -223,10 +223,12 @@ ranked as (
 {%- if windowed %}
 {%- set key_rows = 'all_keys' %}
 
+{#- Every landed row's key cast from its trimmed text alone, as the window filter casts: a
+    missing value's spelling stays text here but can match none of the window's (typed) keys. #}
 all_keys as (
     select
         {%- for k in key %}
-        {{ contract_cast(node.columns[k]) }} as {{ adapter.quote(k) }},
+        try_cast(trim({{ adapter.quote(k) }}) as {{ sql_type(node.columns[k].data_type) }}) as {{ adapter.quote(k) }},
         {%- endfor %}
         _source_file,
         _row_number

@@ -84,7 +84,11 @@
             {{ return(false) }}
         {%- endif -%}
         {%- set existing = adapter.get_relation(this.database, this.schema, this.identifier) -%}
-        {{ return(existing is not none and not should_full_refresh()) }}
+        {%- if existing is none or should_full_refresh() -%}
+            {{ return(false) }}
+        {%- endif -%}
+        {#- a file of the layout before date folders is rewritten in full, once -#}
+        {{ return(feature_file_partitioned(feature_file_path(this.identifier))) }}
     {%- endif -%}
     {{ return(is_incremental()) }}
 {% endmacro %}

@@ -87,6 +87,14 @@ def assert_same(got: dict[str, pl.DataFrame], want: dict[str, pl.DataFrame]) -> 
         assert got[name].equals(want[name]), f"{name} differs from the full build"
 
 
+def feature_file_times(features_dir: Path) -> dict[str, int]:
+    """Every feature file's modification time (ns), by its path under the features dir."""
+    return {
+        str(p.relative_to(features_dir)): p.stat().st_mtime_ns
+        for p in features_dir.glob("*/*/*.parquet")
+    }
+
+
 def copy_warehouse(source: DbtRun, folder: Path) -> Path:
     """A private copy of a built warehouse (file and feature files) in `folder`, under the same
     file name (DuckDB names its catalog after the file; bronze's views name that catalog)."""
@@ -126,6 +134,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> dict:
         full, first = full.result(), first.result()
     full.assert_ok()
     first.assert_ok()
+    files_before_day = feature_file_times(features_dir_of(first.duckdb_path))
     # the new day's export: every file again (a changed file replaces its landed rows)
     write_tables(partial_raw, {n: world.tables[n] for n in [*EVENT_TABLES, "order_items"]})
     land_all(partial_raw, first.duckdb_path)
@@ -137,6 +146,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "full": full,
         "incremental": day,
         "late_order": late_order,
+        "files_before_day": files_before_day,
         "want": snapshot(full.duckdb_path),
     }
 
@@ -210,6 +220,47 @@ def test_an_empty_day_a_rerun_and_two_days_in_a_row_change_nothing(builds: dict)
     # a range of days in one run (a Dagster backfill over a partition range)
     run_dbt(path, raw, "build", "--vars", day_vars(LAST - timedelta(days=6), LAST)).assert_ok()
     assert_same(snapshot(path), builds["want"])
+
+
+def test_a_day_run_writes_only_the_window_dates_feature_files(builds: dict) -> None:
+    """A feature file is a folder per date, one file each: the day run replaces the window's
+    dates (the last day and the look-back days before it) and leaves every older date's file."""
+    before = builds["files_before_day"]
+    after = feature_file_times(features_dir_of(builds["incremental"].duckdb_path))
+    window = {(LAST - timedelta(days=d)).isoformat() for d in range(LOOKBACK + 1)}
+
+    def in_window(path: str) -> bool:
+        return path.split("/")[1].removeprefix("snapshot_date=") in window
+
+    assert {p.split("/")[0] for p in after} == {f"{name}.parquet" for name in FEATURES}
+    older = {p for p in before if not in_window(p)}
+    assert len(older) > 3 * (WORLD.days - LOOKBACK - 10), len(older)
+    assert {p: after[p] for p in older} == {p: before[p] for p in older}
+    rewritten = {p for p in after if in_window(p)}
+    assert {p.split("/")[1] for p in rewritten} == {f"snapshot_date={d}" for d in window}
+    assert all(after[p] != before.get(p) for p in rewritten)
+    assert all(p.endswith("/data_0.parquet") for p in after)
+
+
+def test_a_date_folder_with_a_second_file_stops_a_day_run_until_a_full_build(
+    builds: dict,
+) -> None:
+    """Old rows the window's write would not replace (here a stray second file in one of its
+    dates) fail the day run and name the file; a full build rewrites the folder."""
+    path = copy_warehouse(builds["incremental"], builds["root"] / "stray")
+    raw = builds["incremental"].raw_dir
+    folder = features_dir_of(path) / "seller__daily.parquet" / f"snapshot_date={LAST}"
+    shutil.copyfile(folder / "data_0.parquet", folder / "data_1.parquet")
+    select = ("--select", "feat_seller__daily", "--exclude", "test_type:unit")
+    day = run_dbt(path, raw, "build", *select, "--vars", day_vars(LAST))
+    assert day.returncode != 0
+    assert "seller__daily.parquet: the window's dates hold" in day.output, day.output[-2000:]
+    run_dbt(path, raw, "build", *select).assert_ok()
+    assert sorted(p.name for p in folder.iterdir()) == ["data_0.parquet"]
+    assert_same(
+        {"seller__daily": snapshot(path)["seller__daily"]},
+        {"seller__daily": builds["want"]["seller__daily"]},
+    )
 
 
 def test_a_day_run_names_a_key_sent_again_on_a_later_date_as_a_duplicate(builds: dict) -> None:

@@ -60,12 +60,17 @@ def _statements(node: dict, result: dict, features_dir: Path) -> list[str]:
         return [*create, f"create or replace view {relation} as {sql}"]
     if materialized == "feature_file":
         path = features_dir / f"{node['name'].removeprefix('feat_')}.parquet"
+        date_column = node["config"]["meta"].get("window_column", "snapshot_date")
         return [
             *create,
             "set preserve_insertion_order = false",
-            f"copy ({sql}) to '{path}' (format parquet, compression zstd)",
+            "set partitioned_write_max_open_files = 100000",
+            f"copy ({sql}) to '{path}' (format parquet, compression zstd,"
+            f" partition_by ({date_column}), filename_pattern 'data_{{i}}', overwrite)",
+            "reset partitioned_write_max_open_files",
             "reset preserve_insertion_order",
-            f"create or replace view {relation} as select * from read_parquet('{path}')",
+            f"create or replace view {relation} as select * from"
+            f" read_parquet('{path}/*/*.parquet', hive_partitioning = true)",
         ]
     if materialized in ("table", "incremental"):
         return [*create, f"create or replace table {relation} as {sql}"]

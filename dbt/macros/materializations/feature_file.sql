@@ -1,13 +1,19 @@
 {#
-  `feature_file`: the model is written once, as the Parquet file Feast reads
-  (<features dir>/<model name without feat_>.parquet), and the relation is a view over that file.
+  `feature_file`: the model is written once, as the Parquet files Feast reads, and the relation is
+  a view over them. The files are a directory, <features dir>/<model name without feat_>.parquet/,
+  partitioned by the model's date (meta.window_column) in Hive's layout:
+  `snapshot_date=2025-04-01/data_0.parquet`, the date in the folder's name only (as Spark writes and
+  reads a partitioned table). DuckDB, Polars, Spark and Feast read the directory as one table.
 
   A table plus a copy to Parquet wrote every feature row twice; at 100k customers x 365 days that
   write was most of the build. The features dir is $MOPT_FEATURES_DIR, else `features/` beside the
   DuckDB file (the platform's default layout).
 
-  With a date window (macros/date_window.sql) and the file already there, only the window's
-  snapshot dates are computed; they replace those dates in the file.
+  With a date window (macros/date_window.sql) and the directory already there, only the window's
+  dates are computed and written: each date's file is replaced, the other dates' files are not
+  touched, so a day costs a day's rows, not the whole history's. The write is checked: the
+  window's dates must hold exactly the rows written (a date that lost every row, or a second file
+  in a date's folder, would leave old rows behind); a full build then rewrites the directory.
 #}
 
 {% macro feature_files_dir() -%}
@@ -28,8 +34,28 @@
 {%- endmacro %}
 
 
+{# The date column a feature file is partitioned by. #}
+{% macro feature_file_partition(node) -%}
+    {{- return((node.config.meta or {}).get('window_column') or 'snapshot_date') -}}
+{%- endmacro %}
+
+
+{# The date folders' files, as DuckDB reads them (the date from the folder's name). #}
+{% macro feature_file_scan(path) -%}
+    read_parquet('{{ path }}/*/*.parquet', hive_partitioning = true)
+{%- endmacro %}
+
+
+{# True when the feature file is a directory of date folders (a window can replace dates in it). #}
+{% macro feature_file_partitioned(path) %}
+    {%- set found = run_query("select count(*) from glob('" ~ path ~ "/*/*.parquet')") -%}
+    {{ return(found.columns[0].values()[0] > 0) }}
+{% endmacro %}
+
+
 {% materialization feature_file, adapter='duckdb' %}
     {%- set path = feature_file_path(this.identifier) -%}
+    {%- set date_column = feature_file_partition(model) -%}
     {%- set target_relation = this.incorporate(type='view') -%}
     {%- set existing_relation = load_cached_relation(this) -%}
 
@@ -42,29 +68,41 @@
         {{ adapter.drop_relation(existing_relation) }}
     {%- endif %}
 
-    {#- Row order does not matter to Feast; keeping it would buffer most of the file in memory. #}
+    {#- Row order does not matter to Feast; keeping it would buffer most of the file in memory.
+        One open file per date: more dates than open files would split a date over files. -#}
+    {%- do run_query("set preserve_insertion_order = false") -%}
+    {%- do run_query("set partitioned_write_max_open_files = 100000") -%}
+    {%- set options = "format parquet, compression zstd, partition_by (" ~ adapter.quote(date_column)
+        ~ "), filename_pattern 'data_{i}'" -%}
     {%- if window_active() %}
-    {#- An incremental run (macros/date_window.sql): the file's rows outside the window, then the
-        window's rows; DuckDB writes a temporary file and renames it, so it may read the old one. #}
-    {% call statement('write_file') -%}
-        set preserve_insertion_order = false;
+    {#- An incremental run: the window's dates are written over their files (one per date). -#}
+    {% call statement('write_file', fetch_result=true) -%}
         copy (
-            select * from read_parquet('{{ path }}')
-            where not {{ in_date_window('snapshot_date') }}
-            union all
-            select * from ({{ sql }})
-        ) to '{{ path }}' (format parquet, compression zstd, use_tmp_file true);
-        reset preserve_insertion_order;
+            select * from ({{ sql }}) as features where {{ in_date_window(adapter.quote(date_column)) }}
+        ) to '{{ path }}' ({{ options }}, overwrite_or_ignore)
     {%- endcall %}
+    {%- set written = load_result('write_file')['data'][0][0] -%}
+    {%- set held = run_query("select count(*) from " ~ feature_file_scan(path)
+        ~ " where " ~ in_date_window(adapter.quote(date_column))).columns[0].values()[0] -%}
+    {%- if held != written -%}
+        {{ exceptions.raise_compiler_error(
+            "feature file " ~ path ~ ": the window's dates hold " ~ held ~ " rows after writing "
+            ~ written ~ " (a date's folder kept older files); build it without a window to rewrite it") }}
+    {%- endif -%}
     {%- else %}
+    {#- Every date, the directory's files replaced (`overwrite` removes them first). -#}
     {% call statement('write_file') -%}
-        set preserve_insertion_order = false;
-        copy ({{ sql }}) to '{{ path }}' (format parquet, compression zstd);
-        reset preserve_insertion_order;
+        copy ({{ sql }}) to '{{ path }}' ({{ options }}, overwrite)
     {%- endcall %}
     {%- endif %}
+    {%- do run_query("reset partitioned_write_max_open_files") -%}
+    {%- do run_query("reset preserve_insertion_order") -%}
+    {#- The view keeps the model's column order (the date comes last from the folders). -#}
+    {%- set columns = [] -%}
+    {%- for name in model.columns %}{% do columns.append(adapter.quote(name)) %}{% endfor -%}
     {% call statement('main') -%}
-        create or replace view {{ target_relation }} as select * from read_parquet('{{ path }}')
+        create or replace view {{ target_relation }} as
+        select {{ columns | join(', ') if columns else '*' }} from {{ feature_file_scan(path) }}
     {%- endcall %}
 
     {{ run_hooks(post_hooks, inside_transaction=True) }}
