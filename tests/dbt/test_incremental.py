@@ -289,6 +289,43 @@ def test_a_day_run_names_a_key_sent_again_on_a_later_date_as_a_duplicate(builds:
     ]
 
 
+def test_a_day_run_checks_rows_without_a_time_under_1900_01_01(builds: dict) -> None:
+    """Rows whose timestamp is missing (any spelling) or no time belong to no business date:
+    every window run checks them again, filed under 1900-01-01, and quarantines them."""
+    path = copy_warehouse(builds["incremental"], builds["root"] / "untimed")
+    raw = builds["root"] / "untimed_raw"
+    shutil.copytree(builds["incremental"].raw_dir, raw)
+    spellings = {
+        "NULL": "required",
+        "": "required",
+        " n/a ": "required",
+        "yesterday": "type_timestamp",
+    }
+    untimed = (
+        builds["world"]
+        .tables["events"]
+        .head(len(spellings))
+        .select(pl.all().cast(pl.String))
+        .with_columns(
+            event_id=pl.Series([f"untimed-{i}" for i in range(len(spellings))]),
+            occurred_at=pl.Series(list(spellings)),
+        )
+    )
+    (raw / "events").mkdir()
+    untimed.write_csv(raw / "events" / "untimed.csv")
+    land_all(raw, path)
+    run_dbt(path, raw, "build", "--vars", day_vars(LAST)).assert_ok()
+    with duckdb.connect(str(path), read_only=True) as con:
+        rows = con.sql(
+            "select event_id, _business_date, _broken_rules from bronze.chk_raw__events"
+            " where event_id like 'untimed-%' order by event_id"
+        ).fetchall()
+    assert rows == [
+        (f"untimed-{i}", date(1900, 1, 1), [f"occurred_at:{rule}"])
+        for i, rule in enumerate(spellings.values())
+    ]
+
+
 def test_counts_and_money_reconcile_after_the_day(builds: dict) -> None:
     got = snapshot(builds["incremental"].duckdb_path)
     world = builds["world"]
