@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import shutil
 import statistics
 from dataclasses import asdict, dataclass, field
@@ -119,6 +120,16 @@ def _first_build_seconds(log: Path) -> float:
     return float(found[-1]) if found else float("nan")
 
 
+def _first_build_rss_mb(log: Path) -> float:
+    """The first build's peak RSS (written beside its log; NaN for a run before it was)."""
+    rss = log.with_suffix(".rss_mb")
+    return float(rss.read_text()) if rss.exists() else float("nan")
+
+
+def _megabytes(mb: float) -> str:
+    return "–" if math.isnan(mb) else f"{mb:,.0f}"
+
+
 def _node_seconds(run_results: Path, manifest: Path | None = None) -> tuple[float, float, float]:
     """Seconds of the daily models (tag `daily`), the other models and seeds, and the tests
     (data and unit), from dbt's results."""
@@ -196,6 +207,7 @@ def run(
                 DBT_PROJECT_DIR,
             )
         (workdir / log).with_suffix(".seconds").write_text(f"{seconds:.3f}")
+        (workdir / log).with_suffix(".rss_mb").write_text(f"{rss:.0f}")
         results = target / "run_results.json"
         shutil.copyfile(results, workdir / log.replace(".log", "_run_results.json"))
         return seconds, rss, *_node_seconds(results)
@@ -241,7 +253,7 @@ def run(
                 rest,
                 tested,
                 seconds - mine - rest - tested,
-                0.0,
+                _first_build_rss_mb(workdir / "first_build.log"),
                 [seconds],
             )
         )
@@ -300,7 +312,7 @@ def write_report(results: list[ModeResult], last_day: str) -> None:
         lines.append(
             f"| {r.customers:,} | {r.days} | {r.mode} | {len(r.run_seconds)} | {r.seconds:.1f} "
             f"| {r.daily_models_seconds:.1f} | {r.other_models_seconds:.1f} "
-            f"| {r.tests_seconds:.1f} | {r.overhead_seconds:.1f} | {r.peak_rss_mb:,.0f} "
+            f"| {r.tests_seconds:.1f} | {r.overhead_seconds:.1f} | {_megabytes(r.peak_rss_mb)} "
             f"| {r.seconds / full.seconds:.0%} |"
         )
     payload = {"last_day": last_day, "results": [asdict(r) for r in every]}
