@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import polars as pl
 import pytest
 
 from tests.conftest import DbtRun, query
@@ -37,6 +38,19 @@ def test_every_model_builds_and_every_test_passes(orders_only: DbtRun) -> None:
     }
     built = {r["unique_id"] for r in orders_only.results if r["status"] == "success"}
     assert models and models <= built, sorted(models - built)
+
+
+def test_a_feature_file_without_rows_is_an_empty_table_with_its_columns(
+    orders_only: DbtRun,
+) -> None:
+    """No products: the product feature file still has a file for Feast and Polars to read the
+    columns from, with no rows (a partitioned write of no rows writes no file)."""
+    path = orders_only.duckdb_path.with_name("orders_only_features") / "product__daily.parquet"
+    frame = pl.read_parquet(path, hive_partitioning=True)
+    assert frame.height == 0
+    view = query(orders_only.duckdb_path, "describe gold.feat_product__daily")
+    assert set(frame.columns) == {name for name, *_ in view}
+    assert frame.schema["snapshot_date"] == pl.Date
 
 
 def test_customers_and_order_ids_are_derived(orders_only: DbtRun) -> None:

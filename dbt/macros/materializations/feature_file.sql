@@ -53,6 +53,22 @@
 {% endmacro %}
 
 
+{#
+  A partitioned copy of no rows writes no file, and a reader of the directory (the view's glob,
+  Feast) needs one to know the columns: one empty file goes in a 1900-01-01 folder. DuckDB makes
+  folders only in a partitioned copy, so the folder is made by one with a placeholder row, and its
+  file is then replaced by the model's columns and no rows.
+#}
+{% macro write_empty_feature_file(path, sql, date_column) %}
+    {%- set folder = path ~ '/' ~ date_column ~ '=1900-01-01' -%}
+    {%- do run_query("copy (select date '1900-01-01' as " ~ adapter.quote(date_column)
+        ~ ", true as placeholder) to '" ~ path ~ "' (format parquet, partition_by ("
+        ~ adapter.quote(date_column) ~ "), filename_pattern 'data_{i}', overwrite_or_ignore)") -%}
+    {%- do run_query("copy (select * exclude (" ~ adapter.quote(date_column) ~ ") from (" ~ sql
+        ~ ") as features limit 0) to '" ~ folder ~ "/data_0.parquet' (format parquet, compression zstd)") -%}
+{% endmacro %}
+
+
 {% materialization feature_file, adapter='duckdb' %}
     {%- set path = feature_file_path(this.identifier) -%}
     {%- set date_column = feature_file_partition(model) -%}
@@ -91,9 +107,12 @@
     {%- endif -%}
     {%- else %}
     {#- Every date, the directory's files replaced (`overwrite` removes them first). -#}
-    {% call statement('write_file') -%}
+    {% call statement('write_file', fetch_result=true) -%}
         copy ({{ sql }}) to '{{ path }}' ({{ options }}, overwrite)
     {%- endcall %}
+    {%- if load_result('write_file')['data'][0][0] == 0 %}
+        {%- do write_empty_feature_file(path, sql, date_column) -%}
+    {%- endif %}
     {%- endif %}
     {%- do run_query("reset partitioned_write_max_open_files") -%}
     {%- do run_query("reset preserve_insertion_order") -%}
